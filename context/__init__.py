@@ -1,0 +1,1 @@
+"""The context layer: what csops knows about each customer."""

@@ -1,0 +1,47 @@
+"""Engine and sessions for the context database (SQLite by default, any
+SQLAlchemy URL through CSOPS_DATABASE_URL)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel, create_engine
+
+from context import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+
+DEFAULT_DATA_DIR = Path(".csops")
+
+
+def database_url() -> str:
+    url = os.environ.get("CSOPS_DATABASE_URL")
+    if url:
+        return url
+    DEFAULT_DATA_DIR.mkdir(exist_ok=True)
+    return f"sqlite:///{(DEFAULT_DATA_DIR / 'csops.db').resolve()}"
+
+
+def make_engine(url: str | None = None) -> Engine:
+    """Create the engine and the tables (idempotent)."""
+    url = url or database_url()
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record) -> None:
+            # WAL lets the worker's activity threads read while one writes.
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    SQLModel.metadata.create_all(engine)
+    return engine
+
+
+def session(engine: Engine) -> Session:
+    return Session(engine, expire_on_commit=False)

@@ -1,0 +1,97 @@
+"""Reads over the context layer. One query per table, no N+1."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from context.tables import Account, Contact, NpsResponse, SupportTicket, UsageDaily
+from csops.models import AccountFacts, Ticket, TicketContext
+
+
+class NotFound(LookupError):
+    """The thing asked for is not in the context database (a permanent error)."""
+
+
+def account_facts(s: Session, account_id: str) -> AccountFacts:
+    account = s.get(Account, account_id)
+    if account is None:
+        raise NotFound(f"account {account_id!r} is not in the context database")
+    primary = s.exec(
+        select(Contact)
+        .where(Contact.account_id == account_id)
+        .order_by(Contact.is_primary.desc(), Contact.id)
+        .limit(1)
+    ).first()
+    return AccountFacts(
+        account_id=account.id,
+        name=account.name,
+        arr=account.arr,
+        segment=account.segment,
+        plan=account.plan,
+        stage=account.stage,
+        top_rank=account.top_rank,
+        renewal_date=account.renewal_date,
+        owner_csm=account.owner_csm,
+        manager=account.manager,
+        primary_contact_email=primary.email if primary else None,
+        primary_contact_name=primary.name if primary else None,
+    )
+
+
+def usage_trend_pct(s: Session, account_id: str, feature: str = "active_users") -> float | None:
+    """Change of a feature's usage, last 30 days against the 30 before (None without data)."""
+    last_day = s.exec(
+        select(func.max(UsageDaily.day)).where(UsageDaily.account_id == account_id)
+    ).one()
+    if last_day is None:
+        return None
+    split = last_day - timedelta(days=30)
+    start = split - timedelta(days=30)
+    recent, earlier = s.exec(
+        select(
+            func.coalesce(func.sum(UsageDaily.value).filter(UsageDaily.day > split), 0),
+            func.coalesce(func.sum(UsageDaily.value).filter(UsageDaily.day <= split), 0),
+        ).where(
+            UsageDaily.account_id == account_id,
+            UsageDaily.feature == feature,
+            UsageDaily.day > start,
+        )
+    ).one()
+    if not earlier:
+        return None
+    return round((recent - earlier) / earlier * 100, 1)
+
+
+def ticket_context(s: Session, ticket_id: str) -> TicketContext:
+    row = s.get(SupportTicket, ticket_id)
+    if row is None:
+        raise NotFound(f"ticket {ticket_id!r} is not in the context database")
+    facts = account_facts(s, row.account_id)
+    open_tickets = s.exec(
+        select(func.count())
+        .select_from(SupportTicket)
+        .where(SupportTicket.account_id == row.account_id, SupportTicket.status == "open")
+    ).one()
+    last_nps = s.exec(
+        select(NpsResponse.score)
+        .where(NpsResponse.account_id == row.account_id)
+        .order_by(NpsResponse.at.desc())
+        .limit(1)
+    ).first()
+    return TicketContext(
+        ticket=Ticket(
+            ticket_id=row.id,
+            account_id=row.account_id,
+            subject=row.subject,
+            body=row.body,
+            requester_email=row.requester_email,
+            created_at=row.created_at,
+        ),
+        account=facts,
+        open_tickets=open_tickets,
+        usage_trend_pct=usage_trend_pct(s, row.account_id),
+        last_nps=last_nps,
+    )

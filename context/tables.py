@@ -1,0 +1,141 @@
+"""The context layer: what csops knows about each customer, plus the outbox of
+every outbound message and the audit log of every agent action and human decision.
+
+Indexes follow the reads: everything is fetched per account and time window,
+one query per table.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class Account(SQLModel, table=True):
+    id: str = Field(primary_key=True)  # e.g. "acc-0042"
+    name: str
+    arr: float
+    segment: str = Field(index=True)  # smb | mid_market | enterprise
+    plan: str
+    seats: int
+    stage: str = Field(index=True)  # new | onboarding | adopting | renewing | at_risk
+    top_rank: int  # 1 = largest ARR in the book
+    signed_date: date
+    renewal_date: date = Field(index=True)
+    owner_csm: str = Field(index=True)
+    manager: str
+
+
+class Contact(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: str = Field(foreign_key="account.id", index=True)
+    name: str
+    email: str
+    role: str  # e.g. "VP Operations", "Admin", "Champion"
+    is_decision_maker: bool = False
+    is_primary: bool = False
+    influence: str = "medium"  # low | medium | high
+    sentiment: float = 0.0  # -1 .. 1, from notes and calls
+    last_touch: date | None = None
+
+
+class UsageDaily(SQLModel, table=True):
+    """One row per account, day and feature."""
+
+    __table_args__ = (Index("ix_usage_account_day", "account_id", "day"),)
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: str = Field(foreign_key="account.id")
+    day: date
+    feature: str  # active_users | agent_resolutions | api_calls | integrations | reports
+    value: float
+
+
+class SupportTicket(SQLModel, table=True):
+    __table_args__ = (Index("ix_ticket_account_created", "account_id", "created_at"),)
+    id: str = Field(primary_key=True)  # e.g. "T-1042"
+    account_id: str = Field(foreign_key="account.id")
+    subject: str
+    body: str
+    requester_email: str | None = None
+    created_at: datetime
+    status: str = "open"  # open | pending | closed
+    language: str = "en"
+
+
+class CrmNote(SQLModel, table=True):
+    __table_args__ = (Index("ix_crmnote_account_at", "account_id", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: str = Field(foreign_key="account.id")
+    at: datetime
+    author: str
+    text: str
+
+
+class CallTranscript(SQLModel, table=True):
+    __table_args__ = (Index("ix_call_account_at", "account_id", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: str = Field(foreign_key="account.id")
+    at: datetime
+    title: str
+    participants: str
+    text: str
+
+
+class NpsResponse(SQLModel, table=True):
+    __table_args__ = (Index("ix_nps_account_at", "account_id", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: str = Field(foreign_key="account.id")
+    at: datetime
+    contact_email: str
+    score: int  # 0 .. 10
+    comment: str = ""
+
+
+class OutboxMessage(SQLModel, table=True):
+    """Transactional outbox: written by activities, delivered by a channel.
+
+    The unique idempotency key (workflow id + step) is what makes a retried or
+    replayed send a no-op.
+    """
+
+    __table_args__ = (UniqueConstraint("idempotency_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str
+    workflow_id: str = Field(index=True)
+    account_id: str = Field(index=True)
+    audience: str  # customer | internal
+    channel: str  # email | chat
+    to: str  # comma-separated addresses
+    subject: str
+    body: str
+    engine: str | None = None
+    sampled_for_review: bool = False
+    created_at: datetime
+    status: str = Field(default="pending", index=True)  # pending | sent | failed
+    attempts: int = 0
+    delivered_at: datetime | None = None
+    last_error: str | None = None
+
+
+class AuditEvent(SQLModel, table=True):
+    """Every agent action and human decision: who, what, at which level, why."""
+
+    __table_args__ = (UniqueConstraint("idempotency_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str
+    at: datetime
+    workflow_id: str = Field(index=True)
+    account_id: str = Field(index=True)
+    actor: str  # "agent" or a human's email
+    action: str
+    outcome: str
+    autonomy: str | None = None
+    policy_rule: str | None = None
+    policy_version: str | None = None
+    engine: str | None = None
+    model: str | None = None
+    tokens: int | None = None
+    latency_ms: float | None = None
+    detail: dict = Field(default_factory=dict, sa_column=Column(JSON))

@@ -1,0 +1,277 @@
+"""Typed messages shared by workflows, activities, the CLI and the tests.
+
+One input and one result model per workflow, activity, signal and update. Every
+client uses `pydantic_data_converter`, so these travel as JSON and stay readable
+in the Temporal UI.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import Enum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class AutonomyLevel(str, Enum):
+    """Left to right: how much a human is involved."""
+
+    AUTONOMOUS = "autonomous"  # acts; reviewed in aggregate
+    SUPERVISED = "supervised"  # acts; a sample is reviewed after the fact
+    COPILOT = "copilot"  # drafts; a human decides every time
+    OFF_LIMITS = "off_limits"  # neither acts nor drafts; a human task is created
+
+    @property
+    def rank(self) -> int:
+        return list(AutonomyLevel).index(self)
+
+    def at_least(self, other: AutonomyLevel) -> AutonomyLevel:
+        """The more human-involved of the two levels (never the less)."""
+        return self if self.rank >= other.rank else other
+
+
+class WorkType(str, Enum):
+    RESOLUTION = "resolution"
+    DRAFTING = "drafting"
+    INVESTIGATION = "investigation"
+    OPERATIONS = "operations"
+
+
+# ---------------------------------------------------------------- account context
+
+
+class AccountFacts(BaseModel):
+    """What the policy may look at when it places an action."""
+
+    account_id: str
+    name: str
+    arr: float
+    segment: str  # smb | mid_market | enterprise
+    plan: str
+    stage: str
+    top_rank: int  # 1 = largest ARR in the book
+    renewal_date: date
+    owner_csm: str
+    manager: str
+    primary_contact_email: str | None = None
+    primary_contact_name: str | None = None
+
+
+class Ticket(BaseModel):
+    ticket_id: str
+    account_id: str
+    subject: str
+    body: str
+    requester_email: str | None = None
+    created_at: datetime
+
+
+class TicketContext(BaseModel):
+    """The account and ticket as the escalation workflow sees them."""
+
+    ticket: Ticket
+    account: AccountFacts
+    open_tickets: int
+    usage_trend_pct: float | None = Field(
+        None, description="Change in daily active usage, last 30 days vs the 30 before."
+    )
+    last_nps: int | None = None
+
+
+# ---------------------------------------------------------------- LLM gateway
+
+
+class TicketAssessment(BaseModel):
+    """Typed output of the ticket assessment, whichever engine produced it."""
+
+    intent: str  # how_to | bug_report | billing | refund_request | contract | cancellation | outage | feature_request | other
+    sentiment: float = Field(ge=-1, le=1)
+    severity: Literal["low", "medium", "high", "critical"]
+    hot: bool
+    strategic_signal: str | None = None
+    confidence: float = Field(ge=0, le=1)
+    language: str = "en"
+    injection_suspected: bool = False
+    needs_human: bool = False  # the model may ask for a human; it can never ask for less
+    reasons: list[str] = []
+    engine: str = ""  # "offline" or "openai:<model>": shown wherever the output appears
+
+
+class AssessTicketInput(BaseModel):
+    workflow_id: str
+    context: TicketContext
+
+
+class DraftReplyInput(BaseModel):
+    workflow_id: str
+    context: TicketContext
+    assessment: TicketAssessment
+
+
+class DraftReply(BaseModel):
+    subject: str
+    body: str
+    engine: str = ""
+    needs_human: bool = False  # the draft could not be trusted: a human decides
+
+
+# ---------------------------------------------------------------- policy decisions
+
+
+class AutonomyDecision(BaseModel):
+    action: str
+    level: AutonomyLevel
+    rule: str  # the matched rule, or "default" / "unknown-action"
+    policy_version: str  # content hash of the policy files
+    adjustments: list[str] = []  # why the level moved right of the rule's level
+
+
+# ---------------------------------------------------------------- human decisions
+
+RequestKind = Literal["approval", "task", "ack"]
+DecisionValue = Literal["approve", "reject", "edit", "ack", "done"]
+RequestStatus = Literal["open", "approved", "rejected", "edited", "acked", "done", "expired"]
+
+# Which decisions close which kind of request.
+ALLOWED_DECISIONS: dict[str, tuple[str, ...]] = {
+    "approval": ("approve", "reject", "edit"),
+    "task": ("done",),
+    "ack": ("ack",),
+}
+
+
+class DecideInput(BaseModel):
+    """The one payload of the `decide` signal and update."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: str
+    decision: DecisionValue
+    approver: str
+    text: str | None = None  # the edited draft, for decision == "edit"
+    note: str | None = None
+
+
+class DecideResult(BaseModel):
+    request_id: str
+    status: RequestStatus
+    approver: str
+
+
+class HumanRequest(BaseModel):
+    """One open (or closed) thing a human must do on a workflow."""
+
+    request_id: str
+    kind: RequestKind
+    action: str
+    autonomy: AutonomyLevel
+    title: str
+    draft: str | None = None
+    eligible_approvers: list[str]
+    created_at: datetime
+    due_at: datetime
+    remind_at: datetime | None = None
+    escalate_at: datetime | None = None
+    expire_at: datetime
+    status: RequestStatus = "open"
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    final_text: str | None = None
+    note: str | None = None
+    reminded: bool = False
+    escalated: bool = False
+
+    def signal_payload(self) -> dict:
+        """The ready-to-paste `decide` payload for the first eligible approver."""
+        decision = ALLOWED_DECISIONS[self.kind][0]
+        return {
+            "request_id": self.request_id,
+            "decision": decision,
+            "approver": self.eligible_approvers[0],
+        }
+
+
+class HumanRequestView(BaseModel):
+    """What the `human_requests` query returns for each open request."""
+
+    request_id: str
+    kind: RequestKind
+    action: str
+    autonomy: AutonomyLevel
+    title: str
+    draft: str | None
+    eligible_approvers: list[str]
+    due_at: datetime
+    expire_at: datetime
+    created_at: datetime
+    signal_payload: dict
+
+
+class Refusal(BaseModel):
+    """A `decide` signal that could not be applied: kept visible, never fatal."""
+
+    at: datetime
+    reason: str
+    payload: str
+
+
+# ---------------------------------------------------------------- outbox and audit
+
+
+class OutboundMessage(BaseModel):
+    """One message for the outbox; `idempotency_key` makes the send exactly-once."""
+
+    idempotency_key: str
+    workflow_id: str
+    account_id: str
+    audience: Literal["customer", "internal"]
+    channel: Literal["email", "chat"] = "email"
+    to: list[str]
+    subject: str
+    body: str = ""
+    # Or a template under templates/ rendered by the activity (workflows do no I/O).
+    template: str | None = None
+    values: dict = {}
+    engine: str | None = None
+    sampled_for_review: bool = False  # supervised sends picked for after-the-fact review
+    created_at: datetime
+
+
+class OutboxReceipt(BaseModel):
+    message_id: int
+    duplicate: bool  # True when the key was already in the outbox (a retry or replay)
+
+
+class AuditEntry(BaseModel):
+    """One agent action or human decision, with the policy that placed it."""
+
+    idempotency_key: str
+    at: datetime
+    workflow_id: str
+    account_id: str
+    actor: str  # "agent" or a human's email
+    action: str
+    outcome: str
+    autonomy: AutonomyLevel | None = None
+    policy_rule: str | None = None
+    policy_version: str | None = None
+    engine: str | None = None
+    detail: dict = {}
+
+
+# ---------------------------------------------------------------- escalation workflow
+
+
+class EscalationInput(BaseModel):
+    ticket_id: str
+
+
+class EscalationResult(BaseModel):
+    ticket_id: str
+    hot: bool
+    action: str
+    autonomy: AutonomyLevel
+    outcome: str  # sent | sent_sampled | approved | edited | rejected | acked | done | expired | human_task
+    customer_messages_sent: int
+    requests: list[HumanRequest]

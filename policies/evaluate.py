@@ -1,0 +1,108 @@
+"""Pure policy functions: no I/O, no clock, safe to call from workflow code.
+
+The autonomy decision is made here, never by a model. Model output may move an
+action to the right (more human), never to the left.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from csops.models import AccountFacts, AutonomyDecision, AutonomyLevel, TicketAssessment
+from policies.model import Condition, PolicySet, RoutingPolicy
+
+SEVERITY_ORDER = ["low", "medium", "high", "critical"]
+
+
+def _matches(when: Condition, facts: AccountFacts, hot: bool) -> bool:
+    checks = [
+        when.arr_below is None or facts.arr < when.arr_below,
+        when.arr_at_least is None or facts.arr >= when.arr_at_least,
+        when.segment_in is None or facts.segment in when.segment_in,
+        when.stage_in is None or facts.stage in when.stage_in,
+        when.top_rank_at_most is None or facts.top_rank <= when.top_rank_at_most,
+        when.hot is None or when.hot == hot,
+    ]
+    return all(checks)
+
+
+def decide_autonomy(
+    policies: PolicySet, action: str, facts: AccountFacts, *, hot: bool = False
+) -> AutonomyDecision:
+    """Place one action on the autonomy spectrum: first matching rule, else the default.
+
+    An action the policy does not know is off limits: the safe default.
+    """
+    spec = policies.autonomy.actions.get(action)
+    if spec is None:
+        return AutonomyDecision(
+            action=action,
+            level=AutonomyLevel.OFF_LIMITS,
+            rule="unknown-action",
+            policy_version=policies.version,
+        )
+    for rule in spec.rules:
+        if _matches(rule.when, facts, hot):
+            return AutonomyDecision(
+                action=action, level=rule.level, rule=rule.name, policy_version=policies.version
+            )
+    return AutonomyDecision(
+        action=action, level=spec.default, rule="default", policy_version=policies.version
+    )
+
+
+def with_assessment(
+    decision: AutonomyDecision, assessment: TicketAssessment, routing: RoutingPolicy
+) -> AutonomyDecision:
+    """Move the decision right when the assessment gives reason to doubt it.
+
+    Low confidence, an unhandled language, a suspected prompt injection or the
+    model asking for a human all mean at least copilot. Nothing here moves left.
+    """
+    reasons = []
+    if assessment.confidence < routing.confidence_floor:
+        reasons.append(f"confidence {assessment.confidence:.2f} below {routing.confidence_floor}")
+    if assessment.injection_suspected:
+        reasons.append("possible prompt injection in the ticket")
+    if assessment.needs_human:
+        reasons.append("the assessment asked for a human")
+    if not reasons:
+        return decision
+    level = decision.level.at_least(AutonomyLevel.COPILOT)
+    return decision.model_copy(
+        update={"level": level, "adjustments": [*decision.adjustments, *reasons]}
+    )
+
+
+def hot_reasons(routing: RoutingPolicy, assessment: TicketAssessment, text: str) -> list[str]:
+    """Why a ticket is hot (empty when it is not). Either side can make it hot."""
+    rules = routing.hot
+    lowered = text.lower()
+    reasons = []
+    if assessment.hot:
+        reasons.append(f"assessment ({assessment.engine}) marked it hot")
+    if SEVERITY_ORDER.index(assessment.severity) >= SEVERITY_ORDER.index(rules.severity_at_least):
+        reasons.append(f"severity {assessment.severity}")
+    if assessment.sentiment <= rules.sentiment_at_most:
+        reasons.append(f"sentiment {assessment.sentiment:+.2f}")
+    reasons.extend(f'phrase "{p}"' for p in rules.phrases if p.lower() in lowered)
+    return reasons
+
+
+def strategic_signal(routing: RoutingPolicy, assessment: TicketAssessment, text: str) -> str | None:
+    """The strategic phrase the customer used, if any: a human acts on it."""
+    lowered = text.lower()
+    for phrase in routing.strategic_phrases:
+        if phrase.lower() in lowered:
+            return phrase
+    return assessment.strategic_signal
+
+
+def action_for_intent(routing: RoutingPolicy, intent: str) -> str:
+    return routing.intent_actions.get(intent, routing.intent_actions.get("other", "customer_reply"))
+
+
+def sampled_for_review(rate: float, key: str) -> bool:
+    """Deterministic sample of supervised actions: same key, same answer, on every replay."""
+    bucket = int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big") / 2**32
+    return bucket < rate

@@ -1,0 +1,66 @@
+"""Load and validate the policy files; a bad file names the file, field and reason."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from policies.model import AutonomyPolicy, PolicySet, RoutingPolicy
+
+DEFAULT_POLICY_DIR = Path(__file__).resolve().parent
+POLICY_FILES = {"autonomy": ("autonomy.yaml", AutonomyPolicy), "routing": ("routing.yaml", RoutingPolicy)}
+
+
+class PolicyError(Exception):
+    """A policy file is missing or invalid. The message is meant for a human."""
+
+
+def policy_dir() -> Path:
+    return Path(os.environ.get("CSOPS_POLICY_DIR") or DEFAULT_POLICY_DIR)
+
+
+def _describe(error: dict) -> str:
+    field = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    return f"{field}: {error['msg']}"
+
+
+def load_policies(directory: Path | None = None) -> PolicySet:
+    """Read every policy file, validate it, and hash the contents into a version.
+
+    Raises:
+        PolicyError: with one line per problem, each naming the file and field.
+    """
+    directory = Path(directory or policy_dir())
+    parts: dict[str, object] = {}
+    digest = hashlib.sha256()
+    problems: list[str] = []
+    for key, (filename, model) in POLICY_FILES.items():
+        path = directory / filename
+        try:
+            raw = path.read_bytes()
+        except OSError as err:
+            problems.append(f"{path}: cannot read ({err.strerror})")
+            continue
+        digest.update(filename.encode() + b"\0" + raw + b"\0")
+        try:
+            data = yaml.safe_load(raw)
+        except yaml.YAMLError as err:
+            problems.append(f"{path}: not valid YAML: {err}".replace("\n", " "))
+            continue
+        try:
+            parts[key] = model.model_validate(data if data is not None else {})
+        except ValidationError as err:
+            problems.extend(f"{path}: {_describe(e)}" for e in err.errors())
+    if problems:
+        raise PolicyError("invalid policy files:\n  " + "\n  ".join(problems))
+    try:
+        return PolicySet(version=digest.hexdigest()[:12], **parts)
+    except ValidationError as err:
+        raise PolicyError(
+            "invalid policy files:\n  "
+            + "\n  ".join(f"{directory}: {e['msg']}" for e in err.errors())
+        ) from None

@@ -1,0 +1,179 @@
+"""Escalation routing through the real dev server (and the time-skipping server
+for the ack ladder)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowUpdateFailedError
+
+from conftest import (
+    CSM,
+    MANAGER,
+    ON_CALL,
+    add_account,
+    add_ticket,
+    audit,
+    current_details,
+    decide,
+    eventually,
+    new_ticket_id,
+    outbox,
+    start_escalation,
+    wait_for_requests,
+)
+from csops.models import EscalationResult
+
+def about(actual: timedelta, expected: timedelta) -> bool:
+    """Timers fire at their time; the task that runs then is a few ms later."""
+    return abs(actual - expected) < timedelta(seconds=2)
+
+
+HOT_TEXT = "This is unacceptable. Our CEO is furious and we are evaluating other vendors."
+HOW_TO = ("How do I export reports?", "Hi, how do I export our weekly reports to CSV? Thanks!")
+
+
+async def test_hot_ticket_notifies_csm_before_waiting_and_ack_closes_it(dev_env, db, run_worker):
+    add_account(db, "acc-hot", arr=30_000)
+    ticket = new_ticket_id()
+    add_ticket(db, ticket, "acc-hot", "Outage again", HOT_TEXT)
+    async with run_worker(dev_env) as tq:
+        handle = await start_escalation(db, dev_env.client, tq, ticket)
+        [request] = await wait_for_requests(handle)
+
+        assert request.kind == "ack" and request.request_id == "ack-1"
+        assert set(request.eligible_approvers) == {CSM, ON_CALL, MANAGER}
+        assert request.signal_payload == {"request_id": "ack-1", "decision": "ack", "approver": CSM}
+        [notification] = outbox(db, handle.id)
+        assert notification.audience == "internal"
+        assert notification.to.split(",") == [CSM, ON_CALL]
+        assert "HOT" in notification.subject and HOT_TEXT in notification.body
+        assert f"csops decide {handle.id} ack-1 --decision ack" in notification.body
+
+        # Nothing stood between submission and the notification: the first timer
+        # (the ack deadline) starts only after the notification activity completed.
+        events = [e async for e in handle.fetch_history_events()]
+        first_timer = next(i for i, e in enumerate(events)
+                           if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED)
+        notify_done = next(
+            i for i, e in enumerate(events)
+            if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+            and e.activity_task_scheduled_event_attributes.activity_type.name == "send_message"
+        )
+        assert notify_done < first_timer
+
+        result = await decide(handle, request_id="ack-1", decision="ack", approver=CSM)
+        assert result.status == "acked"
+        outcome: EscalationResult = await handle.result()
+
+    assert outcome.hot and outcome.outcome == "acked"
+    assert outcome.customer_messages_sent == 0
+    assert [m.audience for m in outbox(db, handle.id)] == ["internal"]
+    acked = [e for e in audit(db, handle.id) if e.outcome == "acked"]
+    assert len(acked) == 1 and acked[0].actor == CSM and acked[0].policy_version
+
+
+async def test_unacknowledged_hot_ticket_reminds_then_escalates_then_expires(ts_env, db, run_worker):
+    add_account(db, "acc-quiet", arr=120_000, segment="mid_market")
+    ticket = new_ticket_id()
+    add_ticket(db, ticket, "acc-quiet", "We are done", HOT_TEXT)
+    async with run_worker(ts_env) as tq:
+        handle = await start_escalation(db, ts_env.client, tq, ticket)
+        outcome: EscalationResult = await handle.result()  # time skips through the ladder
+
+    assert outcome.outcome == "expired" and outcome.customer_messages_sent == 0
+    messages = outbox(db, handle.id)
+    assert [m.idempotency_key.split("/", 2)[-1] for m in messages] == [
+        "hot/notify", "ack-1/reminder", "ack-1/escalation",
+    ]
+    events = audit(db, handle.id)
+    [requested] = [e for e in events if e.outcome == "requested"]
+    start = requested.at  # the ladder counts from the request's creation
+    notify, reminder, escalation = messages
+    assert notify.created_at <= start
+    # routing.yaml: reminder after 15 minutes, manager after 30, expiry after 240.
+    assert about(reminder.created_at - start, timedelta(minutes=15))
+    assert reminder.to.split(",") == [CSM, ON_CALL, MANAGER]
+    assert about(escalation.created_at - start, timedelta(minutes=30))
+    assert escalation.to == MANAGER
+    assert all(m.audience == "internal" for m in messages)
+    [expired] = [e for e in events if e.outcome == "expired"]
+    assert about(expired.at - start, timedelta(minutes=240)) and expired.actor == "policy"
+
+
+async def test_how_to_at_small_account_is_sent_without_a_human(dev_env, db, run_worker):
+    add_account(db, "acc-20k", arr=20_000, top_rank=180)
+    ticket = new_ticket_id()
+    add_ticket(db, ticket, "acc-20k", *HOW_TO)
+    async with run_worker(dev_env) as tq:
+        handle = await start_escalation(db, dev_env.client, tq, ticket)
+        outcome: EscalationResult = await handle.result()
+
+    assert not outcome.hot and outcome.requests == []
+    assert outcome.action == "customer_reply" and outcome.autonomy.value == "supervised"
+    assert outcome.outcome in ("sent", "sent_sampled")
+    [reply] = outbox(db, handle.id)
+    assert reply.audience == "customer" and reply.to == "sam@acc-20k.example"
+    assert reply.subject == f"Re: {HOW_TO[0]}" and "export" in reply.body
+    assert reply.sampled_for_review == (outcome.outcome == "sent_sampled")
+    [sent] = [e for e in audit(db, handle.id) if e.action == "customer_reply"]
+    assert (sent.autonomy, sent.policy_rule, sent.actor) == ("supervised", "under-50k-supervised", "agent")
+
+
+@pytest.mark.parametrize(
+    "decision, text, expected_outcome, expected_bodies",
+    [
+        ("approve", None, "approved", ["draft"]),
+        ("reject", None, "rejected", []),
+        ("edit", "Hi Sam, go to Reports > Export. Jane", "edited",
+         ["Hi Sam, go to Reports > Export. Jane"]),
+    ],
+)
+async def test_same_text_at_large_account_waits_for_copilot_approval(
+    dev_env, db, run_worker, decision, text, expected_outcome, expected_bodies
+):
+    add_account(db, "acc-400k", arr=400_000, segment="enterprise", top_rank=12)
+    ticket = new_ticket_id()
+    add_ticket(db, ticket, "acc-400k", *HOW_TO)
+    async with run_worker(dev_env) as tq:
+        handle = await start_escalation(db, dev_env.client, tq, ticket)
+        [request] = await wait_for_requests(handle)
+        assert (request.kind, request.autonomy.value) == ("approval", "copilot")
+        assert request.draft and "export" in request.draft
+        [told] = await eventually(lambda: outbox(db, handle.id))  # the CSM is told
+        assert told.audience == "internal" and told.to == f"{CSM},{MANAGER}"
+        assert "approval-1 --decision approve" in told.body
+        details = await current_details(handle)
+        assert "### Waiting for a human (1)" in details
+        assert '{"request_id": "approval-1", "decision": "approve", "approver": "jane@acme.test"}' in details
+        assert "Who may decide: jane@acme.test, maria@acme.test" in details
+
+        await decide(handle, request_id=request.request_id, decision=decision,
+                     approver=MANAGER, text=text, note="checked")
+        outcome: EscalationResult = await handle.result()
+
+    assert outcome.outcome == expected_outcome
+    customer = [m for m in outbox(db, handle.id) if m.audience == "customer"]
+    bodies = [request.draft if b == "draft" else b for b in expected_bodies]
+    assert [m.body for m in customer] == bodies
+    assert outcome.customer_messages_sent == len(bodies)
+    [decided] = [e for e in audit(db, handle.id) if e.outcome == expected_outcome]
+    assert decided.actor == MANAGER and decided.autonomy == "copilot"
+    assert decided.policy_rule == "top-50-accounts-human-decides"
+    assert decided.detail["note"] == "checked"
+
+
+async def test_update_decide_rejects_an_ineligible_approver(dev_env, db, run_worker):
+    add_account(db, "acc-big", arr=400_000, segment="enterprise", top_rank=3)
+    ticket = new_ticket_id()
+    add_ticket(db, ticket, "acc-big", *HOW_TO)
+    async with run_worker(dev_env) as tq:
+        handle = await start_escalation(db, dev_env.client, tq, ticket)
+        await wait_for_requests(handle)
+        with pytest.raises(WorkflowUpdateFailedError) as err:
+            await decide(handle, request_id="approval-1", decision="approve",
+                         approver="mallory@evil.test")
+        assert "mallory@evil.test may not decide 'approval-1'" in str(err.value.cause)
+        await handle.cancel()

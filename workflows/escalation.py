@@ -1,0 +1,316 @@
+"""EscalationWorkflow (`escalation/{ticket_id}`): route one support ticket.
+
+Pull context -> assess -> policy. Hot: the owning CSM and on-call hear at once,
+the agent sends nothing to the customer, and a human must acknowledge.
+Not hot: a reply at the level the autonomy policy gives. A strategic ask goes
+to the CSM as a task, alongside either path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.context_pulls import ContextActivities, PullTicketContextInput
+    from activities.llm_gateway import LlmActivities
+    from csops import search_attributes as sa
+    from csops.models import (
+        AssessTicketInput,
+        AutonomyDecision,
+        AutonomyLevel,
+        DraftReply,
+        DraftReplyInput,
+        EscalationInput,
+        EscalationResult,
+        TicketAssessment,
+        TicketContext,
+    )
+    from policies import evaluate
+    from policies.model import PolicySet, RoutingPolicy
+
+from workflows.human import RECORD_OPTIONS, HumanDecisions, Ladder
+
+LLM_OPTIONS = dict(
+    start_to_close_timeout=timedelta(seconds=90),
+    retry_policy=RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        maximum_interval=timedelta(seconds=30),
+        maximum_attempts=6,
+    ),
+)
+
+
+def ack_ladder(routing: RoutingPolicy) -> Ladder:
+    a = routing.ack
+    return Ladder(
+        due=timedelta(minutes=a.deadline_minutes),
+        remind=timedelta(minutes=a.remind_after_minutes),
+        escalate=timedelta(minutes=a.escalate_after_minutes),
+        expire=timedelta(minutes=a.expire_after_minutes),
+    )
+
+
+def approval_ladder(routing: RoutingPolicy) -> Ladder:
+    a = routing.approval
+    return Ladder(
+        due=timedelta(hours=a.deadline_hours),
+        remind=timedelta(hours=a.remind_after_hours),
+        escalate=timedelta(hours=a.escalate_after_hours),
+        expire=timedelta(hours=a.expire_after_hours),
+    )
+
+
+OUTCOME_FOR_STATUS = {"approved": "approved", "edited": "edited", "rejected": "rejected",
+                      "acked": "acked", "done": "done", "expired": "expired"}
+
+
+@workflow.defn(name="EscalationWorkflow")
+class EscalationWorkflow(HumanDecisions):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ticket_id = ""
+        self.subject = ""
+        self.assessment: TicketAssessment | None = None
+        self.decision: AutonomyDecision | None = None
+        self.hot_why: list[str] = []
+        self.outcome = "in progress"
+        self.customer_messages_sent = 0
+
+    def details_header(self) -> list[str]:
+        lines = [f"## Escalation {self.ticket_id}" + (f" · {self.account.name}" if self.account else "")]
+        if self.subject:
+            lines.append(f"Ticket: *{self.subject}*")
+        if self.account:
+            a = self.account
+            lines.append(
+                f"Account `{a.account_id}` · {a.segment} · ARR ${a.arr:,.0f} · top-{a.top_rank}"
+                f" · owner {a.owner_csm}"
+            )
+        lines.append(f"Stage: **{self.stage}** · outcome: {self.outcome}")
+        if self.assessment:
+            x = self.assessment
+            lines.append(
+                f"Assessment ({x.engine}): intent {x.intent}, sentiment {x.sentiment:+.2f}, "
+                f"severity {x.severity}, confidence {x.confidence:.2f}, language {x.language}"
+            )
+        if self.hot_why:
+            lines.append(f"HOT: {'; '.join(self.hot_why)}. Nothing is sent to the customer.")
+        if self.decision:
+            d = self.decision
+            lines.append(
+                f"Policy: `{d.action}` → **{d.level.value}** (rule `{d.rule}`, "
+                f"policy {d.policy_version})"
+                + (f"; moved right: {'; '.join(d.adjustments)}" if d.adjustments else "")
+            )
+        return lines
+
+    @workflow.run
+    async def run(self, inp: EscalationInput) -> EscalationResult:
+        self.ticket_id = inp.ticket_id
+        self.stage = "assessing"
+        self.publish()
+        policies: PolicySet = await workflow.execute_activity_method(
+            ContextActivities.load_policies, summary="load policy snapshot", **RECORD_OPTIONS
+        )
+        ctx: TicketContext = await workflow.execute_activity_method(
+            ContextActivities.pull_ticket_context,
+            PullTicketContextInput(ticket_id=inp.ticket_id),
+            summary=f"pull context for {inp.ticket_id}",
+            **RECORD_OPTIONS,
+        )
+        self.account, self.subject = ctx.account, ctx.ticket.subject
+        workflow.upsert_search_attributes(
+            [
+                sa.ACCOUNT_ID.value_set(ctx.account.account_id),
+                sa.SEGMENT.value_set(ctx.account.segment),
+                sa.ARR.value_set(ctx.account.arr),
+            ]
+        )
+        self.assessment = await self._assess(ctx)
+        text = f"{ctx.ticket.subject}\n{ctx.ticket.body}"
+        self.hot_why = evaluate.hot_reasons(policies.routing, self.assessment, text)
+        strategic = evaluate.strategic_signal(policies.routing, self.assessment, text)
+
+        side_tasks = []
+        if strategic:
+            side_tasks.append(asyncio.create_task(self._strategic_task(policies, ctx, strategic)))
+        if self.hot_why:
+            await self._hot(policies, ctx)
+        else:
+            await self._routine(policies, ctx)
+        await asyncio.gather(*side_tasks)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return EscalationResult(
+            ticket_id=inp.ticket_id,
+            hot=bool(self.hot_why),
+            action=self.decision.action if self.decision else "",
+            autonomy=self.decision.level if self.decision else AutonomyLevel.OFF_LIMITS,
+            outcome=self.outcome,
+            customer_messages_sent=self.customer_messages_sent,
+            requests=list(self.requests.values()),
+        )
+
+    async def _assess(self, ctx: TicketContext) -> TicketAssessment:
+        try:
+            return await workflow.execute_activity_method(
+                LlmActivities.assess_ticket,
+                AssessTicketInput(workflow_id=workflow.info().workflow_id, context=ctx),
+                summary="assess ticket: intent, sentiment, severity",
+                **LLM_OPTIONS,
+            )
+        except ActivityError as err:
+            # The model is unavailable: the ticket is not lost, a human reads it.
+            workflow.logger.warning("assessment failed, routing to a human: %s", err.cause)
+            return TicketAssessment(
+                intent="other", sentiment=0, severity="medium", hot=False, confidence=0,
+                needs_human=True, engine="unavailable",
+                reasons=[f"assessment failed: {err.cause or err}"[:300]],
+            )
+
+    async def _hot(self, policies: PolicySet, ctx: TicketContext) -> None:
+        """Notify first, before any timer or human step; then wait for an ack."""
+        wf_id = workflow.info().workflow_id
+        routing = policies.routing
+        notify = evaluate.decide_autonomy(policies, "internal_notification", ctx.account, hot=True)
+        ack_decision = evaluate.decide_autonomy(
+            policies, "crisis_communication", ctx.account, hot=True
+        )
+        self.decision = ack_decision
+        self.stage = "hot: awaiting ack"
+        ladder = ack_ladder(routing)
+        request_id = self.next_request_id("ack")
+        payload = {"request_id": request_id, "decision": "ack", "approver": ctx.account.owner_csm}
+        await self.send(
+            "hot/notify",
+            f"notify {ctx.account.owner_csm} + on-call: hot ticket",
+            audience="internal",
+            channel="chat",
+            to=[ctx.account.owner_csm, routing.on_call],
+            subject=f"[csops] HOT {ctx.account.name}: {ctx.ticket.subject}",
+            template="messages/hot_escalation.md.j2",
+            values={
+                "account": ctx.account.model_dump(mode="json"),
+                "ticket": ctx.ticket.model_dump(mode="json"),
+                "assessment": self.assessment.model_dump(mode="json"),
+                "reasons": self.hot_why,
+                "workflow_id": wf_id,
+                "request_id": request_id,
+                "due_at": (workflow.now() + ladder.due).strftime("%Y-%m-%d %H:%M"),
+                "payload": payload,
+            },
+        )
+        await self.audit("hot/notify", "internal_notification", "sent", decision=notify,
+                         engine=self.assessment.engine, detail={"reasons": self.hot_why})
+        req = await self.ask(
+            kind="ack",
+            decision=ack_decision,
+            title=f"Hot escalation {ctx.ticket.ticket_id}: acknowledge and take it over",
+            approvers=[ctx.account.owner_csm, routing.on_call, ctx.account.manager],
+            ladder=ladder,
+            draft=f"{ctx.ticket.subject}\n\n{ctx.ticket.body}",
+            notify=False,  # the hot notification above already went out
+            request_id=request_id,
+        )
+        self.outcome = OUTCOME_FOR_STATUS[req.status]
+        self.stage = "acknowledged" if req.status == "acked" else "expired: unacknowledged"
+        self.publish()
+
+    async def _routine(self, policies: PolicySet, ctx: TicketContext) -> None:
+        assessment = self.assessment
+        action = evaluate.action_for_intent(policies.routing, assessment.intent)
+        decision = evaluate.with_assessment(
+            evaluate.decide_autonomy(policies, action, ctx.account), assessment, policies.routing
+        )
+        self.decision = decision
+        if decision.level == AutonomyLevel.OFF_LIMITS:
+            # The agent neither acts nor drafts: a human task is created.
+            self.stage = "human task"
+            req = await self.ask(
+                kind="task",
+                decision=decision,
+                title=f"Handle {ctx.ticket.ticket_id} yourself: {action} is off-limits for the agent",
+                approvers=[ctx.account.owner_csm, ctx.account.manager],
+                ladder=approval_ladder(policies.routing),
+                draft=f"{ctx.ticket.subject}\n\n{ctx.ticket.body}",
+            )
+            self.outcome = OUTCOME_FOR_STATUS[req.status]
+            self.stage = "closed"
+            self.publish()
+            return
+
+        self.stage = "drafting"
+        self.publish()
+        draft: DraftReply = await workflow.execute_activity_method(
+            LlmActivities.draft_reply,
+            DraftReplyInput(workflow_id=workflow.info().workflow_id, context=ctx,
+                            assessment=assessment),
+            summary=f"draft reply to {ctx.ticket.ticket_id}",
+            **LLM_OPTIONS,
+        )
+        if draft.needs_human and decision.level != AutonomyLevel.COPILOT:
+            decision = decision.model_copy(update={
+                "level": decision.level.at_least(AutonomyLevel.COPILOT),
+                "adjustments": [*decision.adjustments, "the draft could not be trusted"],
+            })
+            self.decision = decision
+        to = [ctx.ticket.requester_email or ctx.account.primary_contact_email or ""]
+
+        if decision.level in (AutonomyLevel.AUTONOMOUS, AutonomyLevel.SUPERVISED):
+            sampled = decision.level == AutonomyLevel.SUPERVISED and evaluate.sampled_for_review(
+                policies.autonomy.supervised_sample_rate, workflow.info().workflow_id
+            )
+            await self._send_reply(ctx, draft.subject, draft.body, draft.engine, to, sampled)
+            await self.audit("reply/sent", action, "sent", decision=decision, engine=draft.engine,
+                             detail={"sampled_for_review": sampled})
+            self.outcome = "sent_sampled" if sampled else "sent"
+            self.stage = "resolved"
+            self.publish()
+            return
+
+        self.stage = "awaiting approval"
+        req = await self.ask(
+            kind="approval",
+            decision=decision,
+            title=f"Approve the reply to {ctx.ticket.ticket_id} ({draft.engine} draft)",
+            approvers=[ctx.account.owner_csm, ctx.account.manager],
+            ladder=approval_ladder(policies.routing),
+            draft=draft.body,
+        )
+        if req.status in ("approved", "edited"):
+            await self._send_reply(ctx, draft.subject, req.final_text or draft.body,
+                                   draft.engine if req.status == "approved" else f"edited by {req.decided_by}",
+                                   to, False)
+        self.outcome = OUTCOME_FOR_STATUS[req.status]
+        self.stage = "resolved" if req.status in ("approved", "edited") else "closed"
+        self.publish()
+
+    async def _send_reply(self, ctx: TicketContext, subject: str, body: str, engine: str,
+                          to: list[str], sampled: bool) -> None:
+        await self.send(
+            "reply",
+            f"send reply to {', '.join(to)}",
+            audience="customer",
+            to=to,
+            subject=subject,
+            body=body,
+            engine=engine,
+            sampled_for_review=sampled,
+        )
+        self.customer_messages_sent += 1
+
+    async def _strategic_task(self, policies: PolicySet, ctx: TicketContext, phrase: str) -> None:
+        """The agent harvests the signal; the CSM acts on it."""
+        decision = evaluate.decide_autonomy(policies, "strategic_ask", ctx.account)
+        await self.ask(
+            kind="task",
+            decision=decision,
+            title=f"Strategic signal at {ctx.account.name}: \"{phrase}\" — act on it",
+            approvers=[ctx.account.owner_csm, ctx.account.manager],
+            ladder=approval_ladder(policies.routing),
+            draft=f"{ctx.ticket.subject}\n\n{ctx.ticket.body}",
+        )
