@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy.engine import Engine
@@ -84,11 +85,16 @@ async def run_worker(settings: Settings | None = None) -> None:
         policies.version,
         provider.label if provider else "offline (deterministic; no OPENAI_API_KEY)",
     )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     with ThreadPoolExecutor(max_workers=16) as executor:
-        worker = build_worker(client, settings.task_queue, engine, provider, executor)
         dispatcher = asyncio.create_task(run_dispatcher(engine, settings.outbox_delivery))
         try:
-            await worker.run()
+            async with build_worker(client, settings.task_queue, engine, provider, executor):
+                await stop.wait()
+            log.info("worker stopped")
         finally:
             dispatcher.cancel()
 

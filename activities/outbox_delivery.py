@@ -43,8 +43,10 @@ def to_email(row: OutboxMessage) -> EmailMessage:
 
 class MaildirChannel:
     def __init__(self, path: str) -> None:
-        Path(path).mkdir(parents=True, exist_ok=True)
-        self._box = mailbox.Maildir(path, create=True)
+        # Maildir(create=True) makes tmp/new/cur only for a folder it creates itself.
+        for sub in ("tmp", "new", "cur"):
+            (Path(path) / sub).mkdir(parents=True, exist_ok=True)
+        self._box = mailbox.Maildir(path, create=False)
 
     def deliver(self, row: OutboxMessage) -> None:
         self._box.add(to_email(row))

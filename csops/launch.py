@@ -6,7 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from csops import search_attributes as sa
@@ -48,7 +53,9 @@ async def start_escalation(
             EscalationInput(ticket_id=ticket_id),
             id=workflow_id,
             task_queue=task_queue,
+            # A ticket is routed once: a running or finished escalation is never redone.
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=account_attributes(account),
             static_summary=f"Escalation {ticket_id} · {account.name}: {subject}"[:200],
             static_details=(

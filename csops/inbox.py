@@ -1,0 +1,79 @@
+"""Pending human requests across every running workflow, and deciding them."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+
+from pydantic import BaseModel
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.service import RPCError
+
+from csops import search_attributes as sa
+from csops.models import DecideInput, DecideResult, HumanRequestView
+
+
+class InboxItem(BaseModel):
+    workflow_id: str
+    workflow_type: str
+    account_id: str | None
+    request: HumanRequestView
+    age_minutes: float
+
+
+class DecisionRefused(Exception):
+    """The workflow refused the decision; the message says why."""
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def inbox_query(approver: str | None = None, account: str | None = None) -> str:
+    """The visibility query a CSM can also paste into the UI's workflow list."""
+    parts = ["ExecutionStatus = 'Running'", f"{sa.PENDING_APPROVALS.name} > 0"]
+    if approver:
+        parts.append(f"{sa.APPROVERS.name} = {_quote(approver)}")
+    if account:
+        parts.append(f"{sa.ACCOUNT_ID.name} = {_quote(account)}")
+    return " AND ".join(parts)
+
+
+async def collect_inbox(
+    client: Client, approver: str | None = None, account: str | None = None
+) -> list[InboxItem]:
+    """Every open request the approver may decide, oldest first."""
+    executions = [e async for e in client.list_workflows(inbox_query(approver, account))]
+
+    async def open_requests(execution) -> list[InboxItem]:
+        handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
+        try:
+            requests = await handle.query("human_requests", result_type=list[HumanRequestView])
+        except RPCError:
+            return []  # closed since the listing: nothing waits there any more
+        now = datetime.now(timezone.utc)
+        return [
+            InboxItem(
+                workflow_id=execution.id,
+                workflow_type=execution.workflow_type,
+                account_id=execution.typed_search_attributes.get(sa.ACCOUNT_ID),
+                request=r,
+                age_minutes=round((now - r.created_at).total_seconds() / 60, 1),
+            )
+            for r in requests
+            if approver is None or approver.lower() in (a.lower() for a in r.eligible_approvers)
+        ]
+
+    found = await asyncio.gather(*(open_requests(e) for e in executions))
+    return sorted((i for items in found for i in items), key=lambda i: i.request.created_at)
+
+
+async def send_decision(client: Client, workflow_id: str, decision: DecideInput) -> DecideResult:
+    """The `decide` update; a refusal comes back as DecisionRefused with the reason."""
+    handle = client.get_workflow_handle(workflow_id)
+    try:
+        return await handle.execute_update("decide", decision, result_type=DecideResult)
+    except WorkflowUpdateFailedError as err:
+        raise DecisionRefused(str(err.cause or err)) from err
+    except RPCError as err:
+        raise DecisionRefused(f"{workflow_id}: {err.message}") from err

@@ -1,0 +1,124 @@
+"""`csops up`: everything a new user needs, in the foreground.
+
+Starts the Temporal dev server (unless one already answers), seeds the demo
+book on first run, starts the worker, submits the demo tickets, and prints the
+UI address and what waits for a human. Ctrl-C stops every process it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import typer
+
+from csops.config import Settings
+
+DEMO_CSM = "jane@acme.test"
+
+
+def _say(text: str = "", **style) -> None:
+    typer.secho(text, **style)
+
+
+async def _prepare(data_dir: Path, accounts: int, settings: Settings, port: int, ui_port: int,
+                   children: list[subprocess.Popen]) -> None:
+    from context.db import make_engine
+    from context.demo_book import book_exists, generate_book
+    from csops.devserver import start_dev_server, wait_until_reachable
+    from csops.inbox import collect_inbox, inbox_query
+    from csops.tickets import DEMO_TICKETS, pick_account, submit_ticket
+
+    address = f"localhost:{port}"
+    try:
+        client = await wait_until_reachable(address, settings.namespace, timeout_s=1)
+        _say(f"• Temporal already running at {address}: using it")
+    except TimeoutError:
+        _say(f"• starting Temporal dev server at {address} (SQLite: {data_dir}/temporal.db; "
+             f"log: {data_dir}/temporal.log)")
+        children.append(start_dev_server(data_dir, port, ui_port, settings.namespace,
+                                         log_path=data_dir / "temporal.log"))
+        client = await wait_until_reachable(address, settings.namespace, timeout_s=90)
+
+    engine = make_engine()
+    if book_exists(engine):
+        _say("• demo book already in the context database: keeping it")
+    else:
+        summary = generate_book(engine, accounts=accounts, seed=7)
+        _say(f"• seeded {summary.accounts} accounts {summary.by_segment}, "
+             f"{summary.usage_rows:,} usage rows, {summary.tickets} tickets")
+
+    _say(f"• starting the worker (log: {data_dir}/worker.log)")
+    log = open(data_dir / "worker.log", "ab")  # noqa: SIM115 (owned by the child)
+    children.append(subprocess.Popen(
+        [sys.executable, "-m", "csops.cli", "worker"], stdout=log, stderr=subprocess.STDOUT,
+        env={**os.environ, "TEMPORAL_ADDRESS": address},
+        start_new_session=True,  # Ctrl-C reaches `up` alone; it stops children in order
+    ))
+
+    _say("• submitting demo tickets")
+    for t in DEMO_TICKETS:
+        account = pick_account(engine, t.pick, owner=DEMO_CSM)
+        launch = await submit_ticket(engine, client, settings.task_queue, t.ticket_id, account,
+                                     t.subject, t.body)
+        state = "started" if launch.started else "already routed earlier"
+        _say(f"    {launch.handle.id:<20} {account}  {state}: {t.expect}")
+
+    # Give the worker a moment to route them, then show what waits.
+    items = []
+    expected = sum(t.opens_requests for t in DEMO_TICKETS)
+    seen = []
+    for _ in range(40):  # visibility lags the workflows by a moment
+        await asyncio.sleep(0.5)
+        items = await collect_inbox(client)
+        seen.append(len(items))
+        # All demo requests are open, or (on a re-run, some decided) the count settled.
+        if len(items) >= expected or (len(seen) > 6 and len(set(seen[-6:])) == 1):
+            break
+    ui = f"http://localhost:{ui_port}"
+    _say()
+    _say(f"Temporal Web UI: {ui}/namespaces/{settings.namespace}/workflows", bold=True)
+    _say(f"Waiting for a human ({len(items)}):", bold=True)
+    for i in items:
+        r = i.request
+        _say(f"  {i.workflow_id:<20} {r.request_id:<11} {r.kind:<8} {r.title}")
+        _say(f"      may decide: {', '.join(r.eligible_approvers)}")
+    _say()
+    _say(f"A CSM's own queue in the UI: {inbox_query(DEMO_CSM)}")
+    _say(f"From the shell:  .venv/bin/csops inbox --approver {DEMO_CSM}")
+    if items:
+        r = items[0]
+        _say(f"                 .venv/bin/csops decide {r.workflow_id} {r.request.request_id} "
+             f"--decision {r.request.signal_payload['decision']} --approver {DEMO_CSM}")
+    _say("Ctrl-C stops the server and the worker.", dim=True)
+
+
+def run_up(data_dir: Path, accounts: int, port: int, ui_port: int) -> int:
+    data_dir.mkdir(exist_ok=True)
+    settings = Settings()
+    children: list[subprocess.Popen] = []
+    try:
+        asyncio.run(_prepare(data_dir, accounts, settings, port, ui_port, children))
+        while all(c.poll() is None for c in children):
+            time.sleep(0.5)
+        dead = [c for c in children if c.poll() is not None]
+        _say(f"csops: {' '.join(map(str, dead[0].args[:3]))} exited with {dead[0].returncode}; "
+             f"see {data_dir}/*.log", fg=typer.colors.RED, err=True)
+        return 1
+    except KeyboardInterrupt:
+        _say("\nstopping…")
+        return 0
+    finally:
+        # The worker first (it finishes its tasks against a live server), then the server.
+        for child in reversed(children):
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT)
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                child.kill()
