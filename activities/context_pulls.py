@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -11,7 +12,6 @@ from context.queries import NotFound, ticket_context
 from csops.models import TicketContext
 from policies.loader import PolicyError, load_policies
 from policies.model import PolicySet
-from pydantic import BaseModel
 
 
 class PullTicketContextInput(BaseModel):

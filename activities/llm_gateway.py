@@ -1,15 +1,18 @@
 """The LLM gateway: one activity per typed question, answered by the OpenAI
 provider when a key is configured, else by the offline engine.
 
-Every call goes to the audit log with its engine, model, tokens and latency.
+Every attempt goes to the audit log with its engine, model, tokens and latency,
+failed ones included.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import TypeVar
 
+from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 from temporalio import activity
 
@@ -26,6 +29,7 @@ from csops.models import (
 from csops.templates import render
 
 OFFLINE_MODEL = "offline-rules-v1"
+T = TypeVar("T", bound=BaseModel)
 
 
 class LlmActivities:
@@ -37,98 +41,95 @@ class LlmActivities:
     def engine_label(self) -> str:
         return self._provider.label if self._provider else offline_engine.ENGINE
 
-    async def _audit(self, inp, action: str, outcome: str, stats: CallStats, detail: dict) -> None:
+    async def _audit(self, account_id: str, action: str, outcome: str, stats: CallStats,
+                     detail: dict) -> None:
         info = activity.info()
         entry = AuditEntry(
-            # One row per attempt: each attempt is a real call that cost tokens.
+            # One row per attempt: each attempt is a real call that may cost tokens.
             idempotency_key=f"{info.workflow_id}/llm/{info.activity_id}/{info.attempt}",
-            at=datetime.now(timezone.utc),
+            at=datetime.now(UTC),
             workflow_id=info.workflow_id,
-            account_id=inp.context.account.account_id,
+            account_id=account_id,
             actor="agent",
             action=action,
             outcome=outcome,
             engine=self.engine_label,
             detail=detail,
         )
-        await asyncio.to_thread(
-            write_audit,
-            self._engine,
-            entry,
-            model=stats.model,
-            tokens=stats.tokens,
-            latency_ms=stats.latency_ms,
-        )
+        await asyncio.to_thread(write_audit, self._engine, entry, model=stats.model,
+                                tokens=stats.tokens, latency_ms=stats.latency_ms)
+
+    async def _answer(self, account_id: str, action: str, offline, prompt: str,
+                      schema: type[T], **values) -> tuple[T | None, str, CallStats]:
+        """Ask the configured engine: (result, "", stats), or (None, why, stats) when
+        the model's answer is unusable. The caller audits the final outcome.
+
+        A failed call is audited here and re-raised: Temporal's retry policy decides.
+        """
+        started = time.perf_counter()
+        if self._provider is None:
+            result = offline()
+            return result, "", CallStats(OFFLINE_MODEL, 0,
+                                         round((time.perf_counter() - started) * 1000, 2))
+        try:
+            result, stats = await self._provider.structured(
+                render(f"prompts/{prompt}.system.md.j2"),
+                render(f"prompts/{prompt}.md.j2", **values),
+                schema,
+            )
+        except InvalidModelOutput as err:
+            # Unusable output is not retried into something usable: a human reads it.
+            return None, str(err), err.stats
+        except Exception as err:
+            stats = CallStats(self._provider.model, 0,
+                              round((time.perf_counter() - started) * 1000, 1))
+            await self._audit(account_id, action, f"failed: {type(err).__name__}", stats,
+                              {"error": str(err)[:500]})
+            raise
+        return result.model_copy(update={"engine": self.engine_label}), "", stats
 
     @activity.defn(name="assess_ticket")
     async def assess_ticket(self, inp: AssessTicketInput) -> TicketAssessment:
         """Intent, sentiment, severity, hot, strategic signal and confidence of a ticket."""
-        started = time.perf_counter()
-        if self._provider is None:
-            result = offline_engine.assess(inp.context)
-            stats = CallStats(OFFLINE_MODEL, 0, round((time.perf_counter() - started) * 1000, 2))
-            outcome = "assessed"
-        else:
-            try:
-                result, stats = await self._provider.structured(
-                    render("prompts/assess_ticket.system.md.j2"),
-                    render("prompts/assess_ticket.md.j2", ctx=inp.context),
-                    TicketAssessment,
-                )
-                result = result.model_copy(update={"engine": self.engine_label})
-                outcome = "assessed"
-            except InvalidModelOutput as err:
-                # Unusable output is not retried into something usable: a human reads it.
-                result = TicketAssessment(
-                    intent="other",
-                    sentiment=0,
-                    severity="medium",
-                    hot=False,
-                    confidence=0,
-                    needs_human=True,
-                    reasons=[f"model output was unusable ({err})"],
-                    engine=f"{self.engine_label} (invalid output)",
-                )
-                stats, outcome = err.stats, "invalid_output"
+        ctx = inp.context
+        result, problem, stats = await self._answer(
+            ctx.account.account_id, "ticket_classification",
+            lambda: offline_engine.assess(ctx), "assess_ticket", TicketAssessment, ctx=ctx,
+        )
+        if result is None:
+            result = TicketAssessment(
+                intent="other", sentiment=0, severity="medium", hot=False, confidence=0,
+                needs_human=True, reasons=[f"model output was unusable ({problem})"],
+                engine=f"{self.engine_label} (invalid output)",
+            )
         # The rule check runs whatever the engine: a model fooled by the ticket
         # still cannot hide an injection attempt from the policy.
-        rules = offline_engine.assess(inp.context)
-        if rules.injection_suspected and not result.injection_suspected:
-            result = result.model_copy(
-                update={
-                    "injection_suspected": True,
-                    "reasons": [*result.reasons, "rule check: instructions addressed to the agent"],
-                }
-            )
-        await self._audit(
-            inp, "ticket_classification", outcome, stats, result.model_dump(mode="json")
-        )
+        if not result.injection_suspected and offline_engine.assess(ctx).injection_suspected:
+            result = result.model_copy(update={
+                "injection_suspected": True,
+                "reasons": [*result.reasons, "rule check: instructions addressed to the agent"],
+            })
+        await self._audit(ctx.account.account_id, "ticket_classification",
+                          "invalid_output" if problem else "assessed", stats,
+                          result.model_dump(mode="json"))
         return result
 
     @activity.defn(name="draft_reply")
     async def draft_reply(self, inp: DraftReplyInput) -> DraftReply:
         """A reply to the customer; it is only sent at the level the policy gives."""
-        started = time.perf_counter()
-        if self._provider is None:
-            draft = offline_engine.draft_reply(inp.context, inp.assessment)
-            stats = CallStats(OFFLINE_MODEL, 0, round((time.perf_counter() - started) * 1000, 2))
-            outcome = "drafted"
-        else:
-            try:
-                draft, stats = await self._provider.structured(
-                    render("prompts/draft_reply.system.md.j2"),
-                    render("prompts/draft_reply.md.j2", ctx=inp.context, assessment=inp.assessment),
-                    DraftReply,
-                )
-                draft = draft.model_copy(update={"engine": self.engine_label})
-                outcome = "drafted"
-            except InvalidModelOutput as err:
-                # Start the human from the template; the workflow sees needs_human.
-                draft = offline_engine.draft_reply(inp.context, inp.assessment)
-                draft = draft.model_copy(
-                    update={"engine": f"offline (model output unusable: {err})"[:200],
-                            "needs_human": True}
-                )
-                stats, outcome = err.stats, "invalid_output"
-        await self._audit(inp, "draft_reply", outcome, stats, {"subject": draft.subject})
+        ctx = inp.context
+        draft, problem, stats = await self._answer(
+            ctx.account.account_id, "draft_reply",
+            lambda: offline_engine.draft_reply(ctx, inp.assessment), "draft_reply", DraftReply,
+            ctx=ctx, assessment=inp.assessment,
+        )
+        if draft is None:
+            # Start the human from the template; needs_human makes it a copilot step.
+            draft = offline_engine.draft_reply(ctx, inp.assessment).model_copy(update={
+                "engine": f"offline (model output unusable: {problem})"[:200],
+                "needs_human": True,
+            })
+        await self._audit(ctx.account.account_id, "draft_reply",
+                          "invalid_output" if problem else "drafted", stats,
+                          {"subject": draft.subject, "engine": draft.engine})
         return draft

@@ -16,11 +16,11 @@ ENGINE = "offline"
 
 # Common function words per language: enough to tell what a ticket is written in.
 _STOPWORDS = {
-    "en": "the and is are to of we our you your it this that with for not have please can".split(),
-    "es": "el la los las es y de que en por favor nuestro nuestra no para con una un".split(),
-    "de": "der die das und ist nicht wir unser bitte mit für ein eine ich sie zu".split(),
-    "fr": "le la les est et de que nous notre pas pour avec une un je vous ne".split(),
-    "pt": "o a os as é e de que em nosso nossa não para com uma um por favor".split(),
+    "en": ["the", "and", "is", "are", "to", "of", "we", "our", "you", "your", "it", "this", "that", "with", "for", "not", "have", "please", "can"],
+    "es": ["el", "la", "los", "las", "es", "y", "de", "que", "en", "por", "favor", "nuestro", "nuestra", "no", "para", "con", "una", "un"],
+    "de": ["der", "die", "das", "und", "ist", "nicht", "wir", "unser", "bitte", "mit", "für", "ein", "eine", "ich", "sie", "zu"],
+    "fr": ["le", "la", "les", "est", "et", "de", "que", "nous", "notre", "pas", "pour", "avec", "une", "un", "je", "vous", "ne"],
+    "pt": ["o", "a", "os", "as", "é", "e", "de", "que", "em", "nosso", "nossa", "não", "para", "com", "uma", "um", "por", "favor"],
 }
 
 # Ordered: the first intent whose pattern matches wins (refunds before billing).

@@ -11,6 +11,7 @@ import json
 import os
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TypeVar
 
 import openai
@@ -25,6 +26,14 @@ class CallStats:
     model: str
     tokens: int
     latency_ms: float
+
+
+def _retry_after(err: openai.APIStatusError) -> timedelta | None:
+    try:
+        seconds = float(err.response.headers.get("retry-after", ""))
+    except ValueError:
+        return None
+    return timedelta(seconds=min(max(seconds, 0.0), 300.0))
 
 
 class InvalidModelOutput(Exception):
@@ -80,10 +89,17 @@ class OpenAIProvider:
                 },
                 temperature=0,
             )
+        except openai.RateLimitError as err:
+            # Retryable, after the server's Retry-After when it gives one.
+            raise ApplicationError(
+                f"LLM endpoint rate-limited the call: {err.message}",
+                type="RateLimited",
+                next_retry_delay=_retry_after(err),
+            ) from err
         except openai.APIStatusError as err:
-            if 400 <= err.status_code < 500 and err.status_code != 429:
+            if 400 <= err.status_code < 500:
                 raise ApplicationError(
-                    f"LLM endpoint refused the request ({err.status_code}): {err.message}",
+                    f"LLM endpoint refused the request: {err.message}",
                     type="LlmRequestRefused",
                     non_retryable=True,
                 ) from err

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import mailbox
 import smtplib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import urlparse
@@ -87,9 +87,9 @@ def deliver_pending(engine: Engine, channel, limit: int = 100) -> int:
             row.attempts += 1
             try:
                 channel.deliver(row)
-                row.status, row.delivered_at = "sent", datetime.now(timezone.utc)
+                row.status, row.delivered_at = "sent", datetime.now(UTC)
                 delivered += 1
-            except Exception as err:  # a channel failure must not stop the others
+            except Exception as err:  # noqa: BLE001 (a channel failure must not stop the others)
                 row.last_error = f"{type(err).__name__}: {err}"[:500]
                 row.status = "failed" if row.attempts >= 10 else "pending"
                 log.warning("outbox delivery of %s failed: %s", row.idempotency_key, err)

@@ -41,15 +41,18 @@ def account_facts(s: Session, account_id: str) -> AccountFacts:
     )
 
 
+TREND_WINDOW = timedelta(days=28)  # four whole weeks: both windows hold the same weekends
+
+
 def usage_trend_pct(s: Session, account_id: str, feature: str = "active_users") -> float | None:
-    """Change of a feature's usage, last 30 days against the 30 before (None without data)."""
+    """Change of a feature's usage, last 4 weeks against the 4 before (None without data)."""
     last_day = s.exec(
         select(func.max(UsageDaily.day)).where(UsageDaily.account_id == account_id)
     ).one()
     if last_day is None:
         return None
-    split = last_day - timedelta(days=30)
-    start = split - timedelta(days=30)
+    split = last_day - TREND_WINDOW
+    start = split - TREND_WINDOW
     recent, earlier = s.exec(
         select(
             func.coalesce(func.sum(UsageDaily.value).filter(UsageDaily.day > split), 0),

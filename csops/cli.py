@@ -12,9 +12,11 @@ import subprocess
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
+from temporalio.client import WorkflowQueryFailedError
+from temporalio.service import RPCError
 
 from csops.config import Settings
 
@@ -47,7 +49,7 @@ async def _client(settings: Settings):
 
     try:
         return await connect(settings)
-    except Exception as err:
+    except (RuntimeError, RPCError) as err:
         fail(
             f"cannot reach Temporal at {settings.temporal_address} ({err}); "
             "is `csops server` (or `make up`) running?"
@@ -100,7 +102,7 @@ def worker() -> None:
 def seed(
     accounts: int = typer.Option(60, min=1, help="How many accounts the book has."),
     seed: int = typer.Option(7, help="Random seed: the same seed gives the same book."),
-    as_of: Optional[str] = typer.Option(None, help="Book date YYYY-MM-DD (default today)."),
+    as_of: str | None = typer.Option(None, help="Book date YYYY-MM-DD (default today)."),
     reset: bool = typer.Option(False, "--reset", help="Replace an existing book."),
     as_json: JsonOpt = False,
 ) -> None:
@@ -134,8 +136,8 @@ def ticket(
     account: str = typer.Option(..., "--account", help="Account id, e.g. acc-0007."),
     subject: str = typer.Option(..., "--subject"),
     body: str = typer.Option(..., "--body"),
-    requester: Optional[str] = typer.Option(None, "--from", help="Requester email."),
-    ticket_id: Optional[str] = typer.Option(None, "--id", help="Ticket id (default: next T-n)."),
+    requester: str | None = typer.Option(None, "--from", help="Requester email."),
+    ticket_id: str | None = typer.Option(None, "--id", help="Ticket id (default: next T-n)."),
     as_json: JsonOpt = False,
 ) -> None:
     """Submit a support ticket and start its escalation workflow."""
@@ -167,8 +169,8 @@ def ticket(
 
 @app.command()
 def inbox(
-    approver: Optional[str] = typer.Option(None, "--approver", help="Only what EMAIL may decide."),
-    account: Optional[str] = typer.Option(None, "--account", help="Only this account."),
+    approver: str | None = typer.Option(None, "--approver", help="Only what EMAIL may decide."),
+    account: str | None = typer.Option(None, "--account", help="Only this account."),
     as_json: JsonOpt = False,
 ) -> None:
     """Every pending human request across running workflows, oldest first."""
@@ -206,8 +208,8 @@ def decide(
     request_id: str,
     decision: str = typer.Option(..., "--decision", help="approve | reject | edit | ack | done"),
     approver: str = typer.Option(..., "--approver", help="Your email."),
-    text: Optional[str] = typer.Option(None, "--text", help="The edited draft (edit only)."),
-    note: Optional[str] = typer.Option(None, "--note"),
+    text: str | None = typer.Option(None, "--text", help="The edited draft (edit only)."),
+    note: str | None = typer.Option(None, "--note"),
     as_json: JsonOpt = False,
 ) -> None:
     """Decide one request through the `decide` update; a refusal says why."""
@@ -238,7 +240,6 @@ def decide(
 def status(workflow_id: str, as_json: JsonOpt = False) -> None:
     """A workflow's state, current details and every human request."""
     from temporalio.api.sdk.v1 import WorkflowMetadata
-    from temporalio.service import RPCError
 
     settings = Settings()
 
@@ -254,8 +255,9 @@ def status(workflow_id: str, as_json: JsonOpt = False) -> None:
             meta = await handle.query("__temporal_workflow_metadata",
                                       result_type=WorkflowMetadata)
             details = meta.current_details
-        except Exception:
-            pass  # no worker answering (e.g. stopped): show what the server knows
+        except (RPCError, WorkflowQueryFailedError) as err:
+            # No worker answering (e.g. stopped): show what the server knows.
+            details = f"(no answer from a worker: {err})"
         return desc, history, details
 
     desc, history, details = asyncio.run(go())

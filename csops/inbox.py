@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pydantic import BaseModel
 from temporalio.client import Client, WorkflowUpdateFailedError
@@ -51,7 +51,7 @@ async def collect_inbox(
             requests = await handle.query("human_requests", result_type=list[HumanRequestView])
         except RPCError:
             return []  # closed since the listing: nothing waits there any more
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         return [
             InboxItem(
                 workflow_id=execution.id,

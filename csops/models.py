@@ -8,13 +8,13 @@ in the Temporal UI.
 from __future__ import annotations
 
 from datetime import date, datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class AutonomyLevel(str, Enum):
+class AutonomyLevel(StrEnum):
     """Left to right: how much a human is involved."""
 
     AUTONOMOUS = "autonomous"  # acts; reviewed in aggregate
@@ -31,7 +31,7 @@ class AutonomyLevel(str, Enum):
         return self if self.rank >= other.rank else other
 
 
-class WorkType(str, Enum):
+class WorkType(StrEnum):
     RESOLUTION = "resolution"
     DRAFTING = "drafting"
     INVESTIGATION = "investigation"
@@ -74,7 +74,7 @@ class TicketContext(BaseModel):
     account: AccountFacts
     open_tickets: int
     usage_trend_pct: float | None = Field(
-        None, description="Change in daily active usage, last 30 days vs the 30 before."
+        None, description="Change in active users, last 4 weeks vs the 4 before, in %."
     )
     last_nps: int | None = None
 

@@ -4,7 +4,7 @@ escalation workflow. Used by `csops ticket` and by `csops up`'s demo."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy.engine import Engine
 from sqlmodel import select
@@ -33,7 +33,7 @@ def store_ticket(engine: Engine, ticket_id: str, account_id: str, subject: str, 
         s.add(SupportTicket(
             id=ticket_id, account_id=account_id, subject=subject, body=body,
             requester_email=requester or facts.primary_contact_email,
-            created_at=datetime.now(timezone.utc),
+            created_at=datetime.now(UTC),
         ))
         s.commit()
         return True

@@ -26,6 +26,15 @@ def _say(text: str = "", **style) -> None:
     typer.secho(text, **style)
 
 
+def _start_worker(data_dir: Path, address: str) -> subprocess.Popen:
+    log = open(data_dir / "worker.log", "ab")  # noqa: SIM115 (owned by the child)
+    return subprocess.Popen(
+        [sys.executable, "-m", "csops.cli", "worker"], stdout=log, stderr=subprocess.STDOUT,
+        env={**os.environ, "TEMPORAL_ADDRESS": address},
+        start_new_session=True,  # Ctrl-C reaches `up` alone; it stops children in order
+    )
+
+
 async def _prepare(data_dir: Path, accounts: int, settings: Settings, port: int, ui_port: int,
                    children: list[subprocess.Popen]) -> None:
     from context.db import make_engine
@@ -54,12 +63,7 @@ async def _prepare(data_dir: Path, accounts: int, settings: Settings, port: int,
              f"{summary.usage_rows:,} usage rows, {summary.tickets} tickets")
 
     _say(f"• starting the worker (log: {data_dir}/worker.log)")
-    log = open(data_dir / "worker.log", "ab")  # noqa: SIM115 (owned by the child)
-    children.append(subprocess.Popen(
-        [sys.executable, "-m", "csops.cli", "worker"], stdout=log, stderr=subprocess.STDOUT,
-        env={**os.environ, "TEMPORAL_ADDRESS": address},
-        start_new_session=True,  # Ctrl-C reaches `up` alone; it stops children in order
-    ))
+    children.append(await asyncio.to_thread(_start_worker, data_dir, address))
 
     _say("• submitting demo tickets")
     for t in DEMO_TICKETS:

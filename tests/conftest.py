@@ -5,10 +5,12 @@ binary fails the run), a fresh context database per test, and a worker factory.
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -18,6 +20,7 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from context.db import make_engine, session
 from context.tables import Account, AuditEvent, Contact, OutboxMessage, SupportTicket
@@ -115,7 +118,7 @@ def add_ticket(engine, ticket_id: str, account_id: str, subject: str, body: str)
     with session(engine) as s:
         s.add(SupportTicket(id=ticket_id, account_id=account_id, subject=subject, body=body,
                             requester_email=f"sam@{account_id}.example",
-                            created_at=datetime(2026, 11, 20, tzinfo=timezone.utc)))
+                            created_at=datetime(2026, 11, 20, tzinfo=UTC)))
         s.commit()
 
 
@@ -195,3 +198,20 @@ async def eventually(probe, timeout_s: float = 15):
             raise AssertionError(f"condition not met within {timeout_s}s")
         await asyncio.sleep(0.05)
     return value
+
+
+HISTORY_DIR = Path(__file__).parent / "histories"
+
+
+async def replay_and_maybe_record(handle: WorkflowHandle, name: str) -> None:
+    """Replay the finished run's history against today's workflow code; with
+    CSOPS_RECORD_HISTORIES=1 also save it under tests/histories/ for the replay test."""
+    from worker import WORKFLOWS
+
+    history = await handle.fetch_history()
+    await Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter).replay_workflow(
+        history
+    )
+    if os.environ.get("CSOPS_RECORD_HISTORIES") == "1":
+        HISTORY_DIR.mkdir(exist_ok=True)
+        (HISTORY_DIR / f"{name}.json").write_text(history.to_json())

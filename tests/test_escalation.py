@@ -3,12 +3,10 @@ for the ack ladder)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
-from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowUpdateFailedError
-
 from conftest import (
     CSM,
     MANAGER,
@@ -21,10 +19,15 @@ from conftest import (
     eventually,
     new_ticket_id,
     outbox,
+    replay_and_maybe_record,
     start_escalation,
     wait_for_requests,
 )
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowUpdateFailedError
+
 from csops.models import EscalationResult
+
 
 def about(actual: timedelta, expected: timedelta) -> bool:
     """Timers fire at their time; the task that runs then is a few ms later."""
@@ -54,9 +57,14 @@ async def test_hot_ticket_notifies_csm_before_waiting_and_ack_closes_it(dev_env,
 
         # Nothing stood between submission and the notification: the first timer
         # (the ack deadline) starts only after the notification activity completed.
-        events = [e async for e in handle.fetch_history_events()]
-        first_timer = next(i for i, e in enumerate(events)
-                           if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED)
+        timer = EventType.EVENT_TYPE_TIMER_STARTED
+        events = []
+        for _ in range(100):  # the ladder's first timer follows the request by a task
+            events = [e async for e in handle.fetch_history_events()]
+            if any(e.event_type == timer for e in events):
+                break
+            await asyncio.sleep(0.05)
+        first_timer = next(i for i, e in enumerate(events) if e.event_type == timer)
         notify_done = next(
             i for i, e in enumerate(events)
             if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
@@ -73,6 +81,7 @@ async def test_hot_ticket_notifies_csm_before_waiting_and_ack_closes_it(dev_env,
     assert [m.audience for m in outbox(db, handle.id)] == ["internal"]
     acked = [e for e in audit(db, handle.id) if e.outcome == "acked"]
     assert len(acked) == 1 and acked[0].actor == CSM and acked[0].policy_version
+    await replay_and_maybe_record(handle, "escalation_hot_acked")
 
 
 async def test_unacknowledged_hot_ticket_reminds_then_escalates_then_expires(ts_env, db, run_worker):
@@ -101,6 +110,7 @@ async def test_unacknowledged_hot_ticket_reminds_then_escalates_then_expires(ts_
     assert all(m.audience == "internal" for m in messages)
     [expired] = [e for e in events if e.outcome == "expired"]
     assert about(expired.at - start, timedelta(minutes=240)) and expired.actor == "policy"
+    await replay_and_maybe_record(handle, "escalation_hot_expired")
 
 
 async def test_how_to_at_small_account_is_sent_without_a_human(dev_env, db, run_worker):
@@ -120,6 +130,7 @@ async def test_how_to_at_small_account_is_sent_without_a_human(dev_env, db, run_
     assert reply.sampled_for_review == (outcome.outcome == "sent_sampled")
     [sent] = [e for e in audit(db, handle.id) if e.action == "customer_reply"]
     assert (sent.autonomy, sent.policy_rule, sent.actor) == ("supervised", "under-50k-supervised", "agent")
+    await replay_and_maybe_record(handle, "escalation_supervised_sent")
 
 
 @pytest.mark.parametrize(
@@ -163,6 +174,7 @@ async def test_same_text_at_large_account_waits_for_copilot_approval(
     assert decided.actor == MANAGER and decided.autonomy == "copilot"
     assert decided.policy_rule == "top-50-accounts-human-decides"
     assert decided.detail["note"] == "checked"
+    await replay_and_maybe_record(handle, f"escalation_copilot_{expected_outcome}")
 
 
 async def test_update_decide_rejects_an_ineligible_approver(dev_env, db, run_worker):

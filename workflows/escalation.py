@@ -35,14 +35,14 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.human import RECORD_OPTIONS, HumanDecisions, Ladder
 
-LLM_OPTIONS = dict(
-    start_to_close_timeout=timedelta(seconds=90),
-    retry_policy=RetryPolicy(
+LLM_OPTIONS = {
+    "start_to_close_timeout": timedelta(seconds=90),
+    "retry_policy": RetryPolicy(
         initial_interval=timedelta(seconds=1),
         maximum_interval=timedelta(seconds=30),
         maximum_attempts=6,
     ),
-)
+}
 
 
 def ack_ladder(routing: RoutingPolicy) -> Ladder:

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -47,10 +46,10 @@ STATUS_FOR_DECISION = {
     "ack": "acked",
     "done": "done",
 }
-RECORD_OPTIONS = dict(
-    start_to_close_timeout=timedelta(seconds=30),
-    retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
-)
+RECORD_OPTIONS = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=30)),
+}
 MAX_REFUSALS_KEPT = 20
 
 
@@ -114,38 +113,41 @@ class HumanDecisions:
     def decide_signal(self, raw: RawValue) -> None:
         # Raw payload: decoding it ourselves means a malformed one is refused and
         # shown, instead of being dropped by the SDK before we ever see it.
-        shown = raw.payload.data.decode("utf-8", errors="replace")[:500]
+        inp, problem = self.parse_decision(raw)
+        if problem:
+            self._refuse(problem, raw.payload.data.decode("utf-8", errors="replace")[:500])
+            return
+        self._apply(inp)
+
+    @workflow.update(name="decide")
+    def decide_update(self, raw: RawValue) -> DecideResult:
+        inp, _ = self.parse_decision(raw)
+        req = self._apply(inp)
+        return DecideResult(request_id=req.request_id, status=req.status, approver=inp.approver)
+
+    @decide_update.validator
+    def _validate_decide(self, raw: RawValue) -> None:
+        # Raw here too, so a malformed payload gets the same clear reason as the signal.
+        _, problem = self.parse_decision(raw)
+        if problem:
+            raise ValueError(problem)
+
+    # ------------------------------------------------------------------ decisions
+
+    def parse_decision(self, raw: RawValue) -> tuple[DecideInput | None, str | None]:
+        """The decision in a raw `decide` payload, or why it cannot be applied."""
         try:
             data = workflow.payload_converter().from_payload(raw.payload)
-        except Exception:
-            self._refuse("not valid JSON", shown)
-            return
+        except Exception:  # noqa: BLE001 (any decoding failure is the sender's error)
+            return None, "not valid JSON"
         try:
             inp = DecideInput.model_validate(data)
         except ValidationError as err:
             fields = "; ".join(
                 f"{'.'.join(map(str, e['loc'])) or 'payload'}: {e['msg']}" for e in err.errors()
             )
-            self._refuse(f"malformed payload ({fields})", shown)
-            return
-        problem = self.decision_problem(inp)
-        if problem:
-            self._refuse(problem, shown)
-            return
-        self._apply(inp)
-
-    @workflow.update(name="decide")
-    def decide_update(self, inp: DecideInput) -> DecideResult:
-        req = self._apply(inp)
-        return DecideResult(request_id=req.request_id, status=req.status, approver=inp.approver)
-
-    @decide_update.validator
-    def _validate_decide(self, inp: DecideInput) -> None:
-        problem = self.decision_problem(inp)
-        if problem:
-            raise ValueError(problem)
-
-    # ------------------------------------------------------------------ decisions
+            return None, f"malformed payload ({fields})"
+        return inp, self.decision_problem(inp)
 
     def decision_problem(self, inp: DecideInput) -> str | None:
         """Why this decision cannot be applied, or None when it can."""
@@ -166,7 +168,8 @@ class HumanDecisions:
         allowed = ALLOWED_DECISIONS[req.kind]
         if inp.decision not in allowed:
             return (
-                f"decision {inp.decision!r} does not apply to a {req.kind} request; "
+                f"decision {inp.decision!r} does not apply to {'an' if req.kind[0] in 'aeiou' else 'a'}"
+                f" {req.kind} request; "
                 f"use {' or '.join(allowed)}"
             )
         if inp.decision == "edit" and not (inp.text or "").strip():
@@ -274,7 +277,7 @@ class HumanDecisions:
                     timeout=remaining,
                     timeout_summary=f"{step} for {req.request_id} at {_fmt(at)}",
                 )
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         return req.status != "open"
 
@@ -382,8 +385,8 @@ class HumanDecisions:
                     f"**{r.title}**",
                     f"- Request `{r.request_id}` · {r.kind} · autonomy `{r.autonomy.value}`",
                     f"- Who may decide: {', '.join(r.eligible_approvers)}",
-                    f"- Decide by **{_fmt(r.due_at)}**; expires {_fmt(r.expire_at)}, "
-                    "then nothing is done",
+                    (f"- Decide by **{_fmt(r.due_at)}**; expires {_fmt(r.expire_at)}, "
+                     "then nothing is done"),
                 ]
                 if r.draft:
                     lines += ["- Draft to judge:", "", *(f"> {line}" for line in r.draft.splitlines()), ""]

@@ -1,0 +1,144 @@
+"""Policy files: defaults of the design, pure evaluation, and clear errors for
+broken files (in the loader and at `csops worker` start-up)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from csops.models import AccountFacts, AutonomyLevel, TicketAssessment
+from policies import evaluate
+from policies.loader import DEFAULT_POLICY_DIR, PolicyError, load_policies
+
+AUTO, SUP, COP, OFF = (AutonomyLevel.AUTONOMOUS, AutonomyLevel.SUPERVISED, AutonomyLevel.COPILOT,
+              AutonomyLevel.OFF_LIMITS)
+
+
+def facts(arr: float, top_rank: int = 300, segment: str = "smb") -> AccountFacts:
+    return AccountFacts(
+        account_id="acc-x", name="X", arr=arr, segment=segment, plan="team", stage="adopting",
+        top_rank=top_rank, renewal_date=date(2027, 1, 1), owner_csm="jane@acme.test",
+        manager="maria@acme.test",
+    )
+
+
+@pytest.mark.parametrize(
+    "action, account, level, rule",
+    [
+        ("ticket_classification", facts(900_000, 1), AUTO, "default"),
+        ("internal_notification", facts(10_000), AUTO, "default"),
+        ("customer_reply", facts(20_000), SUP, "under-50k-supervised"),
+        ("customer_reply", facts(20_000, top_rank=40), COP, "top-50-accounts-human-decides"),
+        ("customer_reply", facts(120_000), COP, "default"),
+        ("health_summary", facts(120_000), SUP, "default"),
+        ("renewal_pricing", facts(5_000), COP, "default"),
+        ("expansion_play", facts(400_000, top_rank=12), COP, "top-50-accounts-copilot"),
+        ("expansion_play", facts(60_000, top_rank=120), SUP, "default"),
+        ("sign_renewal", facts(5_000), OFF, "default"),
+        ("non_standard_terms", facts(5_000), OFF, "default"),
+        ("fire_the_customer_now", facts(5_000), OFF, "unknown-action"),
+    ],
+)
+def test_default_policy_places_actions(action, account, level, rule):
+    policies = load_policies()
+    decision = evaluate.decide_autonomy(policies, action, account)
+    assert (decision.level, decision.rule) == (level, rule)
+    assert decision.policy_version == policies.version and len(policies.version) == 12
+
+
+def _assessment(**overrides) -> TicketAssessment:
+    base = {"intent": "how_to", "sentiment": 0.1, "severity": "low", "hot": False,
+            "confidence": 0.9, "engine": "test"}
+    return TicketAssessment(**{**base, **overrides})
+
+
+@pytest.mark.parametrize(
+    "overrides, expect_reason",
+    [
+        ({"confidence": 0.3}, "confidence 0.30 below 0.6"),
+        ({"injection_suspected": True}, "possible prompt injection"),
+        ({"needs_human": True}, "asked for a human"),
+    ],
+)
+def test_assessment_moves_autonomy_right_never_left(overrides, expect_reason):
+    policies = load_policies()
+    supervised = evaluate.decide_autonomy(policies, "customer_reply", facts(20_000))
+    moved = evaluate.with_assessment(supervised, _assessment(**overrides), policies.routing)
+    assert moved.level == COP and expect_reason in " ".join(moved.adjustments)
+    off = evaluate.decide_autonomy(policies, "sign_renewal", facts(20_000))
+    # Even the most confident, injection-free assessment leaves off-limits alone.
+    assert evaluate.with_assessment(off, _assessment(confidence=1.0), policies.routing).level == OFF
+    assert evaluate.with_assessment(off, _assessment(**overrides), policies.routing).level == OFF
+
+
+def test_hot_and_strategic_rules_read_the_text():
+    routing = load_policies().routing
+    calm = _assessment()
+    assert evaluate.hot_reasons(routing, calm, "how do I export?") == []
+    assert 'phrase "evaluating other vendors"' in evaluate.hot_reasons(
+        routing, calm, "We are evaluating other vendors."
+    )
+    assert evaluate.strategic_signal(routing, calm, "We are restructuring our team") == (
+        "restructuring our team"
+    )
+
+
+def test_policy_version_is_a_content_hash(tmp_path):
+    copy = tmp_path / "p"
+    shutil.copytree(DEFAULT_POLICY_DIR, copy, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    same = load_policies(copy).version
+    assert same == load_policies().version
+    (copy / "routing.yaml").write_text((copy / "routing.yaml").read_text() + "\n# tuned\n")
+    assert load_policies(copy).version != same
+
+
+def _broken(tmp_path: Path, filename: str, old: str, new: str) -> Path:
+    copy = tmp_path / "broken"
+    shutil.copytree(DEFAULT_POLICY_DIR, copy, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    text = (copy / filename).read_text()
+    assert old in text
+    (copy / filename).write_text(text.replace(old, new, 1))
+    return copy
+
+
+@pytest.mark.parametrize(
+    "filename, old, new, expected",
+    [
+        ("autonomy.yaml", "level: supervised", "level: mostly",
+         "autonomy.yaml: actions.customer_reply.rules.1.level: Input should be 'autonomous'"),
+        ("autonomy.yaml", "arr_below: 50000", "arr_below: lots",
+         "autonomy.yaml: actions.customer_reply.rules.1.when.arr_below: Input should be a valid number"),
+        ("autonomy.yaml", "top_rank_at_most: 50}", "top_rank_at_most: 50, arr_blow: 3}",
+         "autonomy.yaml: actions.customer_reply.rules.0.when.arr_blow: Extra inputs are not permitted"),
+        ("routing.yaml", "deadline_minutes: 15", "deadline_minutes: -5",
+         "routing.yaml: ack.deadline_minutes: Input should be greater than 0"),
+        ("routing.yaml", "escalate_after_minutes: 30", "escalate_after_minutes: 500",
+         "routing.yaml: ack: Value error, needs remind_after < escalate_after < expire_after"),
+        ("routing.yaml", "refund_request: issue_refund", "refund_request: refund_everything",
+         "routing.intent_actions names actions missing from autonomy.yaml: ['refund_everything']"),
+        ("routing.yaml", "on_call: oncall@csops.test", "on_call: [oops",
+         "routing.yaml: not valid YAML"),
+    ],
+)
+def test_broken_policy_files_name_file_field_and_reason(tmp_path, filename, old, new, expected):
+    with pytest.raises(PolicyError) as err:
+        load_policies(_broken(tmp_path, filename, old, new))
+    assert expected in str(err.value)
+
+
+def test_worker_refuses_to_start_on_a_broken_policy(tmp_path):
+    bad = _broken(tmp_path, "autonomy.yaml", "level: supervised", "level: mostly")
+    env = {**os.environ, "CSOPS_POLICY_DIR": str(bad), "TEMPORAL_ADDRESS": "127.0.0.1:1"}
+    csops = [sys.executable, "-m", "csops.cli"]
+    for command in ("worker", "up"):
+        run = subprocess.run([*csops, command], env=env, capture_output=True, text=True,
+                             timeout=60, cwd=tmp_path, check=False)
+        assert run.returncode == 2, run.stderr
+        assert "autonomy.yaml: actions.customer_reply.rules.1.level" in run.stderr
+        assert "Input should be 'autonomous', 'supervised', 'copilot' or 'off_limits'" in run.stderr
