@@ -11,20 +11,21 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from activities.context_pulls import ContextActivities
 from activities.llm_gateway import LlmActivities
+from activities.onboarding import OnboardingActivities
 from activities.openai_provider import OpenAIProvider
 from activities.outbox_delivery import run_dispatcher
 from activities.records import RecordActivities
 from context.db import make_engine
-from csops.config import Settings
+from csops.config import Settings, connect
 from policies.loader import load_policies
 from workflows.escalation import EscalationWorkflow
+from workflows.onboarding import OnboardingWorkflow
 
-WORKFLOWS = [EscalationWorkflow]
+WORKFLOWS = [EscalationWorkflow, OnboardingWorkflow]
 
 # The SDK's default single workflow-task poller caps a 2-core dev server near
 # 50 completions/s while the CPU idles; a few more roughly double throughput.
@@ -38,35 +39,35 @@ def build_worker(
     engine: Engine,
     provider: OpenAIProvider | None,
     executor: ThreadPoolExecutor,
+    **options,
 ) -> Worker:
-    """The worker with every workflow and activity (tests build it the same way)."""
+    """The worker with every workflow and activity (tests build it the same way);
+    `options` go to temporalio's Worker."""
     context = ContextActivities(engine)
     records = RecordActivities(engine)
     llm = LlmActivities(engine, provider)
+    onboarding = OnboardingActivities(engine)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
         activities=[
             context.pull_ticket_context,
+            context.pull_account_facts,
+            context.check_usage,
             context.load_policies,
             records.send_message,
+            records.render_message,
             records.record_audit,
             llm.assess_ticket,
             llm.draft_reply,
+            onboarding.write_onboarding_review,
         ],
         # Sync activities (DB) run here, never on the event loop.
         activity_executor=executor,
         max_concurrent_workflow_task_polls=WORKFLOW_POLLERS,
         max_concurrent_activity_task_polls=ACTIVITY_POLLERS,
-    )
-
-
-async def connect(settings: Settings) -> Client:
-    return await Client.connect(
-        settings.temporal_address,
-        namespace=settings.namespace,
-        data_converter=pydantic_data_converter,
+        **options,
     )
 
 

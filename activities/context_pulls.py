@@ -8,14 +8,18 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from context.db import session
-from context.queries import NotFound, ticket_context
-from csops.models import TicketContext
+from context.queries import NotFound, account_facts, ticket_context, usage_value
+from csops.models import AccountFacts, TicketContext, UsageCheckInput, UsageCheckResult
 from policies.loader import PolicyError, load_policies
 from policies.model import PolicySet
 
 
 class PullTicketContextInput(BaseModel):
     ticket_id: str
+
+
+class PullAccountInput(BaseModel):
+    account_id: str
 
 
 class ContextActivities:
@@ -32,6 +36,22 @@ class ContextActivities:
             except NotFound as err:
                 # Retrying will not make the ticket appear.
                 raise ApplicationError(str(err), type="NotFound", non_retryable=True) from err
+
+    @activity.defn(name="pull_account_facts")
+    def pull_account_facts(self, inp: PullAccountInput) -> AccountFacts:
+        with session(self._engine) as s:
+            try:
+                return account_facts(s, inp.account_id)
+            except NotFound as err:
+                raise ApplicationError(str(err), type="NotFound", non_retryable=True) from err
+
+    @activity.defn(name="check_usage")
+    def check_usage(self, inp: UsageCheckInput) -> UsageCheckResult:
+        """An activation check: the account's real usage over the window."""
+        with session(self._engine) as s:
+            value = usage_value(s, inp.account_id, inp.feature, inp.measure, inp.since, inp.until)
+        return UsageCheckResult(feature=inp.feature, measure=inp.measure, value=value,
+                                at_least=inp.at_least, met=value >= inp.at_least)
 
     @activity.defn(name="load_policies")
     def load_policies(self) -> PolicySet:

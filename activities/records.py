@@ -3,6 +3,7 @@ activity or a replayed workflow never writes (or sends) twice."""
 
 from __future__ import annotations
 
+from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
@@ -11,7 +12,7 @@ from temporalio import activity
 from context.db import session
 from context.tables import AuditEvent, OutboxMessage
 from csops.models import AuditEntry, OutboundMessage, OutboxReceipt
-from csops.templates import render
+from csops.templates import render_for_activity
 
 
 def write_audit(engine: Engine, entry: AuditEntry, **extra) -> bool:
@@ -41,6 +42,11 @@ def write_audit(engine: Engine, entry: AuditEntry, **extra) -> bool:
             return False
 
 
+class RenderInput(BaseModel):
+    template: str
+    values: dict
+
+
 class RecordActivities:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -62,7 +68,7 @@ class RecordActivities:
                 channel=msg.channel,
                 to=",".join(msg.to),
                 subject=msg.subject,
-                body=render(msg.template, **msg.values) if msg.template else msg.body,
+                body=render_for_activity(msg.template, **msg.values) if msg.template else msg.body,
                 engine=msg.engine,
                 sampled_for_review=msg.sampled_for_review,
                 created_at=msg.created_at,
@@ -80,6 +86,11 @@ class RecordActivities:
                 ).one()
                 return OutboxReceipt(message_id=existing.id, duplicate=True)
             return OutboxReceipt(message_id=row.id, duplicate=False)
+
+    @activity.defn(name="render_message")
+    def render_message(self, inp: RenderInput) -> str:
+        """Render a message template (workflows do no file I/O)."""
+        return render_for_activity(inp.template, **inp.values)
 
     @activity.defn(name="record_audit")
     def record_audit(self, entry: AuditEntry) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from sqlalchemy import func
 from sqlmodel import Session, select
@@ -31,6 +31,7 @@ def account_facts(s: Session, account_id: str) -> AccountFacts:
         arr=account.arr,
         segment=account.segment,
         plan=account.plan,
+        seats=account.seats,
         stage=account.stage,
         top_rank=account.top_rank,
         renewal_date=account.renewal_date,
@@ -66,6 +67,21 @@ def usage_trend_pct(s: Session, account_id: str, feature: str = "active_users") 
     if not earlier:
         return None
     return round((recent - earlier) / earlier * 100, 1)
+
+
+def usage_value(s: Session, account_id: str, feature: str, measure: str, since: date,
+                until: date) -> float:
+    """One feature's usage over [since, until]: the peak day (`max`) or the total (`sum`)."""
+    agg = func.max if measure == "max" else func.sum
+    value = s.exec(
+        select(func.coalesce(agg(UsageDaily.value), 0)).where(
+            UsageDaily.account_id == account_id,
+            UsageDaily.feature == feature,
+            UsageDaily.day >= since,
+            UsageDaily.day <= until,
+        )
+    ).one()
+    return float(value)
 
 
 def ticket_context(s: Session, ticket_id: str) -> TicketContext:

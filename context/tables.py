@@ -139,3 +139,19 @@ class AuditEvent(SQLModel, table=True):
     tokens: int | None = None
     latency_ms: float | None = None
     detail: dict = Field(default_factory=dict, sa_column=Column(JSON))
+
+
+class OnboardingReviewRecord(SQLModel, table=True):
+    """The day-30 onboarding review, written back to the context layer."""
+
+    __table_args__ = (UniqueConstraint("workflow_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    workflow_id: str
+    account_id: str = Field(foreign_key="account.id", index=True)
+    at: datetime
+    status: str
+    activation_level: str
+    activation_pct: float
+    next_owner: str
+    review: dict = Field(default_factory=dict, sa_column=Column(JSON))
+    markdown: str

@@ -18,7 +18,7 @@ import typer
 from temporalio.client import WorkflowQueryFailedError
 from temporalio.service import RPCError
 
-from csops.config import Settings
+from csops.config import Settings, connect
 
 app = typer.Typer(
     help=__doc__,
@@ -45,8 +45,6 @@ def emit(data, as_json: bool, human) -> None:
 
 
 async def _client(settings: Settings):
-    from worker import connect
-
     try:
         return await connect(settings)
     except (RuntimeError, RPCError) as err:
@@ -137,18 +135,18 @@ def ticket(
     subject: str = typer.Option(..., "--subject"),
     body: str = typer.Option(..., "--body"),
     requester: str | None = typer.Option(None, "--from", help="Requester email."),
-    ticket_id: str | None = typer.Option(None, "--id", help="Ticket id (default: next T-n)."),
+    ticket_id: str | None = typer.Option(None, "--id", help="Ticket id (default: T-<date>-<random>)."),
     as_json: JsonOpt = False,
 ) -> None:
     """Submit a support ticket and start its escalation workflow."""
     from context.queries import NotFound
-    from csops.tickets import next_ticket_id, submit_ticket
+    from csops.tickets import new_ticket_id, submit_ticket
 
     settings, engine = Settings(), _engine()
 
     async def go():
         client = await _client(settings)
-        tid = ticket_id or next_ticket_id(engine)
+        tid = ticket_id or new_ticket_id()
         try:
             launch = await submit_ticket(engine, client, settings.task_queue, tid, account,
                                          subject, body, requester)
@@ -296,12 +294,19 @@ def up(
 
 
 def main() -> None:
-    # Ctrl-C in a child process group should not print a traceback.
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    app()
+    try:
+        app()
+        code = 0
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    # Skip interpreter finalization: the Temporal client's Rust threads can call into
+    # a finalizing interpreter and abort a command that already succeeded
+    # (temporalio/sdk-python#300). Everything worth keeping is flushed first.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
     main()
-    sys.exit(0)

@@ -8,6 +8,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -22,6 +25,15 @@ class Settings:
     # Where queued outbox messages go: "maildir:PATH", "smtp://HOST:PORT" or "none".
     outbox_delivery: str = field(
         default_factory=lambda: os.environ.get("CSOPS_OUTBOX_DELIVERY", "maildir:.csops/maildir")
+    )
+
+
+async def connect(settings: Settings) -> Client:
+    """A client with the pydantic data converter (as every csops client must have)."""
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.namespace,
+        data_converter=pydantic_data_converter,
     )
 
 

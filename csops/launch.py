@@ -15,7 +15,7 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from csops import search_attributes as sa
-from csops.models import AccountFacts, EscalationInput
+from csops.models import AccountFacts, EscalationInput, OnboardingInput
 
 
 def escalation_id(ticket_id: str) -> str:
@@ -63,6 +63,39 @@ async def start_escalation(
                 f"ARR ${account.arr:,.0f} · owner {account.owner_csm}\n\n"
                 f"Routes support ticket `{ticket_id}`: assess it, apply the autonomy policy, "
                 "and bring in a human where the policy says so."
+            ),
+        )
+        return Launch(handle, True)
+    except WorkflowAlreadyStartedError:
+        return Launch(client.get_workflow_handle(workflow_id), False)
+
+
+def onboarding_id(account_id: str) -> str:
+    return f"onboarding/{account_id}"
+
+
+async def start_onboarding(client: Client, task_queue: str, account: AccountFacts) -> Launch:
+    """Start the account's 30-day plan; if one already runs, report it and start nothing."""
+    from workflows.onboarding import OnboardingWorkflow
+
+    workflow_id = onboarding_id(account.account_id)
+    try:
+        handle = await client.start_workflow(
+            OnboardingWorkflow.run,
+            OnboardingInput(account_id=account.account_id),
+            id=workflow_id,
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            # A finished onboarding stays finished; only a failed one may be redone.
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+            search_attributes=account_attributes(account),
+            static_summary=f"Onboarding · {account.name} ({account.segment})",
+            static_details=(
+                f"**Account** {account.name} (`{account.account_id}`) · {account.segment} · "
+                f"ARR ${account.arr:,.0f} · plan {account.plan} · CSM {account.owner_csm}\n\n"
+                f"Runs the {account.segment} 30-day onboarding plan from "
+                "policies/onboarding.yaml: milestones, activation checks on usage, "
+                "interventions, and the day-30 review."
             ),
         )
         return Launch(handle, True)

@@ -3,6 +3,7 @@ escalation workflow. Used by `csops ticket` and by `csops up`'s demo."""
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -16,11 +17,10 @@ from context.tables import Account, SupportTicket
 from csops.launch import Launch, start_escalation
 
 
-def next_ticket_id(engine: Engine) -> str:
-    with session(engine) as s:
-        numbers = [int(i[2:]) for i in s.exec(select(SupportTicket.id)).all()
-                   if i.startswith("T-") and i[2:].isdigit()]
-    return f"T-{max(numbers, default=1000) + 1}"
+def new_ticket_id() -> str:
+    """Date plus randomness: ticket ids are workflow business keys, and a database
+    reset must not hand out an id whose escalation already ran."""
+    return f"T-{datetime.now(UTC):%y%m%d}-{secrets.token_hex(3)}"
 
 
 def store_ticket(engine: Engine, ticket_id: str, account_id: str, subject: str, body: str,

@@ -9,10 +9,15 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from policies.model import AutonomyPolicy, PolicySet, RoutingPolicy
+from csops.templates import TEMPLATE_DIR
+from policies.model import AutonomyPolicy, OnboardingPolicy, PolicySet, RoutingPolicy
 
 DEFAULT_POLICY_DIR = Path(__file__).resolve().parent
-POLICY_FILES = {"autonomy": ("autonomy.yaml", AutonomyPolicy), "routing": ("routing.yaml", RoutingPolicy)}
+POLICY_FILES = {
+    "autonomy": ("autonomy.yaml", AutonomyPolicy),
+    "routing": ("routing.yaml", RoutingPolicy),
+    "onboarding": ("onboarding.yaml", OnboardingPolicy),
+}
 
 
 class PolicyError(Exception):
@@ -26,6 +31,18 @@ def policy_dir() -> Path:
 def _describe(error: dict) -> str:
     field = ".".join(str(part) for part in error["loc"]) or "(top level)"
     return f"{field}: {error['msg']}"
+
+
+def _missing_templates(path: Path, onboarding: OnboardingPolicy) -> list[str]:
+    """Templates named by the plans must exist (checked here: the models are
+    also decoded inside workflows, where no file may be read)."""
+    return [
+        f"{path}: plans.{segment}.{m.id}: template messages/{name} does not exist"
+        for segment, plan in onboarding.plans.items()
+        for m in plan.milestones
+        for name in (m.template, m.nudge)
+        if name and not (TEMPLATE_DIR / "messages" / name).is_file()
+    ]
 
 
 def load_policies(directory: Path | None = None) -> PolicySet:
@@ -55,6 +72,8 @@ def load_policies(directory: Path | None = None) -> PolicySet:
             parts[key] = model.model_validate(data if data is not None else {})
         except ValidationError as err:
             problems.extend(f"{path}: {_describe(e)}" for e in err.errors())
+    if "onboarding" in parts:
+        problems.extend(_missing_templates(directory / "onboarding.yaml", parts["onboarding"]))
     if problems:
         raise PolicyError("invalid policy files:\n  " + "\n  ".join(problems))
     try:

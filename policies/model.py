@@ -3,6 +3,8 @@ silently drops a rule."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from csops.models import AutonomyLevel, WorkType
@@ -82,18 +84,83 @@ class RoutingPolicy(_Strict):
     strategic_phrases: list[str] = []
 
 
+class UsageCheck(_Strict):
+    """On `by_day`, usage of `feature` since the launch must reach `at_least`."""
+
+    feature: str
+    measure: Literal["max", "sum"]
+    at_least: float = Field(gt=0)
+    by_day: int = Field(ge=0, le=60)
+
+
+class Milestone(_Strict):
+    id: str
+    title: str
+    day: int = Field(ge=0, le=60)
+    action: str
+    template: str | None = None  # the message; None for a human task (a meeting)
+    event: str | None = None  # a customer_event that completes it early
+    check: UsageCheck | None = None
+    nudge: str | None = None  # template of the intervention when the check fails
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Milestone:
+        if self.nudge and not self.check:
+            raise ValueError("a nudge needs a check to fail")
+        if self.check and self.check.by_day < self.day:
+            raise ValueError(f"check.by_day {self.check.by_day} is before day {self.day}")
+        return self
+
+
+class Plan(_Strict):
+    milestones: list[Milestone] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Plan:
+        ids = [m.id for m in self.milestones]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"milestone ids repeat: {ids}")
+        return self
+
+
+class Interventions(_Strict):
+    csm_alert_arr_at_least: float = Field(ge=0)
+    recheck_after_days: int = Field(gt=0)
+
+
+class OnboardingPolicy(_Strict):
+    interventions: Interventions
+    plans: dict[str, Plan]
+    review_day: int = Field(30, gt=0, le=90)
+
+
 class PolicySet(_Strict):
-    """Every policy file, as loaded together, with the hash of their contents."""
+    """Every policy file, as loaded together, with the hash of their contents.
+
+    Workflows keep this snapshot in their history, so running workflows decode
+    it again after an upgrade: a part added later must be optional here (the
+    loader always fills it), or old histories stop replaying.
+    """
 
     version: str
     autonomy: AutonomyPolicy
     routing: RoutingPolicy
+    onboarding: OnboardingPolicy | None = None  # added after the first escalations shipped
 
     @model_validator(mode="after")
-    def _routing_actions_exist(self) -> PolicySet:
-        unknown = sorted(set(self.routing.intent_actions.values()) - set(self.autonomy.actions))
+    def _actions_exist(self) -> PolicySet:
+        known = set(self.autonomy.actions)
+        unknown = sorted(set(self.routing.intent_actions.values()) - known)
         if unknown:
             raise ValueError(
                 f"routing.intent_actions names actions missing from autonomy.yaml: {unknown}"
             )
+        plans = self.onboarding.plans if self.onboarding else {}
+        for segment, plan in plans.items():
+            for m in plan.milestones:
+                if m.action not in known:
+                    raise ValueError(
+                        f"onboarding.plans.{segment}.{m.id}: action {m.action!r} "
+                        "is missing from autonomy.yaml"
+                    )
         return self

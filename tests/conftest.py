@@ -83,9 +83,10 @@ def run_worker(db, executor):
     """`async with run_worker(env) as task_queue:` runs a worker on a fresh queue."""
 
     @asynccontextmanager
-    async def _run(env: WorkflowEnvironment, provider=None):
-        task_queue = f"tq-{uuid.uuid4()}"
-        async with build_worker(env.client, task_queue, db, provider, executor):
+    async def _run(env: WorkflowEnvironment, provider=None, task_queue: str | None = None,
+                   **options):
+        task_queue = task_queue or f"tq-{uuid.uuid4()}"
+        async with build_worker(env.client, task_queue, db, provider, executor, **options):
             yield task_queue
 
     return _run

@@ -112,7 +112,8 @@ def _broken(tmp_path: Path, filename: str, old: str, new: str) -> Path:
     [
         ("autonomy.yaml", "level: supervised", "level: mostly",
          "autonomy.yaml: actions.customer_reply.rules.1.level: Input should be 'autonomous'"),
-        ("autonomy.yaml", "arr_below: 50000", "arr_below: lots",
+        ("autonomy.yaml", "{arr_below: 50000}\n        level: supervised",
+         "{arr_below: lots}\n        level: supervised",
          "autonomy.yaml: actions.customer_reply.rules.1.when.arr_below: Input should be a valid number"),
         ("autonomy.yaml", "top_rank_at_most: 50}", "top_rank_at_most: 50, arr_blow: 3}",
          "autonomy.yaml: actions.customer_reply.rules.0.when.arr_blow: Extra inputs are not permitted"),
@@ -124,6 +125,12 @@ def _broken(tmp_path: Path, filename: str, old: str, new: str) -> Path:
          "routing.intent_actions names actions missing from autonomy.yaml: ['refund_everything']"),
         ("routing.yaml", "on_call: oncall@csops.test", "on_call: [oops",
          "routing.yaml: not valid YAML"),
+        ("onboarding.yaml", "action: customer_meeting", "action: karaoke_night",
+         "onboarding.plans.mid_market.training: action 'karaoke_night' is missing from autonomy.yaml"),
+        ("onboarding.yaml", "template: onboarding/welcome.md.j2", "template: onboarding/nope.md.j2",
+         "onboarding.yaml: plans.smb.welcome: template messages/onboarding/nope.md.j2 does not exist"),
+        ("onboarding.yaml", "by_day: 7}", "by_day: 1}",
+         "onboarding.yaml: plans.smb.milestones.1: Value error, check.by_day 1 is before day 2"),
     ],
 )
 def test_broken_policy_files_name_file_field_and_reason(tmp_path, filename, old, new, expected):

@@ -262,7 +262,7 @@ class HumanDecisions:
             f"{request_id}/{req.status}",
             req.action,
             req.status,
-            actor=req.decided_by or "policy",
+            actor=req.decided_by or ("agent" if req.status == "withdrawn" else "policy"),
             decision=decision,
             detail={"note": req.note, "edited": req.status == "edited"},
         )

@@ -1,0 +1,369 @@
+"""The `csops` CLI as a user runs it: real subprocesses against the real dev
+server, with the worker running in this test's event loop (so every subprocess
+is awaited asynchronously, never with a blocking call)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import (
+    CSM,
+    MANAGER,
+    add_account,
+    add_ticket,
+    decide,
+    new_ticket_id,
+    outbox,
+    start_escalation,
+    wait_for_requests,
+)
+from sqlalchemy import func
+from sqlmodel import select
+from temporalio.service import RPCError
+
+from context.db import session
+from context.tables import (
+    Account,
+    CallTranscript,
+    Contact,
+    CrmNote,
+    NpsResponse,
+    SupportTicket,
+    UsageDaily,
+)
+from csops.inbox import inbox_query
+from csops.models import EscalationResult, HumanRequestView
+
+HOT_TEXT = "This is unacceptable. Our CEO is furious and we are evaluating other vendors."
+HOW_TO = ("How do I export reports?", "Hi, how do I export our weekly reports to CSV? Thanks!")
+COMMANDS = ["seed", "ticket", "inbox", "decide", "status", "worker", "server", "up"]
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+    def exited(self, code: int) -> bool:
+        return self.code == code
+
+    def json(self):
+        assert self.exited(0), f"exit {self.code}: {self.err}"
+        return json.loads(self.out)
+
+
+def cli_env(tmp_path: Path, address: str = "127.0.0.1:1", task_queue: str = "unused") -> dict:
+    env = dict(os.environ)
+    env.update(
+        TEMPORAL_ADDRESS=address,
+        CSOPS_TASK_QUEUE=task_queue,
+        CSOPS_DATABASE_URL=f"sqlite:///{tmp_path / 'context.db'}",
+        NO_COLOR="1",
+        COLUMNS="200",  # help text is not wrapped mid-word
+    )
+    env.pop("OPENAI_API_KEY", None)
+    return env
+
+
+async def csops(env: dict, *args: str, cwd: Path, timeout_s: float = 30) -> Run:
+    """`csops ARGS...` as a subprocess, awaited without blocking the worker's loop."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "csops.cli", *args,
+        env=env, cwd=cwd,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout_s)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise AssertionError(f"csops {' '.join(args)} did not finish in {timeout_s}s") from None
+    return Run(proc.returncode, out.decode(), err.decode())
+
+
+async def until(probe, timeout_s: float = 10):
+    """Await `probe()` until it returns something truthy."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not (value := await probe()):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s}s")
+        await asyncio.sleep(0.1)
+    return value
+
+
+async def poll_json(env: dict, *args: str, cwd: Path, holds, timeout_s: float = 20):
+    """Re-run a --json command until `holds(data)` (visibility is eventually consistent)."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        data = (await csops(env, *args, cwd=cwd)).json()
+        if holds(data):
+            return data
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"csops {' '.join(args)}: condition not met; last: {data}")
+        await asyncio.sleep(0.3)
+
+
+def target(dev_env) -> str:
+    return dev_env.client.service_client.config.target_host
+
+
+def count(engine, model) -> int:
+    with session(engine) as s:
+        return s.exec(select(func.count()).select_from(model)).one()
+
+
+def unique_account() -> str:
+    return f"acc-{uuid.uuid4().hex[:8]}"
+
+
+# ---------------------------------------------------------------- no server needed
+
+
+async def test_help_exits_zero_for_every_command(tmp_path):
+    env = cli_env(tmp_path)
+    top, *per_command = await asyncio.gather(
+        csops(env, "--help", cwd=tmp_path),
+        *(csops(env, cmd, "--help", cwd=tmp_path) for cmd in COMMANDS),
+    )
+    assert top.code == 0, top.err
+    for cmd in COMMANDS:
+        assert cmd in top.out, f"`csops --help` does not list {cmd}"
+    for cmd, run in zip(COMMANDS, per_command, strict=True):
+        assert run.code == 0, f"csops {cmd} --help: exit {run.code}: {run.err}"
+        usage = next(line for line in run.out.splitlines() if "Usage:" in line)
+        assert f" {cmd} " in usage, (cmd, usage)
+    options = dict(zip(COMMANDS, per_command, strict=True))
+    assert "--decision" in options["decide"].out and "--approver" in options["decide"].out
+    assert "--reset" in options["seed"].out and "--as-of" in options["seed"].out
+
+
+async def test_seed_summary_matches_the_database_and_refuses_to_overwrite(tmp_path, db):
+    env = cli_env(tmp_path)
+    summary = (await csops(env, "seed", "--accounts", "40", "--seed", "3", "--json",
+                           cwd=tmp_path)).json()
+
+    assert summary["accounts"] == 40 == count(db, Account)
+    assert summary["seed"] == 3
+    assert summary["contacts"] == count(db, Contact) > 40
+    assert summary["usage_rows"] == count(db, UsageDaily) > 0
+    assert summary["tickets"] == count(db, SupportTicket) > 0
+    assert summary["nps"] == count(db, NpsResponse)
+    assert summary["notes"] == count(db, CrmNote) > 0
+    assert summary["calls"] == count(db, CallTranscript) > 0
+    with session(db) as s:
+        segments = dict(s.exec(select(Account.segment, func.count()).group_by(Account.segment)).all())
+        last_usage_day = s.exec(select(func.max(UsageDaily.day))).one()
+    assert {k: v for k, v in summary["by_segment"].items() if v} == segments
+    assert summary["as_of"] == last_usage_day.isoformat()  # usage ends on the book's day
+
+    again, bad_date = await asyncio.gather(
+        csops(env, "seed", "--accounts", "5", "--json", cwd=tmp_path),
+        csops(env, "seed", "--as-of", "not-a-date", cwd=tmp_path),
+    )
+    assert again.code == 2 and again.out == ""
+    assert "already holds 40 accounts" in again.err and "--reset" in again.err
+    assert count(db, Account) == 40  # the book was left alone
+    assert bad_date.code == 2 and bad_date.out == ""
+    assert "--as-of 'not-a-date' is not a date (YYYY-MM-DD)" in bad_date.err
+
+
+async def test_unreachable_temporal_exits_1_with_a_hint(tmp_path):
+    run = await csops(cli_env(tmp_path, address="127.0.0.1:1"), "inbox", cwd=tmp_path)
+    assert run.exited(1), f"exit {run.code}: {run.err}"
+    assert "cannot reach Temporal at 127.0.0.1:1" in run.err
+    assert "csops server" in run.err and run.out == ""
+
+
+# ---------------------------------------------------------------- against the dev server
+
+
+async def test_ticket_starts_one_escalation_per_ticket_and_rejects_unknown_accounts(
+    tmp_path, dev_env, db, run_worker
+):
+    account = unique_account()
+    add_account(db, account, arr=20_000, top_rank=180)
+    tid, missing_tid = new_ticket_id(), new_ticket_id()
+    async with run_worker(dev_env) as tq:
+        env = cli_env(tmp_path, target(dev_env), tq)
+        ticket = ("ticket", "--account", account, "--subject", HOW_TO[0], "--body", HOW_TO[1],
+                  "--id", tid)
+        first = (await csops(env, *ticket, "--json", cwd=tmp_path)).json()
+        assert first == {"ticket_id": tid, "workflow_id": f"escalation/{tid}", "started": True}
+        with session(db) as s:
+            row = s.get(SupportTicket, tid)
+        assert (row.account_id, row.subject, row.body) == (account, *HOW_TO)
+        assert row.requester_email == f"sam@{account}.example"  # the primary contact
+
+        handle = dev_env.client.get_workflow_handle(
+            first["workflow_id"], result_type=EscalationResult)
+        outcome: EscalationResult = await handle.result()
+        assert outcome.ticket_id == tid and outcome.outcome in ("sent", "sent_sampled")
+        run_id = (await handle.describe()).run_id
+        query = f"WorkflowId = '{handle.id}'"
+
+        async def listed() -> list:
+            return [w async for w in dev_env.client.list_workflows(query)]
+
+        await until(listed)  # visible before the second submission
+
+        second, unknown = await asyncio.gather(
+            csops(env, *ticket, "--json", cwd=tmp_path),
+            csops(env, "ticket", "--account", "acc-nope", "--subject", "x", "--body", "y",
+                  "--id", missing_tid, cwd=tmp_path),
+        )
+        assert second.json() == {"ticket_id": tid, "workflow_id": handle.id, "started": False}
+        assert (await handle.describe()).run_id == run_id  # nothing new was started
+        [execution] = await listed()
+        assert execution.run_id == run_id
+        assert count(db, SupportTicket) == 1
+
+        assert unknown.exited(2) and unknown.out == ""
+        assert "account 'acc-nope' is not in the context database" in unknown.err
+        with session(db) as s:
+            assert s.get(SupportTicket, missing_tid) is None
+        with pytest.raises(RPCError):
+            await dev_env.client.get_workflow_handle(f"escalation/{missing_tid}").describe()
+
+
+async def test_inbox_status_and_decide_as_a_csm_would(tmp_path, dev_env, db, run_worker):
+    big, hot = unique_account(), unique_account()
+    add_account(db, big, arr=400_000, segment="enterprise", top_rank=12)
+    add_account(db, hot, arr=30_000)
+    t_big, t_hot = new_ticket_id(), new_ticket_id()
+    add_ticket(db, t_big, big, *HOW_TO)
+    add_ticket(db, t_hot, hot, "Outage again", HOT_TEXT)
+    async with run_worker(dev_env) as tq:
+        env = cli_env(tmp_path, target(dev_env), tq)
+
+        async def cli(*args: str) -> Run:
+            return await csops(env, *args, cwd=tmp_path)
+
+        # (`csops ticket` has its own test; these start the same way, in-process.)
+        big_handle = await start_escalation(db, dev_env.client, tq, t_big)
+        wf_big = big_handle.id
+        [approval] = await wait_for_requests(big_handle)
+        # The hot ticket comes second, so its ack is the younger request.
+        hot_handle = await start_escalation(db, dev_env.client, tq, t_hot)
+        wf_hot = hot_handle.id
+        await wait_for_requests(hot_handle)
+
+        def ours(items: list) -> list:
+            return [i for i in items if i["workflow_id"] in (wf_big, wf_hot)]
+
+        async def both_visible() -> bool:  # cheap, in-process, before the CLI runs
+            query = inbox_query(CSM)
+            return len({w.id async for w in dev_env.client.list_workflows(query)}
+                       & {wf_big, wf_hot}) == 2
+
+        await until(both_visible, timeout_s=20)
+
+        everything, for_nobody, for_big, for_jane, status, refused, invalid = (
+            await asyncio.gather(
+                poll_json(env, "inbox", "--json", cwd=tmp_path,
+                          holds=lambda d: len(ours(d)) == 2),
+                cli("inbox", "--approver", "nobody@x.test", "--json"),
+                poll_json(env, "inbox", "--account", big, "--json", cwd=tmp_path,
+                          holds=lambda d: len(d) >= 1),
+                cli("inbox", "--approver", CSM),
+                cli("status", wf_big, "--json"),
+                cli("decide", wf_big, "approval-1", "--decision", "approve",
+                    "--approver", "mallory@evil.test", "--json"),
+                cli("decide", wf_big, "approval-1", "--decision", "maybe", "--approver", CSM),
+            )
+        )
+
+        created = [i["request"]["created_at"] for i in everything]
+        assert created == sorted(created), "the inbox is not oldest first"
+        first, second = ours(everything)
+        assert (first["workflow_id"], first["account_id"]) == (wf_big, big)
+        assert first["workflow_type"] == "EscalationWorkflow"
+        assert (first["request"]["request_id"], first["request"]["kind"]) == (
+            "approval-1", "approval")
+        assert first["request"]["signal_payload"] == {
+            "request_id": "approval-1", "decision": "approve", "approver": CSM}
+        assert first["request"]["draft"] == approval.draft and "export" in approval.draft
+        assert (second["workflow_id"], second["account_id"]) == (wf_hot, hot)
+        assert (second["request"]["request_id"], second["request"]["kind"]) == ("ack-1", "ack")
+        assert second["request"]["signal_payload"] == {
+            "request_id": "ack-1", "decision": "ack", "approver": CSM}
+
+        assert for_nobody.json() == []
+        assert [(i["workflow_id"], i["request"]["request_id"]) for i in for_big] == [
+            (wf_big, "approval-1")]
+        # The people's version of `--approver`: both requests, in order, and the UI filter.
+        assert for_jane.exited(0), for_jane.err
+        lines = for_jane.out.splitlines()
+        big_line = lines.index(next(x for x in lines if x.startswith(f"{wf_big}  approval-1")))
+        hot_line = lines.index(next(x for x in lines if x.startswith(f"{wf_hot}  ack-1")))
+        assert big_line < hot_line
+        assert f"[approval/copilot]  account {big}" in lines[big_line]
+        assert f"account {hot}" in lines[hot_line]
+        assert "may decide: jane@acme.test, maria@acme.test" in lines[big_line + 2]
+        assert (
+            "UI filter: ExecutionStatus = 'Running' AND CsopsPendingApprovals > 0 "
+            "AND CsopsApprovers = 'jane@acme.test'"
+        ) in for_jane.out
+
+        waiting = status.json()
+        assert waiting["workflow_id"] == wf_big and waiting["type"] == "EscalationWorkflow"
+        assert waiting["status"] == "RUNNING" and waiting["closed"] is None
+        assert "### Waiting for a human (1)" in waiting["current_details"]
+        assert waiting["search_attributes"]["CsopsAccountId"] == big
+        assert waiting["search_attributes"]["CsopsPendingApprovals"] == 1
+        assert sorted(waiting["search_attributes"]["CsopsApprovers"]) == sorted([CSM, MANAGER])
+        assert [(r["request_id"], r["status"]) for r in waiting["human"]["requests"]] == [
+            ("approval-1", "open")]
+
+        assert refused.exited(3) and refused.out == ""
+        assert "refused:" in refused.err
+        assert "mallory@evil.test may not decide 'approval-1'" in refused.err
+        assert invalid.code == 2 and invalid.out == ""  # refused before any connection
+        assert "'approve', 'reject', 'edit', 'ack' or 'done'" in invalid.err
+        assert [r.request_id for r in await big_handle.query(
+            "human_requests", result_type=list[HumanRequestView])] == ["approval-1"]
+        assert [m for m in outbox(db, wf_big) if m.audience == "customer"] == []
+
+        approved = await cli("decide", wf_big, "approval-1", "--decision", "approve",
+                             "--approver", CSM, "--json")
+        assert approved.json() == {"request_id": "approval-1", "status": "approved",
+                                   "approver": CSM}
+        await decide(hot_handle, request_id="ack-1", decision="ack", approver=CSM)
+        big_outcome: EscalationResult = await big_handle.result()
+        hot_outcome: EscalationResult = await hot_handle.result()
+        assert (big_outcome.outcome, big_outcome.customer_messages_sent) == ("approved", 1)
+        assert hot_outcome.outcome == "acked"
+        [reply] = [m for m in outbox(db, wf_big) if m.audience == "customer"]
+        assert reply.body == approval.draft and reply.to == f"sam@{big}.example"
+        assert [m.audience for m in outbox(db, wf_hot)] == ["internal"]  # hot: no reply
+
+        done = (await cli("status", wf_big, "--json")).json()
+        assert done["status"] == "COMPLETED" and done["closed"]
+        [request] = done["human"]["requests"]
+        assert (request["status"], request["decided_by"]) == ("approved", CSM)
+        assert "### Waiting for a human" not in done["current_details"]
+
+
+async def test_cli_exit_status_survives_interpreter_shutdown(tmp_path, dev_env):
+    """A command that talked to Temporal exits with its own status. Without
+    main()'s os._exit, the client's Rust threads could abort the finalizing
+    interpreter after the output was printed (temporalio/sdk-python#300): 5-27% of
+    runs exited 134. Eight runs at once make a regression likely to show."""
+    env = cli_env(tmp_path, target(dev_env))
+    gate = asyncio.Semaphore(2)
+
+    async def inbox() -> Run:
+        async with gate:
+            return await csops(env, "inbox", "--account", unique_account(), "--json",
+                               cwd=tmp_path)
+
+    for run in await asyncio.gather(*(inbox() for _ in range(8))):
+        assert run.exited(0), f"exit {run.code}: {run.err[-500:]}"
+        assert json.loads(run.out) == []

@@ -1,0 +1,213 @@
+"""Delivery of the outbox: what activities queued reaches a real mailbox (Maildir) or
+a real SMTP server exactly once; a failing channel retries, then gives up."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import socket
+import uuid
+from datetime import UTC, datetime
+from email import policy
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from conftest import (
+    CSM,
+    ON_CALL,
+    add_account,
+    add_ticket,
+    eventually,
+    new_ticket_id,
+    outbox,
+    start_escalation,
+)
+
+from activities.outbox_delivery import (
+    SENDER,
+    MaildirChannel,
+    SmtpChannel,
+    deliver_pending,
+    make_channel,
+    run_dispatcher,
+)
+from context.db import session
+from context.tables import OutboxMessage
+
+HOT_TEXT = "This is unacceptable. Our CEO is furious and we are evaluating other vendors."
+
+
+def queue(engine, *, to: str = "sam@acc-1.example", subject: str = "Re: export",
+          body: str = "Go to Reports > Export.") -> OutboxMessage:
+    """A pending outbox row, as the send_message activity writes it."""
+    key = f"escalation/T-{uuid.uuid4().hex[:8]}/reply"
+    row = OutboxMessage(
+        idempotency_key=key, workflow_id=key.rsplit("/", 1)[0], account_id="acc-1",
+        audience="customer", channel="email", to=to, subject=subject, body=body,
+        engine="offline", created_at=datetime.now(UTC),
+    )
+    with session(engine) as s:
+        s.add(row)
+        s.commit()
+        s.refresh(row)
+    return row
+
+
+def reload(engine, row_id: int) -> OutboxMessage:
+    with session(engine) as s:
+        return s.get(OutboxMessage, row_id)
+
+
+def read_maildir(path: Path) -> list[email.message.EmailMessage]:
+    return [email.message_from_bytes(f.read_bytes(), policy=policy.default)
+            for f in sorted((path / "new").iterdir())]
+
+
+def free_port() -> int:
+    """A port nothing listens on (bound, read, released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Collector:
+    """aiosmtpd handler keeping every envelope it accepts."""
+
+    def __init__(self) -> None:
+        self.envelopes = []
+
+    async def handle_DATA(self, server, smtp_session, envelope):  # noqa: N802 (aiosmtpd hook)
+        self.envelopes.append(envelope)
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_server():
+    handler = Collector()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield handler, controller.port
+    finally:
+        controller.stop()
+
+
+async def test_maildir_delivers_a_queued_escalation_message_once(dev_env, db, run_worker, tmp_path):
+    add_account(db, "acc-hot", arr=30_000)
+    ticket = new_ticket_id()
+    add_ticket(db, ticket, "acc-hot", "Outage again", HOT_TEXT)
+    async with run_worker(dev_env) as tq:
+        handle = await start_escalation(db, dev_env.client, tq, ticket)
+        [queued] = await eventually(lambda: outbox(db, handle.id))
+        await handle.cancel()  # the ack it waits for is not this test's business
+    assert queued.status == "pending" and queued.attempts == 0
+
+    maildir = tmp_path / "maildir"
+    channel = MaildirChannel(str(maildir))
+    assert await asyncio.to_thread(deliver_pending, db, channel) == 1
+
+    [message] = read_maildir(maildir)
+    assert queued.to == f"{CSM},{ON_CALL}"
+    assert [a.addr_spec for a in message["To"].addresses] == [CSM, ON_CALL]
+    assert message["From"] == SENDER
+    assert message["Subject"] == queued.subject and "HOT" in queued.subject
+    assert message["X-Csops-Workflow"] == handle.id
+    assert message["X-Csops-Audience"] == "internal"
+    assert message["Message-ID"] == f"<escalation.{ticket}.hot.notify@csops.test>"
+    assert queued.idempotency_key.endswith(f"{ticket}/hot/notify")
+    assert HOT_TEXT in message.get_content()
+    assert list((maildir / "tmp").iterdir()) == []  # fully written, then moved into new/
+
+    sent = reload(db, queued.id)
+    assert (sent.status, sent.attempts, sent.last_error) == ("sent", 1, None)
+    assert sent.delivered_at is not None
+
+    assert await asyncio.to_thread(deliver_pending, db, channel) == 0
+    assert len(list((maildir / "new").iterdir())) == 1
+    assert reload(db, queued.id).attempts == 1
+
+
+def test_smtp_delivers_to_every_recipient(db, smtp_server):
+    handler, port = smtp_server
+    row = queue(db, to="sam@acc-1.example,kim@acc-1.example", subject="Re: CSV export",
+                body="Hi Sam,\nGo to Reports > Export > CSV.\nJane")
+    channel = make_channel(f"smtp://127.0.0.1:{port}")
+    assert isinstance(channel, SmtpChannel)
+
+    assert deliver_pending(db, channel) == 1
+
+    [envelope] = handler.envelopes
+    assert envelope.mail_from == SENDER
+    assert envelope.rcpt_tos == ["sam@acc-1.example", "kim@acc-1.example"]
+    message = email.message_from_bytes(envelope.content, policy=policy.default)
+    assert message["Subject"] == "Re: CSV export"
+    assert message["Message-ID"] == f"<{row.idempotency_key.replace('/', '.')}@csops.test>"
+    assert [a.addr_spec for a in message["To"].addresses] == envelope.rcpt_tos
+    body = message.get_content().replace("\r\n", "\n")  # SMTP carries CRLF line ends
+    assert body == "Hi Sam,\nGo to Reports > Export > CSV.\nJane\n"
+    assert reload(db, row.id).status == "sent"
+    assert deliver_pending(db, channel) == 0 and len(handler.envelopes) == 1
+
+
+def test_failing_channel_retries_then_gives_up_after_ten_attempts(db):
+    row = queue(db)
+    channel = make_channel(f"smtp://127.0.0.1:{free_port()}")  # nothing listens there
+
+    assert deliver_pending(db, channel) == 0
+    first = reload(db, row.id)
+    assert (first.status, first.attempts) == ("pending", 1)
+    assert first.last_error.startswith("ConnectionRefusedError")
+    assert first.delivered_at is None
+
+    for attempt in range(2, 11):
+        assert deliver_pending(db, channel) == 0
+        assert reload(db, row.id).attempts == attempt
+        assert reload(db, row.id).status == ("failed" if attempt == 10 else "pending")
+    deliver_pending(db, channel)  # a failed message is not tried again
+    assert reload(db, row.id).attempts == 10
+
+
+def test_one_failing_message_does_not_hold_back_the_others(db, tmp_path):
+    class Picky:
+        def __init__(self) -> None:
+            self.maildir = MaildirChannel(str(tmp_path / "maildir"))
+
+        def deliver(self, row: OutboxMessage) -> None:
+            if row.to == "bounce@acc-1.example":
+                raise OSError("mailbox unavailable")
+            self.maildir.deliver(row)
+
+    bad, good = queue(db, to="bounce@acc-1.example"), queue(db, to="sam@acc-1.example")
+    assert deliver_pending(db, Picky()) == 1
+    assert reload(db, good.id).status == "sent"
+    failed = reload(db, bad.id)
+    assert (failed.status, failed.last_error) == ("pending", "OSError: mailbox unavailable")
+    assert [str(m["To"]) for m in read_maildir(tmp_path / "maildir")] == ["sam@acc-1.example"]
+
+
+def test_make_channel_understands_the_documented_specs_only(tmp_path):
+    assert make_channel("none") is None
+    assert isinstance(make_channel(f"maildir:{tmp_path / 'box'}"), MaildirChannel)
+    assert {p.name for p in (tmp_path / "box").iterdir()} == {"tmp", "new", "cur"}
+    assert isinstance(make_channel("smtp://127.0.0.1:2525"), SmtpChannel)
+    with pytest.raises(ValueError, match="CSOPS_OUTBOX_DELIVERY='bogus'"):
+        make_channel("bogus")
+
+
+async def test_dispatcher_delivers_what_is_queued_while_it_runs(db, tmp_path):
+    maildir = tmp_path / "maildir"
+    dispatcher = asyncio.create_task(run_dispatcher(db, f"maildir:{maildir}"))
+    try:
+        await eventually(lambda: (maildir / "new").is_dir())  # it has started
+        row = queue(db, subject="queued after start")
+        await eventually(lambda: reload(db, row.id).status == "sent", timeout_s=5)
+        [message] = read_maildir(maildir)
+        assert message["Subject"] == "queued after start"
+        assert not dispatcher.done()  # still running, waiting for more
+    finally:
+        dispatcher.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await dispatcher
+    # "none" keeps messages queued: the dispatcher returns at once.
+    await asyncio.wait_for(run_dispatcher(db, "none"), timeout=1)

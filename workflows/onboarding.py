@@ -1,0 +1,406 @@
+"""OnboardingWorkflow (`onboarding/{account_id}`): the segment's 30-day plan
+from policies/onboarding.yaml on durable timers.
+
+Each milestone runs as its own coroutine: on its day it sends its message (or
+asks for approval, or gives the CSM a task) at the level the autonomy policy
+gives; on its check day it reads real usage; behind plan, the account gets an
+intervention, and a re-check decides whether it is Stuck. A `customer_event`
+completes a milestone early and withdraws what it no longer needs. `pause` and
+`resume` shift the rest of the plan by the paused time. Day 30: the review.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RawValue
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
+
+    from activities.context_pulls import ContextActivities, PullAccountInput
+    from activities.onboarding import OnboardingActivities
+    from activities.records import RecordActivities, RenderInput
+    from csops import search_attributes as sa
+    from csops.models import (
+        AutonomyDecision,
+        AutonomyLevel,
+        CustomerEventInput,
+        MilestoneState,
+        OnboardingInput,
+        OnboardingReview,
+        OnboardingReviewInput,
+        PauseInput,
+        ResumeInput,
+        UsageCheckInput,
+        UsageCheckResult,
+    )
+    from policies import evaluate
+    from policies.model import Milestone, PolicySet
+
+from workflows.escalation import approval_ladder
+from workflows.human import RECORD_OPTIONS, HumanDecisions, Ladder
+
+# A CSM task (kickoff call, training) gets days, not hours.
+TASK_LADDER = Ladder(due=timedelta(days=3), remind=timedelta(days=2),
+                     escalate=timedelta(days=4), expire=timedelta(days=7))
+
+
+@workflow.defn(name="OnboardingWorkflow")
+class OnboardingWorkflow(HumanDecisions):
+    def __init__(self) -> None:
+        super().__init__()
+        self.policies: PolicySet | None = None
+        self.start: datetime | None = None
+        self.paused_since: datetime | None = None
+        self.paused_total = timedelta(0)
+        self.milestones: dict[str, MilestoneState] = {}
+        self.events: list[str] = []
+        self.finished = False
+        self.milestone_of_request: dict[str, str] = {}
+        self._extra: list[str] = []
+
+    # ------------------------------------------------------------------ signals
+
+    @workflow.signal(name="customer_event")
+    def customer_event(self, raw: RawValue) -> None:
+        """Completes the milestone whose `event` matches; anything else is noted."""
+        try:
+            inp = CustomerEventInput.model_validate(
+                workflow.payload_converter().from_payload(raw.payload)
+            )
+        except (ValidationError, Exception):  # noqa: BLE001 (never fail the workflow task)
+            self._note_event(f"ignored malformed customer_event: {raw.payload.data[:200]!r}")
+            return
+        plan = self._plan()
+        matching = [m for m in plan if m.event == inp.event] if plan else []
+        if not matching:
+            self._note_event(f"ignored unknown event {inp.event!r}")
+            return
+        for m in matching:
+            st = self.milestones[m.id]
+            if st.status not in ("done",):
+                st.status, st.completed_by = "done", f"event {inp.event}"
+                for r in self.requests.values():
+                    # Its message or nudge is no longer needed.
+                    if r.status == "open" and self.milestone_of_request.get(r.request_id) == m.id:
+                        r.status, r.decided_at = "withdrawn", workflow.now()
+        self._note_event(f"customer event {inp.event!r} completed {', '.join(m.id for m in matching)}")
+
+    @workflow.signal(name="pause")
+    def pause(self, inp: PauseInput) -> None:
+        if self.paused_since is None and not self.finished:
+            self.paused_since = workflow.now()
+            self._note_event(f"paused{': ' + inp.reason if inp.reason else ''}")
+
+    @workflow.signal(name="resume")
+    def resume(self, inp: ResumeInput) -> None:
+        if self.paused_since is not None:
+            self.paused_total += workflow.now() - self.paused_since
+            self.paused_since = None
+            self._note_event(f"resumed; the plan moved by {self.paused_total}")
+
+    @workflow.query(name="onboarding_plan")
+    def onboarding_plan(self) -> list[MilestoneState]:
+        return list(self.milestones.values())
+
+    def _note_event(self, text: str) -> None:
+        self.events = [*self.events[-9:], f"{workflow.now():%Y-%m-%d %H:%M} {text}"]
+        self._refresh()
+
+    # ------------------------------------------------------------------ run
+
+    @workflow.run
+    async def run(self, inp: OnboardingInput) -> OnboardingReview:
+        self.start = workflow.now()
+        self.policies = await workflow.execute_activity_method(
+            ContextActivities.load_policies, summary="load policy snapshot", **RECORD_OPTIONS
+        )
+        self.account = await workflow.execute_activity_method(
+            ContextActivities.pull_account_facts, PullAccountInput(account_id=inp.account_id),
+            summary=f"pull account {inp.account_id}", **RECORD_OPTIONS,
+        )
+        workflow.upsert_search_attributes([
+            sa.ACCOUNT_ID.value_set(self.account.account_id),
+            sa.SEGMENT.value_set(self.account.segment),
+            sa.ARR.value_set(self.account.arr),
+        ])
+        for m in self._plan():
+            self.milestones[m.id] = MilestoneState(
+                id=m.id, title=m.title, day=m.day, action=m.action,
+                autonomy=evaluate.decide_autonomy(self.policies, m.action, self.account).level,
+            )
+        self._refresh()
+
+        runs = [asyncio.create_task(self._milestone(m)) for m in self._plan()]
+        review_day = self.policies.onboarding.review_day
+        await self._until_day(review_day, f"day-{review_day} review")
+        # The plan is over: what still waits is withdrawn and becomes a risk.
+        still_open = [r.request_id for r in self.requests.values() if r.status == "open"]
+        for r in self.requests.values():
+            if r.status == "open":
+                r.status, r.decided_at = "withdrawn", workflow.now()
+        await asyncio.gather(*runs)
+        for st in self.milestones.values():
+            if st.status in ("scheduled", "in progress"):
+                st.status = "missed"
+
+        review: OnboardingReview = await workflow.execute_activity_method(
+            OnboardingActivities.write_onboarding_review,
+            OnboardingReviewInput(
+                account=self.account, workflow_id=workflow.info().workflow_id,
+                since=self.start.date(), until=workflow.now().date(),
+                milestones=list(self.milestones.values()), open_requests=still_open,
+                at=workflow.now(),
+            ),
+            summary="draft the day-30 review and write it back",
+            **RECORD_OPTIONS,
+        )
+        self.finished = True
+        self.stage = "Completed"
+        summary = (f"Review: **{review.status}**, {review.activation_level} "
+                   f"({review.activation_pct}%); next owner {review.next_owner}")
+        self._refresh(extra=[summary])
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return review
+
+    def _plan(self) -> list[Milestone]:
+        if not self.policies or not self.account:
+            return []
+        plans = self.policies.onboarding.plans
+        return (plans.get(self.account.segment) or plans["smb"]).milestones
+
+    def _request_id_for(self, m: Milestone, kind) -> str:
+        request_id = self.next_request_id(kind)
+        self.milestone_of_request[request_id] = m.id
+        return request_id
+
+    # ------------------------------------------------------------------ time
+
+    def _at(self, day: float) -> datetime:
+        """When plan day `day` falls, after the time spent paused so far."""
+        return self.start + timedelta(days=day) + self.paused_total
+
+    async def _until_day(self, day: float, what: str, done=lambda: False) -> bool:
+        """Sleep until plan day `day`, pause-aware. False when `done()` came first."""
+        while True:
+            if done():
+                return False
+            if self.paused_since is not None:
+                await workflow.wait_condition(lambda: self.paused_since is None or done())
+                continue
+            remaining = self._at(day) - workflow.now()
+            if remaining <= timedelta(0):
+                return True
+            try:
+                await workflow.wait_condition(
+                    lambda: self.paused_since is not None or done(),
+                    timeout=remaining,
+                    timeout_summary=f"day {day:g}: {what}",
+                )
+            except TimeoutError:
+                return True
+
+    async def _unpaused(self) -> None:
+        """Nothing leaves while the plan is paused."""
+        await workflow.wait_condition(lambda: self.paused_since is None)
+
+    # ------------------------------------------------------------------ milestones
+
+    async def _milestone(self, m: Milestone) -> None:
+        st = self.milestones[m.id]
+        done = lambda: st.status == "done"  # noqa: E731
+        action = None
+        if await self._until_day(m.day, m.title, done):
+            st.status = "in progress"
+            self._refresh()
+            action = asyncio.create_task(self._act(m, st))
+        if m.check:
+            await self._check(m, st, done)
+        if action:
+            await action
+
+    async def _act(self, m: Milestone, st: MilestoneState) -> None:
+        """The milestone's own step, at the level the policy gives."""
+        decision = evaluate.decide_autonomy(self.policies, m.action, self.account)
+        if decision.level == AutonomyLevel.OFF_LIMITS or not m.template:
+            req = await self.ask(
+                kind="task", decision=decision, approvers=[self.account.owner_csm,
+                                                           self.account.manager],
+                title=f"{m.title}: run it with {self.account.name}",
+                ladder=TASK_LADDER, request_id=self._request_id_for(m, "task"),
+            )
+            st.message = f"CSM task {req.request_id}: {req.status}"
+            if req.status == "done" and st.status != "done":
+                st.status, st.completed_by = "done", f"human {req.decided_by}"
+            elif req.status == "expired" and st.status != "done":
+                st.status = "missed"
+            self._refresh()
+            return
+        st.message = await self._customer_message(m, decision, m.template, f"{m.id}/message",
+                                                  values={})
+        if not m.check and st.status != "done":
+            sent = st.message.startswith("sent")
+            st.status, st.completed_by = ("done", "message") if sent else ("missed", None)
+        self._refresh()
+
+    async def _check(self, m: Milestone, st: MilestoneState, done) -> None:
+        c = m.check
+        if not await self._until_day(c.by_day, f"check {m.id}", done):
+            return
+        st.last_check = await self._usage(m)
+        if st.last_check.met:
+            if st.status != "done":
+                st.status, st.completed_by = "done", "usage"
+            self._refresh()
+            return
+        st.status = "behind"
+        self._refresh()
+        await self._intervene(m, st, "behind")
+        recheck_day = c.by_day + self.policies.onboarding.interventions.recheck_after_days
+        if not await self._until_day(recheck_day, f"re-check {m.id}", done):
+            return
+        st.last_check = await self._usage(m)
+        if st.last_check.met:
+            st.status, st.completed_by = "done", "usage (late)"
+        else:
+            st.status = "stuck"
+            await self._alert_csm(m, st, "stuck")
+        self._refresh()
+
+    async def _usage(self, m: Milestone) -> UsageCheckResult:
+        c = m.check
+        return await workflow.execute_activity_method(
+            ContextActivities.check_usage,
+            UsageCheckInput(account_id=self.account.account_id, feature=c.feature,
+                            measure=c.measure, since=self.start.date(),
+                            until=workflow.now().date(), at_least=c.at_least),
+            summary=f"activation check {m.id}: {c.feature} {c.measure} >= {c.at_least:g}",
+            **RECORD_OPTIONS,
+        )
+
+    async def _intervene(self, m: Milestone, st: MilestoneState, status: str) -> None:
+        """Behind plan: a nudge at the policy's level, and a CSM alert for larger accounts."""
+        decision = evaluate.decide_autonomy(self.policies, "onboarding_nudge", self.account)
+        alert = self.account.arr >= self.policies.onboarding.interventions.csm_alert_arr_at_least
+        nudge = None
+        if m.nudge:
+            st.nudged = True
+            nudge = asyncio.create_task(self._customer_message(
+                m, decision, m.nudge, f"{m.id}/nudge",
+                values={"check": st.last_check.model_dump(mode="json")},
+            ))
+        if alert:
+            await self._alert_csm(m, st, status, nudge_level=decision.level.value if m.nudge else None)
+        if nudge:
+            await nudge
+
+    async def _alert_csm(self, m: Milestone, st: MilestoneState, status: str,
+                         nudge_level: str | None = None) -> None:
+        a = self.account
+        notify = evaluate.decide_autonomy(self.policies, "internal_notification", a)
+        await self.send(
+            f"{m.id}/alert-{status}", f"alert {a.owner_csm}: {m.id} {status}",
+            audience="internal", to=[a.owner_csm],
+            subject=f"[csops] Onboarding {status}: {a.name} — {m.title}",
+            template="messages/onboarding/csm_alert.md.j2",
+            values={"account": a.model_dump(mode="json"), "status": status,
+                    "milestone": m.model_dump(mode="json"),
+                    "check": {**m.check.model_dump(mode="json"),
+                              "value": st.last_check.value if st.last_check else 0},
+                    "nudged": nudge_level is not None, "nudge_level": nudge_level,
+                    "workflow_id": workflow.info().workflow_id},
+        )
+        await self.audit(f"{m.id}/alert-{status}", "internal_notification", "sent",
+                         decision=notify, detail={"milestone": m.id, "status": status})
+
+    async def _customer_message(self, m: Milestone, decision: AutonomyDecision, template: str,
+                                key: str, values: dict) -> str:
+        """Send (or ask to send) one templated message; returns what happened to it."""
+        a = self.account
+        st = self.milestones[m.id]
+        subject = f"{a.name}: {m.title}"
+        message = {
+            "audience": "customer", "to": [a.primary_contact_email or a.owner_csm],
+            "subject": subject, "template": f"messages/{template}", "engine": "template",
+            "values": {"account": a.model_dump(mode="json"),
+                       "contact_name": (a.primary_contact_name or "there").split(" ")[0],
+                       **values},
+        }
+        if decision.level in (AutonomyLevel.AUTONOMOUS, AutonomyLevel.SUPERVISED):
+            await self._unpaused()
+            if st.status == "done" and key.endswith("nudge"):
+                return "not needed"
+            sampled = decision.level == AutonomyLevel.SUPERVISED and evaluate.sampled_for_review(
+                self.policies.autonomy.supervised_sample_rate, f"{workflow.info().workflow_id}/{key}")
+            await self.send(key, f"send {key} to the customer", sampled_for_review=sampled,
+                            **message)
+            await self.audit(f"{key}/sent", decision.action, "sent", decision=decision,
+                             engine="template", detail={"milestone": m.id,
+                                                        "sampled_for_review": sampled})
+            return f"sent ({decision.level.value})"
+        if decision.level == AutonomyLevel.OFF_LIMITS:
+            return "off-limits: not sent"
+        draft = await self._render_preview(template, message["values"])
+        req = await self.ask(
+            kind="approval", decision=decision,
+            approvers=[a.owner_csm, a.manager], ladder=approval_ladder(self.policies.routing),
+            title=f"Approve the message to {a.name}: {m.title}"
+            + (" (nudge)" if key.endswith("nudge") else ""),
+            draft=draft, request_id=self._request_id_for(m, "approval"),
+        )
+        if req.status in ("approved", "edited"):
+            await self._unpaused()
+            await self.send(key, f"send approved {key}", **{**message, "template": None,
+                                                              "body": req.final_text})
+            return f"sent after {req.status} by {req.decided_by}"
+        return req.status
+
+    async def _render_preview(self, template: str, values: dict) -> str:
+        """The exact text a human approves (rendering is I/O: an activity)."""
+        return await workflow.execute_activity_method(
+            RecordActivities.render_message, RenderInput(template=f"messages/{template}",
+                                                         values=values),
+            summary=f"render {template}", **RECORD_OPTIONS,
+        )
+
+    # ------------------------------------------------------------------ visibility
+
+    def _status(self) -> str:
+        if self.finished:
+            return "Completed"
+        if self.paused_since is not None:
+            return "Paused"
+        states = [m.status for m in self.milestones.values()]
+        if "stuck" in states:
+            return "Stuck"
+        return "Behind" if any(s in ("behind", "missed") for s in states) else "On track"
+
+    def _refresh(self, extra: list[str] | None = None) -> None:
+        self.stage = self._status()
+        self._extra = extra or self._extra
+        self.publish()
+
+    def details_header(self) -> list[str]:
+        a = self.account
+        if not a:
+            return ["## Onboarding: starting"]
+        lines = [
+            f"## Onboarding · {a.name}",
+            f"Account `{a.account_id}` · {a.segment} · ARR ${a.arr:,.0f} · CSM {a.owner_csm}",
+            f"Status: **{self.stage}**"
+            + (f" · plan shifted by {self.paused_total} of pauses" if self.paused_total else ""),
+            *self._extra,
+            "",
+            "| day | milestone | level | status | when |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for m in self.milestones.values():
+            how = m.completed_by or m.message or ""
+            lines.append(f"| {m.day} | {m.title} | {m.autonomy.value if m.autonomy else ''} | "
+                         f"**{m.status}** {how} | {self._at(m.day):%Y-%m-%d} |")
+        if self.events:
+            lines += ["", "Events: " + "; ".join(self.events[-5:])]
+        return lines
