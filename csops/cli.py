@@ -162,6 +162,39 @@ def ticket(
     ))
 
 
+@app.command()
+def onboard(
+    accounts: Annotated[list[str] | None, typer.Argument(help="Account ids.")] = None,
+    all_new: bool = typer.Option(False, "--all-new", help="Every account in stage `new`."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Start the 30-day onboarding for accounts; one already running is reported, not restarted."""
+    from csops.onboard import launch_onboarding, new_accounts
+
+    engine, settings = _engine(), Settings()
+    ids = list(dict.fromkeys([*(accounts or []), *(new_accounts(engine) if all_new else [])]))
+    if not ids:
+        fail("name accounts or pass --all-new" + (" (no account is in stage new)"
+                                                   if all_new else ""), code=2)
+
+    def progress(done: int, total: int, r) -> None:
+        # Progress goes to stderr so --json output stays clean.
+        typer.echo(f"[{done}/{total}] {r.workflow_id}: {r.outcome}"
+                   + (f" ({r.error})" if r.error else ""), err=True)
+
+    async def go():
+        return await launch_onboarding(engine, await _client(settings), settings.task_queue,
+                                       ids, progress)
+
+    results = asyncio.run(go())
+    counts = {k: sum(r.outcome == k for r in results)
+              for k in ("started", "already running", "failed")}
+    emit({"summary": counts, "launches": [r.model_dump() for r in results]}, as_json,
+         lambda: typer.echo(", ".join(f"{n} {k}" for k, n in counts.items())))
+    if counts["failed"]:
+        raise typer.Exit(1)
+
+
 # ---------------------------------------------------------------- humans
 
 

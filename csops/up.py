@@ -73,6 +73,14 @@ async def _prepare(data_dir: Path, accounts: int, settings: Settings, port: int,
         state = "started" if launch.started else "already routed earlier"
         _say(f"    {launch.handle.id:<20} {account}  {state}: {t.expect}")
 
+    from csops.onboard import launch_onboarding, new_accounts
+
+    cohort = new_accounts(engine)
+    launches = await launch_onboarding(engine, client, settings.task_queue, cohort)
+    _say(f"• onboarding the {len(cohort)} new account(s): "
+         f"{sum(r.outcome == 'started' for r in launches)} started, "
+         f"{sum(r.outcome == 'already running' for r in launches)} already running")
+
     # Give the worker a moment to route them, then show what waits.
     items = []
     expected = sum(t.opens_requests for t in DEMO_TICKETS)

@@ -351,6 +351,43 @@ async def test_inbox_status_and_decide_as_a_csm_would(tmp_path, dev_env, db, run
         assert "### Waiting for a human" not in done["current_details"]
 
 
+async def test_onboard_all_new_starts_each_new_account_once_with_progress(tmp_path, dev_env,
+                                                                         db):
+    env = cli_env(tmp_path, target(dev_env), task_queue=f"tq-{uuid.uuid4()}")
+    prefix = unique_account()
+    for n in range(3):
+        add_account(db, f"{prefix}-{n}", arr=10_000 + n, stage="new")
+    add_account(db, f"{prefix}-old", arr=90_000, stage="adopting")
+
+    first = await csops(env, "onboard", "--all-new", "--json", cwd=tmp_path)
+    assert first.exited(0), first.err
+    report = json.loads(first.out)
+    assert report["summary"] == {"started": 3, "already running": 0, "failed": 0}
+    assert sorted(r["workflow_id"] for r in report["launches"]) == [
+        f"onboarding/{prefix}-{n}" for n in range(3)]
+    assert sorted(line.split("]")[0] for line in first.err.splitlines()) == [
+        "[1/3", "[2/3", "[3/3"]
+    for n in range(3):
+        desc = await dev_env.client.get_workflow_handle(f"onboarding/{prefix}-{n}").describe()
+        assert await desc.static_summary() == f"Onboarding · {prefix}-{n} Inc (smb)"
+
+    # Again, plus an explicit account and an unknown one: nothing new starts.
+    again = await csops(env, "onboard", f"{prefix}-0", "nope-404", "--all-new", "--json",
+                        cwd=tmp_path)
+    assert again.code == 1  # one launch failed
+    outcomes = {r["account_id"]: r["outcome"] for r in json.loads(again.out)["launches"]}
+    assert outcomes == {f"{prefix}-0": "already running", f"{prefix}-1": "already running",
+                        f"{prefix}-2": "already running", "nope-404": "failed"}
+    runs = [w async for w in dev_env.client.list_workflows(
+        f"WorkflowId STARTS_WITH 'onboarding/{prefix}'")]
+    assert len(runs) == 3
+    for w in runs:
+        await dev_env.client.get_workflow_handle(w.id).terminate("test done")
+
+    nothing = await csops(env, "onboard", cwd=tmp_path)
+    assert nothing.code == 2 and "name accounts or pass --all-new" in nothing.err
+
+
 async def test_cli_exit_status_survives_interpreter_shutdown(tmp_path, dev_env):
     """A command that talked to Temporal exits with its own status. Without
     main()'s os._exit, the client's Rust threads could abort the finalizing

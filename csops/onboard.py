@@ -1,0 +1,60 @@
+"""Launching onboarding for one account or a whole cohort, with progress."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from pydantic import BaseModel
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+from temporalio.client import Client
+
+from context.db import session
+from context.queries import NotFound, account_facts
+from context.tables import Account
+from csops.launch import onboarding_id, start_onboarding
+
+# Starts are cheap RPCs; a bound keeps a 10,000-account cohort from opening
+# 10,000 concurrent calls.
+LAUNCH_CONCURRENCY = 16
+
+
+class LaunchOutcome(BaseModel):
+    account_id: str
+    workflow_id: str
+    outcome: str  # started | already running | failed
+    error: str | None = None
+
+
+def new_accounts(engine: Engine) -> list[str]:
+    with session(engine) as s:
+        return list(s.exec(select(Account.id).where(Account.stage == "new").order_by(Account.id)))
+
+
+async def launch_onboarding(
+    engine: Engine, client: Client, task_queue: str, account_ids: list[str],
+    progress: Callable[[int, int, LaunchOutcome], None] = lambda *_: None,
+) -> list[LaunchOutcome]:
+    """Start each account's plan; already running ones are reported, not restarted."""
+    gate = asyncio.Semaphore(LAUNCH_CONCURRENCY)
+    done = 0
+
+    async def one(account_id: str) -> LaunchOutcome:
+        nonlocal done
+        async with gate:
+            try:
+                with session(engine) as s:
+                    facts = account_facts(s, account_id)
+                launch = await start_onboarding(client, task_queue, facts)
+                result = LaunchOutcome(account_id=account_id, workflow_id=launch.handle.id,
+                                       outcome="started" if launch.started else "already running")
+            except (NotFound, RuntimeError, OSError) as err:
+                result = LaunchOutcome(account_id=account_id,
+                                       workflow_id=onboarding_id(account_id),
+                                       outcome="failed", error=str(err))
+        done += 1
+        progress(done, len(account_ids), result)
+        return result
+
+    return list(await asyncio.gather(*(one(a) for a in account_ids)))
