@@ -15,16 +15,7 @@ class NotFound(LookupError):
     """The thing asked for is not in the context database (a permanent error)."""
 
 
-def account_facts(s: Session, account_id: str) -> AccountFacts:
-    account = s.get(Account, account_id)
-    if account is None:
-        raise NotFound(f"account {account_id!r} is not in the context database")
-    primary = s.exec(
-        select(Contact)
-        .where(Contact.account_id == account_id)
-        .order_by(Contact.is_primary.desc(), Contact.id)
-        .limit(1)
-    ).first()
+def _facts(account: Account, primary: Contact | None) -> AccountFacts:
     return AccountFacts(
         account_id=account.id,
         name=account.name,
@@ -40,6 +31,32 @@ def account_facts(s: Session, account_id: str) -> AccountFacts:
         primary_contact_email=primary.email if primary else None,
         primary_contact_name=primary.name if primary else None,
     )
+
+
+def account_facts(s: Session, account_id: str) -> AccountFacts:
+    account = s.get(Account, account_id)
+    if account is None:
+        raise NotFound(f"account {account_id!r} is not in the context database")
+    primary = s.exec(
+        select(Contact)
+        .where(Contact.account_id == account_id)
+        .order_by(Contact.is_primary.desc(), Contact.id)
+        .limit(1)
+    ).first()
+    return _facts(account, primary)
+
+
+def accounts_facts(s: Session, account_ids: list[str]) -> list[AccountFacts]:
+    """Facts of many accounts in two queries (accounts, then their contacts)."""
+    if not account_ids:
+        return []
+    accounts = s.exec(select(Account).where(Account.id.in_(account_ids))
+                      .order_by(Account.id)).all()
+    primary: dict[str, Contact] = {}
+    for c in s.exec(select(Contact).where(Contact.account_id.in_(account_ids))
+                    .order_by(Contact.is_primary.desc(), Contact.id)):
+        primary.setdefault(c.account_id, c)
+    return [_facts(a, primary.get(a.id)) for a in accounts]
 
 
 TREND_WINDOW = timedelta(days=28)  # four whole weeks: both windows hold the same weekends

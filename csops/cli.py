@@ -195,6 +195,141 @@ def onboard(
         raise typer.Exit(1)
 
 
+@app.command()
+def renewal(
+    account: str,
+    renewal_date: str | None = typer.Option(None, "--date",
+                                            help="Renewal date YYYY-MM-DD (default: the account's)."),
+    wait_s: float = typer.Option(120, "--wait", help="Seconds to wait for the artifact."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Assemble one account's renewal pre-call package now and print where it is."""
+    from context.db import session
+    from context.queries import NotFound, account_facts
+    from csops.launch import start_renewal_package
+    from csops.models import StoredPackage
+
+    try:
+        day = date.fromisoformat(renewal_date) if renewal_date else None
+    except ValueError:
+        fail(f"--date {renewal_date!r} is not a date (YYYY-MM-DD)", code=2)
+    settings, engine = Settings(), _engine()
+    try:
+        with session(engine) as s:
+            facts = account_facts(s, account)
+    except NotFound as err:
+        fail(str(err), code=2)
+
+    async def go():
+        client = await _client(settings)
+        launch = await start_renewal_package(client, settings.task_queue, facts, day)
+        typer.echo(f"{'started' if launch.started else 'already assembled'} {launch.handle.id}",
+                   err=True)
+        deadline = asyncio.get_running_loop().time() + wait_s
+        while asyncio.get_running_loop().time() < deadline:
+            try:
+                stored = await launch.handle.query("renewal_artifact",
+                                                   result_type=StoredPackage | None)
+            except RPCError:
+                stored = None  # not picked up by a worker yet
+            if stored:
+                return launch, stored
+            await asyncio.sleep(0.5)
+        fail(f"{launch.handle.id}: no artifact after {wait_s:g}s; is a worker running?")
+
+    launch, stored = asyncio.run(go())
+    emit({"workflow_id": launch.handle.id, "started": launch.started,
+          **stored.model_dump()}, as_json,
+         lambda: typer.echo(f"HTML:     {stored.html_path}\nMarkdown: {stored.markdown_path}\n"
+                            f"Pricing waits for the CSM: csops inbox --account {account}"))
+
+
+schedule_app = typer.Typer(help="The nightly renewal sweep Schedule (renewal-sweep-nightly).",
+                           no_args_is_help=True)
+app.add_typer(schedule_app, name="schedule")
+
+
+def _renewal_defaults():
+    from policies.loader import load_policies
+
+    return load_policies().renewal.schedule
+
+
+@schedule_app.command("install")
+def schedule_install(
+    cron: str | None = typer.Option(None, help="Cron expression (default from renewal.yaml)."),
+    timezone: str | None = typer.Option(None, help="IANA time zone (default from renewal.yaml)."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Create or update the Schedule (overlap: skip; missed runs caught up within a window)."""
+    from csops.schedules import SCHEDULE_ID, install
+
+    _check_policies()
+    d, settings = _renewal_defaults(), Settings()
+
+    async def go():
+        return await install(await _client(settings), settings.task_queue, cron or d.cron,
+                             timezone or d.timezone, d.catchup_window_hours)
+
+    what = asyncio.run(go())
+    emit({"schedule_id": SCHEDULE_ID, "result": what, "cron": cron or d.cron,
+          "timezone": timezone or d.timezone}, as_json,
+         lambda: typer.echo(f"{what} {SCHEDULE_ID}: {cron or d.cron} ({timezone or d.timezone})"))
+
+
+@schedule_app.command("show")
+def schedule_show(as_json: JsonOpt = False) -> None:
+    """The Schedule's spec, next runs and recent sweeps."""
+    from csops.schedules import show
+
+    settings = Settings()
+
+    async def go():
+        try:
+            return await show(await _client(settings))
+        except RPCError as err:
+            fail(f"{err.message} (run `csops schedule install` first)", code=2)
+
+    data = asyncio.run(go())
+    emit(data, as_json, lambda: typer.echo(json.dumps(data, indent=2)))
+
+
+@schedule_app.command("trigger")
+def schedule_trigger(as_json: JsonOpt = False) -> None:
+    """Run the sweep now, through the Schedule."""
+    from csops.schedules import SCHEDULE_ID
+
+    settings = Settings()
+
+    async def go():
+        try:
+            await (await _client(settings)).get_schedule_handle(SCHEDULE_ID).trigger()
+        except RPCError as err:
+            fail(f"{err.message} (run `csops schedule install` first)", code=2)
+
+    asyncio.run(go())
+    emit({"schedule_id": SCHEDULE_ID, "triggered": True}, as_json,
+         lambda: typer.echo(f"triggered {SCHEDULE_ID}; follow it with `csops schedule show`"))
+
+
+@schedule_app.command("remove")
+def schedule_remove(as_json: JsonOpt = False) -> None:
+    """Delete the Schedule (running sweeps finish)."""
+    from csops.schedules import SCHEDULE_ID
+
+    settings = Settings()
+
+    async def go():
+        try:
+            await (await _client(settings)).get_schedule_handle(SCHEDULE_ID).delete()
+        except RPCError as err:
+            fail(f"{err.message}", code=2)
+
+    asyncio.run(go())
+    emit({"schedule_id": SCHEDULE_ID, "removed": True}, as_json,
+         lambda: typer.echo(f"removed {SCHEDULE_ID}"))
+
+
 # ---------------------------------------------------------------- humans
 
 

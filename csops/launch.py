@@ -4,6 +4,7 @@ account's search attributes, the same for the CLI, schedules and tests."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import (
@@ -15,7 +16,7 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from csops import search_attributes as sa
-from csops.models import AccountFacts, EscalationInput, OnboardingInput
+from csops.models import AccountFacts, EscalationInput, OnboardingInput, RenewalPackageInput
 
 
 def escalation_id(ticket_id: str) -> str:
@@ -96,6 +97,41 @@ async def start_onboarding(client: Client, task_queue: str, account: AccountFact
                 f"Runs the {account.segment} 30-day onboarding plan from "
                 "policies/onboarding.yaml: milestones, activation checks on usage, "
                 "interventions, and the day-30 review."
+            ),
+        )
+        return Launch(handle, True)
+    except WorkflowAlreadyStartedError:
+        return Launch(client.get_workflow_handle(workflow_id), False)
+
+
+def renewal_id(account_id: str, renewal_date: date) -> str:
+    return f"renewal/{account_id}/{renewal_date.isoformat()}"
+
+
+async def start_renewal_package(
+    client: Client, task_queue: str, account: AccountFacts, renewal_date: date | None = None
+) -> Launch:
+    """Start the pre-call package for one renewal; never a second one for it."""
+    from workflows.renewal import RenewalPackageWorkflow
+
+    renewal_date = renewal_date or account.renewal_date
+    workflow_id = renewal_id(account.account_id, renewal_date)
+    try:
+        handle = await client.start_workflow(
+            RenewalPackageWorkflow.run,
+            RenewalPackageInput(account_id=account.account_id, renewal_date=renewal_date),
+            id=workflow_id,
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=account_attributes(account),
+            static_summary=f"Renewal package · {account.name} · renews {renewal_date}",
+            static_details=(
+                f"**Account** {account.name} (`{account.account_id}`) · {account.segment} · "
+                f"ARR ${account.arr:,.0f} · CSM {account.owner_csm}\n\n"
+                f"Assembles the pre-call package for the {renewal_date} renewal (usage, ROI, "
+                "risk, expansion, decision makers), asks the CSM to decide the pricing "
+                "(copilot) and leaves signing to a human (off-limits)."
             ),
         )
         return Launch(handle, True)

@@ -360,3 +360,165 @@ class OnboardingReview(BaseModel):
     open_risks: list[str]
     next_owner: str
     markdown: str
+
+
+# ---------------------------------------------------------------- renewal package
+
+RiskLevel = Literal["low", "medium", "high"]
+
+
+class RenewalPackageInput(BaseModel):
+    account_id: str
+    renewal_date: date
+
+
+class SectionInput(BaseModel):
+    """What every package section is computed from: one account, as of one day."""
+
+    account_id: str
+    renewal_date: date
+    as_of: date  # the last day of data the package covers (usage window ends here)
+
+
+class FeatureTrend(BaseModel):
+    feature: str
+    last_30: float  # total over the last 30 days (active_users: average per day)
+    previous_30: float  # the 30 days before
+    change_pct: float | None  # None when there was nothing before
+    weekly: list[float]  # 13 weekly totals (oldest first): the 90-day trend
+
+
+class UsageReport(BaseModel):
+    window_start: date
+    window_end: date
+    features: list[FeatureTrend]
+    seats: int
+    peak_active_users: float
+    avg_active_users_30d: float
+    seat_utilisation_pct: float  # average daily active users over the last 30 days / seats
+    adoption: list[str]  # plain statements against the plan, e.g. "integrations: 3 connected"
+
+
+class RoiProof(BaseModel):
+    agent_resolutions_90d: float
+    hours_saved_90d: float
+    value_usd_90d: float
+    price_paid_90d: float  # ARR / 4
+    roi_multiple: float | None
+    agent_actions_90d: int  # audit-log actions by the agent for this account
+    outcomes: list[str]
+
+
+class RiskAssessment(BaseModel):
+    level: RiskLevel
+    score: int  # 0..100, the sum of the evidence weights
+    evidence: list[str]
+    usage_change_pct: float | None
+    open_tickets: int
+    angry_open_tickets: int
+    nps_recent: float | None
+    nps_previous: float | None
+    champion_changes: list[str]
+
+
+class ExpansionRecommendation(BaseModel):
+    recommended: bool
+    suggestions: list[str]  # which products or seats
+    suggested_seats: int  # extra seats, 0 when none
+    evidence: list[str]
+
+
+class DecisionMaker(BaseModel):
+    name: str
+    email: str
+    role: str
+    is_decision_maker: bool
+    influence: str
+    sentiment: float
+    last_touch: date | None
+    days_since_touch: int | None
+
+
+class DecisionMakerMap(BaseModel):
+    contacts: list[DecisionMaker]
+    missing: list[str]  # roles nobody covers, stale relationships
+
+
+class PricingProposal(BaseModel):
+    current_arr: float
+    proposed_arr: float
+    change_pct: float
+    rationale: list[str]
+
+
+class RenewalPackage(BaseModel):
+    """Everything the CSM walks into the renewal call with."""
+
+    account: AccountFacts
+    renewal_date: date
+    as_of: date
+    usage: UsageReport
+    roi: RoiProof
+    risk: RiskAssessment
+    expansion: ExpansionRecommendation
+    decision_makers: DecisionMakerMap
+    pricing: PricingProposal
+    non_standard_terms_requested: bool = False
+
+
+class StoredPackage(BaseModel):
+    package_id: int
+    markdown_path: str
+    html_path: str
+
+
+class RenewalPackageResult(BaseModel):
+    workflow_id: str
+    account_id: str
+    renewal_date: date
+    artifact: StoredPackage
+    risk_level: RiskLevel
+    pricing_status: RequestStatus
+    signing_task_status: RequestStatus
+
+
+# ---------------------------------------------------------------- renewal sweep
+
+
+class SweepCounts(BaseModel):
+    started: int = 0
+    skipped: int = 0  # a package exists or runs for this renewal already
+    failed: int = 0
+    failures: list[str] = []  # the first few, with their reason
+
+
+class SweepInput(BaseModel):
+    """Empty when the Schedule starts it; filled in when it continues as new."""
+
+    as_of: date | None = None
+    after_account_id: str | None = None
+    totals: SweepCounts = SweepCounts()
+    batches_done: int = 0
+
+
+class SweepBatchInput(BaseModel):
+    as_of: date
+    window_days: int
+    after_account_id: str | None
+    batch_size: int
+    concurrency: int
+    task_queue: str
+
+
+class SweepBatchResult(BaseModel):
+    counts: SweepCounts
+    accounts_seen: int
+    last_account_id: str | None
+    done: bool  # no account after this batch
+
+
+class SweepReport(BaseModel):
+    as_of: date
+    window_end: date
+    counts: SweepCounts
+    batches: int

@@ -10,13 +10,20 @@ import yaml
 from pydantic import ValidationError
 
 from csops.templates import TEMPLATE_DIR
-from policies.model import AutonomyPolicy, OnboardingPolicy, PolicySet, RoutingPolicy
+from policies.model import (
+    AutonomyPolicy,
+    OnboardingPolicy,
+    PolicySet,
+    RenewalPolicy,
+    RoutingPolicy,
+)
 
 DEFAULT_POLICY_DIR = Path(__file__).resolve().parent
 POLICY_FILES = {
     "autonomy": ("autonomy.yaml", AutonomyPolicy),
     "routing": ("routing.yaml", RoutingPolicy),
     "onboarding": ("onboarding.yaml", OnboardingPolicy),
+    "renewal": ("renewal.yaml", RenewalPolicy),
 }
 
 

@@ -134,6 +134,25 @@ class OnboardingPolicy(_Strict):
     review_day: int = Field(30, gt=0, le=90)
 
 
+class SweepSettings(_Strict):
+    concurrency: int = Field(gt=0, le=500)
+    batch_size: int = Field(gt=0, le=5000)
+    batches_per_run: int = Field(gt=0)
+
+
+class ScheduleDefaults(_Strict):
+    cron: str
+    timezone: str = "UTC"
+    catchup_window_hours: int = Field(gt=0)
+
+
+class RenewalPolicy(_Strict):
+    window_days: int = Field(gt=0, le=365)
+    sweep: SweepSettings
+    schedule: ScheduleDefaults
+    signing_grace_days: int = Field(14, ge=0)
+
+
 class PolicySet(_Strict):
     """Every policy file, as loaded together, with the hash of their contents.
 
@@ -146,6 +165,7 @@ class PolicySet(_Strict):
     autonomy: AutonomyPolicy
     routing: RoutingPolicy
     onboarding: OnboardingPolicy | None = None  # added after the first escalations shipped
+    renewal: RenewalPolicy | None = None  # added with the renewal packages
 
     @model_validator(mode="after")
     def _actions_exist(self) -> PolicySet:

@@ -1,0 +1,78 @@
+"""The sweep's one activity: start the package workflows of one batch of
+accounts whose renewal enters the window. It holds a Temporal client (injected
+by the worker) because starting workflows is I/O."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from context.db import session
+from context.queries import accounts_facts
+from context.renewal_tables import RenewalPackageRecord
+from context.tables import Account
+from csops.launch import start_renewal_package
+from csops.models import AccountFacts, SweepBatchInput, SweepBatchResult, SweepCounts
+
+
+class SweepActivities:
+    def __init__(self, engine: Engine, client: Client) -> None:
+        self._engine = engine
+        self._client = client
+
+    def _batch(self, inp: SweepBatchInput) -> list[tuple[AccountFacts, bool]]:
+        """The next accounts in the window (by id), each with: has it a package already?"""
+        window_end = inp.as_of + timedelta(days=inp.window_days)
+        with session(self._engine) as s:
+            q = (select(Account.id)
+                 .where(Account.renewal_date >= inp.as_of, Account.renewal_date <= window_end)
+                 .order_by(Account.id).limit(inp.batch_size))
+            if inp.after_account_id:
+                q = q.where(Account.id > inp.after_account_id)
+            ids = list(s.exec(q))
+            facts = accounts_facts(s, ids)
+            stored = set(s.exec(
+                select(RenewalPackageRecord.account_id, RenewalPackageRecord.renewal_date)
+                .where(RenewalPackageRecord.account_id.in_(ids))).all()) if ids else set()
+        return [(f, (f.account_id, f.renewal_date) in stored) for f in facts]
+
+    @activity.defn(name="start_renewal_batch")
+    async def start_renewal_batch(self, inp: SweepBatchInput) -> SweepBatchResult:
+        """Start one package per account of the batch; an existing one is skipped.
+
+        Idempotent: a retried batch finds the packages it started and skips them.
+        """
+        batch = await asyncio.to_thread(self._batch, inp)
+        counts = SweepCounts()
+        gate = asyncio.Semaphore(inp.concurrency)
+
+        async def one(facts: AccountFacts, has_package: bool) -> None:
+            if has_package:
+                counts.skipped += 1
+                return
+            async with gate:
+                try:
+                    launch = await start_renewal_package(self._client, inp.task_queue, facts)
+                except (RPCError, RuntimeError) as err:
+                    counts.failed += 1
+                    if len(counts.failures) < 10:
+                        counts.failures.append(f"{facts.account_id}: {err}")
+                    return
+            if launch.started:
+                counts.started += 1
+            else:
+                counts.skipped += 1
+            activity.heartbeat(counts.started + counts.skipped + counts.failed)
+
+        await asyncio.gather(*(one(f, has) for f, has in batch))
+        return SweepBatchResult(
+            counts=counts, accounts_seen=len(batch),
+            last_account_id=batch[-1][0].account_id if batch else inp.after_account_id,
+            done=len(batch) < inp.batch_size,
+        )

@@ -1,0 +1,187 @@
+"""Renewal pre-call packages and the nightly sweep, on the real dev server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, date, datetime, timedelta
+
+from sqlmodel import func, select
+
+from conftest import (
+    CSM,
+    MANAGER,
+    audit,
+    decide,
+    eventually,
+    outbox,
+    replay_and_maybe_record,
+    wait_for_requests,
+)
+from context.db import session
+from context.demo_book import generate_book
+from context.queries import account_facts
+from context.renewal_tables import RenewalPackageRecord
+from context.tables import Account, UsageDaily
+from csops.launch import renewal_id, start_renewal_package
+from csops.models import RenewalPackageResult, SweepInput, SweepReport
+from csops.schedules import SCHEDULE_ID, install
+from workflows.renewal import RenewalSweepWorkflow
+
+DAY = timedelta(days=1)
+
+
+def today() -> date:
+    return datetime.now(UTC).date()
+
+
+def book(db, accounts: int, seed: int = 5) -> None:
+    generate_book(db, accounts=accounts, seed=seed, as_of=today())
+
+
+def usage_sum(db, account_id: str, feature: str, start: date, end: date) -> float:
+    with session(db) as s:
+        return s.exec(select(func.coalesce(func.sum(UsageDaily.value), 0)).where(
+            UsageDaily.account_id == account_id, UsageDaily.feature == feature,
+            UsageDaily.day >= start, UsageDaily.day <= end)).one()
+
+
+def pick(db, where) -> str:
+    with session(db) as s:
+        return s.exec(select(Account.id).where(*where).order_by(Account.top_rank)).first()
+
+
+async def test_package_has_five_sections_from_the_data_and_pricing_waits_for_the_csm(
+    dev_env, db, run_worker
+):
+    book(db, 40)
+    account_id = pick(db, [Account.segment == "mid_market"])
+    with session(db) as s:
+        facts = account_facts(s, account_id)
+    async with run_worker(dev_env) as tq:
+        launch = await start_renewal_package(dev_env.client, tq, facts)
+        handle = launch.handle
+        assert handle.id == f"renewal/{account_id}/{facts.renewal_date.isoformat()}"
+        requests = {r.kind: r for r in await wait_for_requests(handle, count=2)}
+
+        # Stored: one artifact, two files, figures equal the database's.
+        with session(db) as s:
+            [record] = s.exec(select(RenewalPackageRecord)).all()
+        package = record.package
+        for section in ("usage", "roi", "risk", "expansion", "decision_makers"):
+            assert package[section], section
+        end = today()
+        resolutions = usage_sum(db, account_id, "agent_resolutions", end - 89 * DAY, end)
+        assert package["roi"]["agent_resolutions_90d"] == resolutions
+        active_30 = usage_sum(db, account_id, "active_users", end - 29 * DAY, end) / 30
+        assert abs(package["usage"]["avg_active_users_30d"] - active_30) < 0.05
+        html = open(record.html_path).read()
+        assert facts.name in html and "Decision-maker map" in html
+        assert open(record.markdown_path).read() == record.markdown
+
+        # Pricing is copilot; signing exists only as an off-limits human task.
+        pricing, signing = requests["approval"], requests["task"]
+        assert (pricing.action, pricing.autonomy.value) == ("renewal_pricing", "copilot")
+        assert f"${facts.arr:,.0f}" in pricing.draft
+        assert (signing.action, signing.autonomy.value) == ("sign_renewal", "off_limits")
+        [ready] = await eventually(lambda: [m for m in outbox(db, handle.id)
+                                            if m.idempotency_key.endswith("package/ready")])
+        assert ready.to == CSM and record.html_path in ready.body
+
+        await decide(handle, request_id=pricing.request_id, decision="approve", approver=MANAGER,
+                     note="hold price")
+        assert [r.kind for r in await wait_for_requests(handle)] == ["task"]  # still open
+        await decide(handle, request_id=signing.request_id, decision="done", approver=CSM)
+        result: RenewalPackageResult = await handle.result()
+        await replay_and_maybe_record(handle, "renewal_package")
+
+    assert (result.pricing_status, result.signing_task_status) == ("approved", "done")
+    events = audit(db, handle.id)
+    [approved] = [e for e in events if e.action == "renewal_pricing" and e.outcome == "approved"]
+    assert (approved.actor, approved.autonomy) == (MANAGER, "copilot")
+    # The agent sent nothing to the customer and signed nothing.
+    assert all(m.audience == "internal" for m in outbox(db, handle.id))
+    assert not [e for e in events if e.action == "sign_renewal" and e.actor == "agent"
+                and e.outcome not in ("requested",)]
+
+
+async def test_a_second_package_for_the_same_renewal_starts_nothing(dev_env, db, run_worker):
+    book(db, 12, seed=8)
+    account_id = pick(db, [])
+    with session(db) as s:
+        facts = account_facts(s, account_id)
+    async with run_worker(dev_env) as tq:
+        first = await start_renewal_package(dev_env.client, tq, facts)
+        again = await start_renewal_package(dev_env.client, tq, facts)
+        assert first.started and not again.started
+        await first.handle.terminate("test done")
+
+
+async def test_sweep_starts_exactly_the_in_window_renewals_once(dev_env, db, run_worker):
+    book(db, 300, seed=21)
+    window_end = today() + 45 * DAY  # policies/renewal.yaml window_days
+    with session(db) as s:
+        expected = set(s.exec(select(Account.id).where(
+            Account.renewal_date >= today(), Account.renewal_date <= window_end)))
+    assert 10 < len(expected) < 300
+    async with run_worker(dev_env) as tq:
+        first: SweepReport = await dev_env.client.execute_workflow(
+            RenewalSweepWorkflow.run, SweepInput(), id=f"sweep-{tq}", task_queue=tq)
+        assert (first.counts.started, first.counts.skipped, first.counts.failed) == (
+            len(expected), 0, 0)
+        started = [w.id async for w in dev_env.client.list_workflows(
+            f"WorkflowType = 'RenewalPackageWorkflow' AND TaskQueue = '{tq}'")]
+        # Visibility lags a little behind the starts.
+        for _ in range(50):
+            if len(started) == len(expected):
+                break
+            await asyncio.sleep(0.2)
+            started = [w.id async for w in dev_env.client.list_workflows(
+                f"WorkflowType = 'RenewalPackageWorkflow' AND TaskQueue = '{tq}'")]
+        assert {w.split("/")[1] for w in started} == expected
+
+        second: SweepReport = await dev_env.client.execute_workflow(
+            RenewalSweepWorkflow.run, SweepInput(), id=f"sweep-again-{tq}", task_queue=tq)
+        assert (second.counts.started, second.counts.skipped) == (0, len(expected))
+        for workflow_id in started:
+            await dev_env.client.get_workflow_handle(workflow_id).terminate("test done")
+
+
+async def test_the_installed_schedule_runs_the_sweep(dev_env, db, run_worker):
+    book(db, 30, seed=3)
+    async with run_worker(dev_env) as tq:
+        assert await install(dev_env.client, tq, "0 2 * * *", "UTC", 12) == "created"
+        assert await install(dev_env.client, tq, "30 3 * * *", "Europe/Berlin", 12) == "updated"
+        schedule = dev_env.client.get_schedule_handle(SCHEDULE_ID)
+        try:
+            desc = await schedule.describe()
+            assert desc.schedule.spec.time_zone_name == "Europe/Berlin"
+            await schedule.trigger()
+
+            async def sweep_done():
+                info = (await schedule.describe()).info
+                return info.recent_actions and not info.running_actions and info.recent_actions
+            recent = None
+            for _ in range(100):
+                recent = await sweep_done()
+                if recent:
+                    break
+                await asyncio.sleep(0.2)
+            assert recent, "the triggered sweep did not finish"
+            run = recent[-1].action
+            report: SweepReport = await dev_env.client.get_workflow_handle(
+                run.workflow_id, run_id=run.first_execution_run_id).result(result_type=SweepReport)
+            assert report.as_of == today() and report.counts.failed == 0
+            with session(db) as s:
+                in_window = s.exec(select(func.count()).select_from(Account).where(
+                    Account.renewal_date >= today(),
+                    Account.renewal_date <= today() + 45 * DAY)).one()
+            assert report.counts.started + report.counts.skipped == in_window
+            assert json.loads(report.model_dump_json())["counts"]["started"] == in_window
+        finally:
+            await schedule.delete()
+        async for w in dev_env.client.list_workflows(
+                f"WorkflowType = 'RenewalPackageWorkflow' AND TaskQueue = '{tq}' "
+                "AND ExecutionStatus = 'Running'"):
+            await dev_env.client.get_workflow_handle(w.id).terminate("test done")
+        assert renewal_id("acc-1", date(2027, 1, 2)) == "renewal/acc-1/2027-01-02"

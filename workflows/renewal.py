@@ -1,0 +1,245 @@
+"""Renewal pre-call packages.
+
+RenewalPackageWorkflow (`renewal/{account_id}/{renewal_date}`): the five
+sections in parallel, one artifact (Markdown + HTML) stored in the context
+layer, the CSM notified; the pricing recommendation is a copilot request and
+signing the renewal an off-limits human task. The agent sends and signs nothing.
+
+RenewalSweepWorkflow (started nightly by the Schedule `renewal-sweep-nightly`):
+starts one package per account whose renewal enters the window, in batches,
+continuing as new on very large books. Safe to run twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, time, timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.context_pulls import ContextActivities, PullAccountInput
+    from activities.renewal_sections import (
+        RenewalSectionActivities,
+        StorePackageInput,
+        pricing_proposal,
+    )
+    from activities.renewal_sweep import SweepActivities
+    from csops import search_attributes as sa
+    from csops.models import (
+        HumanRequest,
+        RenewalPackage,
+        RenewalPackageInput,
+        RenewalPackageResult,
+        SectionInput,
+        StoredPackage,
+        SweepBatchInput,
+        SweepCounts,
+        SweepInput,
+        SweepReport,
+    )
+    from policies import evaluate
+    from policies.model import PolicySet
+
+from workflows.escalation import approval_ladder
+from workflows.human import RECORD_OPTIONS, HumanDecisions, Ladder
+
+SECTION_OPTIONS = {"start_to_close_timeout": timedelta(minutes=2), **{
+    k: v for k, v in RECORD_OPTIONS.items() if k != "start_to_close_timeout"}}
+
+
+def _pricing_text(package: RenewalPackage) -> str:
+    p = package.pricing
+    lines = [f"Current ARR ${p.current_arr:,.0f} → proposed ${p.proposed_arr:,.0f} "
+             f"({p.change_pct:+.1f}%)", *(f"- {r}" for r in p.rationale)]
+    return "\n".join(lines)
+
+
+@workflow.defn(name="RenewalPackageWorkflow")
+class RenewalPackageWorkflow(HumanDecisions):
+    def __init__(self) -> None:
+        super().__init__()
+        self.renewal_date = None
+        self.artifact: StoredPackage | None = None
+        self.risk_level: str | None = None
+
+    @workflow.query(name="renewal_artifact")
+    def renewal_artifact(self) -> StoredPackage | None:
+        """Where the package is, once it is stored (None before)."""
+        return self.artifact
+
+    def details_header(self) -> list[str]:
+        a = self.account
+        lines = [f"## Renewal package · {a.name if a else ''} · renews {self.renewal_date}"]
+        if a:
+            lines.append(f"Account `{a.account_id}` · {a.segment} · ARR ${a.arr:,.0f} · "
+                         f"CSM {a.owner_csm}")
+        lines.append(f"Stage: **{self.stage}**" + (f" · risk **{self.risk_level}**"
+                                                    if self.risk_level else ""))
+        if self.artifact:
+            lines.append(f"Artifact: `{self.artifact.html_path}` (HTML), "
+                         f"`{self.artifact.markdown_path}` (Markdown)")
+        lines.append("The agent sends nothing and signs nothing: pricing is the CSM's "
+                     "decision, signing a human task.")
+        return lines
+
+    @workflow.run
+    async def run(self, inp: RenewalPackageInput) -> RenewalPackageResult:
+        self.renewal_date = inp.renewal_date
+        self.stage = "gathering"
+        policies: PolicySet = await workflow.execute_activity_method(
+            ContextActivities.load_policies, summary="load policy snapshot", **RECORD_OPTIONS)
+        self.account = await workflow.execute_activity_method(
+            ContextActivities.pull_account_facts, PullAccountInput(account_id=inp.account_id),
+            summary=f"pull account {inp.account_id}", **RECORD_OPTIONS)
+        workflow.upsert_search_attributes([
+            sa.ACCOUNT_ID.value_set(self.account.account_id),
+            sa.SEGMENT.value_set(self.account.segment),
+            sa.ARR.value_set(self.account.arr),
+        ])
+        self.publish()
+
+        section = SectionInput(account_id=inp.account_id, renewal_date=inp.renewal_date,
+                               as_of=workflow.now().date())
+        s = RenewalSectionActivities
+        usage, roi, risk, expansion, people = await asyncio.gather(
+            workflow.execute_activity_method(s.usage_report, section,
+                                             summary="usage report: 90-day trends",
+                                             **SECTION_OPTIONS),
+            workflow.execute_activity_method(s.roi_proof, section,
+                                             summary="ROI proof", **SECTION_OPTIONS),
+            workflow.execute_activity_method(s.risk_assessment, section,
+                                             summary="risk assessment", **SECTION_OPTIONS),
+            workflow.execute_activity_method(s.expansion_recommendation, section,
+                                             summary="expansion recommendation",
+                                             **SECTION_OPTIONS),
+            workflow.execute_activity_method(s.decision_maker_map, section,
+                                             summary="decision-maker map", **SECTION_OPTIONS),
+        )
+        package = RenewalPackage(
+            account=self.account, renewal_date=inp.renewal_date, as_of=section.as_of,
+            usage=usage, roi=roi, risk=risk, expansion=expansion, decision_makers=people,
+            pricing=pricing_proposal(self.account, risk, expansion),
+        )
+        self.risk_level = risk.level
+        self.artifact = await workflow.execute_activity_method(
+            s.store_renewal_package,
+            StorePackageInput(workflow_id=workflow.info().workflow_id, package=package),
+            summary="render and store the package (Markdown + HTML)", **RECORD_OPTIONS)
+        self.stage = "package ready"
+        self.publish()
+        await self._notify_ready(package)
+
+        pricing, signing = await asyncio.gather(
+            self._pricing_request(policies, package),
+            self._signing_task(policies, package),
+        )
+        self.stage = "closed"
+        self.publish()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return RenewalPackageResult(
+            workflow_id=workflow.info().workflow_id, account_id=inp.account_id,
+            renewal_date=inp.renewal_date, artifact=self.artifact, risk_level=risk.level,
+            pricing_status=pricing.status, signing_task_status=signing.status,
+        )
+
+    async def _notify_ready(self, package: RenewalPackage) -> None:
+        a = self.account
+        await self.send(
+            "package/ready", f"tell {a.owner_csm} the package is ready",
+            audience="internal", to=[a.owner_csm],
+            subject=f"[csops] Renewal package ready: {a.name} (renews {package.renewal_date})",
+            body=(f"The pre-call package for {a.name} is ready.\n\n"
+                  f"HTML: {self.artifact.html_path}\nMarkdown: {self.artifact.markdown_path}\n\n"
+                  f"Risk: {package.risk.level} ({'; '.join(package.risk.evidence) or 'none'})\n"
+                  f"Pricing waits for your decision on {workflow.info().workflow_id}.\n"),
+        )
+
+    async def _pricing_request(self, policies: PolicySet, package: RenewalPackage) -> HumanRequest:
+        """Renewal pricing is copilot by policy: the CSM decides every time."""
+        decision = evaluate.decide_autonomy(policies, "renewal_pricing", self.account)
+        await self.audit("package/stored", "renewal_package", "stored", decision=None,
+                         engine="data+templates",
+                         detail={"risk": package.risk.level, "html": self.artifact.html_path})
+        self.stage = "awaiting pricing decision"
+        return await self.ask(
+            kind="approval", decision=decision,
+            title=f"Decide the renewal pricing for {self.account.name}",
+            approvers=[self.account.owner_csm, self.account.manager],
+            ladder=approval_ladder(policies.routing), draft=_pricing_text(package),
+        )
+
+    async def _signing_task(self, policies: PolicySet, package: RenewalPackage) -> HumanRequest:
+        """Signing is off-limits: it exists only as a human task, open until the renewal."""
+        decision = evaluate.decide_autonomy(policies, "sign_renewal", self.account)
+        renewal_at = datetime.combine(package.renewal_date, time(), tzinfo=UTC)
+        until_renewal = max(timedelta(days=1), renewal_at - workflow.now())
+        grace = timedelta(days=policies.renewal.signing_grace_days if policies.renewal else 14)
+        ladder = Ladder(due=until_renewal, remind=until_renewal * 0.5,
+                        escalate=until_renewal * 0.8, expire=until_renewal + grace)
+        return await self.ask(
+            kind="task", decision=decision,
+            title=f"Sign the {package.renewal_date} renewal with {self.account.name} "
+                  "(off-limits for the agent)",
+            approvers=[self.account.owner_csm, self.account.manager], ladder=ladder,
+        )
+
+
+@workflow.defn(name="RenewalSweepWorkflow")
+class RenewalSweepWorkflow:
+    """Nightly: one package per renewal entering the window; counts what it did."""
+
+    def __init__(self) -> None:
+        self.totals = SweepCounts()
+        self.progress = "starting"
+
+    @workflow.query(name="sweep_progress")
+    def sweep_progress(self) -> SweepCounts:
+        return self.totals
+
+    @workflow.run
+    async def run(self, inp: SweepInput) -> SweepReport:
+        policies: PolicySet = await workflow.execute_activity_method(
+            ContextActivities.load_policies, summary="load policy snapshot", **RECORD_OPTIONS)
+        r = policies.renewal
+        as_of = inp.as_of or workflow.now().date()
+        window_end = as_of + timedelta(days=r.window_days)
+        self.totals = inp.totals
+        cursor, batches = inp.after_account_id, inp.batches_done
+        while True:
+            self._show(as_of, window_end, batches)
+            batch = await workflow.execute_activity_method(
+                SweepActivities.start_renewal_batch,
+                SweepBatchInput(as_of=as_of, window_days=r.window_days, after_account_id=cursor,
+                                batch_size=r.sweep.batch_size, concurrency=r.sweep.concurrency,
+                                task_queue=workflow.info().task_queue),
+                summary=f"batch {batches + 1}: start packages after {cursor or 'the first account'}",
+                start_to_close_timeout=timedelta(minutes=20),
+                heartbeat_timeout=timedelta(minutes=2),
+            )
+            c = batch.counts
+            self.totals = SweepCounts(
+                started=self.totals.started + c.started, skipped=self.totals.skipped + c.skipped,
+                failed=self.totals.failed + c.failed,
+                failures=[*self.totals.failures, *c.failures][:20],
+            )
+            cursor, batches = batch.last_account_id, batches + 1
+            if batch.done:
+                break
+            if (batches - inp.batches_done >= r.sweep.batches_per_run
+                    or workflow.info().is_continue_as_new_suggested()):
+                workflow.continue_as_new(SweepInput(as_of=as_of, after_account_id=cursor,
+                                                    totals=self.totals, batches_done=batches))
+        self._show(as_of, window_end, batches, done=True)
+        return SweepReport(as_of=as_of, window_end=window_end, counts=self.totals,
+                           batches=batches)
+
+    def _show(self, as_of, window_end, batches: int, done: bool = False) -> None:
+        t = self.totals
+        workflow.set_current_details(
+            f"## Renewal sweep for {as_of}\n"
+            f"Renewals from {as_of} to {window_end}.\n\n"
+            f"{'Done' if done else 'Running'} after {batches} batch(es): "
+            f"**{t.started} started**, {t.skipped} skipped (package exists), {t.failed} failed"
+            + ("".join(f"\n- {f}" for f in t.failures[:5]) if t.failures else "")
+        )
