@@ -19,13 +19,16 @@ from activities.onboarding import OnboardingActivities
 from activities.openai_provider import OpenAIProvider
 from activities.outbox_delivery import run_dispatcher
 from activities.records import RecordActivities
+from activities.renewal_sections import RenewalSectionActivities
+from activities.renewal_sweep import SweepActivities
 from context.db import make_engine
-from csops.config import Settings, connect
+from csops.config import Settings, artifact_dir, connect
 from policies.loader import load_policies
 from workflows.escalation import EscalationWorkflow
 from workflows.onboarding import OnboardingWorkflow
+from workflows.renewal import RenewalPackageWorkflow, RenewalSweepWorkflow
 
-WORKFLOWS = [EscalationWorkflow, OnboardingWorkflow]
+WORKFLOWS = [EscalationWorkflow, OnboardingWorkflow, RenewalPackageWorkflow, RenewalSweepWorkflow]
 
 # The SDK's default single workflow-task poller caps a 2-core dev server near
 # 50 completions/s while the CPU idles; a few more roughly double throughput.
@@ -47,6 +50,8 @@ def build_worker(
     records = RecordActivities(engine)
     llm = LlmActivities(engine, provider)
     onboarding = OnboardingActivities(engine)
+    renewals = RenewalSectionActivities(engine, artifact_dir())
+    sweep = SweepActivities(engine, client)
     return Worker(
         client,
         task_queue=task_queue,
@@ -62,6 +67,13 @@ def build_worker(
             llm.assess_ticket,
             llm.draft_reply,
             onboarding.write_onboarding_review,
+            renewals.usage_report,
+            renewals.roi_proof,
+            renewals.risk_assessment,
+            renewals.expansion_recommendation,
+            renewals.decision_maker_map,
+            renewals.store_renewal_package,
+            sweep.start_renewal_batch,
         ],
         # Sync activities (DB) run here, never on the event loop.
         activity_executor=executor,

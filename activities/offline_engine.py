@@ -41,6 +41,10 @@ _NEGATIVE = {
     "ridiculous": 0.3, "frustrated": 0.3, "frustrating": 0.3, "disappointed": 0.25,
     "evaluating other vendors": 0.4, "alternatives": 0.2, "again": 0.1, "still": 0.1,
     "urgent": 0.15, "asap": 0.15, "broken": 0.15, "useless": 0.35, "lawyer": 0.4,
+    # Quieter anger: churn intent, repeat failures, escalations.
+    "not acceptable": 0.45, "considering cancel": 0.45, "cancelling": 0.3, "fed up": 0.4,
+    "third time": 0.3, "wrong answers": 0.3, "escalation": 0.2, "disappointing": 0.25,
+    "waste of": 0.35, "no one has": 0.2, "nobody has": 0.2, "still waiting": 0.25,
 }
 _POSITIVE = {"thanks": 0.15, "thank you": 0.2, "great": 0.15, "love": 0.25, "appreciate": 0.2}
 

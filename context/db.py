@@ -10,7 +10,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine
 
-from context import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+from context import renewal_tables, tables  # noqa: F401  (register the tables on SQLModel.metadata)
 
 DEFAULT_DATA_DIR = Path(".csops")
 

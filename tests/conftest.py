@@ -67,6 +67,14 @@ async def ts_env():
         yield env
 
 
+@pytest.fixture(scope="session", autouse=True)
+def artifact_dir(tmp_path_factory):
+    """Renewal packages written by test workers go here, never into the checkout."""
+    path = tmp_path_factory.mktemp("artifacts")
+    os.environ["CSOPS_ARTIFACT_DIR"] = str(path)
+    return path
+
+
 @pytest.fixture
 def db(tmp_path):
     return make_engine(f"sqlite:///{tmp_path / 'context.db'}")

@@ -6,11 +6,7 @@ import asyncio
 import json
 from datetime import UTC, date, datetime, timedelta
 
-from sqlmodel import func, select
-
 from conftest import (
-    CSM,
-    MANAGER,
     audit,
     decide,
     eventually,
@@ -18,6 +14,8 @@ from conftest import (
     replay_and_maybe_record,
     wait_for_requests,
 )
+from sqlmodel import func, select
+
 from context.db import session
 from context.demo_book import generate_book
 from context.queries import account_facts
@@ -86,19 +84,20 @@ async def test_package_has_five_sections_from_the_data_and_pricing_waits_for_the
         assert (signing.action, signing.autonomy.value) == ("sign_renewal", "off_limits")
         [ready] = await eventually(lambda: [m for m in outbox(db, handle.id)
                                             if m.idempotency_key.endswith("package/ready")])
-        assert ready.to == CSM and record.html_path in ready.body
+        assert ready.to == facts.owner_csm and record.html_path in ready.body
 
-        await decide(handle, request_id=pricing.request_id, decision="approve", approver=MANAGER,
-                     note="hold price")
+        await decide(handle, request_id=pricing.request_id, decision="approve",
+                     approver=facts.manager, note="hold price")
         assert [r.kind for r in await wait_for_requests(handle)] == ["task"]  # still open
-        await decide(handle, request_id=signing.request_id, decision="done", approver=CSM)
+        await decide(handle, request_id=signing.request_id, decision="done",
+                     approver=facts.owner_csm)
         result: RenewalPackageResult = await handle.result()
         await replay_and_maybe_record(handle, "renewal_package")
 
     assert (result.pricing_status, result.signing_task_status) == ("approved", "done")
     events = audit(db, handle.id)
     [approved] = [e for e in events if e.action == "renewal_pricing" and e.outcome == "approved"]
-    assert (approved.actor, approved.autonomy) == (MANAGER, "copilot")
+    assert (approved.actor, approved.autonomy) == (facts.manager, "copilot")
     # The agent sent nothing to the customer and signed nothing.
     assert all(m.audience == "internal" for m in outbox(db, handle.id))
     assert not [e for e in events if e.action == "sign_renewal" and e.actor == "agent"
@@ -170,7 +169,8 @@ async def test_the_installed_schedule_runs_the_sweep(dev_env, db, run_worker):
             assert recent, "the triggered sweep did not finish"
             run = recent[-1].action
             report: SweepReport = await dev_env.client.get_workflow_handle(
-                run.workflow_id, run_id=run.first_execution_run_id).result(result_type=SweepReport)
+                run.workflow_id, run_id=run.first_execution_run_id, result_type=SweepReport,
+            ).result()
             assert report.as_of == today() and report.counts.failed == 0
             with session(db) as s:
                 in_window = s.exec(select(func.count()).select_from(Account).where(

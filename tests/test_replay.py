@@ -2,7 +2,7 @@
 must stay compatible (or be versioned) before it ships.
 
 Re-record with: CSOPS_RECORD_HISTORIES=1 .venv/bin/pytest tests/test_escalation.py
-tests/test_onboarding.py
+tests/test_onboarding.py tests/test_renewal.py
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 def test_histories_are_committed():
     names = {p.stem for p in HISTORIES}
     assert {"escalation_hot_acked", "escalation_copilot_approved", "onboarding_smb_healthy",
-            "onboarding_enterprise"} <= names, names
+            "onboarding_enterprise", "renewal_package"} <= names, names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

@@ -50,8 +50,9 @@ SECTION_OPTIONS = {"start_to_close_timeout": timedelta(minutes=2), **{
 
 def _pricing_text(package: RenewalPackage) -> str:
     p = package.pricing
-    lines = [f"Current ARR ${p.current_arr:,.0f} → proposed ${p.proposed_arr:,.0f} "
-             f"({p.change_pct:+.1f}%)", *(f"- {r}" for r in p.rationale)]
+    headline = (f"Current ARR ${p.current_arr:,.0f} → proposed ${p.proposed_arr:,.0f} "
+                f"({p.change_pct:+.1f}%)")
+    lines = [headline, *(f"- {r}" for r in p.rationale)]
     return "\n".join(lines)
 
 
