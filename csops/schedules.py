@@ -41,6 +41,24 @@ def sweep_schedule(task_queue: str, cron: str, timezone: str, catchup_hours: int
     )
 
 
+def _field(ranges) -> str:
+    parts = []
+    for r in ranges:
+        text = str(r.start) if r.end in (0, r.start) else f"{r.start}-{r.end}"
+        parts.append(text + (f"/{r.step}" if r.step > 1 else ""))
+    return ",".join(parts) or "*"
+
+
+def calendar_as_cron(c) -> str:
+    """`minute hour day-of-month month day-of-week`, full ranges shown as `*`."""
+    full = {"day_of_month": "1-31", "month": "1-12", "day_of_week": "0-6"}
+    fields = []
+    for name in ("minute", "hour", "day_of_month", "month", "day_of_week"):
+        text = _field(getattr(c, name))
+        fields.append("*" if text == full.get(name) else text)
+    return " ".join(fields)
+
+
 async def install(client: Client, task_queue: str, cron: str, timezone: str,
                   catchup_hours: int) -> str:
     """Create the Schedule, or update it in place; returns "created" or "updated"."""
@@ -61,8 +79,8 @@ async def show(client: Client) -> dict:
     info, spec = desc.info, desc.schedule.spec
     return {
         "schedule_id": SCHEDULE_ID,
-        # The server may keep a cron as structured calendars.
-        "cron": list(spec.cron_expressions) or [str(c) for c in spec.calendars],
+        # The server keeps a cron as structured calendars: show them as cron again.
+        "cron": list(spec.cron_expressions) or [calendar_as_cron(c) for c in spec.calendars],
         "timezone": spec.time_zone_name,
         "paused": desc.schedule.state.paused,
         "next_runs": [t.isoformat() for t in info.next_action_times[:3]],
