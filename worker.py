@@ -14,6 +14,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.context_pulls import ContextActivities
+from activities.digest import DigestActivities
 from activities.llm_gateway import LlmActivities
 from activities.onboarding import OnboardingActivities
 from activities.openai_provider import OpenAIProvider
@@ -24,11 +25,18 @@ from activities.renewal_sweep import SweepActivities
 from context.db import make_engine
 from csops.config import Settings, artifact_dir, connect
 from policies.loader import load_policies
+from workflows.digest import CsmDigestWorkflow
 from workflows.escalation import EscalationWorkflow
 from workflows.onboarding import OnboardingWorkflow
 from workflows.renewal import RenewalPackageWorkflow, RenewalSweepWorkflow
 
-WORKFLOWS = [EscalationWorkflow, OnboardingWorkflow, RenewalPackageWorkflow, RenewalSweepWorkflow]
+WORKFLOWS = [
+    EscalationWorkflow,
+    OnboardingWorkflow,
+    RenewalPackageWorkflow,
+    RenewalSweepWorkflow,
+    CsmDigestWorkflow,
+]
 
 # The SDK's default single workflow-task poller caps a 2-core dev server near
 # 50 completions/s while the CPU idles; a few more roughly double throughput.
@@ -52,6 +60,7 @@ def build_worker(
     onboarding = OnboardingActivities(engine)
     renewals = RenewalSectionActivities(engine, artifact_dir())
     sweep = SweepActivities(engine, client)
+    digest = DigestActivities(engine, client)
     return Worker(
         client,
         task_queue=task_queue,
@@ -74,6 +83,7 @@ def build_worker(
             renewals.decision_maker_map,
             renewals.store_renewal_package,
             sweep.start_renewal_batch,
+            digest.send_csm_digests,
         ],
         # Sync activities (DB) run here, never on the event loop.
         activity_executor=executor,

@@ -259,34 +259,42 @@ def _renewal_defaults():
 def schedule_install(
     cron: str | None = typer.Option(None, help="Cron expression (default from renewal.yaml)."),
     timezone: str | None = typer.Option(None, help="IANA time zone (default from renewal.yaml)."),
+    digest_cron: str = typer.Option("0 7 * * 1-5", help="When the CSM digest goes out."),
     as_json: JsonOpt = False,
 ) -> None:
-    """Create or update the Schedule (overlap: skip; missed runs caught up within a window)."""
-    from csops.schedules import SCHEDULE_ID, install
+    """Create or update both Schedules: the renewal sweep and the CSM digest
+    (overlap: skip; missed runs caught up within a window)."""
+    from csops.schedules import DIGEST_SCHEDULE_ID, SCHEDULE_ID, install, install_digest
 
     _check_policies()
     d, settings = _renewal_defaults(), Settings()
+    tz = timezone or d.timezone
 
     async def go():
-        return await install(await _client(settings), settings.task_queue, cron or d.cron,
-                             timezone or d.timezone, d.catchup_window_hours)
+        client = await _client(settings)
+        return (await install(client, settings.task_queue, cron or d.cron, tz,
+                              d.catchup_window_hours),
+                await install_digest(client, settings.task_queue, digest_cron, tz))
 
-    what = asyncio.run(go())
-    emit({"schedule_id": SCHEDULE_ID, "result": what, "cron": cron or d.cron,
-          "timezone": timezone or d.timezone}, as_json,
-         lambda: typer.echo(f"{what} {SCHEDULE_ID}: {cron or d.cron} ({timezone or d.timezone})"))
+    sweep, digest = asyncio.run(go())
+    data = [{"schedule_id": SCHEDULE_ID, "result": sweep, "cron": cron or d.cron, "timezone": tz},
+            {"schedule_id": DIGEST_SCHEDULE_ID, "result": digest, "cron": digest_cron,
+             "timezone": tz}]
+    emit(data, as_json, lambda: [typer.echo(f"{s['result']} {s['schedule_id']}: {s['cron']} "
+                                            f"({s['timezone']})") for s in data])
 
 
 @schedule_app.command("show")
 def schedule_show(as_json: JsonOpt = False) -> None:
-    """The Schedule's spec, next runs and recent sweeps."""
-    from csops.schedules import show
+    """Both Schedules: spec, next runs, recent runs."""
+    from csops.schedules import DIGEST_SCHEDULE_ID, SCHEDULE_ID, show
 
     settings = Settings()
 
     async def go():
         try:
-            return await show(await _client(settings))
+            client = await _client(settings)
+            return [await show(client, SCHEDULE_ID), await show(client, DIGEST_SCHEDULE_ID)]
         except RPCError as err:
             fail(f"{err.message} (run `csops schedule install` first)", code=2)
 
@@ -295,39 +303,48 @@ def schedule_show(as_json: JsonOpt = False) -> None:
 
 
 @schedule_app.command("trigger")
-def schedule_trigger(as_json: JsonOpt = False) -> None:
-    """Run the sweep now, through the Schedule."""
-    from csops.schedules import SCHEDULE_ID
+def schedule_trigger(
+    digest: bool = typer.Option(False, "--digest", help="Send the CSM digest instead."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the sweep (or, with --digest, the CSM digest) now, through its Schedule."""
+    from csops.schedules import DIGEST_SCHEDULE_ID, SCHEDULE_ID
 
     settings = Settings()
+    schedule_id = DIGEST_SCHEDULE_ID if digest else SCHEDULE_ID
 
     async def go():
         try:
-            await (await _client(settings)).get_schedule_handle(SCHEDULE_ID).trigger()
+            await (await _client(settings)).get_schedule_handle(schedule_id).trigger()
         except RPCError as err:
             fail(f"{err.message} (run `csops schedule install` first)", code=2)
 
     asyncio.run(go())
-    emit({"schedule_id": SCHEDULE_ID, "triggered": True}, as_json,
-         lambda: typer.echo(f"triggered {SCHEDULE_ID}; follow it with `csops schedule show`"))
+    emit({"schedule_id": schedule_id, "triggered": True}, as_json,
+         lambda: typer.echo(f"triggered {schedule_id}; follow it with `csops schedule show`"))
 
 
 @schedule_app.command("remove")
 def schedule_remove(as_json: JsonOpt = False) -> None:
-    """Delete the Schedule (running sweeps finish)."""
-    from csops.schedules import SCHEDULE_ID
+    """Delete both Schedules (running sweeps finish)."""
+    from csops.schedules import DIGEST_SCHEDULE_ID, SCHEDULE_ID
 
     settings = Settings()
 
     async def go():
-        try:
-            await (await _client(settings)).get_schedule_handle(SCHEDULE_ID).delete()
-        except RPCError as err:
-            fail(f"{err.message}", code=2)
+        client = await _client(settings)
+        removed = []
+        for schedule_id in (SCHEDULE_ID, DIGEST_SCHEDULE_ID):
+            try:
+                await client.get_schedule_handle(schedule_id).delete()
+                removed.append(schedule_id)
+            except RPCError:
+                pass  # not installed: nothing to remove
+        return removed
 
-    asyncio.run(go())
-    emit({"schedule_id": SCHEDULE_ID, "removed": True}, as_json,
-         lambda: typer.echo(f"removed {SCHEDULE_ID}"))
+    removed = asyncio.run(go())
+    emit({"removed": removed}, as_json,
+         lambda: typer.echo(f"removed {', '.join(removed) or 'nothing (none installed)'}"))
 
 
 # ---------------------------------------------------------------- humans
@@ -370,36 +387,87 @@ def inbox(
 
 @app.command()
 def decide(
-    workflow_id: str,
-    request_id: str,
+    workflow_id: Annotated[str | None, typer.Argument(help="The workflow, e.g. escalation/T-1.")] = None,
+    request_id: Annotated[str | None, typer.Argument(help="The request, e.g. approval-1.")] = None,
     decision: str = typer.Option(..., "--decision", help="approve | reject | edit | ack | done"),
-    approver: str = typer.Option(..., "--approver", help="Your email."),
+    approver: str | None = typer.Option(None, "--approver", help="Your email."),
+    all_for_approver: str | None = typer.Option(
+        None, "--all-for-approver", metavar="EMAIL",
+        help="Decide every open request EMAIL may decide and this decision fits."),
+    account: str | None = typer.Option(None, "--account", help="With --all-for-approver: one account."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Skip the confirmation (bulk only)."),
     text: str | None = typer.Option(None, "--text", help="The edited draft (edit only)."),
     note: str | None = typer.Option(None, "--note"),
     as_json: JsonOpt = False,
 ) -> None:
-    """Decide one request through the `decide` update; a refusal says why."""
+    """Decide one request, or all of one approver's (--all-for-approver), through the
+    `decide` update: each refusal comes back with its reason."""
     from pydantic import ValidationError
 
-    from csops.inbox import DecisionRefused, send_decision
-    from csops.models import DecideInput
+    from csops.inbox import DecisionRefused, collect_inbox, send_decision
+    from csops.models import ALLOWED_DECISIONS, DecideInput
 
+    bulk = all_for_approver is not None
+    if bulk == bool(workflow_id and request_id):
+        fail("give WORKFLOW_ID REQUEST_ID --approver EMAIL, or --all-for-approver EMAIL", code=2)
+    if bulk and decision == "edit":
+        fail("an edit carries its own text: decide it one request at a time", code=2)
+    who = all_for_approver or approver
+    if not who:
+        fail("--approver is required", code=2)
     try:
-        payload = DecideInput(request_id=request_id, decision=decision, approver=approver,
-                              text=text, note=note)
+        DecideInput(request_id=request_id or "-", decision=decision, approver=who)
     except ValidationError as err:
         fail("; ".join(e["msg"] for e in err.errors()), code=2)
     settings = Settings()
 
-    async def go():
-        return await send_decision(await _client(settings), workflow_id, payload)
+    async def targets(client) -> list[tuple[str, str, str]]:
+        if not bulk:
+            return [(workflow_id, request_id, "")]
+        items = await collect_inbox(client, who, account)
+        return [(i.workflow_id, i.request.request_id, i.request.title) for i in items
+                if decision in ALLOWED_DECISIONS[i.request.kind]]
 
-    try:
-        result = asyncio.run(go())
-    except DecisionRefused as err:
-        fail(f"refused: {err}", code=3)
-    emit(result.model_dump(mode="json"), as_json,
-         lambda: typer.echo(f"{workflow_id} {result.request_id}: {result.status} by {approver}"))
+    async def go():
+        client = await _client(settings)
+        todo = await targets(client)
+        if bulk and not todo:
+            return todo, []
+        if bulk and not yes:
+            for wf, req, title in todo:
+                typer.echo(f"  {wf} {req}: {title}", err=True)
+            if not sys.stdin.isatty():
+                fail(f"{len(todo)} request(s) to {decision}: pass --yes to confirm", code=2)
+            typer.confirm(f"{decision} these {len(todo)} request(s) as {who}?", abort=True,
+                          err=True)
+        results = []
+        for wf, req, _ in todo:
+            try:
+                r = await send_decision(client, wf, DecideInput(
+                    request_id=req, decision=decision, approver=who, text=text, note=note))
+                results.append({"workflow_id": wf, "request_id": req, "status": r.status})
+            except DecisionRefused as err:
+                results.append({"workflow_id": wf, "request_id": req, "refused": str(err)})
+        return todo, results
+
+    todo, results = asyncio.run(go())
+    refused = [r for r in results if "refused" in r]
+    if not bulk and refused:
+        fail(f"refused: {refused[0]['refused']}", code=3)
+
+    def human():
+        if bulk and not todo:
+            typer.echo(f"nothing open that {who} may {decision}")
+        for r in results:
+            typer.echo(f"{r['workflow_id']} {r['request_id']}: "
+                       + (f"refused: {r['refused']}" if "refused" in r
+                          else f"{r['status']} by {who}"))
+        if bulk:
+            typer.echo(f"{len(results) - len(refused)} decided, {len(refused)} refused")
+
+    emit(results if bulk else results[0], as_json, human)
+    if refused:
+        raise typer.Exit(3)
 
 
 @app.command()

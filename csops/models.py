@@ -522,3 +522,19 @@ class SweepReport(BaseModel):
     window_end: date
     counts: SweepCounts
     batches: int
+
+
+# ---------------------------------------------------------------- daily CSM digest
+
+
+class DigestInput(BaseModel):
+    """Empty from the Schedule: the digest is for the day it runs."""
+
+    day: date | None = None
+
+
+class DigestResult(BaseModel):
+    day: date
+    recipients: int
+    requests: int
+    duplicates: int  # digests already sent today (a second run sends nothing new)

@@ -1,4 +1,5 @@
-"""The nightly renewal sweep as a Temporal Schedule (`renewal-sweep-nightly`)."""
+"""csops' Temporal Schedules: the nightly renewal sweep (`renewal-sweep-nightly`)
+and the morning digest of what waits for each CSM (`csm-digest-daily`)."""
 
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ from temporalio.client import (
     ScheduleUpdateInput,
 )
 
-from csops.models import SweepInput
+from csops.models import DigestInput, SweepInput
 
 SCHEDULE_ID = "renewal-sweep-nightly"
+DIGEST_SCHEDULE_ID = "csm-digest-daily"
+DIGEST_CRON = "0 7 * * 1-5"  # weekday mornings
 
 
 def sweep_schedule(task_queue: str, cron: str, timezone: str, catchup_hours: int) -> Schedule:
@@ -59,26 +62,52 @@ def calendar_as_cron(c) -> str:
     return " ".join(fields)
 
 
-async def install(client: Client, task_queue: str, cron: str, timezone: str,
-                  catchup_hours: int) -> str:
+def digest_schedule(task_queue: str, cron: str, timezone: str) -> Schedule:
+    from workflows.digest import CsmDigestWorkflow
+
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            CsmDigestWorkflow.run, DigestInput(), id="csm-digest", task_queue=task_queue,
+            static_summary="Morning digest: what waits for each CSM, through the outbox",
+        ),
+        spec=ScheduleSpec(cron_expressions=[cron], time_zone_name=timezone),
+        # A digest is only worth sending on its own morning.
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP,
+                              catchup_window=timedelta(hours=3)),
+    )
+
+
+async def put_schedule(client: Client, schedule_id: str, schedule: Schedule) -> str:
     """Create the Schedule, or update it in place; returns "created" or "updated"."""
-    schedule = sweep_schedule(task_queue, cron, timezone, catchup_hours)
     try:
-        await client.create_schedule(SCHEDULE_ID, schedule)
+        await client.create_schedule(schedule_id, schedule)
         return "created"
     except ScheduleAlreadyRunningError:
         async def replace(_: ScheduleUpdateInput) -> ScheduleUpdate:
             return ScheduleUpdate(schedule=schedule)
 
-        await client.get_schedule_handle(SCHEDULE_ID).update(replace)
+        await client.get_schedule_handle(schedule_id).update(replace)
         return "updated"
 
 
-async def show(client: Client) -> dict:
-    desc = await client.get_schedule_handle(SCHEDULE_ID).describe()
+async def install(client: Client, task_queue: str, cron: str, timezone: str,
+                  catchup_hours: int) -> str:
+    """The renewal sweep Schedule; returns "created" or "updated"."""
+    return await put_schedule(client, SCHEDULE_ID,
+                              sweep_schedule(task_queue, cron, timezone, catchup_hours))
+
+
+async def install_digest(client: Client, task_queue: str, cron: str = DIGEST_CRON,
+                         timezone: str = "UTC") -> str:
+    return await put_schedule(client, DIGEST_SCHEDULE_ID,
+                              digest_schedule(task_queue, cron, timezone))
+
+
+async def show(client: Client, schedule_id: str = SCHEDULE_ID) -> dict:
+    desc = await client.get_schedule_handle(schedule_id).describe()
     info, spec = desc.info, desc.schedule.spec
     return {
-        "schedule_id": SCHEDULE_ID,
+        "schedule_id": schedule_id,
         # The server keeps a cron as structured calendars: show them as cron again.
         "cron": list(spec.cron_expressions) or [calendar_as_cron(c) for c in spec.calendars],
         "timezone": spec.time_zone_name,

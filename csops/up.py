@@ -81,12 +81,13 @@ async def _prepare(data_dir: Path, accounts: int, settings: Settings, port: int,
          f"{sum(r.outcome == 'started' for r in launches)} started, "
          f"{sum(r.outcome == 'already running' for r in launches)} already running")
 
-    from csops.schedules import SCHEDULE_ID, install
+    from csops.schedules import SCHEDULE_ID, install, install_digest
     from policies.loader import load_policies
 
     nightly = load_policies().renewal.schedule
     what = await install(client, settings.task_queue, nightly.cron, nightly.timezone,
                          nightly.catchup_window_hours)
+    await install_digest(client, settings.task_queue, timezone=nightly.timezone)
     schedule = client.get_schedule_handle(SCHEDULE_ID)
     if not (await schedule.describe()).info.recent_actions:
         await schedule.trigger()  # the first run: packages for the renewals in the window now

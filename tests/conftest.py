@@ -5,6 +5,7 @@ binary fails the run), a fresh context database per test, and a worker factory.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -199,14 +200,18 @@ async def current_details(handle: WorkflowHandle) -> str:
     return metadata.current_details
 
 
-async def eventually(probe, timeout_s: float = 15):
-    """Poll `probe()` until it returns something truthy; fail after `timeout_s`."""
+async def eventually(probe, timeout_s: float = 15, holds=bool):
+    """Poll `probe()` (plain or async) until `holds(value)`; fail after `timeout_s`."""
     deadline = asyncio.get_running_loop().time() + timeout_s
-    while not (value := probe()):
+    while True:
+        value = probe()
+        if inspect.isawaitable(value):
+            value = await value
+        if holds(value):
+            return value
         if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {timeout_s}s")
+            raise AssertionError(f"condition not met within {timeout_s}s: {value!r}"[:500])
         await asyncio.sleep(0.05)
-    return value
 
 
 HISTORY_DIR = Path(__file__).parent / "histories"

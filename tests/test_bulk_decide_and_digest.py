@@ -1,0 +1,113 @@
+"""Bulk `csops decide` across workflows of different kinds, and the CSM digest."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from conftest import (
+    CSM,
+    MANAGER,
+    add_account,
+    add_ticket,
+    eventually,
+    new_ticket_id,
+    outbox,
+    start_escalation,
+    wait_for_requests,
+)
+from test_cli import cli_env, csops, target
+
+from context.db import session
+from context.queries import account_facts
+from context.tables import Account
+from csops.inbox import collect_inbox
+from csops.launch import start_onboarding
+from csops.models import DigestInput, DigestResult
+from workflows.digest import CsmDigestWorkflow
+
+HOW_TO = ("How do I export reports?", "Hi, how do I export our weekly reports to CSV? Thanks!")
+OTHER_CSM = "omar@acme.test"
+
+
+async def test_bulk_approve_decides_every_fitting_request_of_one_approver(
+    tmp_path, dev_env, db, run_worker
+):
+    tag = uuid.uuid4().hex[:6]
+    mine, onboarding, theirs = f"acc-{tag}-a", f"acc-{tag}-b", f"acc-{tag}-c"
+    add_account(db, mine, arr=400_000, segment="enterprise", top_rank=5)
+    add_account(db, onboarding, arr=500_000, segment="enterprise", top_rank=4, stage="new")
+    add_account(db, theirs, arr=300_000, segment="enterprise", top_rank=6)
+    with session(db) as s:
+        other = s.get(Account, theirs)
+        other.owner_csm, other.manager = OTHER_CSM, "david@acme.test"
+        s.add(other)
+        s.commit()
+    t_mine, t_theirs = new_ticket_id(), new_ticket_id()
+    add_ticket(db, t_mine, mine, *HOW_TO)
+    add_ticket(db, t_theirs, theirs, *HOW_TO)
+
+    async with run_worker(dev_env) as tq:
+        escalation = await start_escalation(db, dev_env.client, tq, t_mine)
+        foreign = await start_escalation(db, dev_env.client, tq, t_theirs)
+        with session(db) as s:
+            facts = account_facts(s, onboarding)
+        plan = (await start_onboarding(dev_env.client, tq, facts)).handle
+        await wait_for_requests(escalation)
+        await wait_for_requests(foreign)
+        await wait_for_requests(plan, count=2)  # kickoff task + welcome approval
+        ours = {escalation.id, plan.id}
+        await eventually(lambda: collect_inbox(dev_env.client, CSM, None), timeout_s=20,
+                         holds=lambda items: ours <= {i.workflow_id for i in items})
+
+        # The digest lists what waits, per person, once a day.
+        first: DigestResult = await dev_env.client.execute_workflow(
+            CsmDigestWorkflow.run, DigestInput(), id=f"digest-{tag}", task_queue=tq)
+        [jane_digest] = [m for m in outbox(db, f"digest-{tag}") if m.to == CSM]
+        assert escalation.id in jane_digest.body and plan.id in jane_digest.body
+        assert foreign.id not in jane_digest.body
+        assert f"csops decide {escalation.id} approval-1 --decision approve" in jane_digest.body
+        assert "Kickoff call" in jane_digest.body
+        [omar_digest] = [m for m in outbox(db, f"digest-{tag}") if m.to == OTHER_CSM]
+        assert foreign.id in omar_digest.body and escalation.id not in omar_digest.body
+        assert first.recipients >= 3 and first.duplicates == 0  # jane, maria, omar, david...
+        again: DigestResult = await dev_env.client.execute_workflow(
+            CsmDigestWorkflow.run, DigestInput(day=first.day), id=f"digest-again-{tag}",
+            task_queue=tq)
+        assert again.duplicates == again.recipients  # nothing sent twice the same day
+        assert outbox(db, f"digest-again-{tag}") == []
+
+        env = cli_env(tmp_path, target(dev_env), task_queue=tq)
+        # No terminal and no --yes: nothing is decided.
+        unconfirmed = await csops(env, "decide", "--all-for-approver", CSM, "--decision",
+                                  "approve", cwd=tmp_path)
+        assert unconfirmed.code == 2 and "pass --yes" in unconfirmed.err
+        assert len(await wait_for_requests(escalation)) == 1
+
+        run = await csops(env, "decide", "--all-for-approver", CSM, "--decision", "approve",
+                          "--account", mine, "--yes", "--json", cwd=tmp_path)
+        assert run.exited(0), run.err
+        assert json.loads(run.out) == [
+            {"workflow_id": escalation.id, "request_id": "approval-1", "status": "approved"}]
+        run = await csops(env, "decide", "--all-for-approver", CSM, "--decision", "approve",
+                          "--account", onboarding, "--yes", "--json", cwd=tmp_path)
+        assert json.loads(run.out) == [
+            {"workflow_id": plan.id, "request_id": "approval-1", "status": "approved"}]
+        await escalation.result()
+        # Only approvals fitted "approve": the kickoff task still waits; the other
+        # CSM's approval was never touched.
+        assert [r.request_id for r in await wait_for_requests(plan)] == ["task-1"]
+        assert [r.request_id for r in await wait_for_requests(foreign)] == ["approval-1"]
+        sent = await eventually(lambda: [m for m in outbox(db, plan.id)
+                                         if m.audience == "customer"])
+        assert [m.idempotency_key.rsplit("/", 2)[-2:] for m in sent] == [["welcome", "message"]]
+        assert [m.audience for m in outbox(db, escalation.id)].count("customer") == 1
+
+        nothing = await csops(env, "decide", "--all-for-approver", CSM, "--decision", "ack",
+                              "--account", mine, "--yes", cwd=tmp_path)
+        assert nothing.exited(0) and "nothing open that jane@acme.test may ack" in nothing.out
+        bad = await csops(env, "decide", "--all-for-approver", MANAGER, "--decision", "edit",
+                          "--yes", cwd=tmp_path)
+        assert bad.code == 2 and "one request at a time" in bad.err
+        for handle in (foreign, plan):
+            await handle.terminate("test done")
