@@ -445,7 +445,8 @@ def decide(
             try:
                 r = await send_decision(client, wf, DecideInput(
                     request_id=req, decision=decision, approver=who, text=text, note=note))
-                results.append({"workflow_id": wf, "request_id": req, "status": r.status})
+                results.append({"workflow_id": wf, "request_id": req, "status": r.status,
+                                "approver": r.approver})
             except DecisionRefused as err:
                 results.append({"workflow_id": wf, "request_id": req, "refused": str(err)})
         return todo, results

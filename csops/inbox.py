@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+import logging
+from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowQueryFailedError, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from csops import search_attributes as sa
 from csops.models import DecideInput, DecideResult, HumanRequestView
+
+log = logging.getLogger("csops.inbox")
+QUERY_TIMEOUT = timedelta(seconds=5)
 
 
 class InboxItem(BaseModel):
@@ -48,9 +52,13 @@ async def collect_inbox(
     async def open_requests(execution) -> list[InboxItem]:
         handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
         try:
-            requests = await handle.query("human_requests", result_type=list[HumanRequestView])
-        except RPCError:
-            return []  # closed since the listing: nothing waits there any more
+            requests = await handle.query("human_requests", result_type=list[HumanRequestView],
+                                          rpc_timeout=QUERY_TIMEOUT)
+        except (RPCError, WorkflowQueryFailedError) as err:
+            # Closed since the listing, or no worker answers for it right now: one
+            # silent workflow must not hold up everyone's inbox.
+            log.warning("inbox: no answer from %s (%s)", execution.id, err)
+            return []
         now = datetime.now(UTC)
         return [
             InboxItem(

@@ -229,3 +229,48 @@ async def replay_and_maybe_record(handle: WorkflowHandle, name: str) -> None:
     if os.environ.get("CSOPS_RECORD_HISTORIES") == "1":
         HISTORY_DIR.mkdir(exist_ok=True)
         (HISTORY_DIR / f"{name}.json").write_text(history.to_json())
+
+
+# ---------------------------------------------------------------- web UI (browser test)
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now (for the UI of `ui_env`)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def wait_for_port(host: str, port: int, timeout_s: float = 30) -> None:
+    """Poll until something accepts TCP connections on host:port."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        try:
+            _, writer = await asyncio.open_connection(host, port)
+        except OSError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"nothing listens on {host}:{port} after {timeout_s}s") from None
+            await asyncio.sleep(0.1)
+            continue
+        writer.close()
+        await writer.wait_closed()
+        return
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def ui_env():
+    """A second real `temporal` dev server, this one with the Temporal Web UI
+    (`dev_env` runs without it): yields (env, ui_url)."""
+    ui_port = free_port()
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=find_binary("temporal"),
+        search_attributes=sa.ALL,
+        data_converter=pydantic_data_converter,
+        ui=True,
+        ui_port=ui_port,
+    )
+    async with env:
+        await wait_for_port("127.0.0.1", ui_port)
+        yield env, f"http://127.0.0.1:{ui_port}"

@@ -88,11 +88,13 @@ async def test_bulk_approve_decides_every_fitting_request_of_one_approver(
                           "--account", mine, "--yes", "--json", cwd=tmp_path)
         assert run.exited(0), run.err
         assert json.loads(run.out) == [
-            {"workflow_id": escalation.id, "request_id": "approval-1", "status": "approved"}]
+            {"workflow_id": escalation.id, "request_id": "approval-1", "status": "approved",
+             "approver": CSM}]
         run = await csops(env, "decide", "--all-for-approver", CSM, "--decision", "approve",
                           "--account", onboarding, "--yes", "--json", cwd=tmp_path)
         assert json.loads(run.out) == [
-            {"workflow_id": plan.id, "request_id": "approval-1", "status": "approved"}]
+            {"workflow_id": plan.id, "request_id": "approval-1", "status": "approved",
+             "approver": CSM}]
         await escalation.result()
         # Only approvals fitted "approve": the kickoff task still waits; the other
         # CSM's approval was never touched.

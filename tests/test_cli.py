@@ -333,8 +333,8 @@ async def test_inbox_status_and_decide_as_a_csm_would(tmp_path, dev_env, db, run
 
         approved = await cli("decide", wf_big, "approval-1", "--decision", "approve",
                              "--approver", CSM, "--json")
-        assert approved.json() == {"request_id": "approval-1", "status": "approved",
-                                   "approver": CSM}
+        assert approved.json() == {"workflow_id": big_handle.id, "request_id": "approval-1",
+                                   "status": "approved", "approver": CSM}
         await decide(hot_handle, request_id="ack-1", decision="ack", approver=CSM)
         big_outcome: EscalationResult = await big_handle.result()
         hot_outcome: EscalationResult = await hot_handle.result()

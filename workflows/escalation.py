@@ -46,23 +46,15 @@ LLM_OPTIONS = {
 
 
 def ack_ladder(routing: RoutingPolicy) -> Ladder:
-    a = routing.ack
-    return Ladder(
-        due=timedelta(minutes=a.deadline_minutes),
-        remind=timedelta(minutes=a.remind_after_minutes),
-        escalate=timedelta(minutes=a.escalate_after_minutes),
-        expire=timedelta(minutes=a.expire_after_minutes),
-    )
+    a, m = routing.ack, timedelta(minutes=1)
+    return Ladder(due=a.deadline_minutes * m, remind=a.remind_after_minutes * m,
+                  escalate=a.escalate_after_minutes * m, expire=a.expire_after_minutes * m)
 
 
 def approval_ladder(routing: RoutingPolicy) -> Ladder:
-    a = routing.approval
-    return Ladder(
-        due=timedelta(hours=a.deadline_hours),
-        remind=timedelta(hours=a.remind_after_hours),
-        escalate=timedelta(hours=a.escalate_after_hours),
-        expire=timedelta(hours=a.expire_after_hours),
-    )
+    a, h = routing.approval, timedelta(hours=1)
+    return Ladder(due=a.deadline_hours * h, remind=a.remind_after_hours * h,
+                  escalate=a.escalate_after_hours * h, expire=a.expire_after_hours * h)
 
 
 OUTCOME_FOR_STATUS = {"approved": "approved", "edited": "edited", "rejected": "rejected",
