@@ -4,6 +4,7 @@ for the ack ladder)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 
 import pytest
@@ -158,7 +159,8 @@ async def test_same_text_at_large_account_waits_for_copilot_approval(
         assert "approval-1 --decision approve" in told.body
         details = await current_details(handle)
         assert "### Waiting for a human (1)" in details
-        assert '{"request_id": "approval-1", "decision": "approve", "approver": "jane@acme.test"}' in details
+        payload = {"request_id": "approval-1", "decision": "approve", "approver": CSM}
+        assert f"```json\n{json.dumps(payload, indent=2)}\n```" in details
         assert "Who may decide: jane@acme.test, maria@acme.test" in details
 
         await decide(handle, request_id=request.request_id, decision=decision,

@@ -81,7 +81,7 @@ class EscalationWorkflow(HumanDecisions):
             a = self.account
             lines.append(
                 f"Account `{a.account_id}` · {a.segment} · ARR ${a.arr:,.0f} · top-{a.top_rank}"
-                f" · owner {a.owner_csm}"
+                f" · CSM {a.owner_csm}"
             )
         lines.append(f"Stage: **{self.stage}** · outcome: {self.outcome}")
         if self.assessment:

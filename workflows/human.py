@@ -383,6 +383,7 @@ class HumanDecisions:
                 lines += [
                     "",
                     f"**{r.title}**",
+                    "",  # the UI's Markdown needs it to start the list
                     f"- Request `{r.request_id}` · {r.kind} · autonomy `{r.autonomy.value}`",
                     f"- Who may decide: {', '.join(r.eligible_approvers)}",
                     (f"- Decide by **{_fmt(r.due_at)}**; expires {_fmt(r.expire_at)}, "
@@ -394,7 +395,8 @@ class HumanDecisions:
                     "- Paste into **Send a Signal** → `decide`:",
                     "",
                     "```json",
-                    json.dumps(r.signal_payload()),
+                    # Indented: one long line is cut off in the UI's details pane.
+                    json.dumps(r.signal_payload(), indent=2),
                     "```",
                 ]
                 if others:

@@ -1,0 +1,400 @@
+"""A CSM decides from the real Temporal Web UI, proven in a real browser.
+
+Python Playwright drives Debian's chromium against the Web UI that the `temporal`
+dev server serves (`ui_env`), doing what a CSM does:
+
+1. filter the workflow list to their own pending decisions with the search
+   attributes (a raw visibility query) and see which account each belongs to;
+2. open the escalation from the list and read its User Metadata: the static
+   summary and details, and the current details in Markdown (what waits, the
+   draft, who may decide, the deadline, the exact `decide` payload to paste);
+3. More Actions → Send a Signal → `decide`: first a payload from someone who may
+   not decide (refused, shown in the current details, the workflow keeps
+   waiting), then the payload pasted from the current details (the reply goes out).
+
+Every step leaves a screenshot in test-artifacts/ui/ (and `failure.png` when a
+step fails); with CSOPS_UPDATE_DOC_SCREENSHOTS=1 the four the README shows are
+also copied to docs/img/.
+
+Temporal UI 2.54 facts this relies on: open a workflow from the list (its URL
+needs the run id); wait for `load`, never `networkidle` (the pages poll); the
+Markdown of the user metadata renders in same-origin iframes
+(#user-metadata-summary, -details, -current-details); the page keeps a hidden
+copy of the signal modal, so modal locators are scoped to the one visible
+`dialog`; the signal picker lists the names the running worker reports; JSON
+goes into the CodeMirror editor with `keyboard.insert_text`, then the editor is
+blurred with JavaScript and the modal left to settle before Submit (it re-lays
+out on blur and a click during that is lost); "Workflow signaled." matches two
+nodes (the toast, #workflow-signal-success-toast, and its aria-live copy).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import quote
+
+from conftest import (
+    CSM,
+    MANAGER,
+    add_account,
+    add_ticket,
+    audit,
+    current_details,
+    new_ticket_id,
+    outbox,
+    start_escalation,
+    wait_for_requests,
+)
+from playwright.async_api import FrameLocator, Locator, Page, async_playwright, expect
+from temporalio.client import WorkflowExecutionStatus
+
+from csops.models import EscalationResult, HumanRequestView
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = ROOT / "test-artifacts" / "ui"
+DOC_IMG = ROOT / "docs" / "img"
+DOC_SHOTS = ("01-filtered-list", "02-current-details", "03-send-signal", "04-decided")
+
+CHROMIUM = Path("/usr/bin/chromium")
+# The network is closed: without the background-networking flags chromium keeps
+# dialling out and floods the log with refused connections.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+VIEWPORT = {"width": 1280, "height": 800}
+WAIT_MS = 15_000  # default for every Playwright wait in this test
+
+MY_PENDING = f"CsopsApprovers = '{CSM}' AND CsopsPendingApprovals > 0"
+# The list as a CSM sets it up: which account, what stage, how many decisions, whose.
+COLUMNS_OUT = ("Run ID", "Type", "Start", "End")
+COLUMNS_IN = ("CsopsAccountId", "CsopsStage", "CsopsPendingApprovals", "CsopsApprovers")
+
+HOW_TO = ("How do I export reports?", "Hi, how do I export our weekly reports to CSV? Thanks!")
+MALLORY = "mallory@evil.test"
+
+
+# ---------------------------------------------------------------- browser plumbing
+
+
+class Shots:
+    """Screenshots of each step into test-artifacts/ui/ (and docs/img/ on request)."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.to_docs = os.environ.get("CSOPS_UPDATE_DOC_SCREENSHOTS") == "1"
+
+    async def take(self, name: str) -> Path:
+        # No hover tooltip in the picture: move the pointer away and let it fade.
+        await self.page.mouse.move(VIEWPORT["width"] - 1, VIEWPORT["height"] - 1)
+        await asyncio.sleep(0.3)
+        path = SHOTS / f"{name}.png"
+        await self.page.screenshot(path=path, timeout=WAIT_MS)
+        if self.to_docs and name in DOC_SHOTS:
+            DOC_IMG.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, DOC_IMG / path.name)
+        return path
+
+
+@contextlib.asynccontextmanager
+async def chromium_page() -> AsyncIterator[tuple[Page, Shots]]:
+    """Debian's chromium, headless, one 1280x800 page; a screenshot if the body fails.
+
+    The async API on purpose: the test shares the session's event loop with the
+    in-process worker, which the sync API would block."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for old in SHOTS.glob("*.png"):
+        old.unlink()
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=30_000
+        )
+        try:
+            page = await browser.new_page(viewport=VIEWPORT)
+            page.set_default_timeout(WAIT_MS)
+            page.set_default_navigation_timeout(WAIT_MS)
+            expect.set_options(timeout=WAIT_MS)
+            shots = Shots(page)
+            try:
+                yield page, shots
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await shots.take("failure")
+                raise
+        finally:
+            await browser.close()
+
+
+async def keep_trying(attempt, retry, *, timeout_s: float, first_pause_s: float = 0.25):
+    """`await attempt()` until it stops raising AssertionError; `await retry()` between
+    tries, with a growing pause. Visibility and the current details are eventually
+    consistent, so the UI is reloaded (or refreshed) until it shows the truth."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    pause = first_pause_s
+    while True:
+        try:
+            return await attempt()
+        except AssertionError:
+            if loop.time() > deadline:
+                raise
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 3)
+        await retry()
+
+
+async def reload_until(page: Page, check, timeout_s: float = 30):
+    """Reload the page (visibility lags the workflow a little) until `check()` passes."""
+    return await keep_trying(check, lambda: page.reload(wait_until="load"), timeout_s=timeout_s)
+
+
+async def refresh_until(page: Page, frame: FrameLocator, text: str, timeout_s: float = 30):
+    """The current details are a workflow query; the UI re-runs it on R ("Press the R
+    for freshness"). Refresh until the rendered Markdown contains `text`."""
+    body = frame.locator("body")
+
+    async def shows():
+        await expect(body).to_contain_text(text, timeout=2_000)
+
+    async def press_r():
+        await page.locator("body").press("r")
+
+    await keep_trying(shows, press_r, timeout_s=timeout_s)
+    return body
+
+
+async def settled(locator: Locator, timeout_s: float = 5, still_for: int = 3) -> None:
+    """Wait until the element's box stays put for `still_for` samples in a row
+    (the signal modal re-lays out after its editor loses focus)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    boxes: list = []
+    while loop.time() < deadline:
+        boxes = [*boxes[-(still_for - 1):], await locator.bounding_box()]
+        if len(boxes) == still_for and boxes[0] is not None and boxes.count(boxes[0]) == still_for:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{locator} kept moving for {timeout_s}s")
+
+
+async def send_decide_signal(page: Page, shots: Shots, payload: str, shot: str) -> None:
+    """More Actions → Send a Signal → `decide` with `payload`, as a CSM does it."""
+    # The toast itself ("Workflow signaled." alone also matches its aria-live copy).
+    toast = page.locator("#workflow-signal-success-toast")
+    await expect(toast).to_have_count(0)  # the last signal's toast was closed
+    await page.get_by_role("button", name="More Actions").click()
+    await page.get_by_role("menuitem", name="Send a Signal").click()
+    dialog = page.get_by_role("dialog")  # the visible modal, not its hidden copy
+    await expect(dialog).to_have_count(1)
+    await expect(dialog.get_by_role("heading", name="Send a Signal")).to_be_visible()
+    await dialog.get_by_test_id("signal-select-button").click()
+    # Listed because the running worker reports the workflow's signal names.
+    await dialog.get_by_role("option", name="decide", exact=True).click()
+    editor = dialog.get_by_role("textbox", name="Data")
+    await editor.click()
+    # The modal keeps what was sent last time: replace it.
+    await page.keyboard.press("ControlOrMeta+A")
+    await page.keyboard.press("Delete")
+    await expect(editor).to_have_text("")
+    await page.keyboard.insert_text(payload)
+    await page.evaluate("document.activeElement && document.activeElement.blur()")
+    submit = dialog.get_by_role("button", name="Submit")
+    await expect(submit).to_be_enabled()
+    await settled(submit)
+    # On blur the editor pretty-prints the JSON: the same payload, re-laid out.
+    assert json.loads(await editor.inner_text()) == json.loads(payload)
+    await shots.take(shot)
+    await submit.click()
+    await expect(toast).to_have_text("Workflow signaled.")
+    await expect(dialog).to_have_count(0)
+    await toast.get_by_role("button", name="Close").click()
+    await expect(toast).to_have_count(0)
+
+
+def customer_messages(db, workflow_id: str):
+    return [m for m in outbox(db, workflow_id) if m.audience == "customer"]
+
+
+# ---------------------------------------------------------------- the test
+
+
+async def test_a_csm_filters_opens_and_decides_in_the_temporal_web_ui(ui_env, db, run_worker):
+    assert CHROMIUM.exists(), "install Debian's chromium (make test does)"
+    env, ui_url = ui_env
+    add_account(db, "acc-ui", arr=400_000, segment="enterprise", top_rank=12,
+                name="Northwind Test Co")
+    add_account(db, "acc-ui-small", arr=20_000, top_rank=180, name="Tiny Test Ltd")
+    ticket, small_ticket = new_ticket_id(), new_ticket_id()
+    add_ticket(db, ticket, "acc-ui", *HOW_TO)
+    add_ticket(db, small_ticket, "acc-ui-small", *HOW_TO)
+
+    async with run_worker(env) as tq, chromium_page() as (page, shots):
+        # Not Jane's to decide: a small account's how-to goes out without a human.
+        other = await start_escalation(db, env.client, tq, small_ticket)
+        handle = await start_escalation(db, env.client, tq, ticket)
+        [request] = await wait_for_requests(handle)
+        assert (request.request_id, request.kind) == ("approval-1", "approval")
+        assert request.eligible_approvers == [CSM, MANAGER]
+        other_outcome: EscalationResult = await asyncio.wait_for(other.result(), 20)
+        assert other_outcome.requests == []
+        run_id = (await handle.describe()).run_id
+
+        # ---- 1. The list, filtered to Jane's pending decisions.
+        await page.goto(f"{ui_url}/namespaces/default/workflows", wait_until="load")
+        mine = page.get_by_role("link", name=handle.id, exact=True)
+        theirs = page.get_by_role("link", name=other.id, exact=True)
+
+        async def both_listed():
+            await expect(mine).to_be_visible(timeout=2_000)
+            await expect(theirs).to_be_visible(timeout=2_000)
+
+        await reload_until(page, both_listed)
+        await shots.take("00-all-workflows")
+
+        # Room for the columns below (and wider panes later): the narrow navigation.
+        await page.get_by_role("button", name="Collapse Navigation").click()
+
+        # Columns that say whose and which account, instead of run ids and times.
+        await page.get_by_role("button", name="Configure Columns").click()
+        for column in COLUMNS_OUT:
+            await page.get_by_test_id(f"orderable-list-item-{column}-remove-button").click()
+        for column in COLUMNS_IN:
+            await page.get_by_test_id(f"orderable-list-item-{column}-add-button").click()
+        await page.get_by_test_id("drawer-close-button").click()
+
+        # The </> toggle opens the raw visibility query input.
+        await page.get_by_test_id("toggle-manual-query").click()
+        query = page.get_by_test_id("workflow-manual-search-input")
+        await query.fill(MY_PENDING)
+        await query.press("Enter")
+        await expect(page).to_have_url(re.compile(r"[?&]query=CsopsApprovers"))
+        rows = page.get_by_role("row")
+
+        async def only_mine_listed():
+            await expect(theirs).to_have_count(0, timeout=2_000)
+            await expect(rows).to_have_count(2, timeout=2_000)  # the header and Jane's one
+            await expect(rows.nth(1)).to_contain_text(handle.id, timeout=2_000)
+
+        await reload_until(page, only_mine_listed)
+        headers = [h.strip() for h in await page.get_by_role("columnheader").all_inner_texts()]
+        assert [h for h in headers if h and h != "Select all Workflows"] == [
+            "Status", "Workflow ID", *COLUMNS_IN
+        ]
+        cells = [c.strip() for c in await rows.nth(1).get_by_role("cell").all_inner_texts()]
+        assert cells[-len(COLUMNS_IN):] == ["acc-ui", "awaiting approval", "1", f"{CSM},{MANAGER}"]
+        assert "RUNNING" in cells and handle.id in cells
+        await shots.take("01-filtered-list")
+
+        # ---- 2. Open it from the list; the User Metadata says what it is and what waits.
+        await mine.click()
+        await page.wait_for_url(
+            re.compile(rf"/workflows/{re.escape(quote(handle.id, safe=''))}/{run_id}(/|$)"),
+            wait_until="load",
+        )
+        await expect(page.get_by_test_id("workflow-id-heading")).to_contain_text(handle.id)
+        await page.get_by_role("tab", name="User Metadata").click()
+        summary = page.frame_locator("#user-metadata-summary").locator("body")
+        await expect(summary).to_contain_text(
+            f"Escalation {ticket} · Northwind Test Co: How do I export reports?"
+        )
+        details = page.frame_locator("#user-metadata-details").locator("body")
+        await expect(details).to_contain_text(
+            "Account Northwind Test Co (acc-ui) · enterprise · ARR $400,000 · "
+        )
+        await expect(details).to_contain_text(CSM)  # whose account it is
+        await expect(details.locator("strong").first).to_have_text("Account")  # rendered
+        await shots.take("02a-user-metadata")
+
+        now = page.frame_locator("#user-metadata-current-details")
+        current = now.locator("body")
+        waiting = now.get_by_role("heading", name="Waiting for a human (1)")
+        await expect(waiting).to_be_visible()
+        for shown in (
+            request.title,
+            "Request approval-1 · approval · autonomy copilot",
+            f"Who may decide: {CSM}, {MANAGER}",
+            f"Decide by {request.due_at:%Y-%m-%d %H:%M} UTC;",
+            f"expires {request.expire_at:%Y-%m-%d %H:%M} UTC, then nothing is done",
+            "Paste into Send a Signal → decide:",
+        ):
+            await expect(current).to_contain_text(shown)
+        # The draft to judge, quoted (the renderer curls quotes: compare the other lines).
+        draft = now.locator("blockquote")
+        for line in request.draft.splitlines():
+            if line.strip() and not set(line) & set("\"'"):
+                await expect(draft).to_contain_text(line.strip())
+        pasted = (await now.locator("pre code").inner_text()).strip()
+        assert json.loads(pasted) == request.signal_payload
+        await waiting.evaluate("h => h.scrollIntoView({block: 'start'})")  # what waits, on top
+        await shots.take("02-current-details")
+
+        # ---- 3a. Someone who may not decide: refused, shown, the workflow keeps waiting.
+        bad = json.dumps({**request.signal_payload, "approver": MALLORY})
+        await send_decide_signal(page, shots, bad, "03a-send-refused-signal")
+        refusal = f"{MALLORY} may not decide 'approval-1'; eligible: {CSM}, {MANAGER}"
+        await refresh_until(page, now, "Refused signals (the workflow kept waiting)")
+        # The renderer curls the quotes of prose: 'approval-1' shows as ‘approval-1’.
+        await expect(current).to_contain_text(
+            re.compile(rf"{re.escape(MALLORY)} may not decide .approval-1.; eligible: {CSM}, {MANAGER}")
+        )
+        await expect(waiting).to_be_visible()  # still waiting for a human
+        status = page.get_by_test_id("execution-status")
+        await expect(status).to_have_text("Running", ignore_case=True)
+        await now.get_by_role("heading", name=re.compile("Refused signals")).evaluate(
+            "h => h.scrollIntoView({block: 'center'})"
+        )
+        await shots.take("03b-refused")
+
+        refused = (await handle.query("human_history", result_type=dict))["refusals"]
+        assert [r["reason"] for r in refused] == [refusal]
+        assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+        still_open = await handle.query("human_requests", result_type=list[HumanRequestView])
+        assert [r.request_id for r in still_open] == ["approval-1"]
+        assert "### Refused signals (the workflow kept waiting)" in await current_details(handle)
+        assert not customer_messages(db, handle.id)
+
+        # ---- 3b. Jane pastes the payload the current details offer: the reply goes out.
+        await page.evaluate("window.scrollTo(0, 0)")
+        await send_decide_signal(page, shots, pasted, "03-send-signal")
+        outcome: EscalationResult = await asyncio.wait_for(handle.result(), 20)
+        decided = f"approval-1: approved by {CSM}"
+        await refresh_until(page, now, decided)
+        await expect(current).to_contain_text("Nothing is waiting for a human.")
+        await expect(current).to_contain_text("outcome: approved")
+        await expect(status).to_have_text("Completed", ignore_case=True)
+        await shots.take("04a-completed")
+        await now.get_by_role("heading", level=2).evaluate(
+            "h => h.scrollIntoView({block: 'start'})"
+        )  # the current details from the top: stage, outcome, decided, refused
+        await shots.take("04-decided")
+
+        # Back on the list, nothing of Jane's is pending any more.
+        await page.goto(
+            f"{ui_url}/namespaces/default/workflows?query={quote(MY_PENDING)}", wait_until="load"
+        )
+
+        async def none_pending():
+            await expect(mine).to_have_count(0, timeout=2_000)
+            await expect(page.get_by_text("No Workflows Found")).to_be_visible(timeout=2_000)
+
+        await reload_until(page, none_pending)
+        await shots.take("05-nothing-pending")
+
+    assert outcome.outcome == "approved" and outcome.customer_messages_sent == 1
+    [reply] = customer_messages(db, handle.id)
+    assert reply.body == request.draft
+    [approved] = [e for e in audit(db, handle.id) if e.outcome == "approved"]
+    assert approved.actor == CSM
+    assert not [e for e in audit(db, handle.id) if e.actor == MALLORY]
