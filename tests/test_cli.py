@@ -19,6 +19,7 @@ from conftest import (
     add_account,
     add_ticket,
     decide,
+    eventually,
     new_ticket_id,
     outbox,
     start_escalation,
@@ -87,16 +88,6 @@ async def csops(env: dict, *args: str, cwd: Path, timeout_s: float = 30) -> Run:
         await proc.wait()
         raise AssertionError(f"csops {' '.join(args)} did not finish in {timeout_s}s") from None
     return Run(proc.returncode, out.decode(), err.decode())
-
-
-async def until(probe, timeout_s: float = 10):
-    """Await `probe()` until it returns something truthy."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not (value := await probe()):
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {timeout_s}s")
-        await asyncio.sleep(0.1)
-    return value
 
 
 async def poll_json(env: dict, *args: str, cwd: Path, holds, timeout_s: float = 20):
@@ -212,7 +203,7 @@ async def test_ticket_starts_one_escalation_per_ticket_and_rejects_unknown_accou
         async def listed() -> list:
             return [w async for w in dev_env.client.list_workflows(query)]
 
-        await until(listed)  # visible before the second submission
+        await eventually(listed)  # visible before the second submission
 
         second, unknown = await asyncio.gather(
             csops(env, *ticket, "--json", cwd=tmp_path),
@@ -263,7 +254,7 @@ async def test_inbox_status_and_decide_as_a_csm_would(tmp_path, dev_env, db, run
             return len({w.id async for w in dev_env.client.list_workflows(query)}
                        & {wf_big, wf_hot}) == 2
 
-        await until(both_visible, timeout_s=20)
+        await eventually(both_visible, timeout_s=20)
 
         everything, for_nobody, for_big, for_jane, status, refused, invalid = (
             await asyncio.gather(

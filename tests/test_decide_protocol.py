@@ -5,8 +5,6 @@ attributes say who is waiting on whom."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from conftest import (
     CSM,
@@ -44,16 +42,6 @@ MALFORMED_JSON = RawValue(Payload(metadata={"encoding": b"json/plain"}, data=b"{
 DECISIONS = "'approve', 'reject', 'edit', 'ack' or 'done'"
 
 
-async def until(probe, timeout_s: float = 15):
-    """`eventually` for async probes: await `probe()` until it returns something truthy."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not (value := await probe()):
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {timeout_s}s")
-        await asyncio.sleep(0.05)
-    return value
-
-
 async def refusals(handle: WorkflowHandle) -> list[dict]:
     return (await handle.query("human_history", result_type=dict))["refusals"]
 
@@ -89,7 +77,7 @@ async def search_attributes_are(handle: WorkflowHandle, pending: int, approvers:
             and sorted(attrs.get(sa.APPROVERS) or []) == sorted(approvers)
         )
 
-    await until(probe)
+    await eventually(probe)
 
 
 def customer_messages(db, workflow_id: str):
@@ -133,7 +121,7 @@ async def test_bad_signals_are_refused_shown_and_the_workflow_keeps_waiting(
 
         for n, (payload, reason) in enumerate(bad_signals, start=1):
             await handle.signal("decide", payload)
-            refused = await until(lambda n=n: _at_least(refusals(handle), n))
+            refused = await eventually(lambda n=n: _at_least(refusals(handle), n))
             assert len(refused) == n, refused
             assert refused[-1]["reason"] == reason
             assert await status(handle) == WorkflowExecutionStatus.RUNNING
@@ -191,7 +179,7 @@ async def test_a_second_decision_on_a_closed_request_is_refused_while_a_task_sti
 
         await handle.signal("decide", {"request_id": "approval-1", "decision": "reject",
                                        "approver": CSM})
-        [refused] = await until(lambda: _at_least(refusals(handle), 1))
+        [refused] = await eventually(lambda: _at_least(refusals(handle), 1))
         assert refused["reason"] == "request 'approval-1' is already closed: approved by " + MANAGER
         assert await status(handle) == WorkflowExecutionStatus.RUNNING
         assert list(await open_requests(handle)) == ["task-1"]
