@@ -81,6 +81,7 @@ def build_worker(
             renewals.risk_assessment,
             renewals.expansion_recommendation,
             renewals.decision_maker_map,
+            renewals.find_terms_requests,
             renewals.store_renewal_package,
             sweep.start_renewal_batch,
             digest.send_csm_digests,

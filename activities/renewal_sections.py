@@ -42,7 +42,15 @@ from activities import offline_engine
 from context.db import session
 from context.queries import NotFound, account_facts
 from context.renewal_tables import RenewalPackageRecord
-from context.tables import AuditEvent, Contact, NpsResponse, SupportTicket, UsageDaily
+from context.tables import (
+    AuditEvent,
+    CallTranscript,
+    Contact,
+    CrmNote,
+    NpsResponse,
+    SupportTicket,
+    UsageDaily,
+)
 from csops.models import (
     AccountFacts,
     DecisionMaker,
@@ -694,6 +702,12 @@ class RenewalSectionActivities:
             facts = self._facts(s, inp.account_id)
             return _decision_maker_map(_contacts(s, facts.account_id), inp.as_of)
 
+    @activity.defn(name="find_terms_requests")
+    def find_terms_requests(self, inp: SectionInput) -> list[str]:
+        """Non-standard-terms requests in the last 90 days (see `terms_requests`)."""
+        with session(self._engine) as s:
+            return terms_requests(s, inp.account_id, inp.as_of)
+
     @activity.defn(name="store_renewal_package")
     def store_renewal_package(self, inp: StorePackageInput) -> StoredPackage:
         """Render the package (Markdown and standalone HTML), write
@@ -738,3 +752,29 @@ class RenewalSectionActivities:
     def _record(s: Session, workflow_id: str) -> RenewalPackageRecord | None:
         return s.exec(select(RenewalPackageRecord)
                       .where(RenewalPackageRecord.workflow_id == workflow_id)).first()
+
+
+# What a customer asking for terms outside the standard contract sounds like.
+TERMS_REQUEST = re.compile(
+    r"non[- ]standard terms|custom terms|redline|change (to|in) the (msa|contract)"
+    r"|liability cap|unlimited liability|indemnif|most favou?red",
+    re.IGNORECASE,
+)
+
+
+def terms_requests(s: Session, account_id: str, as_of: date) -> list[str]:
+    """Where, in the last 90 days, the customer asked for non-standard terms."""
+    since = _day_start(as_of - timedelta(days=89))
+    found = []
+    for kind, model, text_of in (
+        ("CRM note", CrmNote, lambda r: r.text),
+        ("call", CallTranscript, lambda r: r.text),
+        ("ticket", SupportTicket, lambda r: f"{r.subject} {r.body}"),
+    ):
+        ts = model.at if hasattr(model, "at") else model.created_at
+        for row in s.exec(select(model).where(model.account_id == account_id, ts >= since)):
+            match = TERMS_REQUEST.search(text_of(row))
+            if match:
+                when = getattr(row, "at", None) or row.created_at
+                found.append(f"{kind} {when:%Y-%m-%d}: \"{match.group(0)}\"")
+    return found

@@ -463,7 +463,8 @@ class RenewalPackage(BaseModel):
     expansion: ExpansionRecommendation
     decision_makers: DecisionMakerMap
     pricing: PricingProposal
-    non_standard_terms_requested: bool = False
+    # Where the customer asked for non-standard terms: off-limits, a human handles it.
+    terms_requests: list[str] = []
 
 
 class StoredPackage(BaseModel):

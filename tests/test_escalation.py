@@ -191,3 +191,19 @@ async def test_update_decide_rejects_an_ineligible_approver(dev_env, db, run_wor
                          approver="mallory@evil.test")
         assert "mallory@evil.test may not decide 'approval-1'" in str(err.value.cause)
         await handle.cancel()
+
+
+async def test_a_ticket_the_offline_engine_cannot_read_goes_to_a_human(dev_env, db, run_worker):
+    add_account(db, "acc-es", arr=20_000, top_rank=180)  # English here would be sent alone
+    ticket = new_ticket_id()
+    add_ticket(db, ticket, "acc-es", "No podemos exportar los informes",
+               "Hola, no podemos exportar los informes semanales. ¿Nos pueden ayudar por favor?")
+    async with run_worker(dev_env) as tq:
+        handle = await start_escalation(db, dev_env.client, tq, ticket)
+        [request] = await wait_for_requests(handle)
+        assert (request.kind, request.autonomy.value) == ("approval", "copilot")
+        assert "reads English only" in request.draft  # the draft tells the human why
+        details = await current_details(handle)
+        assert "language es" in details and "confidence 0.30 below 0.6" in details
+        assert not [m for m in outbox(db, handle.id) if m.audience == "customer"]
+        await handle.cancel()

@@ -185,3 +185,36 @@ async def test_the_installed_schedule_runs_the_sweep(dev_env, db, run_worker):
                 "AND ExecutionStatus = 'Running'"):
             await dev_env.client.get_workflow_handle(w.id).terminate("test done")
         assert renewal_id("acc-1", date(2027, 1, 2)) == "renewal/acc-1/2027-01-02"
+
+
+async def test_a_request_for_non_standard_terms_becomes_an_off_limits_human_task(
+    dev_env, db, run_worker
+):
+    from context.tables import CrmNote
+
+    book(db, 15, seed=4)
+    account_id = pick(db, [])
+    with session(db) as s:
+        s.add(CrmNote(account_id=account_id, at=datetime.now(UTC) - 3 * DAY, author="sam",
+                      text="Their GC wants a liability cap and will send a redline of the MSA."))
+        s.commit()
+        facts = account_facts(s, account_id)
+    async with run_worker(dev_env) as tq:
+        handle = (await start_renewal_package(dev_env.client, tq, facts)).handle
+        requests = {r.action: r for r in await wait_for_requests(handle, count=3)}
+        terms = requests["non_standard_terms"]
+        assert (terms.kind, terms.autonomy.value) == ("task", "off_limits")
+        assert '"liability cap"' in terms.draft and terms.draft.startswith("CRM note ")
+        with session(db) as s:
+            [record] = s.exec(select(RenewalPackageRecord)).all()
+        assert "non-standard terms requested (CRM note" in record.markdown
+        for r in requests.values():
+            await decide(handle, request_id=r.request_id, decision="done" if r.kind == "task"
+                         else "reject", approver=facts.owner_csm)
+        result: RenewalPackageResult = await handle.result()
+        await replay_and_maybe_record(handle, "renewal_package_terms")
+    assert result.pricing_status == "rejected"
+    assert all(m.audience == "internal" for m in outbox(db, handle.id))
+    assert not [e for e in audit(db, handle.id)
+                if e.action == "non_standard_terms" and e.actor == "agent"
+                and e.outcome not in ("requested",)]

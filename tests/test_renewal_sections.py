@@ -450,7 +450,7 @@ def test_store_renewal_package_escapes_and_is_idempotent(engine, acts, tmp_path)
 
     base.with_suffix(".md").unlink()
     base.with_suffix(".html").write_text("tampered")
-    changed = package.model_copy(update={"non_standard_terms_requested": True})
+    changed = package.model_copy(update={"terms_requests": ["CRM note 2026-10-01: \"redline\""]})
     again = acts.store_renewal_package(store.model_copy(update={"package": changed}))
 
     assert again == first

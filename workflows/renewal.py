@@ -103,7 +103,7 @@ class RenewalPackageWorkflow(HumanDecisions):
         section = SectionInput(account_id=inp.account_id, renewal_date=inp.renewal_date,
                                as_of=workflow.now().date())
         s = RenewalSectionActivities
-        usage, roi, risk, expansion, people = await asyncio.gather(
+        sections = [
             workflow.execute_activity_method(s.usage_report, section,
                                              summary="usage report: 90-day trends",
                                              **SECTION_OPTIONS),
@@ -116,11 +116,18 @@ class RenewalPackageWorkflow(HumanDecisions):
                                              **SECTION_OPTIONS),
             workflow.execute_activity_method(s.decision_maker_map, section,
                                              summary="decision-maker map", **SECTION_OPTIONS),
-        )
+        ]
+        # Packages started before the terms check keep their recorded commands.
+        if workflow.patched("renewal-terms-requests"):
+            sections.append(workflow.execute_activity_method(
+                s.find_terms_requests, section, summary="non-standard terms requested?",
+                **SECTION_OPTIONS))
+        usage, roi, risk, expansion, people, *rest = await asyncio.gather(*sections)
+        terms = rest[0] if rest else []
         package = RenewalPackage(
             account=self.account, renewal_date=inp.renewal_date, as_of=section.as_of,
             usage=usage, roi=roi, risk=risk, expansion=expansion, decision_makers=people,
-            pricing=pricing_proposal(self.account, risk, expansion),
+            pricing=pricing_proposal(self.account, risk, expansion), terms_requests=terms,
         )
         self.risk_level = risk.level
         self.artifact = await workflow.execute_activity_method(
@@ -131,9 +138,10 @@ class RenewalPackageWorkflow(HumanDecisions):
         self.publish()
         await self._notify_ready(package)
 
-        pricing, signing = await asyncio.gather(
+        pricing, signing, *_ = await asyncio.gather(
             self._pricing_request(policies, package),
             self._signing_task(policies, package),
+            *([self._terms_task(policies, package)] if package.terms_requests else []),
         )
         self.stage = "closed"
         self.publish()
@@ -168,6 +176,17 @@ class RenewalPackageWorkflow(HumanDecisions):
             title=f"Decide the renewal pricing for {self.account.name}",
             approvers=[self.account.owner_csm, self.account.manager],
             ladder=approval_ladder(policies.routing), draft=_pricing_text(package),
+        )
+
+    async def _terms_task(self, policies: PolicySet, package: RenewalPackage) -> HumanRequest:
+        """Non-standard terms are off-limits: the agent neither drafts nor answers."""
+        decision = evaluate.decide_autonomy(policies, "non_standard_terms", self.account)
+        return await self.ask(
+            kind="task", decision=decision,
+            title=f"{self.account.name} asked for non-standard terms: handle them with legal "
+                  "(off-limits for the agent)",
+            approvers=[self.account.owner_csm, self.account.manager],
+            ladder=approval_ladder(policies.routing), draft="\n".join(package.terms_requests),
         )
 
     async def _signing_task(self, policies: PolicySet, package: RenewalPackage) -> HumanRequest:
