@@ -75,6 +75,7 @@ def build_worker(
             records.record_audit,
             llm.assess_ticket,
             llm.draft_reply,
+            llm.summarize_renewal,
             onboarding.write_onboarding_review,
             renewals.usage_report,
             renewals.roi_proof,

@@ -24,6 +24,8 @@ from csops.models import (
     AuditEntry,
     DraftReply,
     DraftReplyInput,
+    RenewalSummary,
+    RenewalSummaryInput,
     TicketAssessment,
 )
 from csops.templates import render
@@ -113,6 +115,24 @@ class LlmActivities:
                           "invalid_output" if problem else "assessed", stats,
                           result.model_dump(mode="json"))
         return result
+
+    @activity.defn(name="summarize_renewal")
+    async def summarize_renewal(self, inp: RenewalSummaryInput) -> RenewalSummary:
+        """The renewal package's narrative; the figures stay the package's own."""
+        p = inp.package
+        summary, problem, stats = await self._answer(
+            p.account.account_id, "renewal_summary",
+            lambda: RenewalSummary(text=offline_engine.renewal_summary(p)), "renewal_summary",
+            RenewalSummary, p=p,
+        )
+        if summary is None:  # unusable model output: the template's narrative instead
+            summary = RenewalSummary(text=offline_engine.renewal_summary(p),
+                                     engine=f"offline (model output unusable: {problem})"[:200])
+        summary = summary.model_copy(update={"engine": summary.engine or self.engine_label})
+        await self._audit(p.account.account_id, "renewal_summary",
+                          "invalid_output" if problem else "drafted", stats,
+                          {"engine": summary.engine})
+        return summary
 
     @activity.defn(name="draft_reply")
     async def draft_reply(self, inp: DraftReplyInput) -> DraftReply:

@@ -110,6 +110,11 @@ def assess(ctx: TicketContext) -> TicketAssessment:
     )
 
 
+def renewal_summary(package) -> str:
+    """The package's story in a few sentences, every figure taken from the package."""
+    return render("artifacts/renewal_summary.md.j2", p=package)
+
+
 def draft_reply(ctx: TicketContext, assessment: TicketAssessment) -> DraftReply:
     body = render(
         "messages/customer_reply.md.j2",

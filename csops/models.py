@@ -465,6 +465,20 @@ class RenewalPackage(BaseModel):
     pricing: PricingProposal
     # Where the customer asked for non-standard terms: off-limits, a human handles it.
     terms_requests: list[str] = []
+    # The narrative for the CSM, from the LLM gateway; it repeats the figures above,
+    # it does not make new ones. Labelled with the engine that wrote it.
+    summary: str = ""
+    summary_engine: str = ""
+
+
+class RenewalSummaryInput(BaseModel):
+    workflow_id: str
+    package: RenewalPackage
+
+
+class RenewalSummary(BaseModel):
+    text: str
+    engine: str = ""
 
 
 class StoredPackage(BaseModel):

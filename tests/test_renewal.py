@@ -73,6 +73,10 @@ async def test_package_has_five_sections_from_the_data_and_pricing_waits_for_the
         assert package["roi"]["agent_resolutions_90d"] == resolutions
         active_30 = usage_sum(db, account_id, "active_users", end - 29 * DAY, end) / 30
         assert abs(package["usage"]["avg_active_users_30d"] - active_30) < 0.05
+        # The narrative comes from the LLM gateway (offline engine here), labelled,
+        # and quotes the package's own figures.
+        assert "## Summary" in record.markdown and "by the offline engine" in record.markdown
+        assert f"{package['roi']['agent_resolutions_90d']:,.0f} conversations" in record.markdown
         html = open(record.html_path).read()
         assert facts.name in html and "Decision-maker map" in html
         assert open(record.markdown_path).read() == record.markdown
@@ -92,11 +96,14 @@ async def test_package_has_five_sections_from_the_data_and_pricing_waits_for_the
         await decide(handle, request_id=signing.request_id, decision="done",
                      approver=facts.owner_csm)
         result: RenewalPackageResult = await handle.result()
-        await replay_and_maybe_record(handle, "renewal_package")
+        await replay_and_maybe_record(handle, "renewal_package_with_summary")
 
     assert (result.pricing_status, result.signing_task_status) == ("approved", "done")
     events = audit(db, handle.id)
     [approved] = [e for e in events if e.action == "renewal_pricing" and e.outcome == "approved"]
+    [summary] = [e for e in events if e.action == "renewal_summary"]
+    assert (summary.outcome, summary.engine, summary.model) == ("drafted", "offline",
+                                                                 "offline-rules-v1")
     assert (approved.actor, approved.autonomy) == (facts.manager, "copilot")
     # The agent sent nothing to the customer and signed nothing.
     assert all(m.audience == "internal" for m in outbox(db, handle.id))

@@ -16,9 +16,11 @@ import asyncio
 from datetime import UTC, datetime, time, timedelta
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.context_pulls import ContextActivities, PullAccountInput
+    from activities.llm_gateway import LlmActivities
     from activities.renewal_sections import (
         RenewalSectionActivities,
         StorePackageInput,
@@ -31,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         RenewalPackage,
         RenewalPackageInput,
         RenewalPackageResult,
+        RenewalSummaryInput,
         SectionInput,
         StoredPackage,
         SweepBatchInput,
@@ -41,7 +44,7 @@ with workflow.unsafe.imports_passed_through():
     from policies import evaluate
     from policies.model import PolicySet
 
-from workflows.escalation import approval_ladder
+from workflows.escalation import LLM_OPTIONS, approval_ladder
 from workflows.human import RECORD_OPTIONS, HumanDecisions, Ladder
 
 SECTION_OPTIONS = {"start_to_close_timeout": timedelta(minutes=2), **{
@@ -129,6 +132,8 @@ class RenewalPackageWorkflow(HumanDecisions):
             usage=usage, roi=roi, risk=risk, expansion=expansion, decision_makers=people,
             pricing=pricing_proposal(self.account, risk, expansion), terms_requests=terms,
         )
+        if workflow.patched("renewal-summary"):  # older packages replay without it
+            package = await self._with_summary(package)
         self.risk_level = risk.level
         self.artifact = await workflow.execute_activity_method(
             s.store_renewal_package,
@@ -151,6 +156,19 @@ class RenewalPackageWorkflow(HumanDecisions):
             renewal_date=inp.renewal_date, artifact=self.artifact, risk_level=risk.level,
             pricing_status=pricing.status, signing_task_status=signing.status,
         )
+
+    async def _with_summary(self, package: RenewalPackage) -> RenewalPackage:
+        """The narrative from the LLM gateway; without it the package still ships."""
+        try:
+            summary = await workflow.execute_activity_method(
+                LlmActivities.summarize_renewal,
+                RenewalSummaryInput(workflow_id=workflow.info().workflow_id, package=package),
+                summary="narrative for the CSM (LLM gateway)", **LLM_OPTIONS)
+        except ActivityError as err:
+            workflow.logger.warning("no renewal summary: %s", err.cause)
+            return package
+        return package.model_copy(update={"summary": summary.text,
+                                          "summary_engine": summary.engine})
 
     async def _notify_ready(self, package: RenewalPackage) -> None:
         a = self.account
