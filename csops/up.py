@@ -117,8 +117,9 @@ async def _prepare(data_dir: Path, accounts: int, settings: Settings, port: int,
     _say()
     _say(f"A CSM's own queue in the UI: {inbox_query(DEMO_CSM)}")
     _say(f"From the shell:  .venv/bin/csops inbox --approver {DEMO_CSM}")
-    if items:
-        r = items[0]
+    hers = [i for i in items if DEMO_CSM in i.request.eligible_approvers]
+    if hers:
+        r = hers[0]
         _say(f"                 .venv/bin/csops decide {r.workflow_id} {r.request.request_id} "
              f"--decision {r.request.signal_payload['decision']} --approver {DEMO_CSM}")
     _say("Ctrl-C stops the server and the worker.", dim=True)
