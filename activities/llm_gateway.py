@@ -106,7 +106,8 @@ class LlmActivities:
             )
         # The rule check runs whatever the engine: a model fooled by the ticket
         # still cannot hide an injection attempt from the policy.
-        if not result.injection_suspected and offline_engine.assess(ctx).injection_suspected:
+        if (self._provider is not None and not result.injection_suspected
+                and offline_engine.assess(ctx).injection_suspected):
             result = result.model_copy(update={
                 "injection_suspected": True,
                 "reasons": [*result.reasons, "rule check: instructions addressed to the agent"],

@@ -766,15 +766,14 @@ def terms_requests(s: Session, account_id: str, as_of: date) -> list[str]:
     """Where, in the last 90 days, the customer asked for non-standard terms."""
     since = _day_start(as_of - timedelta(days=89))
     found = []
-    for kind, model, text_of in (
-        ("CRM note", CrmNote, lambda r: r.text),
-        ("call", CallTranscript, lambda r: r.text),
-        ("ticket", SupportTicket, lambda r: f"{r.subject} {r.body}"),
+    for kind, model, stamp, text_of in (
+        ("CRM note", CrmNote, "at", lambda r: r.text),
+        ("call", CallTranscript, "at", lambda r: r.text),
+        ("ticket", SupportTicket, "created_at", lambda r: f"{r.subject} {r.body}"),
     ):
-        ts = model.at if hasattr(model, "at") else model.created_at
-        for row in s.exec(select(model).where(model.account_id == account_id, ts >= since)):
+        column = getattr(model, stamp)
+        for row in s.exec(select(model).where(model.account_id == account_id, column >= since)):
             match = TERMS_REQUEST.search(text_of(row))
             if match:
-                when = getattr(row, "at", None) or row.created_at
-                found.append(f"{kind} {when:%Y-%m-%d}: \"{match.group(0)}\"")
+                found.append(f"{kind} {getattr(row, stamp):%Y-%m-%d}: \"{match.group(0)}\"")
     return found

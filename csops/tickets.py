@@ -15,6 +15,7 @@ from context.db import session
 from context.queries import account_facts
 from context.tables import Account, SupportTicket
 from csops.launch import Launch, start_escalation
+from csops.models import AccountFacts
 
 
 def new_ticket_id() -> str:
@@ -24,27 +25,29 @@ def new_ticket_id() -> str:
 
 
 def store_ticket(engine: Engine, ticket_id: str, account_id: str, subject: str, body: str,
-                 requester: str | None = None) -> bool:
-    """Insert the ticket unless it exists; False when it was already there."""
+                 requester: str | None = None) -> AccountFacts:
+    """Insert the ticket unless it exists; the account's facts either way.
+
+    Raises:
+        NotFound: the account is not in the context database.
+    """
     with session(engine) as s:
+        facts = account_facts(s, account_id)
         if s.get(SupportTicket, ticket_id):
-            return False
-        facts = account_facts(s, account_id)  # raises NotFound for an unknown account
+            return facts
         s.add(SupportTicket(
             id=ticket_id, account_id=account_id, subject=subject, body=body,
             requester_email=requester or facts.primary_contact_email,
             created_at=datetime.now(UTC),
         ))
         s.commit()
-        return True
+        return facts
 
 
 async def submit_ticket(engine: Engine, client: Client, task_queue: str, ticket_id: str,
                         account_id: str, subject: str, body: str,
                         requester: str | None = None) -> Launch:
-    store_ticket(engine, ticket_id, account_id, subject, body, requester)
-    with session(engine) as s:
-        facts = account_facts(s, account_id)
+    facts = store_ticket(engine, ticket_id, account_id, subject, body, requester)
     return await start_escalation(client, task_queue, ticket_id, subject, facts)
 
 

@@ -57,8 +57,6 @@ def approval_ladder(routing: RoutingPolicy) -> Ladder:
                   escalate=a.escalate_after_hours * h, expire=a.expire_after_hours * h)
 
 
-OUTCOME_FOR_STATUS = {"approved": "approved", "edited": "edited", "rejected": "rejected",
-                      "acked": "acked", "done": "done", "expired": "expired"}
 
 
 @workflow.defn(name="EscalationWorkflow")
@@ -208,7 +206,7 @@ class EscalationWorkflow(HumanDecisions):
             notify=False,  # the hot notification above already went out
             request_id=request_id,
         )
-        self.outcome = OUTCOME_FOR_STATUS[req.status]
+        self.outcome = req.status
         self.stage = "acknowledged" if req.status == "acked" else "expired: unacknowledged"
         self.publish()
 
@@ -230,7 +228,7 @@ class EscalationWorkflow(HumanDecisions):
                 ladder=approval_ladder(policies.routing),
                 draft=f"{ctx.ticket.subject}\n\n{ctx.ticket.body}",
             )
-            self.outcome = OUTCOME_FOR_STATUS[req.status]
+            self.outcome = req.status
             self.stage = "closed"
             self.publish()
             return
@@ -277,7 +275,7 @@ class EscalationWorkflow(HumanDecisions):
             await self._send_reply(ctx, draft.subject, req.final_text or draft.body,
                                    draft.engine if req.status == "approved" else f"edited by {req.decided_by}",
                                    to, False)
-        self.outcome = OUTCOME_FOR_STATUS[req.status]
+        self.outcome = req.status
         self.stage = "resolved" if req.status in ("approved", "edited") else "closed"
         self.publish()
 

@@ -47,8 +47,7 @@ with workflow.unsafe.imports_passed_through():
 from workflows.escalation import LLM_OPTIONS, approval_ladder
 from workflows.human import RECORD_OPTIONS, HumanDecisions, Ladder
 
-SECTION_OPTIONS = {"start_to_close_timeout": timedelta(minutes=2), **{
-    k: v for k, v in RECORD_OPTIONS.items() if k != "start_to_close_timeout"}}
+SECTION_OPTIONS = {**RECORD_OPTIONS, "start_to_close_timeout": timedelta(minutes=2)}
 
 
 def _pricing_text(package: RenewalPackage) -> str:
@@ -185,6 +184,8 @@ class RenewalPackageWorkflow(HumanDecisions):
     async def _pricing_request(self, policies: PolicySet, package: RenewalPackage) -> HumanRequest:
         """Renewal pricing is copilot by policy: the CSM decides every time."""
         decision = evaluate.decide_autonomy(policies, "renewal_pricing", self.account)
+        # The "stored" audit belongs after store_renewal_package, but running packages
+        # recorded it here: moving it would reorder their commands and break replay.
         await self.audit("package/stored", "renewal_package", "stored", decision=None,
                          engine="data+templates",
                          detail={"risk": package.risk.level, "html": self.artifact.html_path})
