@@ -1,13 +1,19 @@
 """The csops worker: every workflow and activity on one task queue, plus the
-outbox dispatcher. `csops worker` (or `python worker.py`) runs it."""
+outbox dispatcher. `csops worker` (or `python worker.py`) runs it.
+
+This is where dependencies are wired: the database engine, the LLM provider,
+the Temporal client and the settings go into the activity classes here, so no
+activity reaches for configuration of its own.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-import os
 import signal
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
@@ -17,13 +23,15 @@ from activities.context_pulls import ContextActivities
 from activities.digest import DigestActivities
 from activities.llm_gateway import LlmActivities
 from activities.onboarding import OnboardingActivities
-from activities.openai_provider import OpenAIProvider
-from activities.outbox_delivery import run_dispatcher
 from activities.records import RecordActivities
 from activities.renewal_sections import RenewalSectionActivities
 from activities.renewal_sweep import SweepActivities
+from adapters.delivery import run_dispatcher
+from adapters.launcher import start_renewal_package
+from adapters.openai_provider import OpenAIProvider
+from adapters.settings import Settings, load_settings
+from adapters.temporal_client import connect
 from context.db import make_engine
-from csops.config import Settings, artifact_dir, connect
 from policies.loader import load_policies
 from workflows.digest import CsmDigestWorkflow
 from workflows.escalation import EscalationWorkflow
@@ -38,11 +46,6 @@ WORKFLOWS = [
     CsmDigestWorkflow,
 ]
 
-# The SDK's default single workflow-task poller caps a 2-core dev server near
-# 50 completions/s while the CPU idles; a few more roughly double throughput.
-WORKFLOW_POLLERS = int(os.environ.get("CSOPS_WORKFLOW_POLLERS", "4"))
-ACTIVITY_POLLERS = int(os.environ.get("CSOPS_ACTIVITY_POLLERS", "4"))
-
 
 def build_worker(
     client: Client,
@@ -50,16 +53,18 @@ def build_worker(
     engine: Engine,
     provider: OpenAIProvider | None,
     executor: ThreadPoolExecutor,
-    **options,
+    settings: Settings | None = None,
+    **options: Any,
 ) -> Worker:
     """The worker with every workflow and activity (tests build it the same way);
     `options` go to temporalio's Worker."""
-    context = ContextActivities(engine)
+    settings = settings or load_settings()
+    context = ContextActivities(engine, settings.policy_dir)
     records = RecordActivities(engine)
     llm = LlmActivities(engine, provider)
     onboarding = OnboardingActivities(engine)
-    renewals = RenewalSectionActivities(engine, artifact_dir())
-    sweep = SweepActivities(engine, client)
+    renewals = RenewalSectionActivities(engine, settings.artifact_dir.resolve())
+    sweep = SweepActivities(engine, functools.partial(start_renewal_package, client))
     digest = DigestActivities(engine, client)
     return Worker(
         client,
@@ -89,19 +94,20 @@ def build_worker(
         ],
         # Sync activities (DB) run here, never on the event loop.
         activity_executor=executor,
-        max_concurrent_workflow_task_polls=WORKFLOW_POLLERS,
-        max_concurrent_activity_task_polls=ACTIVITY_POLLERS,
+        max_concurrent_workflow_task_polls=settings.workflow_pollers,
+        max_concurrent_activity_task_polls=settings.activity_pollers,
         **options,
     )
 
 
 async def run_worker(settings: Settings | None = None) -> None:
     """Validate policies, connect, and run until cancelled (Ctrl-C)."""
-    settings = settings or Settings()
-    policies = load_policies()  # a broken file stops start-up here, with file/field/reason
-    engine = make_engine()
-    provider = OpenAIProvider.from_env()
-    client = await connect(settings)
+    settings = settings or load_settings()
+    # A broken policy file stops start-up here, with file/field/reason.
+    policies = load_policies(settings.policy_dir)
+    engine = make_engine(settings.database_url)
+    provider = OpenAIProvider.from_settings(settings)
+    client = await connect(settings.temporal_address, settings.namespace)
     log = logging.getLogger("csops.worker")
     log.info(
         "worker on %s queue %r, policy %s, engine %s",
@@ -117,7 +123,8 @@ async def run_worker(settings: Settings | None = None) -> None:
     with ThreadPoolExecutor(max_workers=16) as executor:
         dispatcher = asyncio.create_task(run_dispatcher(engine, settings.outbox_delivery))
         try:
-            async with build_worker(client, settings.task_queue, engine, provider, executor):
+            async with build_worker(client, settings.task_queue, engine, provider, executor,
+                                    settings):
                 await stop.wait()
             log.info("worker stopped")
         finally:

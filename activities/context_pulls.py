@@ -2,48 +2,39 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pathlib import Path
+
 from sqlalchemy.engine import Engine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.errors import permanent_not_found
 from context.db import session
-from context.queries import NotFound, account_facts, ticket_context, usage_value
-from csops.models import AccountFacts, TicketContext, UsageCheckInput, UsageCheckResult
+from context.queries import account_facts, ticket_context, usage_value
+from contracts import errors
+from contracts.accounts import AccountFacts, PullAccountInput
+from contracts.escalation import PullTicketContextInput, TicketContext
+from contracts.onboarding import UsageCheckInput, UsageCheckResult
 from policies.loader import PolicyError, load_policies
 from policies.model import PolicySet
-
-
-class PullTicketContextInput(BaseModel):
-    ticket_id: str
-
-
-class PullAccountInput(BaseModel):
-    account_id: str
 
 
 class ContextActivities:
     """Synchronous DB reads; the worker runs them on its thread pool."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, policy_dir: Path | None = None) -> None:
         self._engine = engine
+        self._policy_dir = policy_dir
 
     @activity.defn(name="pull_ticket_context")
     def pull_ticket_context(self, inp: PullTicketContextInput) -> TicketContext:
-        with session(self._engine) as s:
-            try:
-                return ticket_context(s, inp.ticket_id)
-            except NotFound as err:
-                # Retrying will not make the ticket appear.
-                raise ApplicationError(str(err), type="NotFound", non_retryable=True) from err
+        with session(self._engine) as s, permanent_not_found():
+            return ticket_context(s, inp.ticket_id)
 
     @activity.defn(name="pull_account_facts")
     def pull_account_facts(self, inp: PullAccountInput) -> AccountFacts:
-        with session(self._engine) as s:
-            try:
-                return account_facts(s, inp.account_id)
-            except NotFound as err:
-                raise ApplicationError(str(err), type="NotFound", non_retryable=True) from err
+        with session(self._engine) as s, permanent_not_found():
+            return account_facts(s, inp.account_id)
 
     @activity.defn(name="check_usage")
     def check_usage(self, inp: UsageCheckInput) -> UsageCheckResult:
@@ -58,6 +49,7 @@ class ContextActivities:
         """The policy snapshot a workflow decides with; it lands in history, so
         replays decide the same way even after the files change."""
         try:
-            return load_policies()
+            return load_policies(self._policy_dir)
         except PolicyError as err:
-            raise ApplicationError(str(err), type="PolicyError", non_retryable=True) from err
+            raise ApplicationError(str(err), type=errors.POLICY_ERROR,
+                                   non_retryable=True) from err

@@ -11,9 +11,11 @@ from temporalio import activity
 from temporalio.client import Client
 
 from activities.records import RecordActivities
-from csops.inbox import collect_inbox
-from csops.models import DigestInput, DigestResult, OutboundMessage
-from csops.templates import render_for_activity
+from adapters.inbox import collect_inbox
+from adapters.templates import render_for_activity
+from contracts.digest import DigestInput, DigestResult
+from contracts.human import InboxItem
+from contracts.records import OutboundMessage
 
 
 class DigestActivities:
@@ -29,7 +31,7 @@ class DigestActivities:
         """
         day = inp.day or datetime.now(UTC).date()
         items = await collect_inbox(self._client)
-        per_person = defaultdict(list)
+        per_person: defaultdict[str, list[InboxItem]] = defaultdict(list)
         for item in items:
             for person in item.request.eligible_approvers:
                 per_person[person.lower()].append(item)

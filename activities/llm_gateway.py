@@ -16,19 +16,13 @@ from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 from temporalio import activity
 
-from activities import offline_engine
-from activities.openai_provider import CallStats, InvalidModelOutput, OpenAIProvider
 from activities.records import write_audit
-from csops.models import (
-    AssessTicketInput,
-    AuditEntry,
-    DraftReply,
-    DraftReplyInput,
-    RenewalSummary,
-    RenewalSummaryInput,
-    TicketAssessment,
-)
-from csops.templates import render
+from adapters import offline_engine
+from adapters.openai_provider import CallStats, InvalidModelOutput, OpenAIProvider
+from adapters.templates import render
+from contracts.escalation import AssessTicketInput, DraftReply, DraftReplyInput, TicketAssessment
+from contracts.records import AuditEntry
+from contracts.renewal import RenewalSummary, RenewalSummaryInput
 
 OFFLINE_MODEL = "offline-rules-v1"
 T = TypeVar("T", bound=BaseModel)

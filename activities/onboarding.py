@@ -9,11 +9,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import func, select
 from temporalio import activity
 
+from adapters.templates import render
 from context.db import session
 from context.queries import usage_value
 from context.tables import Account, OnboardingReviewRecord, SupportTicket
-from csops.models import OnboardingReview, OnboardingReviewInput
-from csops.templates import render
+from contracts.onboarding import OnboardingReview, OnboardingReviewInput
 
 # Peak day for people, totals for work done.
 REVIEW_FEATURES = {"active_users": "max", "integrations": "max", "agent_resolutions": "sum",

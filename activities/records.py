@@ -3,16 +3,15 @@ activity or a replayed workflow never writes (or sends) twice."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import Session, select
 from temporalio import activity
 
+from adapters.templates import render_for_activity
 from context.db import session
 from context.tables import AuditEvent, OutboxMessage
-from csops.models import AuditEntry, OutboundMessage, OutboxReceipt
-from csops.templates import render_for_activity
+from contracts.records import AuditEntry, OutboundMessage, OutboxReceipt, RenderInput
 
 
 def write_audit(engine: Engine, entry: AuditEntry, **extra) -> bool:
@@ -42,9 +41,13 @@ def write_audit(engine: Engine, entry: AuditEntry, **extra) -> bool:
             return False
 
 
-class RenderInput(BaseModel):
-    template: str
-    values: dict
+def _outbox_row(s: Session, key: str) -> OutboxMessage | None:
+    return s.exec(select(OutboxMessage).where(OutboxMessage.idempotency_key == key)).first()
+
+
+def _receipt(row: OutboxMessage, duplicate: bool) -> OutboxReceipt:
+    assert row.id is not None  # stored rows have their id
+    return OutboxReceipt(message_id=row.id, duplicate=duplicate)
 
 
 class RecordActivities:
@@ -55,11 +58,9 @@ class RecordActivities:
     def send_message(self, msg: OutboundMessage) -> OutboxReceipt:
         """Queue a message in the outbox; a channel delivers it (see outbox_delivery)."""
         with session(self._engine) as s:
-            existing = s.exec(
-                select(OutboxMessage).where(OutboxMessage.idempotency_key == msg.idempotency_key)
-            ).first()
+            existing = _outbox_row(s, msg.idempotency_key)
             if existing:
-                return OutboxReceipt(message_id=existing.id, duplicate=True)
+                return _receipt(existing, duplicate=True)
             row = OutboxMessage(
                 idempotency_key=msg.idempotency_key,
                 workflow_id=msg.workflow_id,
@@ -79,13 +80,10 @@ class RecordActivities:
             except IntegrityError:
                 # A concurrent attempt won the race: same key, same message.
                 s.rollback()
-                existing = s.exec(
-                    select(OutboxMessage).where(
-                        OutboxMessage.idempotency_key == msg.idempotency_key
-                    )
-                ).one()
-                return OutboxReceipt(message_id=existing.id, duplicate=True)
-            return OutboxReceipt(message_id=row.id, duplicate=False)
+                existing = _outbox_row(s, msg.idempotency_key)
+                assert existing is not None  # the row that won the race
+                return _receipt(existing, duplicate=True)
+            return _receipt(row, duplicate=False)
 
     @activity.defn(name="render_message")
     def render_message(self, inp: RenderInput) -> str:

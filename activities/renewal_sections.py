@@ -1,712 +1,131 @@
-"""The renewal package: five sections computed from the context database, a
-pricing proposal computed from those sections, and the stored artifact.
-
-Every figure comes from the data and the rules below, never from a model: the
-same database and `as_of` always give the same package. The constants are the
-rules; each function's docstring says how it computes.
-
-Windows (all inclusive, all ending at `as_of`, the last day of data covered):
-- the 90-day window: as_of-89 .. as_of;
-- last 30 days: as_of-29 .. as_of; previous 30 days: as_of-59 .. as_of-30;
-- 13 weeks: 13 x 7 days ending at as_of (as_of-90 .. as_of; the oldest week
-  starts one day before the 90-day window).
-
-Gauges (active users, connected integrations) are levels, so a period's figure
-is their average per calendar day, a day without a row counting as 0 (an
-account signed inside the window averages lower). Everything else is work done,
-so a period's figure is its sum.
-"""
+"""The renewal package's sections as activities (see context/renewal_sections.py
+for how each is computed), and the store of the finished package."""
 
 from __future__ import annotations
 
-import math
-import os
-import re
-import threading
-from collections import defaultdict
-from collections.abc import Iterable
-from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
+from datetime import UTC, date, datetime
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
-from pydantic import BaseModel
-from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities import offline_engine
+from activities.errors import permanent_not_found
+from adapters import offline_engine
+from adapters.renewal_artifacts import artifact_paths, render_package, write_atomic
+from context import renewal_sections as sections
 from context.db import session
-from context.queries import NotFound, account_facts
-from context.renewal_tables import RenewalPackageRecord
-from context.tables import (
-    AuditEvent,
-    CallTranscript,
-    Contact,
-    CrmNote,
-    NpsResponse,
-    SupportTicket,
-    UsageDaily,
-)
-from csops.models import (
-    AccountFacts,
-    DecisionMaker,
+from context.queries import account_facts
+from context.tables import RenewalPackageRecord, SupportTicket
+from contracts import errors
+from contracts.accounts import AccountFacts
+from contracts.escalation import Ticket, TicketContext
+from contracts.renewal import (
     DecisionMakerMap,
     ExpansionRecommendation,
-    FeatureTrend,
-    PricingProposal,
-    RenewalPackage,
     RiskAssessment,
     RoiProof,
     SectionInput,
     StoredPackage,
-    Ticket,
-    TicketContext,
+    StorePackageInput,
     UsageReport,
 )
-from csops.templates import TEMPLATE_DIR, render_for_activity
-
-# ---------------------------------------------------------------- windows
-
-WINDOW_DAYS = 90
-MONTH_DAYS = 30
-WEEKS = 13
-
-FEATURE_ORDER = ("active_users", "agent_resolutions", "api_calls", "integrations", "reports")
-GAUGE_FEATURES = frozenset({"active_users", "integrations"})  # averaged per day, not summed
-FEATURE_LABELS = {"active_users": "active users", "agent_resolutions": "agent resolutions",
-                  "api_calls": "API calls", "integrations": "integrations", "reports": "reports"}
-
-# ---------------------------------------------------------------- ROI
-# ASSUMPTIONS to tune with real customers' numbers; they are not measured.
-MINUTES_PER_RESOLUTION = 12  # support-agent minutes one agent resolution replaces
-HOURLY_COST_USD = 45  # fully loaded cost of one support-agent hour
-
-# ---------------------------------------------------------------- risk
-# Each rule adds its weight to the score (capped at 100) and one evidence line.
-USAGE_DECLINE_STEEP_PCT, USAGE_DECLINE_STEEP_WEIGHT = -20.0, 35  # active users, 30d vs 30d
-USAGE_DECLINE_PCT, USAGE_DECLINE_WEIGHT = -10.0, 15
-OPEN_TICKET_WEIGHT, OPEN_TICKET_MAX = 5, 15  # per open ticket, at most
-ANGRY_TICKET_WEIGHT = 25  # any open ticket the offline engine reads as angry
-ANGRY_SENTIMENT = -0.4  # offline-engine sentiment at or below this is angry (so is `hot`)
-NPS_LOW, NPS_LOW_WEIGHT = 6, 15  # average of the last 90 days at or below
-NPS_DROP_POINTS, NPS_DROP_WEIGHT = 2.0, 10  # fall against the 90 days before, at least
-NEGATIVE_SENTIMENT, NEGATIVE_DECISION_MAKER_WEIGHT = -0.3, 15  # per decision maker
-CHAMPION_STALE_DAYS, CHAMPION_STALE_WEIGHT = 60, 10  # per champion not touched
-NO_CHAMPION_WEIGHT = 10  # nobody with "Champion" in their role
-HIGH_RISK_SCORE, MEDIUM_RISK_SCORE = 50, 25
-
-# ---------------------------------------------------------------- expansion
-SEAT_PRESSURE_PCT = 85.0  # seat utilisation at or above: suggest seats
-EXTRA_SEAT_SHARE = 0.2  # at least this share of the current seats ...
-TARGET_UTILISATION_PCT = 70.0  # ... or enough to bring utilisation back to this
-USAGE_GROWTH_PCT = 25.0  # API calls / agent resolutions growth, 30d vs 30d
-NEXT_PLAN = {"starter": "team", "team": "business", "business": "enterprise"}
-
-# ---------------------------------------------------------------- pricing
-UPLIFT_BY_RISK = {"high": 0.0, "medium": 0.03, "low": 0.07}
-
-# ---------------------------------------------------------------- decision-maker map
-EXECUTIVE_ROLE = re.compile(r"\b(ceo|[se]?vp|head|director|chief)\b", re.IGNORECASE)
-CHAMPION_ROLE = re.compile(r"champion", re.IGNORECASE)
-INFLUENCE_RANK = {"high": 0, "medium": 1, "low": 2}
-STALE_RELATIONSHIP_DAYS = 30  # no contact touched within: flagged
-STALE_DECISION_MAKER_DAYS = 90
-
-MARKDOWN_TEMPLATE = "artifacts/renewal_package.md.j2"
-HTML_TEMPLATE = "artifacts/renewal_package.html.j2"
-_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
-class StorePackageInput(BaseModel):
-    workflow_id: str
-    package: RenewalPackage
-    # Where the files go: worker configuration (CSOPS_ARTIFACT_DIR), not workflow
-    # input; a test may pass its own.
-    artifact_dir: str | None = None
+def _anger_judge(facts: AccountFacts) -> sections.AngerJudge:
+    """The same keyword rules the escalation workflow uses, applied to an open ticket."""
 
-
-# ---------------------------------------------------------------- reads
-
-
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=UTC)
-
-
-def _daily_usage(s: Session, account_id: str, as_of: date) -> dict[str, dict[date, float]]:
-    """Per feature, per day: the account's usage over the 13 weeks ending at as_of.
-
-    One grouped query (feature, day); duplicate rows of a day add up.
-    """
-    first = as_of - timedelta(days=WEEKS * 7 - 1)
-    rows = s.exec(
-        select(UsageDaily.feature, UsageDaily.day, func.sum(UsageDaily.value))
-        .where(UsageDaily.account_id == account_id, UsageDaily.day >= first,
-               UsageDaily.day <= as_of)
-        .group_by(UsageDaily.feature, UsageDaily.day)
-    ).all()
-    daily: dict[str, dict[date, float]] = defaultdict(dict)
-    for feature, day, value in rows:
-        daily[feature][day] = float(value or 0)
-    return daily
-
-
-def _period(series: dict[date, float], end: date, days: int, gauge: bool) -> float:
-    """A feature over `days` calendar days ending at `end`: the average per day for a
-    gauge (missing days count as 0), the sum otherwise. Unrounded."""
-    total = sum(series.get(end - timedelta(days=i), 0.0) for i in range(days))
-    return total / days if gauge else total
-
-
-def _change_pct(last: float, previous: float) -> float | None:
-    """round((last - previous) / previous * 100, 1); None when previous is 0."""
-    if not previous:
-        return None
-    return round((last - previous) / previous * 100, 1)
-
-
-def _figure(value: float, gauge: bool) -> float:
-    return round(value, 2) if gauge else value
-
-
-def _feature_trend(feature: str, series: dict[date, float], as_of: date) -> FeatureTrend:
-    """last_30 / previous_30 / weekly: averages per day for gauges (rounded to 2
-    decimals), sums otherwise; change_pct from the unrounded figures."""
-    gauge = feature in GAUGE_FEATURES
-    last = _period(series, as_of, MONTH_DAYS, gauge)
-    previous = _period(series, as_of - timedelta(days=MONTH_DAYS), MONTH_DAYS, gauge)
-    weekly = [
-        _figure(_period(series, as_of - timedelta(days=7 * w), 7, gauge), gauge)
-        for w in reversed(range(WEEKS))
-    ]
-    return FeatureTrend(feature=feature, last_30=_figure(last, gauge),
-                        previous_30=_figure(previous, gauge),
-                        change_pct=_change_pct(last, previous), weekly=weekly)
-
-
-def _label(feature: str) -> str:
-    return FEATURE_LABELS.get(feature, feature.replace("_", " "))
-
-
-def _change_text(change: float | None) -> str:
-    return "nothing in the 30 days before" if change is None else f"{change:+.1f}% vs the 30 days before"
-
-
-def _usage_report(facts: AccountFacts, as_of: date,
-                  daily: dict[str, dict[date, float]]) -> UsageReport:
-    """The usage section.
-
-    - features: the five known features (plus any other in the data), see `_feature_trend`;
-    - peak_active_users: the highest daily active users in the 90-day window;
-    - avg_active_users_30d: active users summed over the last 30 days / 30 (2 decimals);
-    - seat_utilisation_pct: round(avg_active_users_30d / seats * 100, 1), from the
-      unrounded average; 0 when the account has no seats;
-    - adoption: plain statements against the plan (integrations connected = the
-      highest daily count of the last 7 days, so a weekend dip does not hide one).
-    """
-    window_start = as_of - timedelta(days=WINDOW_DAYS - 1)
-    features = list(FEATURE_ORDER) + sorted(set(daily) - set(FEATURE_ORDER))
-    trends = [_feature_trend(f, daily.get(f, {}), as_of) for f in features]
-    users = daily.get("active_users", {})
-    avg_users = _period(users, as_of, MONTH_DAYS, gauge=True)
-    peak = max((v for d, v in users.items() if d >= window_start), default=0.0)
-    seats = facts.seats
-    utilisation = round(avg_users / seats * 100, 1) if seats > 0 else 0.0
-
-    if seats > 0:
-        adoption = [(f"seat utilisation {utilisation:g}% of {seats:,} seats on the {facts.plan} "
-                    f"plan ({avg_users:,.1f} active users/day over the last 30 days, "
-                    f"peak {peak:,.0f})")]
-    else:
-        adoption = [(f"no seat count on the {facts.plan} plan ({avg_users:,.1f} active "
-                    "users/day over the last 30 days)")]
-    for trend in trends:
-        if trend.feature == "active_users":
-            continue
-        series = daily.get(trend.feature, {})
-        if trend.feature == "integrations":
-            connected = max(series.get(as_of - timedelta(days=i), 0.0) for i in range(7))
-            adoption.append(f"integrations: {connected:,.0f} connected" if connected
-                            else "integrations: none connected in the last 7 days")
-        elif trend.feature in GAUGE_FEATURES:
-            adoption.append(f"{_label(trend.feature)}: {trend.last_30:,.1f}/day in the last "
-                            f"30 days ({_change_text(trend.change_pct)})")
-        elif trend.last_30:
-            adoption.append(f"{_label(trend.feature)}: {trend.last_30:,.0f} in the last 30 days "
-                            f"({_change_text(trend.change_pct)})")
-        else:
-            adoption.append(f"{_label(trend.feature)}: none in the last 30 days")
-
-    return UsageReport(
-        window_start=window_start, window_end=as_of, features=trends, seats=seats,
-        peak_active_users=peak, avg_active_users_30d=round(avg_users, 2),
-        seat_utilisation_pct=utilisation, adoption=adoption,
-    )
-
-
-def _trend(usage: UsageReport, feature: str) -> FeatureTrend:
-    return next(t for t in usage.features if t.feature == feature)
-
-
-def _roi(s: Session, facts: AccountFacts, as_of: date,
-         daily: dict[str, dict[date, float]]) -> RoiProof:
-    """The ROI section.
-
-    - agent_resolutions_90d: agent resolutions summed over the 90-day window;
-    - hours_saved_90d: resolutions x MINUTES_PER_RESOLUTION / 60 (1 decimal);
-    - value_usd_90d: unrounded hours x HOURLY_COST_USD (2 decimals);
-    - price_paid_90d: ARR / 4 (2 decimals);
-    - roi_multiple: round(value / price, 2) from the unrounded figures; None at price 0;
-    - agent_actions_90d: audit events of the account with actor "agent" whose `at`
-      falls in the window (as_of-89 00:00 UTC up to as_of+1 00:00 UTC).
-    """
-    window_start = as_of - timedelta(days=WINDOW_DAYS - 1)
-    resolutions = _period(daily.get("agent_resolutions", {}), as_of, WINDOW_DAYS, gauge=False)
-    hours = resolutions * MINUTES_PER_RESOLUTION / 60
-    value = hours * HOURLY_COST_USD
-    price = facts.arr / 4
-    multiple = round(value / price, 2) if price else None
-    actions = s.exec(
-        select(func.count()).select_from(AuditEvent).where(
-            AuditEvent.account_id == facts.account_id, AuditEvent.actor == "agent",
-            AuditEvent.at >= _day_start(window_start),
-            AuditEvent.at < _day_start(as_of + timedelta(days=1)),
+    def judge(row: SupportTicket, open_count: int) -> tuple[bool, float]:
+        ctx = TicketContext(
+            ticket=Ticket(ticket_id=row.id, account_id=row.account_id, subject=row.subject,
+                          body=row.body, requester_email=row.requester_email,
+                          created_at=row.created_at),
+            account=facts, open_tickets=open_count,
         )
-    ).one()
+        assessment = offline_engine.assess(ctx)
+        return assessment.sentiment <= sections.ANGRY_SENTIMENT or assessment.hot, assessment.sentiment
 
-    outcomes = [
-        (f"{resolutions:,.0f} support conversations resolved by the agent in 90 days "
-        f"({window_start} to {as_of})"),
-        f"≈ {hours:,.1f} hours of support work saved ({MINUTES_PER_RESOLUTION} minutes each)",
-        f"≈ ${value:,.0f} of support time at ${HOURLY_COST_USD}/hour, against ${price:,.0f} "
-        "paid for the quarter"
-        + (f": {multiple:g}x return" if multiple is not None else ""),
-        f"{actions:,} actions by the agent recorded in the audit log",
-    ]
-    return RoiProof(
-        agent_resolutions_90d=resolutions, hours_saved_90d=round(hours, 1),
-        value_usd_90d=round(value, 2), price_paid_90d=round(price, 2), roi_multiple=multiple,
-        agent_actions_90d=actions, outcomes=outcomes,
-    )
-
-
-def _ticket_sentiment(row: SupportTicket, facts: AccountFacts, open_count: int) -> tuple[bool, float]:
-    """Whether the offline engine reads the ticket as angry (sentiment <= -0.4 or
-    `hot`), and its sentiment: the same keyword rules the escalation workflow uses."""
-    ctx = TicketContext(
-        ticket=Ticket(ticket_id=row.id, account_id=row.account_id, subject=row.subject,
-                      body=row.body, requester_email=row.requester_email,
-                      created_at=row.created_at),
-        account=facts, open_tickets=open_count,
-    )
-    assessment = offline_engine.assess(ctx)
-    return assessment.sentiment <= ANGRY_SENTIMENT or assessment.hot, assessment.sentiment
-
-
-def _weighted(text: str, weight: int) -> str:
-    return f"{text} [+{weight}]"
-
-
-def _risk(s: Session, facts: AccountFacts, as_of: date, usage: UsageReport,
-          contacts: list[Contact]) -> RiskAssessment:
-    """The risk section: a score (sum of the weights of the rules that fire, capped
-    at 100), its level (>= 50 high, >= 25 medium, else low) and one evidence line
-    per rule that fired, with its numbers and weight.
-
-    Rules: active users (average per day) last 30 vs previous 30 days <= -20%: +35,
-    <= -10%: +15; +5 per open ticket (status "open"), at most +15; +25 when any open
-    ticket is angry; NPS average of the last 90 days <= 6: +15, and a fall of >= 2
-    points against the 90 days before: +10; +15 per decision maker with sentiment
-    <= -0.3; +10 per champion not touched in over 60 days; +10 when nobody is a champion.
-    """
-    evidence: list[tuple[str, int]] = []
-    users = _trend(usage, "active_users")
-    change = users.change_pct
-    if change is not None and change <= USAGE_DECLINE_PCT:
-        weight = (USAGE_DECLINE_STEEP_WEIGHT if change <= USAGE_DECLINE_STEEP_PCT
-                  else USAGE_DECLINE_WEIGHT)
-        evidence.append(((f"active users down {-change:.1f}% (avg {users.last_30:,.1f}/day vs "
-                         f"{users.previous_30:,.1f}/day, last 30 days vs the 30 before)"), weight))
-
-    tickets = s.exec(
-        select(SupportTicket)
-        .where(SupportTicket.account_id == facts.account_id, SupportTicket.status == "open")
-        .order_by(SupportTicket.created_at, SupportTicket.id)
-    ).all()
-    if tickets:
-        listed = ", ".join(f"{t.id} “{t.subject}”" for t in tickets)
-        evidence.append((f"{len(tickets)} open ticket(s): {listed}",
-                         min(OPEN_TICKET_MAX, OPEN_TICKET_WEIGHT * len(tickets))))
-    angry = []
-    for t in tickets:
-        is_angry, sentiment = _ticket_sentiment(t, facts, len(tickets))
-        if is_angry:
-            angry.append(f"{t.id} “{t.subject}” (sentiment {sentiment:+.2f})")
-    if angry:
-        evidence.append((f"{len(angry)} angry open ticket(s): {', '.join(angry)}",
-                         ANGRY_TICKET_WEIGHT))
-
-    split = _day_start(as_of - timedelta(days=WINDOW_DAYS - 1))
-    start = _day_start(as_of - timedelta(days=2 * WINDOW_DAYS - 1))
-    end = _day_start(as_of + timedelta(days=1))
-    recent_avg, recent_n, previous_avg, previous_n = s.exec(
-        select(
-            func.avg(NpsResponse.score).filter(NpsResponse.at >= split),
-            func.count(NpsResponse.id).filter(NpsResponse.at >= split),
-            func.avg(NpsResponse.score).filter(NpsResponse.at < split),
-            func.count(NpsResponse.id).filter(NpsResponse.at < split),
-        ).where(NpsResponse.account_id == facts.account_id, NpsResponse.at >= start,
-                NpsResponse.at < end)
-    ).one()
-    nps_recent = round(float(recent_avg), 1) if recent_n else None
-    nps_previous = round(float(previous_avg), 1) if previous_n else None
-    if nps_recent is not None and nps_recent <= NPS_LOW:
-        evidence.append(((f"NPS {nps_recent:g} on average from {recent_n} response(s) in the "
-                         "last 90 days"), NPS_LOW_WEIGHT))
-    if (nps_recent is not None and nps_previous is not None
-            and nps_previous - nps_recent >= NPS_DROP_POINTS):
-        evidence.append(((f"NPS down {nps_previous - nps_recent:.1f} points ({nps_recent:g} vs "
-                         f"{nps_previous:g} in the 90 days before)"), NPS_DROP_WEIGHT))
-
-    changes: list[tuple[str, int]] = []
-    for c in contacts:
-        if c.is_decision_maker and c.sentiment <= NEGATIVE_SENTIMENT:
-            changes.append(((f"decision maker {c.name} ({c.role}) is negative: sentiment "
-                            f"{c.sentiment:+.2f}"), NEGATIVE_DECISION_MAKER_WEIGHT))
-    champions = [c for c in contacts if CHAMPION_ROLE.search(c.role)]
-    for c in champions:
-        days = (as_of - c.last_touch).days if c.last_touch else None
-        if days is None:
-            changes.append((f"champion {c.name} never touched", CHAMPION_STALE_WEIGHT))
-        elif days > CHAMPION_STALE_DAYS:
-            changes.append((f"champion {c.name} not touched in {days} days",
-                            CHAMPION_STALE_WEIGHT))
-    if not champions:
-        changes.append(("no champion on the account", NO_CHAMPION_WEIGHT))
-    evidence += changes
-
-    score = min(100, sum(w for _, w in evidence))
-    level = "high" if score >= HIGH_RISK_SCORE else "medium" if score >= MEDIUM_RISK_SCORE else "low"
-    return RiskAssessment(
-        level=level, score=score, evidence=[_weighted(t, w) for t, w in evidence],
-        usage_change_pct=change, open_tickets=len(tickets), angry_open_tickets=len(angry),
-        nps_recent=nps_recent, nps_previous=nps_previous,
-        champion_changes=[t for t, _ in changes],
-    )
-
-
-def _first_usage_day(daily: dict[str, dict[date, float]]) -> date | None:
-    return min((day for series in daily.values() for day in series), default=None)
-
-
-def _expansion(facts: AccountFacts, usage: UsageReport, risk: RiskAssessment,
-               first_usage_day: date | None) -> ExpansionRecommendation:
-    """The expansion section.
-
-    - seat utilisation >= 85%: extra seats = max(ceil(seats x 0.2), the seats that
-      bring the 30-day average back to 70% utilisation);
-    - API calls up >= 25% (last 30 vs previous 30 days): the next plan tier (an API
-      volume add-on on the top plan); agent resolutions up >= 25%: the agent
-      resolution add-on. Growth counts only when usage data covers the whole
-      previous 30 days (first usage day <= as_of-59): before that it is the
-      onboarding ramp-up, not demand for more;
-    - recommended only when a rule fires and the risk level is not high (then the
-      evidence says what was held back and why).
-    """
-    evidence: list[str] = []
-    suggestions: list[str] = []
-    extra_seats = 0
-    seats, util, avg = facts.seats, usage.seat_utilisation_pct, usage.avg_active_users_30d
-    if seats > 0 and util >= SEAT_PRESSURE_PCT:
-        to_target = math.ceil(avg / (TARGET_UTILISATION_PCT / 100)) - seats
-        extra_seats = max(math.ceil(seats * EXTRA_SEAT_SHARE), to_target)
-        evidence.append(f"seat utilisation {util:g}% of {seats:,} seats ({avg:,.1f} active "
-                        f"users/day over the last 30 days; threshold {SEAT_PRESSURE_PCT:g}%)")
-        suggestions.append(f"add {extra_seats:,} seats ({seats:,} → {seats + extra_seats:,}): "
-                           f"utilisation {avg / (seats + extra_seats) * 100:.1f}%")
-    previous_start = usage.window_end - timedelta(days=2 * MONTH_DAYS - 1)
-    ramping = first_usage_day is None or first_usage_day > previous_start
-    for feature in ("api_calls", "agent_resolutions"):
-        t = _trend(usage, feature)
-        if t.change_pct is None or t.change_pct < USAGE_GROWTH_PCT:
-            continue
-        if ramping:
-            evidence.append(f"{_label(feature)} up {t.change_pct:.1f}%, not counted: usage "
-                            f"starts {first_usage_day}, inside the previous 30 days (ramp-up)")
-            continue
-        evidence.append(f"{_label(feature)} up {t.change_pct:.1f}% ({t.last_30:,.0f} in the "
-                        f"last 30 days vs {t.previous_30:,.0f} in the 30 before)")
-        if feature == "api_calls":
-            nxt = NEXT_PLAN.get(facts.plan)
-            suggestions.append(f"next plan tier: {facts.plan} → {nxt}" if nxt
-                               else f"API volume add-on (already on the {facts.plan} plan)")
-        else:
-            suggestions.append("agent resolution add-on")
-
-    if not suggestions:
-        api, res = _trend(usage, "api_calls"), _trend(usage, "agent_resolutions")
-        evidence.append(
-            f"no expansion signal: seat utilisation {util:g}% (needs {SEAT_PRESSURE_PCT:g}%), "
-            f"API calls {_pct(api.change_pct)}, agent resolutions {_pct(res.change_pct)} "
-            f"(need +{USAGE_GROWTH_PCT:g}% against a full previous 30 days)")
-        return ExpansionRecommendation(recommended=False, suggestions=[], suggested_seats=0,
-                                       evidence=evidence)
-    if risk.level == "high":
-        evidence.append(f"held back: renewal risk is high (score {risk.score}/100); protect "
-                        f"the renewal first (would suggest: {'; '.join(suggestions)})")
-        return ExpansionRecommendation(recommended=False, suggestions=[], suggested_seats=0,
-                                       evidence=evidence)
-    return ExpansionRecommendation(recommended=True, suggestions=suggestions,
-                                   suggested_seats=extra_seats, evidence=evidence)
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:+.1f}%"
-
-
-def _contacts(s: Session, account_id: str) -> list[Contact]:
-    return list(s.exec(select(Contact).where(Contact.account_id == account_id)
-                       .order_by(Contact.id)).all())
-
-
-def _decision_maker_map(contacts: list[Contact], as_of: date) -> DecisionMakerMap:
-    """The decision-maker map: every contact, decision makers first, then by
-    influence (high, medium, low), then by name; days_since_touch = as_of - last_touch.
-
-    missing: no contacts; "no executive sponsor" (no decision maker whose role names
-    CEO, VP, Head, Director or Chief); "no champion" (no role containing Champion);
-    "no contact touched in the last 30 days"; decision makers none touched in 90
-    days; each champion not touched in over 60 days.
-    """
-    people = [
-        DecisionMaker(
-            name=c.name, email=c.email, role=c.role, is_decision_maker=c.is_decision_maker,
-            influence=c.influence, sentiment=c.sentiment, last_touch=c.last_touch,
-            days_since_touch=(as_of - c.last_touch).days if c.last_touch else None,
-        )
-        for c in contacts
-    ]
-    people.sort(key=lambda p: (not p.is_decision_maker, INFLUENCE_RANK.get(p.influence, 3),
-                               p.name.lower(), p.email))
-    if not people:
-        return DecisionMakerMap(contacts=[], missing=["no contacts on the account"])
-
-    def touched_within(group: Iterable[DecisionMaker], days: int) -> bool:
-        return any(p.days_since_touch is not None and p.days_since_touch <= days for p in group)
-
-    missing = []
-    deciders = [p for p in people if p.is_decision_maker]
-    if not any(EXECUTIVE_ROLE.search(p.role) for p in deciders):
-        missing.append("no executive sponsor")
-    champions = [p for p in people if CHAMPION_ROLE.search(p.role)]
-    if not champions:
-        missing.append("no champion")
-    if not touched_within(people, STALE_RELATIONSHIP_DAYS):
-        missing.append(f"no contact touched in the last {STALE_RELATIONSHIP_DAYS} days")
-    if deciders and not touched_within(deciders, STALE_DECISION_MAKER_DAYS):
-        missing.append(f"no decision maker touched in the last {STALE_DECISION_MAKER_DAYS} days")
-    for p in champions:
-        if p.days_since_touch is None:
-            missing.append(f"champion {p.name} never touched")
-        elif p.days_since_touch > CHAMPION_STALE_DAYS:
-            missing.append(f"champion {p.name} not touched in {p.days_since_touch} days")
-    return DecisionMakerMap(contacts=people, missing=missing)
-
-
-# ---------------------------------------------------------------- pricing (pure)
-
-
-def _whole_dollars(x: float) -> float:
-    return float(math.floor(x + 0.5))  # half up: the same everywhere, no banker's rounding
-
-
-def pricing_proposal(account: AccountFacts, risk: RiskAssessment,
-                     expansion: ExpansionRecommendation) -> PricingProposal:
-    """The pricing proposal. Pure and deterministic (workflow code calls it).
-
-    proposed = ARR x (1 + uplift) + expansion seats x (ARR / seats), rounded to whole
-    dollars (half up); uplift by risk level: high 0% (hold the price, protect the
-    renewal), medium +3%, low +7%. Expansion seats count only when the expansion is
-    recommended and the account has a seat count; plan tiers and add-ons are not
-    priced here. change_pct = round((proposed - ARR) / ARR x 100, 1), 0 when ARR is 0.
-    """
-    arr = account.arr
-    uplift = UPLIFT_BY_RISK[risk.level]
-    proposed = arr * (1 + uplift)
-    if risk.level == "high":
-        rationale = [(f"risk high (score {risk.score}/100): hold the price at ${arr:,.0f} to "
-                     "protect the renewal")]
-    else:
-        rationale = [(f"risk {risk.level} (score {risk.score}/100): +{uplift * 100:g}% on the "
-                     f"current ${arr:,.0f} (${arr * uplift:,.0f})")]
-    seat_suggestion = 0
-    if expansion.recommended and expansion.suggested_seats > 0:
-        seat_suggestion = 1
-        if account.seats > 0:
-            per_seat = arr / account.seats
-            added = per_seat * expansion.suggested_seats
-            proposed += added
-            rationale.append(f"expansion: +{expansion.suggested_seats:,} seats at the current "
-                             f"${per_seat:,.2f}/seat (${added:,.0f})")
-        else:
-            rationale.append("expansion seats not priced: the account has no seat count")
-    if expansion.recommended and len(expansion.suggestions) > seat_suggestion:
-        rationale.append("plan tier and add-on suggestions are not priced here: quote them "
-                         "separately")
-    proposed = _whole_dollars(proposed)
-    change = round((proposed - arr) / arr * 100, 1) if arr else 0.0
-    rationale.append("a proposal for the CSM, who decides: nothing is sent to the customer")
-    return PricingProposal(current_arr=arr, proposed_arr=proposed, change_pct=change,
-                           rationale=rationale)
-
-
-# ---------------------------------------------------------------- artifacts
-
-
-@lru_cache(maxsize=1)
-def _html_env() -> Environment:
-    # Autoescape on: account names, ticket subjects and contact names are customer text.
-    return Environment(loader=FileSystemLoader(TEMPLATE_DIR), undefined=StrictUndefined,
-                       autoescape=True, keep_trailing_newline=True, trim_blocks=True,
-                       lstrip_blocks=True)
-
-
-def _num(value: float | None, digits: int = 0) -> str:
-    return "n/a" if value is None else f"{value:,.{digits}f}"
-
-
-_SPARK = "▁▂▃▄▅▆▇█"
-
-
-def _spark(values: list[float]) -> str:
-    """A text sparkline of the weekly trend."""
-    top = max(values, default=0)
-    if top <= 0:
-        return _SPARK[0] * len(values)
-    return "".join(_SPARK[min(7, int(v / top * 7 + 0.5))] for v in values)
-
-
-def _spark_points(values: list[float], width: int = 120, height: int = 24) -> str:
-    """SVG polyline points of the weekly trend (0 at the bottom, the peak at the top)."""
-    top = max(values, default=0) or 1
-    step = width / max(len(values) - 1, 1)
-    return " ".join(f"{i * step:.1f},{height - v / top * height:.1f}"
-                    for i, v in enumerate(values))
-
-
-def _template_values(package: RenewalPackage) -> dict:
-    return {
-        "package": package, "account": package.account, "num": _num, "pct": _pct,
-        "spark": _spark, "spark_points": _spark_points, "label": _label,
-        "gauges": GAUGE_FEATURES,
-        "assumptions": {"minutes_per_resolution": MINUTES_PER_RESOLUTION,
-                        "hourly_cost_usd": HOURLY_COST_USD},
-    }
-
-
-def _render_html(package: RenewalPackage) -> str:
-    try:
-        return _html_env().get_template(HTML_TEMPLATE).render(
-            **_template_values(package)).strip() + "\n"
-    except TemplateError as err:
-        raise ApplicationError(f"template {HTML_TEMPLATE}: {err}", type="TemplateError",
-                               non_retryable=True) from err
-
-
-def _artifact_paths(artifact_dir: str, package: RenewalPackage) -> tuple[Path, Path]:
-    account_id = package.account.account_id
-    if not _SAFE_ID.fullmatch(account_id) or ".." in account_id:
-        raise ApplicationError(f"account id {account_id!r} cannot name a directory",
-                               type="InvalidAccountId", non_retryable=True)
-    base = Path(artifact_dir).resolve() / account_id / f"renewal-{package.renewal_date}"
-    return base.with_suffix(".md"), base.with_suffix(".html")
-
-
-def _write(path: str | Path, text: str) -> None:
-    """Write atomically (temp file + rename): a reader never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    return judge
 
 
 def _stored(row: RenewalPackageRecord) -> StoredPackage:
     # A retry rewrites the stored artifacts byte for byte (in case the files went missing).
-    _write(row.markdown_path, row.markdown)
-    _write(row.html_path, row.html)
+    write_atomic(row.markdown_path, row.markdown)
+    write_atomic(row.html_path, row.html)
+    assert row.id is not None  # a stored row has its id
     return StoredPackage(package_id=row.id, markdown_path=row.markdown_path,
                          html_path=row.html_path)
 
 
-# ---------------------------------------------------------------- activities
-
-
 class RenewalSectionActivities:
-    """The renewal package's sections as activities: synchronous DB reads the worker
-    runs on its thread pool, plus the store of the finished package."""
+    """Synchronous DB reads the worker runs on its thread pool, plus the store of the
+    finished package."""
 
-    def __init__(self, engine: Engine, artifact_dir: str | Path | None = None) -> None:
+    def __init__(self, engine: Engine, artifact_dir: str | Path) -> None:
         self._engine = engine
-        self._artifact_dir = str(artifact_dir) if artifact_dir else None
+        self._artifact_dir = str(artifact_dir)
 
     def _facts(self, s: Session, account_id: str) -> AccountFacts:
-        try:
+        with permanent_not_found():
             return account_facts(s, account_id)
-        except NotFound as err:
-            # Retrying will not make the account appear.
-            raise ApplicationError(str(err), type="NotFound", non_retryable=True) from err
 
     def _usage(self, s: Session, facts: AccountFacts, as_of: date) -> UsageReport:
-        return _usage_report(facts, as_of, _daily_usage(s, facts.account_id, as_of))
+        return sections.usage_report(facts, as_of,
+                                     sections.daily_usage(s, facts.account_id, as_of))
+
+    def _risk(self, s: Session, facts: AccountFacts, as_of: date,
+              usage: UsageReport) -> RiskAssessment:
+        return sections.risk_assessment(s, facts, as_of, usage,
+                                        sections.contacts_of(s, facts.account_id),
+                                        _anger_judge(facts))
 
     @activity.defn(name="usage_report")
     def usage_report(self, inp: SectionInput) -> UsageReport:
-        """Usage over the 90 days ending at as_of (see `_usage_report`)."""
+        """Usage over the 90 days ending at as_of."""
         with session(self._engine) as s:
-            facts = self._facts(s, inp.account_id)
-            return self._usage(s, facts, inp.as_of)
+            return self._usage(s, self._facts(s, inp.account_id), inp.as_of)
 
     @activity.defn(name="roi_proof")
     def roi_proof(self, inp: SectionInput) -> RoiProof:
-        """Value delivered over the 90 days ending at as_of (see `_roi`)."""
+        """Value delivered over the 90 days ending at as_of."""
         with session(self._engine) as s:
             facts = self._facts(s, inp.account_id)
-            return _roi(s, facts, inp.as_of, _daily_usage(s, facts.account_id, inp.as_of))
+            daily = sections.daily_usage(s, facts.account_id, inp.as_of)
+            return sections.roi_proof(s, facts, inp.as_of, daily)
 
     @activity.defn(name="risk_assessment")
     def risk_assessment(self, inp: SectionInput) -> RiskAssessment:
-        """Renewal risk as of as_of (see `_risk`)."""
+        """Renewal risk as of as_of."""
         with session(self._engine) as s:
             facts = self._facts(s, inp.account_id)
-            return _risk(s, facts, inp.as_of, self._usage(s, facts, inp.as_of),
-                         _contacts(s, facts.account_id))
+            return self._risk(s, facts, inp.as_of, self._usage(s, facts, inp.as_of))
 
     @activity.defn(name="expansion_recommendation")
     def expansion_recommendation(self, inp: SectionInput) -> ExpansionRecommendation:
-        """Expansion from usage, gated by risk (see `_expansion`)."""
+        """Expansion from usage, gated by risk."""
         with session(self._engine) as s:
             facts = self._facts(s, inp.account_id)
-            daily = _daily_usage(s, facts.account_id, inp.as_of)
-            usage = _usage_report(facts, inp.as_of, daily)
-            risk = _risk(s, facts, inp.as_of, usage, _contacts(s, facts.account_id))
-            return _expansion(facts, usage, risk, _first_usage_day(daily))
+            daily = sections.daily_usage(s, facts.account_id, inp.as_of)
+            usage = sections.usage_report(facts, inp.as_of, daily)
+            risk = self._risk(s, facts, inp.as_of, usage)
+            return sections.expansion_recommendation(facts, usage, risk,
+                                                     sections.first_usage_day(daily))
 
     @activity.defn(name="decision_maker_map")
     def decision_maker_map(self, inp: SectionInput) -> DecisionMakerMap:
-        """The account's contacts and the roles nobody covers (see `_decision_maker_map`)."""
+        """The account's contacts and the roles nobody covers."""
         with session(self._engine) as s:
             facts = self._facts(s, inp.account_id)
-            return _decision_maker_map(_contacts(s, facts.account_id), inp.as_of)
+            return sections.decision_maker_map(sections.contacts_of(s, facts.account_id),
+                                               inp.as_of)
 
     @activity.defn(name="find_terms_requests")
     def find_terms_requests(self, inp: SectionInput) -> list[str]:
-        """Non-standard-terms requests in the last 90 days (see `terms_requests`)."""
+        """Non-standard-terms requests in the last 90 days."""
         with session(self._engine) as s:
-            return terms_requests(s, inp.account_id, inp.as_of)
+            return sections.terms_requests(s, inp.account_id, inp.as_of)
 
     @activity.defn(name="store_renewal_package")
     def store_renewal_package(self, inp: StorePackageInput) -> StoredPackage:
@@ -722,11 +141,10 @@ class RenewalSectionActivities:
             if row is not None:
                 return _stored(row)
             pkg = inp.package
-            markdown = render_for_activity(MARKDOWN_TEMPLATE, **_template_values(pkg))
-            html = _render_html(pkg)
-            md_path, html_path = _artifact_paths(inp.artifact_dir or self._artifact_dir, pkg)
-            _write(md_path, markdown)
-            _write(html_path, html)
+            markdown, html = render_package(pkg)
+            md_path, html_path = artifact_paths(inp.artifact_dir or self._artifact_dir, pkg)
+            write_atomic(md_path, markdown)
+            write_atomic(html_path, html)
             row = RenewalPackageRecord(
                 workflow_id=inp.workflow_id, account_id=pkg.account.account_id,
                 renewal_date=pkg.renewal_date, created_at=datetime.now(UTC),
@@ -743,8 +161,10 @@ class RenewalSectionActivities:
                 stored = self._record(s, inp.workflow_id)
                 if stored is None:  # not a duplicate: the account is gone
                     raise ApplicationError(f"cannot store the package: {err.orig}",
-                                           type="IntegrityError", non_retryable=True) from err
+                                           type=errors.INTEGRITY_ERROR,
+                                           non_retryable=True) from err
                 return _stored(stored)
+            assert row.id is not None  # committed: the database gave it an id
             return StoredPackage(package_id=row.id, markdown_path=row.markdown_path,
                                  html_path=row.html_path)
 
@@ -752,28 +172,3 @@ class RenewalSectionActivities:
     def _record(s: Session, workflow_id: str) -> RenewalPackageRecord | None:
         return s.exec(select(RenewalPackageRecord)
                       .where(RenewalPackageRecord.workflow_id == workflow_id)).first()
-
-
-# What a customer asking for terms outside the standard contract sounds like.
-TERMS_REQUEST = re.compile(
-    r"non[- ]standard terms|custom terms|redline|change (to|in) the (msa|contract)"
-    r"|liability cap|unlimited liability|indemnif|most favou?red",
-    re.IGNORECASE,
-)
-
-
-def terms_requests(s: Session, account_id: str, as_of: date) -> list[str]:
-    """Where, in the last 90 days, the customer asked for non-standard terms."""
-    since = _day_start(as_of - timedelta(days=89))
-    found = []
-    for kind, model, stamp, text_of in (
-        ("CRM note", CrmNote, "at", lambda r: r.text),
-        ("call", CallTranscript, "at", lambda r: r.text),
-        ("ticket", SupportTicket, "created_at", lambda r: f"{r.subject} {r.body}"),
-    ):
-        column = getattr(model, stamp)
-        for row in s.exec(select(model).where(model.account_id == account_id, column >= since)):
-            match = TERMS_REQUEST.search(text_of(row))
-            if match:
-                found.append(f"{kind} {getattr(row, stamp):%Y-%m-%d}: \"{match.group(0)}\"")
-    return found

@@ -1,30 +1,34 @@
 """The sweep's one activity: start the package workflows of one batch of
-accounts whose renewal enters the window. It holds a Temporal client (injected
-by the worker) because starting workflows is I/O."""
+accounts whose renewal enters the window. The starter is injected by the worker
+(starting workflows is I/O); it starts them by type name, so no workflow code is
+imported here."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 from temporalio import activity
-from temporalio.client import Client
 from temporalio.service import RPCError
 
+from adapters.launcher import Launch
 from context.db import session
 from context.queries import accounts_facts
-from context.renewal_tables import RenewalPackageRecord
-from context.tables import Account
-from csops.launch import start_renewal_package
-from csops.models import AccountFacts, SweepBatchInput, SweepBatchResult, SweepCounts
+from context.tables import Account, RenewalPackageRecord
+from contracts.accounts import AccountFacts
+from contracts.sweep import SweepBatchInput, SweepBatchResult, SweepCounts
+
+# Starts one account's package for its renewal date; attaches when one exists.
+RenewalStarter = Callable[[str, AccountFacts], Awaitable[Launch]]
 
 
 class SweepActivities:
-    def __init__(self, engine: Engine, client: Client) -> None:
+    def __init__(self, engine: Engine, start_package: RenewalStarter) -> None:
         self._engine = engine
-        self._client = client
+        self._start_package = start_package
 
     def _batch(self, inp: SweepBatchInput) -> list[tuple[AccountFacts, bool]]:
         """The next accounts in the window (by id), each with: has it a package already?"""
@@ -58,7 +62,7 @@ class SweepActivities:
                 return
             async with gate:
                 try:
-                    launch = await start_renewal_package(self._client, inp.task_queue, facts)
+                    launch = await self._start_package(inp.task_queue, facts)
                 except (RPCError, RuntimeError) as err:
                     counts.failed += 1
                     if len(counts.failures) < 10:

@@ -1,31 +1,27 @@
-"""Engine and sessions for the context database (SQLite by default, any
-SQLAlchemy URL through CSOPS_DATABASE_URL)."""
+"""Engine and sessions for the context database (SQLite under .csops/ by default,
+any SQLAlchemy URL given, e.g. from CSOPS_DATABASE_URL)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine
 
-from context import renewal_tables, tables  # noqa: F401  (register the tables on SQLModel.metadata)
+from context import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 DEFAULT_DATA_DIR = Path(".csops")
 
 
-def database_url() -> str:
-    url = os.environ.get("CSOPS_DATABASE_URL")
-    if url:
-        return url
+def default_database_url() -> str:
     DEFAULT_DATA_DIR.mkdir(exist_ok=True)
     return f"sqlite:///{(DEFAULT_DATA_DIR / 'csops.db').resolve()}"
 
 
 def make_engine(url: str | None = None) -> Engine:
     """Create the engine and the tables (idempotent)."""
-    url = url or database_url()
+    url = url or default_database_url()
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 

@@ -8,7 +8,8 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from context.tables import Account, Contact, NpsResponse, SupportTicket, UsageDaily
-from csops.models import AccountFacts, Ticket, TicketContext
+from contracts.accounts import AccountFacts
+from contracts.escalation import Ticket, TicketContext
 
 
 class NotFound(LookupError):

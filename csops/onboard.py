@@ -10,10 +10,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 from temporalio.client import Client
 
+from adapters.launcher import start_onboarding
 from context.db import session
 from context.queries import NotFound, account_facts
 from context.tables import Account
-from csops.launch import onboarding_id, start_onboarding
+from contracts.ids import onboarding_id
 
 # Starts are cheap RPCs; a bound keeps a 10,000-account cohort from opening
 # 10,000 concurrent calls.

@@ -17,21 +17,21 @@ from temporalio.client import (
     ScheduleUpdateInput,
 )
 
-from csops.models import DigestInput, SweepInput
+from contracts import names
+from contracts.digest import DigestInput
+from contracts.sweep import SweepInput
 
-SCHEDULE_ID = "renewal-sweep-nightly"
-DIGEST_SCHEDULE_ID = "csm-digest-daily"
+SCHEDULE_ID = names.RENEWAL_SWEEP_SCHEDULE
+DIGEST_SCHEDULE_ID = names.CSM_DIGEST_SCHEDULE
 DIGEST_CRON = "0 7 * * 1-5"  # weekday mornings
 
 
 def sweep_schedule(task_queue: str, cron: str, timezone: str, catchup_hours: int) -> Schedule:
-    from workflows.renewal import RenewalSweepWorkflow
-
     return Schedule(
         action=ScheduleActionStartWorkflow(
-            RenewalSweepWorkflow.run,
+            names.RENEWAL_SWEEP_WORKFLOW,
             SweepInput(),
-            id="renewal-sweep",  # the Schedule appends the scheduled time
+            id=names.RENEWAL_SWEEP_RUN_PREFIX,  # the Schedule appends the scheduled time
             task_queue=task_queue,
             static_summary="Nightly renewal sweep: start the pre-call packages entering the window",
         ),
@@ -63,11 +63,10 @@ def calendar_as_cron(c) -> str:
 
 
 def digest_schedule(task_queue: str, cron: str, timezone: str) -> Schedule:
-    from workflows.digest import CsmDigestWorkflow
-
     return Schedule(
         action=ScheduleActionStartWorkflow(
-            CsmDigestWorkflow.run, DigestInput(), id="csm-digest", task_queue=task_queue,
+            names.CSM_DIGEST_WORKFLOW, DigestInput(), id=names.CSM_DIGEST_RUN_PREFIX,
+            task_queue=task_queue,
             static_summary="Morning digest: what waits for each CSM, through the outbox",
         ),
         spec=ScheduleSpec(cron_expressions=[cron], time_zone_name=timezone),

@@ -11,11 +11,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 from temporalio.client import Client
 
+from adapters.launcher import Launch, start_escalation
 from context.db import session
 from context.queries import account_facts
 from context.tables import Account, SupportTicket
-from csops.launch import Launch, start_escalation
-from csops.models import AccountFacts
+from contracts.accounts import AccountFacts
 
 
 def new_ticket_id() -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import typer
 
-from csops.config import Settings, artifact_dir
+from adapters.settings import Settings
 
 DEMO_CSM = "jane@acme.test"
 
@@ -37,10 +37,11 @@ def _start_worker(data_dir: Path, address: str) -> subprocess.Popen:
 
 async def _prepare(data_dir: Path, accounts: int, settings: Settings, port: int, ui_port: int,
                    children: list[subprocess.Popen]) -> None:
+    from adapters.inbox import collect_inbox, inbox_query
+    from adapters.temporal_client import wait_until_reachable
     from context.db import make_engine
-    from context.demo_book import book_exists, generate_book
-    from csops.devserver import start_dev_server, wait_until_reachable
-    from csops.inbox import collect_inbox, inbox_query
+    from csops.demo_book import book_exists, generate_book
+    from csops.devserver import start_dev_server
     from csops.tickets import DEMO_TICKETS, pick_account, submit_ticket
 
     address = f"localhost:{port}"
@@ -54,7 +55,7 @@ async def _prepare(data_dir: Path, accounts: int, settings: Settings, port: int,
                                          log_path=data_dir / "temporal.log"))
         client = await wait_until_reachable(address, settings.namespace, timeout_s=90)
 
-    engine = make_engine()
+    engine = make_engine(settings.database_url)
     if book_exists(engine):
         _say("• demo book already in the context database: keeping it")
     else:
@@ -84,7 +85,9 @@ async def _prepare(data_dir: Path, accounts: int, settings: Settings, port: int,
     from csops.schedules import SCHEDULE_ID, install, install_digest
     from policies.loader import load_policies
 
-    nightly = load_policies().renewal.schedule
+    renewal_policy = load_policies(settings.policy_dir).renewal
+    assert renewal_policy is not None  # the loader always fills it
+    nightly = renewal_policy.schedule
     what = await install(client, settings.task_queue, nightly.cron, nightly.timezone,
                          nightly.catchup_window_hours)
     await install_digest(client, settings.task_queue, timezone=nightly.timezone)
@@ -93,7 +96,7 @@ async def _prepare(data_dir: Path, accounts: int, settings: Settings, port: int,
         await schedule.trigger()  # the first run: packages for the renewals in the window now
         what += ", triggered once"
     _say(f"• Schedule {SCHEDULE_ID} {what} ({nightly.cron} {nightly.timezone}); "
-         f"packages land in {artifact_dir()}")
+         f"packages land in {settings.artifact_dir.resolve()}")
 
     # Give the worker a moment to route them, then show what waits.
     items = []
@@ -125,9 +128,8 @@ async def _prepare(data_dir: Path, accounts: int, settings: Settings, port: int,
     _say("Ctrl-C stops the server and the worker.", dim=True)
 
 
-def run_up(data_dir: Path, accounts: int, port: int, ui_port: int) -> int:
+def run_up(data_dir: Path, accounts: int, port: int, ui_port: int, settings: Settings) -> int:
     data_dir.mkdir(exist_ok=True)
-    settings = Settings()
     children: list[subprocess.Popen] = []
     try:
         asyncio.run(_prepare(data_dir, accounts, settings, port, ui_port, children))

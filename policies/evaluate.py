@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 
-from csops.models import AccountFacts, AutonomyDecision, AutonomyLevel, TicketAssessment
+from contracts.accounts import AccountFacts
+from contracts.autonomy import AutonomyDecision, AutonomyLevel
+from contracts.escalation import TicketAssessment
 from policies.model import Condition, PolicySet, RoutingPolicy
 
 SEVERITY_ORDER = ["low", "medium", "high", "critical"]

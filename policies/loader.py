@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import yaml
 from pydantic import ValidationError
 
-from csops.templates import TEMPLATE_DIR
 from policies.model import (
     AutonomyPolicy,
     OnboardingPolicy,
@@ -17,6 +15,7 @@ from policies.model import (
     RenewalPolicy,
     RoutingPolicy,
 )
+from templates import TEMPLATE_DIR
 
 DEFAULT_POLICY_DIR = Path(__file__).resolve().parent
 POLICY_FILES = {
@@ -29,10 +28,6 @@ POLICY_FILES = {
 
 class PolicyError(Exception):
     """A policy file is missing or invalid. The message is meant for a human."""
-
-
-def policy_dir() -> Path:
-    return Path(os.environ.get("CSOPS_POLICY_DIR") or DEFAULT_POLICY_DIR)
 
 
 def _describe(error: dict) -> str:
@@ -55,10 +50,13 @@ def _missing_templates(path: Path, onboarding: OnboardingPolicy) -> list[str]:
 def load_policies(directory: Path | None = None) -> PolicySet:
     """Read every policy file, validate it, and hash the contents into a version.
 
+    Args:
+        directory: the policy folder (CSOPS_POLICY_DIR); None for the shipped one.
+
     Raises:
         PolicyError: with one line per problem, each naming the file and field.
     """
-    directory = Path(directory or policy_dir())
+    directory = Path(directory or DEFAULT_POLICY_DIR)
     parts: dict[str, object] = {}
     digest = hashlib.sha256()
     problems: list[str] = []

@@ -3,11 +3,13 @@ silently drops a rule."""
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from csops.models import AutonomyLevel, WorkType
+from contracts.autonomy import AutonomyLevel, WorkType
 
 
 class _Strict(BaseModel):
@@ -48,30 +50,52 @@ class HotRules(_Strict):
     phrases: list[str] = []
 
 
-class AckLadder(_Strict):
+@dataclass(frozen=True)
+class Ladder:
+    """When a request is due, reminded, escalated to the manager and expired,
+    counted from its creation."""
+
+    due: timedelta
+    remind: timedelta
+    escalate: timedelta
+    expire: timedelta
+
+
+class _LadderSpec(_Strict):
+    """A ladder as the policy file writes it: four counts of `UNIT`, declared in
+    the order due, remind, escalate, expire."""
+
+    UNIT: ClassVar[timedelta]
+
+    def _steps(self) -> list[int]:
+        return [getattr(self, name) for name in type(self).model_fields]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        _, remind, escalate, expire = self._steps()
+        if not (remind < escalate < expire):
+            raise ValueError("needs remind_after < escalate_after < expire_after")
+        return self
+
+    def ladder(self) -> Ladder:
+        due, remind, escalate, expire = (n * self.UNIT for n in self._steps())
+        return Ladder(due=due, remind=remind, escalate=escalate, expire=expire)
+
+
+class AckLadder(_LadderSpec):
+    UNIT = timedelta(minutes=1)
     deadline_minutes: int = Field(gt=0)
     remind_after_minutes: int = Field(gt=0)
     escalate_after_minutes: int = Field(gt=0)
     expire_after_minutes: int = Field(gt=0)
 
-    @model_validator(mode="after")
-    def _ordered(self) -> AckLadder:
-        if not (self.remind_after_minutes < self.escalate_after_minutes < self.expire_after_minutes):
-            raise ValueError("needs remind_after < escalate_after < expire_after")
-        return self
 
-
-class ApprovalLadder(_Strict):
+class ApprovalLadder(_LadderSpec):
+    UNIT = timedelta(hours=1)
     deadline_hours: int = Field(gt=0)
     remind_after_hours: int = Field(gt=0)
     escalate_after_hours: int = Field(gt=0)
     expire_after_hours: int = Field(gt=0)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> ApprovalLadder:
-        if not (self.remind_after_hours < self.escalate_after_hours < self.expire_after_hours):
-            raise ValueError("needs remind_after < escalate_after < expire_after")
-        return self
 
 
 class RoutingPolicy(_Strict):

@@ -25,9 +25,9 @@ from temporalio.worker import Replayer
 
 from context.db import make_engine, session
 from context.tables import Account, AuditEvent, Contact, OutboxMessage, SupportTicket
-from csops import search_attributes as sa
-from csops.config import find_binary
-from csops.models import DecideInput, DecideResult, HumanRequestView
+from contracts import search_attributes as sa
+from contracts.human import DecideInput, DecideResult, HumanRequestView
+from csops.devserver import find_binary
 from worker import build_worker
 
 INDEXED_TYPES = {
@@ -169,8 +169,8 @@ async def wait_for_requests(handle: WorkflowHandle, count: int = 1, timeout_s: f
 
 async def start_escalation(engine, client: Client, task_queue: str, ticket_id: str) -> WorkflowHandle:
     """Start the escalation the way `csops ticket` does (same launch code)."""
+    from adapters.launcher import start_escalation as launch
     from context.queries import account_facts
-    from csops.launch import start_escalation as launch
 
     with session(engine) as s:
         row = s.get(SupportTicket, ticket_id)

@@ -18,12 +18,12 @@ from conftest import (
 )
 from test_cli import cli_env, csops, target
 
+from adapters.inbox import collect_inbox
+from adapters.launcher import start_onboarding
 from context.db import session
 from context.queries import account_facts
 from context.tables import Account
-from csops.inbox import collect_inbox
-from csops.launch import start_onboarding
-from csops.models import DigestInput, DigestResult
+from contracts.digest import DigestInput, DigestResult
 from workflows.digest import CsmDigestWorkflow
 
 HOW_TO = ("How do I export reports?", "Hi, how do I export our weekly reports to CSV? Thanks!")

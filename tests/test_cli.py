@@ -29,6 +29,7 @@ from sqlalchemy import func
 from sqlmodel import select
 from temporalio.service import RPCError
 
+from adapters.inbox import inbox_query
 from context.db import session
 from context.tables import (
     Account,
@@ -39,8 +40,8 @@ from context.tables import (
     SupportTicket,
     UsageDaily,
 )
-from csops.inbox import inbox_query
-from csops.models import EscalationResult, HumanRequestView
+from contracts.escalation import EscalationResult
+from contracts.human import HumanRequestView
 
 HOT_TEXT = "This is unacceptable. Our CEO is furious and we are evaluating other vendors."
 HOW_TO = ("How do I export reports?", "Hi, how do I export our weekly reports to CSV? Thanks!")

@@ -25,8 +25,9 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import RawValue
 
-from csops import search_attributes as sa
-from csops.models import DecideResult, EscalationResult, HumanRequestView
+from contracts import search_attributes as sa
+from contracts.escalation import EscalationResult
+from contracts.human import DecideResult, HumanRequestView
 
 HOW_TO = ("How do I export reports?", "Hi, how do I export our weekly reports to CSV? Thanks!")
 # A how-to that also carries a strategic phrase (routing.yaml strategic_phrases):

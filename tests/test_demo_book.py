@@ -9,13 +9,6 @@ import pytest
 from sqlalchemy import func, select, text
 
 from context.db import make_engine, session
-from context.demo_book import (
-    CSM_TEAM,
-    FEATURES,
-    BookExistsError,
-    book_exists,
-    generate_book,
-)
 from context.tables import (
     Account,
     AuditEvent,
@@ -26,6 +19,13 @@ from context.tables import (
     OutboxMessage,
     SupportTicket,
     UsageDaily,
+)
+from csops.demo_book import (
+    CSM_TEAM,
+    FEATURES,
+    BookExistsError,
+    book_exists,
+    generate_book,
 )
 
 AS_OF = date(2025, 6, 15)

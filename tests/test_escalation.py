@@ -27,7 +27,7 @@ from conftest import (
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowUpdateFailedError
 
-from csops.models import EscalationResult
+from contracts.escalation import EscalationResult
 
 
 def about(actual: timedelta, expected: timedelta) -> bool:

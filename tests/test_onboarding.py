@@ -21,12 +21,12 @@ from conftest import (
 )
 from sqlmodel import select
 
+from adapters.launcher import start_onboarding
 from context.db import session
 from context.queries import account_facts
 from context.tables import Account, OnboardingReviewRecord, UsageDaily
-from csops import search_attributes as sa
-from csops.launch import start_onboarding
-from csops.models import (
+from contracts import search_attributes as sa
+from contracts.onboarding import (
     CustomerEventInput,
     MilestoneState,
     OnboardingReview,

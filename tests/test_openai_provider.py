@@ -24,8 +24,8 @@ from openai_server import FakeOpenAI, http_error, json_answer
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 
-from activities.openai_provider import OpenAIProvider
-from csops.models import EscalationResult
+from adapters.openai_provider import OpenAIProvider
+from contracts.escalation import EscalationResult
 
 HOW_TO = ("How do I export reports?", "Hi, how do I export our weekly reports to CSV? Thanks!")
 ASSESSMENT = {

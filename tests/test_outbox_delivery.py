@@ -24,7 +24,7 @@ from conftest import (
     start_escalation,
 )
 
-from activities.outbox_delivery import (
+from adapters.delivery import (
     SENDER,
     MaildirChannel,
     SmtpChannel,

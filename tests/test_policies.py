@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from csops.models import AccountFacts, AutonomyLevel, TicketAssessment
+from contracts.accounts import AccountFacts
+from contracts.autonomy import AutonomyLevel
+from contracts.escalation import TicketAssessment
 from policies import evaluate
 from policies.loader import DEFAULT_POLICY_DIR, PolicyError, load_policies
 

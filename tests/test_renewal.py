@@ -16,13 +16,14 @@ from conftest import (
 )
 from sqlmodel import func, select
 
+from adapters.launcher import start_renewal_package
 from context.db import session
-from context.demo_book import generate_book
 from context.queries import account_facts
-from context.renewal_tables import RenewalPackageRecord
-from context.tables import Account, UsageDaily
-from csops.launch import renewal_id, start_renewal_package
-from csops.models import RenewalPackageResult, SweepInput, SweepReport
+from context.tables import Account, RenewalPackageRecord, UsageDaily
+from contracts.ids import renewal_id
+from contracts.renewal import RenewalPackageResult
+from contracts.sweep import SweepInput, SweepReport
+from csops.demo_book import generate_book
 from csops.schedules import SCHEDULE_ID, install
 from workflows.renewal import RenewalSweepWorkflow
 

@@ -15,23 +15,27 @@ from sqlalchemy import event, text
 from sqlmodel import select
 from temporalio.exceptions import ApplicationError
 
-from activities.renewal_sections import (
-    RenewalSectionActivities,
-    StorePackageInput,
-    pricing_proposal,
-)
+from activities.renewal_sections import RenewalSectionActivities
 from context.db import make_engine, session
-from context.demo_book import generate_book
 from context.queries import account_facts
-from context.renewal_tables import RenewalPackageRecord
-from context.tables import Account, AuditEvent, Contact, NpsResponse, SupportTicket
-from csops.models import (
-    AccountFacts,
+from context.tables import (
+    Account,
+    AuditEvent,
+    Contact,
+    NpsResponse,
+    RenewalPackageRecord,
+    SupportTicket,
+)
+from contracts.accounts import AccountFacts
+from contracts.renewal import (
     ExpansionRecommendation,
     RenewalPackage,
     RiskAssessment,
     SectionInput,
+    StorePackageInput,
 )
+from csops.demo_book import generate_book
+from policies.pricing import pricing_proposal
 
 AS_OF = date(2026, 11, 1)
 DAY = timedelta(days=1)
@@ -48,8 +52,8 @@ def engine(tmp_path):
 
 
 @pytest.fixture
-def acts(engine):
-    return RenewalSectionActivities(engine)
+def acts(engine, tmp_path):
+    return RenewalSectionActivities(engine, tmp_path / "artifacts")
 
 
 def inp(account_id: str) -> SectionInput:

@@ -55,7 +55,8 @@ from conftest import (
 from playwright.async_api import FrameLocator, Locator, Page, async_playwright, expect
 from temporalio.client import WorkflowExecutionStatus
 
-from csops.models import EscalationResult, HumanRequestView
+from contracts.escalation import EscalationResult
+from contracts.human import HumanRequestView
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "test-artifacts" / "ui"

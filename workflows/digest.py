@@ -9,10 +9,11 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.digest import DigestActivities
-    from csops.models import DigestInput, DigestResult
+    from contracts import names
+    from contracts.digest import DigestInput, DigestResult
 
 
-@workflow.defn(name="CsmDigestWorkflow")
+@workflow.defn(name=names.CSM_DIGEST_WORKFLOW)
 class CsmDigestWorkflow:
     @workflow.run
     async def run(self, inp: DigestInput) -> DigestResult:

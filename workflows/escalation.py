@@ -9,57 +9,33 @@ to the CSM as a task, alongside either path.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.context_pulls import ContextActivities, PullTicketContextInput
+    from activities.context_pulls import ContextActivities
     from activities.llm_gateway import LlmActivities
-    from csops import search_attributes as sa
-    from csops.models import (
+    from contracts import names
+    from contracts.autonomy import AutonomyDecision, AutonomyLevel
+    from contracts.escalation import (
         AssessTicketInput,
-        AutonomyDecision,
-        AutonomyLevel,
         DraftReply,
         DraftReplyInput,
         EscalationInput,
         EscalationResult,
+        PullTicketContextInput,
         TicketAssessment,
         TicketContext,
     )
     from policies import evaluate
-    from policies.model import PolicySet, RoutingPolicy
+    from policies.model import PolicySet
 
-from workflows.human import RECORD_OPTIONS, HumanDecisions, Ladder
-
-LLM_OPTIONS = {
-    "start_to_close_timeout": timedelta(seconds=90),
-    "retry_policy": RetryPolicy(
-        initial_interval=timedelta(seconds=1),
-        maximum_interval=timedelta(seconds=30),
-        maximum_attempts=6,
-    ),
-}
+from workflows.human import HumanDecisions
+from workflows.options import LLM_RETRY, LLM_TIMEOUT, RECORD_RETRY, RECORD_TIMEOUT
 
 
-def ack_ladder(routing: RoutingPolicy) -> Ladder:
-    a, m = routing.ack, timedelta(minutes=1)
-    return Ladder(due=a.deadline_minutes * m, remind=a.remind_after_minutes * m,
-                  escalate=a.escalate_after_minutes * m, expire=a.expire_after_minutes * m)
-
-
-def approval_ladder(routing: RoutingPolicy) -> Ladder:
-    a, h = routing.approval, timedelta(hours=1)
-    return Ladder(due=a.deadline_hours * h, remind=a.remind_after_hours * h,
-                  escalate=a.escalate_after_hours * h, expire=a.expire_after_hours * h)
-
-
-
-
-@workflow.defn(name="EscalationWorkflow")
+@workflow.defn(name=names.ESCALATION_WORKFLOW)
 class EscalationWorkflow(HumanDecisions):
     def __init__(self) -> None:
         super().__init__()
@@ -76,11 +52,7 @@ class EscalationWorkflow(HumanDecisions):
         if self.subject:
             lines.append(f"Ticket: *{self.subject}*")
         if self.account:
-            a = self.account
-            lines.append(
-                f"Account `{a.account_id}` · {a.segment} · ARR ${a.arr:,.0f} · top-{a.top_rank}"
-                f" · CSM {a.owner_csm}"
-            )
+            lines.append(f"Account {self.account.summary_line()}")
         lines.append(f"Stage: **{self.stage}** · outcome: {self.outcome}")
         if self.assessment:
             x = self.assessment
@@ -104,23 +76,21 @@ class EscalationWorkflow(HumanDecisions):
         self.ticket_id = inp.ticket_id
         self.stage = "assessing"
         self.publish()
-        policies: PolicySet = await workflow.execute_activity_method(
-            ContextActivities.load_policies, summary="load policy snapshot", **RECORD_OPTIONS
+        policies = await workflow.execute_activity_method(
+            ContextActivities.load_policies,
+            summary="load policy snapshot",
+            start_to_close_timeout=RECORD_TIMEOUT,
+            retry_policy=RECORD_RETRY,
         )
-        ctx: TicketContext = await workflow.execute_activity_method(
+        ctx = await workflow.execute_activity_method(
             ContextActivities.pull_ticket_context,
             PullTicketContextInput(ticket_id=inp.ticket_id),
             summary=f"pull context for {inp.ticket_id}",
-            **RECORD_OPTIONS,
+            start_to_close_timeout=RECORD_TIMEOUT,
+            retry_policy=RECORD_RETRY,
         )
-        self.account, self.subject = ctx.account, ctx.ticket.subject
-        workflow.upsert_search_attributes(
-            [
-                sa.ACCOUNT_ID.value_set(ctx.account.account_id),
-                sa.SEGMENT.value_set(ctx.account.segment),
-                sa.ARR.value_set(ctx.account.arr),
-            ]
-        )
+        self.subject = ctx.ticket.subject
+        self.set_account(ctx.account)
         self.assessment = await self._assess(ctx)
         text = f"{ctx.ticket.subject}\n{ctx.ticket.body}"
         self.hot_why = evaluate.hot_reasons(policies.routing, self.assessment, text)
@@ -151,7 +121,8 @@ class EscalationWorkflow(HumanDecisions):
                 LlmActivities.assess_ticket,
                 AssessTicketInput(workflow_id=workflow.info().workflow_id, context=ctx),
                 summary="assess ticket: intent, sentiment, severity",
-                **LLM_OPTIONS,
+                start_to_close_timeout=LLM_TIMEOUT,
+                retry_policy=LLM_RETRY,
             )
         except ActivityError as err:
             # The model is unavailable: the ticket is not lost, a human reads it.
@@ -172,7 +143,7 @@ class EscalationWorkflow(HumanDecisions):
         )
         self.decision = ack_decision
         self.stage = "hot: awaiting ack"
-        ladder = ack_ladder(routing)
+        ladder = routing.ack.ladder()
         request_id = self.next_request_id("ack")
         payload = {"request_id": request_id, "decision": "ack", "approver": ctx.account.owner_csm}
         await self.send(
@@ -225,7 +196,7 @@ class EscalationWorkflow(HumanDecisions):
                 decision=decision,
                 title=f"Handle {ctx.ticket.ticket_id} yourself: {action} is off-limits for the agent",
                 approvers=[ctx.account.owner_csm, ctx.account.manager],
-                ladder=approval_ladder(policies.routing),
+                ladder=policies.routing.approval.ladder(),
                 draft=f"{ctx.ticket.subject}\n\n{ctx.ticket.body}",
             )
             self.outcome = req.status
@@ -240,7 +211,8 @@ class EscalationWorkflow(HumanDecisions):
             DraftReplyInput(workflow_id=workflow.info().workflow_id, context=ctx,
                             assessment=assessment),
             summary=f"draft reply to {ctx.ticket.ticket_id}",
-            **LLM_OPTIONS,
+            start_to_close_timeout=LLM_TIMEOUT,
+            retry_policy=LLM_RETRY,
         )
         if draft.needs_human and decision.level != AutonomyLevel.COPILOT:
             decision = decision.model_copy(update={
@@ -268,7 +240,7 @@ class EscalationWorkflow(HumanDecisions):
             decision=decision,
             title=f"Approve the reply to {ctx.ticket.ticket_id} ({draft.engine} draft)",
             approvers=[ctx.account.owner_csm, ctx.account.manager],
-            ladder=approval_ladder(policies.routing),
+            ladder=policies.routing.approval.ladder(),
             draft=draft.body,
         )
         if req.status in ("approved", "edited"):
@@ -301,6 +273,6 @@ class EscalationWorkflow(HumanDecisions):
             decision=decision,
             title=f"Strategic signal at {ctx.account.name}: \"{phrase}\" — act on it",
             approvers=[ctx.account.owner_csm, ctx.account.manager],
-            ladder=approval_ladder(policies.routing),
+            ladder=policies.routing.approval.ladder(),
             draft=f"{ctx.ticket.subject}\n\n{ctx.ticket.body}",
         )

@@ -14,58 +14,35 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, Unpack
 
 from temporalio import workflow
-from temporalio.common import RawValue, RetryPolicy
+from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from activities.records import RecordActivities
-    from csops import search_attributes as sa
-    from csops.models import (
+    from contracts import names
+    from contracts import search_attributes as sa
+    from contracts.accounts import AccountFacts
+    from contracts.autonomy import AutonomyDecision
+    from contracts.human import (
         ALLOWED_DECISIONS,
-        AccountFacts,
-        AuditEntry,
-        AutonomyDecision,
+        STATUS_FOR_DECISION,
         DecideInput,
         DecideResult,
         HumanRequest,
         HumanRequestView,
-        OutboundMessage,
         Refusal,
         RequestKind,
     )
+    from policies.model import Ladder
 
-STATUS_FOR_DECISION = {
-    "approve": "approved",
-    "reject": "rejected",
-    "edit": "edited",
-    "ack": "acked",
-    "done": "done",
-}
-RECORD_OPTIONS = {
-    "start_to_close_timeout": timedelta(seconds=30),
-    "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=30)),
-}
+from workflows import effects
+from workflows.human_details import details_markdown, fmt
+
 MAX_REFUSALS_KEPT = 20
-
-
-@dataclass(frozen=True)
-class Ladder:
-    """When a request is due, reminded, escalated to the manager and expired,
-    counted from its creation."""
-
-    due: timedelta
-    remind: timedelta
-    escalate: timedelta
-    expire: timedelta
-
-
-def _fmt(at: datetime) -> str:
-    return at.strftime("%Y-%m-%d %H:%M UTC")
 
 
 class HumanDecisions:
@@ -81,7 +58,7 @@ class HumanDecisions:
 
     # ------------------------------------------------------------------ handlers
 
-    @workflow.query(name="human_requests")
+    @workflow.query(name=names.HUMAN_REQUESTS_QUERY)
     def human_requests(self) -> list[HumanRequestView]:
         return [
             HumanRequestView(
@@ -101,7 +78,7 @@ class HumanDecisions:
             if r.status == "open"
         ]
 
-    @workflow.query(name="human_history")
+    @workflow.query(name=names.HUMAN_HISTORY_QUERY)
     def human_history(self) -> dict:
         """Every request (open and closed) and every refused signal."""
         return {
@@ -109,7 +86,7 @@ class HumanDecisions:
             "refusals": [r.model_dump(mode="json") for r in self.refusals],
         }
 
-    @workflow.signal(name="decide")
+    @workflow.signal(name=names.DECIDE)
     def decide_signal(self, raw: RawValue) -> None:
         # Raw payload: decoding it ourselves means a malformed one is refused and
         # shown, instead of being dropped by the SDK before we ever see it.
@@ -119,7 +96,7 @@ class HumanDecisions:
             return
         self._apply(inp)
 
-    @workflow.update(name="decide")
+    @workflow.update(name=names.DECIDE)
     def decide_update(self, raw: RawValue) -> DecideResult:
         inp, _ = self.parse_decision(raw)
         req = self._apply(inp)
@@ -268,6 +245,15 @@ class HumanDecisions:
         )
         return req
 
+    def withdraw(self, request_ids: list[str]) -> None:
+        """Take requests back: the agent no longer needs them (the customer did the
+        thing, or the plan is over). Their `ask()` returns `withdrawn`; the caller
+        publishes once its own state is updated too."""
+        for request_id in request_ids:
+            req = self.requests.get(request_id)
+            if req is not None and req.status == "open":
+                req.status, req.decided_at = "withdrawn", workflow.now()
+
     async def _closed_by(self, req: HumanRequest, at: datetime, step: str) -> bool:
         remaining = at - workflow.now()
         if remaining > timedelta(0):
@@ -275,7 +261,7 @@ class HumanDecisions:
                 await workflow.wait_condition(
                     lambda: req.status != "open",
                     timeout=remaining,
-                    timeout_summary=f"{step} for {req.request_id} at {_fmt(at)}",
+                    timeout_summary=f"{step} for {req.request_id} at {fmt(at)}",
                 )
             except TimeoutError:
                 pass
@@ -283,53 +269,17 @@ class HumanDecisions:
 
     # ------------------------------------------------------------------ side effects
 
-    async def audit(
-        self,
-        key: str,
-        action: str,
-        outcome: str,
-        *,
-        actor: str = "agent",
-        decision: AutonomyDecision | None = None,
-        engine: str | None = None,
-        detail: dict | None = None,
-    ) -> None:
-        info = workflow.info()
-        await workflow.execute_activity_method(
-            RecordActivities.record_audit,
-            AuditEntry(
-                idempotency_key=f"{info.workflow_id}/{key}",
-                at=workflow.now(),
-                workflow_id=info.workflow_id,
-                account_id=self.account.account_id if self.account else "",
-                actor=actor,
-                action=action,
-                outcome=outcome,
-                autonomy=decision.level if decision else None,
-                policy_rule=decision.rule if decision else None,
-                policy_version=decision.policy_version if decision else None,
-                engine=engine,
-                detail=detail or {},
-            ),
-            summary=f"audit: {action} {outcome}",
-            **RECORD_OPTIONS,
-        )
+    def account_id(self) -> str:
+        return self.account.account_id if self.account else ""
 
-    async def send(self, key: str, summary: str, **message) -> None:
-        """Put one message in the outbox, keyed by workflow id + step (exactly once)."""
-        info = workflow.info()
-        await workflow.execute_activity_method(
-            RecordActivities.send_message,
-            OutboundMessage(
-                idempotency_key=f"{info.workflow_id}/{key}",
-                workflow_id=info.workflow_id,
-                account_id=self.account.account_id if self.account else "",
-                created_at=workflow.now(),
-                **message,
-            ),
-            summary=summary,
-            **RECORD_OPTIONS,
-        )
+    async def audit(self, key: str, action: str, outcome: str,
+                    **how: Unpack[effects.AuditedHow]) -> None:
+        """An audit row for this workflow's account (see `effects.audit`)."""
+        await effects.audit(self.account_id(), key, action, outcome, **how)
+
+    async def send(self, key: str, summary: str, **message: Any) -> None:
+        """A message in the outbox for this workflow's account (see `effects.send`)."""
+        await effects.send(self.account_id(), key, summary, **message)
 
     async def _notify(self, req: HumanRequest, stage: str, to: list[str]) -> None:
         payload = req.signal_payload()
@@ -353,6 +303,11 @@ class HumanDecisions:
 
     # ------------------------------------------------------------------ visibility
 
+    def set_account(self, account: AccountFacts) -> None:
+        """The workflow's account, and its search attributes to match."""
+        self.account = account
+        workflow.upsert_search_attributes(sa.account_updates(account))
+
     def details_header(self) -> list[str]:
         """Markdown lines saying what this workflow is and where it stands."""
         return []
@@ -360,7 +315,9 @@ class HumanDecisions:
     def publish(self) -> None:
         """Make the current details and search attributes say what is true now."""
         open_requests = [r for r in self.requests.values() if r.status == "open"]
-        workflow.set_current_details(self._details_markdown(open_requests))
+        workflow.set_current_details(
+            details_markdown(self.details_header(), self.requests.values(), self.refusals)
+        )
         approvers = sorted({a for r in open_requests for a in r.eligible_approvers})
         state = (self.stage, len(open_requests), tuple(approvers))
         if state != self._published_attributes:
@@ -373,52 +330,3 @@ class HumanDecisions:
                     sa.APPROVERS.value_set(approvers),
                 ]
             )
-
-    def _details_markdown(self, open_requests: list[HumanRequest]) -> str:
-        lines = [*self.details_header(), ""]
-        if open_requests:
-            lines.append(f"### Waiting for a human ({len(open_requests)})")
-            for r in open_requests:
-                others = [d for d in ALLOWED_DECISIONS[r.kind] if d != r.signal_payload()["decision"]]
-                lines += [
-                    "",
-                    f"**{r.title}**",
-                    "",  # the UI's Markdown needs it to start the list
-                    f"- Request `{r.request_id}` · {r.kind} · autonomy `{r.autonomy.value}`",
-                    f"- Who may decide: {', '.join(r.eligible_approvers)}",
-                    (f"- Decide by **{_fmt(r.due_at)}**; expires {_fmt(r.expire_at)}, "
-                     "then nothing is done"),
-                ]
-                if r.draft:
-                    lines += ["- Draft to judge:", "", *(f"> {line}" for line in r.draft.splitlines()), ""]
-                lines += [
-                    "- Paste into **Send a Signal** → `decide`:",
-                    "",
-                    "```json",
-                    # Indented: one long line is cut off in the UI's details pane.
-                    json.dumps(r.signal_payload(), indent=2),
-                    "```",
-                ]
-                if others:
-                    lines.append(
-                        f"  Other decisions: {', '.join(others)}"
-                        + (' (an edit carries the new text in `"text"`)' if "edit" in others else "")
-                    )
-        else:
-            lines.append("Nothing is waiting for a human.")
-        closed = [r for r in self.requests.values() if r.status != "open"]
-        if closed:
-            lines += ["", "### Decided"]
-            lines += [
-                f"- `{r.request_id}`: **{r.status}**"
-                + (f" by {r.decided_by}" if r.decided_by else "")
-                + (f" at {_fmt(r.decided_at)}" if r.decided_at else "")
-                for r in closed
-            ]
-        if self.refusals:
-            lines += ["", "### Refused signals (the workflow kept waiting)"]
-            lines += [
-                f"- {_fmt(f.at)}: {f.reason} — payload `{f.payload[:200]}`"
-                for f in self.refusals[-5:]
-            ]
-        return "\n".join(lines)

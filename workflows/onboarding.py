@@ -18,14 +18,13 @@ from temporalio import workflow
 from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
-
-    from activities.context_pulls import ContextActivities, PullAccountInput
+    from activities.context_pulls import ContextActivities
     from activities.onboarding import OnboardingActivities
-    from activities.records import RecordActivities, RenderInput
-    from csops import search_attributes as sa
-    from csops.models import (
-        AutonomyDecision,
-        AutonomyLevel,
+    from activities.records import RecordActivities
+    from contracts import names
+    from contracts.accounts import PullAccountInput
+    from contracts.autonomy import AutonomyDecision, AutonomyLevel
+    from contracts.onboarding import (
         CustomerEventInput,
         MilestoneState,
         OnboardingInput,
@@ -36,18 +35,19 @@ with workflow.unsafe.imports_passed_through():
         UsageCheckInput,
         UsageCheckResult,
     )
+    from contracts.records import RenderInput
     from policies import evaluate
-    from policies.model import Milestone, PolicySet
+    from policies.model import Ladder, Milestone, PolicySet
 
-from workflows.escalation import approval_ladder
-from workflows.human import RECORD_OPTIONS, HumanDecisions, Ladder
+from workflows.human import HumanDecisions
+from workflows.options import RECORD_RETRY, RECORD_TIMEOUT
 
 # A CSM task (kickoff call, training) gets days, not hours.
 TASK_LADDER = Ladder(due=timedelta(days=3), remind=timedelta(days=2),
                      escalate=timedelta(days=4), expire=timedelta(days=7))
 
 
-@workflow.defn(name="OnboardingWorkflow")
+@workflow.defn(name=names.ONBOARDING_WORKFLOW)
 class OnboardingWorkflow(HumanDecisions):
     def __init__(self) -> None:
         super().__init__()
@@ -63,7 +63,7 @@ class OnboardingWorkflow(HumanDecisions):
 
     # ------------------------------------------------------------------ signals
 
-    @workflow.signal(name="customer_event")
+    @workflow.signal(name=names.CUSTOMER_EVENT_SIGNAL)
     def customer_event(self, raw: RawValue) -> None:
         """Completes the milestone whose `event` matches; anything else is noted."""
         try:
@@ -82,26 +82,24 @@ class OnboardingWorkflow(HumanDecisions):
             st = self.milestones[m.id]
             if st.status not in ("done",):
                 st.status, st.completed_by = "done", f"event {inp.event}"
-                for r in self.requests.values():
-                    # Its message or nudge is no longer needed.
-                    if r.status == "open" and self.milestone_of_request.get(r.request_id) == m.id:
-                        r.status, r.decided_at = "withdrawn", workflow.now()
+                # Its message or nudge is no longer needed.
+                self.withdraw([r for r, of in self.milestone_of_request.items() if of == m.id])
         self._note_event(f"customer event {inp.event!r} completed {', '.join(m.id for m in matching)}")
 
-    @workflow.signal(name="pause")
+    @workflow.signal(name=names.PAUSE_SIGNAL)
     def pause(self, inp: PauseInput) -> None:
         if self.paused_since is None and not self.finished:
             self.paused_since = workflow.now()
             self._note_event(f"paused{': ' + inp.reason if inp.reason else ''}")
 
-    @workflow.signal(name="resume")
+    @workflow.signal(name=names.RESUME_SIGNAL)
     def resume(self, inp: ResumeInput) -> None:
         if self.paused_since is not None:
             self.paused_total += workflow.now() - self.paused_since
             self.paused_since = None
             self._note_event(f"resumed; the plan moved by {self.paused_total}")
 
-    @workflow.query(name="onboarding_plan")
+    @workflow.query(name=names.ONBOARDING_PLAN_QUERY)
     def onboarding_plan(self) -> list[MilestoneState]:
         return list(self.milestones.values())
 
@@ -115,17 +113,18 @@ class OnboardingWorkflow(HumanDecisions):
     async def run(self, inp: OnboardingInput) -> OnboardingReview:
         self.start = workflow.now()
         self.policies = await workflow.execute_activity_method(
-            ContextActivities.load_policies, summary="load policy snapshot", **RECORD_OPTIONS
+            ContextActivities.load_policies,
+            summary="load policy snapshot",
+            start_to_close_timeout=RECORD_TIMEOUT,
+            retry_policy=RECORD_RETRY,
         )
-        self.account = await workflow.execute_activity_method(
-            ContextActivities.pull_account_facts, PullAccountInput(account_id=inp.account_id),
-            summary=f"pull account {inp.account_id}", **RECORD_OPTIONS,
-        )
-        workflow.upsert_search_attributes([
-            sa.ACCOUNT_ID.value_set(self.account.account_id),
-            sa.SEGMENT.value_set(self.account.segment),
-            sa.ARR.value_set(self.account.arr),
-        ])
+        self.set_account(await workflow.execute_activity_method(
+            ContextActivities.pull_account_facts,
+            PullAccountInput(account_id=inp.account_id),
+            summary=f"pull account {inp.account_id}",
+            start_to_close_timeout=RECORD_TIMEOUT,
+            retry_policy=RECORD_RETRY,
+        ))
         for m in self._plan():
             self.milestones[m.id] = MilestoneState(
                 id=m.id, title=m.title, day=m.day, action=m.action,
@@ -138,9 +137,7 @@ class OnboardingWorkflow(HumanDecisions):
         await self._until_day(review_day, f"day-{review_day} review")
         # The plan is over: what still waits is withdrawn and becomes a risk.
         still_open = [r.request_id for r in self.requests.values() if r.status == "open"]
-        for r in self.requests.values():
-            if r.status == "open":
-                r.status, r.decided_at = "withdrawn", workflow.now()
+        self.withdraw(still_open)
         await asyncio.gather(*runs)
         for st in self.milestones.values():
             if st.status in ("scheduled", "in progress"):
@@ -155,7 +152,8 @@ class OnboardingWorkflow(HumanDecisions):
                 at=workflow.now(),
             ),
             summary="draft the day-30 review and write it back",
-            **RECORD_OPTIONS,
+            start_to_close_timeout=RECORD_TIMEOUT,
+            retry_policy=RECORD_RETRY,
         )
         self.finished = True
         self.stage = "Completed"
@@ -277,7 +275,8 @@ class OnboardingWorkflow(HumanDecisions):
                             measure=c.measure, since=self.start.date(),
                             until=workflow.now().date(), at_least=c.at_least),
             summary=f"activation check {m.id}: {c.feature} {c.measure} >= {c.at_least:g}",
-            **RECORD_OPTIONS,
+            start_to_close_timeout=RECORD_TIMEOUT,
+            retry_policy=RECORD_RETRY,
         )
 
     async def _intervene(self, m: Milestone, st: MilestoneState, status: str) -> None:
@@ -345,7 +344,7 @@ class OnboardingWorkflow(HumanDecisions):
         draft = await self._render_preview(template, message["values"])
         req = await self.ask(
             kind="approval", decision=decision,
-            approvers=[a.owner_csm, a.manager], ladder=approval_ladder(self.policies.routing),
+            approvers=[a.owner_csm, a.manager], ladder=self.policies.routing.approval.ladder(),
             title=f"Approve the message to {a.name}: {m.title}"
             + (" (nudge)" if key.endswith("nudge") else ""),
             draft=draft, request_id=self._request_id_for(m, "approval"),
@@ -362,7 +361,9 @@ class OnboardingWorkflow(HumanDecisions):
         return await workflow.execute_activity_method(
             RecordActivities.render_message, RenderInput(template=f"messages/{template}",
                                                          values=values),
-            summary=f"render {template}", **RECORD_OPTIONS,
+            summary=f"render {template}",
+            start_to_close_timeout=RECORD_TIMEOUT,
+            retry_policy=RECORD_RETRY,
         )
 
     # ------------------------------------------------------------------ visibility
@@ -388,7 +389,7 @@ class OnboardingWorkflow(HumanDecisions):
             return ["## Onboarding: starting"]
         lines = [
             f"## Onboarding · {a.name}",
-            f"Account `{a.account_id}` · {a.segment} · ARR ${a.arr:,.0f} · CSM {a.owner_csm}",
+            f"Account {a.summary_line()}",
             f"Status: **{self.stage}**"
             + (f" · plan shifted by {self.paused_total} of pauses" if self.paused_total else ""),
             *self._extra,

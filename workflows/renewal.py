@@ -13,41 +13,56 @@ continuing as new on very large books. Safe to run twice.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, time, timedelta
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.context_pulls import ContextActivities, PullAccountInput
+    from activities.context_pulls import ContextActivities
     from activities.llm_gateway import LlmActivities
-    from activities.renewal_sections import (
-        RenewalSectionActivities,
-        StorePackageInput,
-        pricing_proposal,
-    )
+    from activities.renewal_sections import RenewalSectionActivities
     from activities.renewal_sweep import SweepActivities
-    from csops import search_attributes as sa
-    from csops.models import (
-        HumanRequest,
+    from contracts import names
+    from contracts.accounts import PullAccountInput
+    from contracts.human import HumanRequest
+    from contracts.renewal import (
         RenewalPackage,
         RenewalPackageInput,
         RenewalPackageResult,
         RenewalSummaryInput,
         SectionInput,
         StoredPackage,
-        SweepBatchInput,
-        SweepCounts,
-        SweepInput,
-        SweepReport,
+        StorePackageInput,
     )
+    from contracts.sweep import SweepBatchInput, SweepCounts, SweepInput, SweepReport
     from policies import evaluate
-    from policies.model import PolicySet
+    from policies.model import Ladder, PolicySet
+    from policies.pricing import pricing_proposal
 
-from workflows.escalation import LLM_OPTIONS, approval_ladder
-from workflows.human import RECORD_OPTIONS, HumanDecisions, Ladder
+from workflows.human import HumanDecisions
+from workflows.options import (
+    LLM_RETRY,
+    LLM_TIMEOUT,
+    RECORD_RETRY,
+    RECORD_TIMEOUT,
+    SECTION_TIMEOUT,
+)
 
-SECTION_OPTIONS = {**RECORD_OPTIONS, "start_to_close_timeout": timedelta(minutes=2)}
+T = TypeVar("T")
+
+
+async def _section(
+    method: Callable[[RenewalSectionActivities, SectionInput], T], section: SectionInput,
+    summary: str,
+) -> T:
+    """One section of the package, computed by its activity."""
+    return await workflow.execute_activity_method(
+        method, section, summary=summary, start_to_close_timeout=SECTION_TIMEOUT,
+        retry_policy=RECORD_RETRY,
+    )
 
 
 def _pricing_text(package: RenewalPackage) -> str:
@@ -58,7 +73,7 @@ def _pricing_text(package: RenewalPackage) -> str:
     return "\n".join(lines)
 
 
-@workflow.defn(name="RenewalPackageWorkflow")
+@workflow.defn(name=names.RENEWAL_PACKAGE_WORKFLOW)
 class RenewalPackageWorkflow(HumanDecisions):
     def __init__(self) -> None:
         super().__init__()
@@ -66,7 +81,7 @@ class RenewalPackageWorkflow(HumanDecisions):
         self.artifact: StoredPackage | None = None
         self.risk_level: str | None = None
 
-    @workflow.query(name="renewal_artifact")
+    @workflow.query(name=names.RENEWAL_ARTIFACT_QUERY)
     def renewal_artifact(self) -> StoredPackage | None:
         """Where the package is, once it is stored (None before)."""
         return self.artifact
@@ -75,8 +90,7 @@ class RenewalPackageWorkflow(HumanDecisions):
         a = self.account
         lines = [f"## Renewal package · {a.name if a else ''} · renews {self.renewal_date}"]
         if a:
-            lines.append(f"Account `{a.account_id}` · {a.segment} · ARR ${a.arr:,.0f} · "
-                         f"CSM {a.owner_csm}")
+            lines.append(f"Account {a.summary_line()}")
         lines.append(f"Stage: **{self.stage}**" + (f" · risk **{self.risk_level}**"
                                                     if self.risk_level else ""))
         if self.artifact:
@@ -90,40 +104,37 @@ class RenewalPackageWorkflow(HumanDecisions):
     async def run(self, inp: RenewalPackageInput) -> RenewalPackageResult:
         self.renewal_date = inp.renewal_date
         self.stage = "gathering"
-        policies: PolicySet = await workflow.execute_activity_method(
-            ContextActivities.load_policies, summary="load policy snapshot", **RECORD_OPTIONS)
-        self.account = await workflow.execute_activity_method(
-            ContextActivities.pull_account_facts, PullAccountInput(account_id=inp.account_id),
-            summary=f"pull account {inp.account_id}", **RECORD_OPTIONS)
-        workflow.upsert_search_attributes([
-            sa.ACCOUNT_ID.value_set(self.account.account_id),
-            sa.SEGMENT.value_set(self.account.segment),
-            sa.ARR.value_set(self.account.arr),
-        ])
+        policies = await workflow.execute_activity_method(
+            ContextActivities.load_policies,
+            summary="load policy snapshot",
+            start_to_close_timeout=RECORD_TIMEOUT,
+            retry_policy=RECORD_RETRY,
+        )
+        account = await workflow.execute_activity_method(
+            ContextActivities.pull_account_facts,
+            PullAccountInput(account_id=inp.account_id),
+            summary=f"pull account {inp.account_id}",
+            start_to_close_timeout=RECORD_TIMEOUT,
+            retry_policy=RECORD_RETRY,
+        )
+        self.set_account(account)
         self.publish()
 
         section = SectionInput(account_id=inp.account_id, renewal_date=inp.renewal_date,
                                as_of=workflow.now().date())
         s = RenewalSectionActivities
-        sections = [
-            workflow.execute_activity_method(s.usage_report, section,
-                                             summary="usage report: 90-day trends",
-                                             **SECTION_OPTIONS),
-            workflow.execute_activity_method(s.roi_proof, section,
-                                             summary="ROI proof", **SECTION_OPTIONS),
-            workflow.execute_activity_method(s.risk_assessment, section,
-                                             summary="risk assessment", **SECTION_OPTIONS),
-            workflow.execute_activity_method(s.expansion_recommendation, section,
-                                             summary="expansion recommendation",
-                                             **SECTION_OPTIONS),
-            workflow.execute_activity_method(s.decision_maker_map, section,
-                                             summary="decision-maker map", **SECTION_OPTIONS),
+        sections: list[Awaitable[Any]] = [
+            _section(s.usage_report, section, "usage report: 90-day trends"),
+            _section(s.roi_proof, section, "ROI proof"),
+            _section(s.risk_assessment, section, "risk assessment"),
+            _section(s.expansion_recommendation, section, "expansion recommendation"),
+            _section(s.decision_maker_map, section, "decision-maker map"),
         ]
         # Packages started before the terms check keep their recorded commands.
-        if workflow.patched("renewal-terms-requests"):
-            sections.append(workflow.execute_activity_method(
-                s.find_terms_requests, section, summary="non-standard terms requested?",
-                **SECTION_OPTIONS))
+        if workflow.patched(names.PATCH_RENEWAL_TERMS_REQUESTS):
+            sections.append(
+                _section(s.find_terms_requests, section, "non-standard terms requested?")
+            )
         usage, roi, risk, expansion, people, *rest = await asyncio.gather(*sections)
         terms = rest[0] if rest else []
         package = RenewalPackage(
@@ -131,13 +142,16 @@ class RenewalPackageWorkflow(HumanDecisions):
             usage=usage, roi=roi, risk=risk, expansion=expansion, decision_makers=people,
             pricing=pricing_proposal(self.account, risk, expansion), terms_requests=terms,
         )
-        if workflow.patched("renewal-summary"):  # older packages replay without it
+        if workflow.patched(names.PATCH_RENEWAL_SUMMARY):  # older packages replay without it
             package = await self._with_summary(package)
         self.risk_level = risk.level
         self.artifact = await workflow.execute_activity_method(
             s.store_renewal_package,
             StorePackageInput(workflow_id=workflow.info().workflow_id, package=package),
-            summary="render and store the package (Markdown + HTML)", **RECORD_OPTIONS)
+            summary="render and store the package (Markdown + HTML)",
+            start_to_close_timeout=RECORD_TIMEOUT,
+            retry_policy=RECORD_RETRY,
+        )
         self.stage = "package ready"
         self.publish()
         await self._notify_ready(package)
@@ -162,7 +176,10 @@ class RenewalPackageWorkflow(HumanDecisions):
             summary = await workflow.execute_activity_method(
                 LlmActivities.summarize_renewal,
                 RenewalSummaryInput(workflow_id=workflow.info().workflow_id, package=package),
-                summary="narrative for the CSM (LLM gateway)", **LLM_OPTIONS)
+                summary="narrative for the CSM (LLM gateway)",
+                start_to_close_timeout=LLM_TIMEOUT,
+                retry_policy=LLM_RETRY,
+            )
         except ActivityError as err:
             workflow.logger.warning("no renewal summary: %s", err.cause)
             return package
@@ -194,7 +211,7 @@ class RenewalPackageWorkflow(HumanDecisions):
             kind="approval", decision=decision,
             title=f"Decide the renewal pricing for {self.account.name}",
             approvers=[self.account.owner_csm, self.account.manager],
-            ladder=approval_ladder(policies.routing), draft=_pricing_text(package),
+            ladder=policies.routing.approval.ladder(), draft=_pricing_text(package),
         )
 
     async def _terms_task(self, policies: PolicySet, package: RenewalPackage) -> HumanRequest:
@@ -205,7 +222,7 @@ class RenewalPackageWorkflow(HumanDecisions):
             title=f"{self.account.name} asked for non-standard terms: handle them with legal "
                   "(off-limits for the agent)",
             approvers=[self.account.owner_csm, self.account.manager],
-            ladder=approval_ladder(policies.routing), draft="\n".join(package.terms_requests),
+            ladder=policies.routing.approval.ladder(), draft="\n".join(package.terms_requests),
         )
 
     async def _signing_task(self, policies: PolicySet, package: RenewalPackage) -> HumanRequest:
@@ -224,7 +241,7 @@ class RenewalPackageWorkflow(HumanDecisions):
         )
 
 
-@workflow.defn(name="RenewalSweepWorkflow")
+@workflow.defn(name=names.RENEWAL_SWEEP_WORKFLOW)
 class RenewalSweepWorkflow:
     """Nightly: one package per renewal entering the window; counts what it did."""
 
@@ -232,14 +249,18 @@ class RenewalSweepWorkflow:
         self.totals = SweepCounts()
         self.progress = "starting"
 
-    @workflow.query(name="sweep_progress")
+    @workflow.query(name=names.SWEEP_PROGRESS_QUERY)
     def sweep_progress(self) -> SweepCounts:
         return self.totals
 
     @workflow.run
     async def run(self, inp: SweepInput) -> SweepReport:
-        policies: PolicySet = await workflow.execute_activity_method(
-            ContextActivities.load_policies, summary="load policy snapshot", **RECORD_OPTIONS)
+        policies = await workflow.execute_activity_method(
+            ContextActivities.load_policies,
+            summary="load policy snapshot",
+            start_to_close_timeout=RECORD_TIMEOUT,
+            retry_policy=RECORD_RETRY,
+        )
         r = policies.renewal
         as_of = inp.as_of or workflow.now().date()
         window_end = as_of + timedelta(days=r.window_days)

@@ -1,4 +1,5 @@
-"""Pending human requests across every running workflow, and deciding them."""
+"""What waits for a human across every running workflow: found through the
+search attributes, read through each workflow's `human_requests` query."""
 
 from __future__ import annotations
 
@@ -6,27 +7,15 @@ import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
-from pydantic import BaseModel
-from temporalio.client import Client, WorkflowQueryFailedError, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowExecution, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
-from csops import search_attributes as sa
-from csops.models import DecideInput, DecideResult, HumanRequestView
+from contracts import names
+from contracts import search_attributes as sa
+from contracts.human import HumanRequestView, InboxItem
 
 log = logging.getLogger("csops.inbox")
 QUERY_TIMEOUT = timedelta(seconds=5)
-
-
-class InboxItem(BaseModel):
-    workflow_id: str
-    workflow_type: str
-    account_id: str | None
-    request: HumanRequestView
-    age_minutes: float
-
-
-class DecisionRefused(Exception):
-    """The workflow refused the decision; the message says why."""
 
 
 def _quote(value: str) -> str:
@@ -49,10 +38,11 @@ async def collect_inbox(
     """Every open request the approver may decide, oldest first."""
     executions = [e async for e in client.list_workflows(inbox_query(approver, account))]
 
-    async def open_requests(execution) -> list[InboxItem]:
+    async def open_requests(execution: WorkflowExecution) -> list[InboxItem]:
         handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
         try:
-            requests = await handle.query("human_requests", result_type=list[HumanRequestView],
+            requests = await handle.query(names.HUMAN_REQUESTS_QUERY,
+                                          result_type=list[HumanRequestView],
                                           rpc_timeout=QUERY_TIMEOUT)
         except (RPCError, WorkflowQueryFailedError) as err:
             # Closed since the listing, or no worker answers for it right now: one
@@ -74,14 +64,3 @@ async def collect_inbox(
 
     found = await asyncio.gather(*(open_requests(e) for e in executions))
     return sorted((i for items in found for i in items), key=lambda i: i.request.created_at)
-
-
-async def send_decision(client: Client, workflow_id: str, decision: DecideInput) -> DecideResult:
-    """The `decide` update; a refusal comes back as DecisionRefused with the reason."""
-    handle = client.get_workflow_handle(workflow_id)
-    try:
-        return await handle.execute_update("decide", decision, result_type=DecideResult)
-    except WorkflowUpdateFailedError as err:
-        raise DecisionRefused(str(err.cause or err)) from err
-    except RPCError as err:
-        raise DecisionRefused(f"{workflow_id}: {err.message}") from err

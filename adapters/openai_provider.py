@@ -8,7 +8,6 @@ server refuses for good (4xx other than 429) are raised non-retryable.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,6 +16,9 @@ from typing import TypeVar
 import openai
 from pydantic import BaseModel, ValidationError
 from temporalio.exceptions import ApplicationError
+
+from adapters.settings import Settings
+from contracts import errors
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -54,16 +56,15 @@ class OpenAIProvider:
         )
 
     @classmethod
-    def from_env(cls) -> OpenAIProvider | None:
+    def from_settings(cls, settings: Settings) -> OpenAIProvider | None:
         """The provider when OPENAI_API_KEY is set, else None (offline engine)."""
-        key = os.environ.get("OPENAI_API_KEY")
-        if not key:
+        if not settings.openai_api_key:
             return None
         return cls(
-            api_key=key,
-            base_url=os.environ.get("OPENAI_BASE_URL") or None,
-            model=os.environ.get("CSOPS_LLM_MODEL", "gpt-4o-mini"),
-            timeout_s=float(os.environ.get("CSOPS_LLM_TIMEOUT", "30")),
+            api_key=settings.openai_api_key,
+            base_url=settings.openai_base_url or None,
+            model=settings.llm_model,
+            timeout_s=settings.llm_timeout_s,
         )
 
     @property
@@ -93,14 +94,14 @@ class OpenAIProvider:
             # Retryable, after the server's Retry-After when it gives one.
             raise ApplicationError(
                 f"LLM endpoint rate-limited the call: {err.message}",
-                type="RateLimited",
+                type=errors.RATE_LIMITED,
                 next_retry_delay=_retry_after(err),
             ) from err
         except openai.APIStatusError as err:
             if 400 <= err.status_code < 500:
                 raise ApplicationError(
                     f"LLM endpoint refused the request: {err.message}",
-                    type="LlmRequestRefused",
+                    type=errors.LLM_REQUEST_REFUSED,
                     non_retryable=True,
                 ) from err
             raise

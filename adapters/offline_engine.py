@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
-from csops.models import DraftReply, TicketAssessment, TicketContext
-from csops.templates import render
+from adapters.templates import render
+from contracts.escalation import DraftReply, TicketAssessment, TicketContext
 
 ENGINE = "offline"
 

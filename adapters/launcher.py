@@ -1,0 +1,95 @@
+"""Starting workflows: business-key ids, static summary/details and the account's
+search attributes, the same for the CLI, Schedules, the sweep and the tests.
+
+Workflows are started by their type name from contracts/, so nothing here (nor
+the sweep activity that uses it) imports workflow code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from contracts import names
+from contracts import search_attributes as sa
+from contracts.accounts import AccountFacts
+from contracts.escalation import EscalationInput, EscalationResult
+from contracts.ids import escalation_id, onboarding_id, renewal_id
+from contracts.onboarding import OnboardingInput, OnboardingReview
+from contracts.renewal import RenewalPackageInput, RenewalPackageResult
+
+
+@dataclass
+class Launch:
+    handle: WorkflowHandle[Any, Any]
+    started: bool  # False: one already ran or runs for this business key
+
+
+async def _start(client: Client, workflow: str, arg: BaseModel, result_type: type, *,
+                 workflow_id: str, task_queue: str, account: AccountFacts,
+                 reuse: WorkflowIDReusePolicy, summary: str, purpose: str) -> Launch:
+    """Start by business key; the key already taken means attach, never duplicate."""
+    try:
+        handle = await client.start_workflow(
+            workflow, arg, id=workflow_id, task_queue=task_queue, result_type=result_type,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            id_reuse_policy=reuse,
+            search_attributes=sa.at_start(account),
+            static_summary=summary[:200],
+            static_details=f"**Account** {account.summary_line()}\n\n{purpose}",
+        )
+        return Launch(handle, True)
+    except WorkflowAlreadyStartedError:
+        return Launch(client.get_workflow_handle(workflow_id, result_type=result_type), False)
+
+
+async def start_escalation(
+    client: Client, task_queue: str, ticket_id: str, subject: str, account: AccountFacts
+) -> Launch:
+    """Route a ticket once: a running or finished escalation is never redone."""
+    return await _start(
+        client, names.ESCALATION_WORKFLOW, EscalationInput(ticket_id=ticket_id),
+        EscalationResult, workflow_id=escalation_id(ticket_id), task_queue=task_queue,
+        account=account, reuse=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        summary=f"Escalation {ticket_id} · {account.name}: {subject}",
+        purpose=(f"Routes support ticket `{ticket_id}`: assess it, apply the autonomy policy, "
+                 "and bring in a human where the policy says so."),
+    )
+
+
+async def start_onboarding(client: Client, task_queue: str, account: AccountFacts) -> Launch:
+    """Start the account's 30-day plan; if one already runs, report it and start nothing."""
+    return await _start(
+        client, names.ONBOARDING_WORKFLOW, OnboardingInput(account_id=account.account_id),
+        OnboardingReview, workflow_id=onboarding_id(account.account_id), task_queue=task_queue,
+        account=account,
+        # A finished onboarding stays finished; only a failed one may be redone.
+        reuse=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+        summary=f"Onboarding · {account.name} ({account.segment})",
+        purpose=(f"Runs the {account.segment} 30-day onboarding plan from "
+                 "policies/onboarding.yaml: milestones, activation checks on usage, "
+                 "interventions, and the day-30 review."),
+    )
+
+
+async def start_renewal_package(
+    client: Client, task_queue: str, account: AccountFacts, renewal_date: date | None = None
+) -> Launch:
+    """Start the pre-call package for one renewal; never a second one for it."""
+    renewal_date = renewal_date or account.renewal_date
+    return await _start(
+        client, names.RENEWAL_PACKAGE_WORKFLOW,
+        RenewalPackageInput(account_id=account.account_id, renewal_date=renewal_date),
+        RenewalPackageResult, workflow_id=renewal_id(account.account_id, renewal_date),
+        task_queue=task_queue, account=account, reuse=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        summary=f"Renewal package · {account.name} · renews {renewal_date}",
+        purpose=(f"Assembles the pre-call package for the {renewal_date} renewal (usage, ROI, "
+                 "risk, expansion, decision makers), asks the CSM to decide the pricing "
+                 "(copilot) and leaves signing to a human (off-limits)."),
+    )

@@ -1,0 +1,61 @@
+"""Every environment variable csops reads, read here and nowhere else.
+
+pydantic-settings: typed fields, defaults and validation in one declaration, and
+a bad value is reported with the variable's name instead of failing later.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsError(Exception):
+    """An environment variable holds a value csops cannot use. Meant for a human."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    # Temporal
+    temporal_address: str = Field("localhost:7233", validation_alias="TEMPORAL_ADDRESS")
+    namespace: str = Field("default", validation_alias="TEMPORAL_NAMESPACE")
+    task_queue: str = Field("csops", validation_alias="CSOPS_TASK_QUEUE")
+    ui_url: str = Field("http://localhost:8233", validation_alias="CSOPS_UI_URL")
+
+    # The context database: any SQLAlchemy URL; None means SQLite under .csops/
+    database_url: str | None = Field(None, validation_alias="CSOPS_DATABASE_URL")
+    # The policy files; None means the ones shipped in policies/
+    policy_dir: Path | None = Field(None, validation_alias="CSOPS_POLICY_DIR")
+    # Where renewal packages are written
+    artifact_dir: Path = Field(Path(".csops/packages"), validation_alias="CSOPS_ARTIFACT_DIR")
+    # Where queued outbox messages go: "maildir:PATH", "smtp://HOST:PORT" or "none"
+    outbox_delivery: str = Field(
+        "maildir:.csops/maildir", validation_alias="CSOPS_OUTBOX_DELIVERY"
+    )
+
+    # The LLM: the OpenAI provider when a key is set, else the offline engine
+    openai_api_key: str | None = Field(None, validation_alias="OPENAI_API_KEY", repr=False)
+    openai_base_url: str | None = Field(None, validation_alias="OPENAI_BASE_URL")
+    llm_model: str = Field("gpt-4o-mini", validation_alias="CSOPS_LLM_MODEL")
+    llm_timeout_s: float = Field(30.0, gt=0, validation_alias="CSOPS_LLM_TIMEOUT")
+
+    # The SDK's default single workflow-task poller caps a 2-core dev server near
+    # 50 completions/s while the CPU idles; a few more roughly double throughput.
+    workflow_pollers: int = Field(4, gt=0, validation_alias="CSOPS_WORKFLOW_POLLERS")
+    activity_pollers: int = Field(4, gt=0, validation_alias="CSOPS_ACTIVITY_POLLERS")
+
+
+def load_settings() -> Settings:
+    """The settings from the environment.
+
+    Raises:
+        SettingsError: one line per variable that holds an unusable value.
+    """
+    try:
+        return Settings()
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+        raise SettingsError(f"bad environment: {problems}") from None

@@ -1,0 +1,38 @@
+"""What the policy may know about an account, and how to ask for it."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import BaseModel
+
+
+class AccountFacts(BaseModel):
+    """What the policy may look at when it places an action."""
+
+    account_id: str
+    name: str
+    arr: float
+    segment: str  # smb | mid_market | enterprise
+    plan: str
+    seats: int = 0  # added later: optional so older histories still decode
+    stage: str
+    top_rank: int  # 1 = largest ARR in the book
+    renewal_date: date
+    owner_csm: str
+    manager: str
+    primary_contact_email: str | None = None
+    primary_contact_name: str | None = None
+
+    def summary_line(self) -> str:
+        """The account in one line, for people: the same wherever it is shown."""
+        return (
+            f"{self.name} (`{self.account_id}`) · {self.segment} · ARR ${self.arr:,.0f} · "
+            f"top-{self.top_rank} · plan {self.plan} · CSM {self.owner_csm}"
+        )
+
+
+
+
+class PullAccountInput(BaseModel):
+    account_id: str

@@ -1,0 +1,43 @@
+"""Every Temporal name csops owns, spelled once.
+
+Workflows, the CLI, Schedules, the inbox and the tests refer to these constants;
+a name typed twice is how a signal ends up sent to nobody. Renaming any of them
+breaks running workflows and committed histories: they are a contract.
+"""
+
+from __future__ import annotations
+
+# Workflow types
+ESCALATION_WORKFLOW = "EscalationWorkflow"
+ONBOARDING_WORKFLOW = "OnboardingWorkflow"
+RENEWAL_PACKAGE_WORKFLOW = "RenewalPackageWorkflow"
+RENEWAL_SWEEP_WORKFLOW = "RenewalSweepWorkflow"
+CSM_DIGEST_WORKFLOW = "CsmDigestWorkflow"
+
+# The human-decision protocol, the same on every workflow that asks a human
+DECIDE = "decide"  # a signal (for the UI) and an update (for programs)
+HUMAN_REQUESTS_QUERY = "human_requests"
+HUMAN_HISTORY_QUERY = "human_history"
+
+# Onboarding
+CUSTOMER_EVENT_SIGNAL = "customer_event"
+PAUSE_SIGNAL = "pause"
+RESUME_SIGNAL = "resume"
+ONBOARDING_PLAN_QUERY = "onboarding_plan"
+
+# Renewal
+RENEWAL_ARTIFACT_QUERY = "renewal_artifact"
+SWEEP_PROGRESS_QUERY = "sweep_progress"
+
+# The SDK's built-in query behind the UI's current details
+WORKFLOW_METADATA_QUERY = "__temporal_workflow_metadata"
+
+# Schedules, and the id prefix of the workflows they start (the Schedule appends the time)
+RENEWAL_SWEEP_SCHEDULE = "renewal-sweep-nightly"
+RENEWAL_SWEEP_RUN_PREFIX = "renewal-sweep"
+CSM_DIGEST_SCHEDULE = "csm-digest-daily"
+CSM_DIGEST_RUN_PREFIX = "csm-digest"
+
+# Patch ids (workflow.patched): each keeps histories recorded before it replaying
+PATCH_RENEWAL_TERMS_REQUESTS = "renewal-terms-requests"
+PATCH_RENEWAL_SUMMARY = "renewal-summary"

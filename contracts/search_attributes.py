@@ -1,0 +1,54 @@
+"""Typed search-attribute keys: the contract the UI's filters and `csops inbox`
+rely on, and the account's attributes as one piece (set at start, kept in sync)."""
+
+from __future__ import annotations
+
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    SearchAttributeUpdate,
+    TypedSearchAttributes,
+)
+
+from contracts.accounts import AccountFacts
+
+ACCOUNT_ID = SearchAttributeKey.for_keyword("CsopsAccountId")
+SEGMENT = SearchAttributeKey.for_keyword("CsopsSegment")
+ARR = SearchAttributeKey.for_float("CsopsArr")
+STAGE = SearchAttributeKey.for_keyword("CsopsStage")
+PENDING_APPROVALS = SearchAttributeKey.for_int("CsopsPendingApprovals")
+APPROVERS = SearchAttributeKey.for_keyword_list("CsopsApprovers")
+
+ALL: list[SearchAttributeKey] = [ACCOUNT_ID, SEGMENT, ARR, STAGE, PENDING_APPROVALS, APPROVERS]
+
+# `temporal server start-dev --search-attribute NAME=TYPE` spelling of each key.
+CLI_TYPES: dict[SearchAttributeKey, str] = {
+    ACCOUNT_ID: "Keyword",
+    SEGMENT: "Keyword",
+    ARR: "Double",
+    STAGE: "Keyword",
+    PENDING_APPROVALS: "Int",
+    APPROVERS: "KeywordList",
+}
+
+
+def account_updates(account: AccountFacts) -> list[SearchAttributeUpdate]:
+    """The account's attributes, for `workflow.upsert_search_attributes`."""
+    return [
+        ACCOUNT_ID.value_set(account.account_id),
+        SEGMENT.value_set(account.segment),
+        ARR.value_set(account.arr),
+    ]
+
+
+def at_start(account: AccountFacts) -> TypedSearchAttributes:
+    """What a workflow about this account carries from its start: nothing waits yet."""
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(ACCOUNT_ID, account.account_id),
+            SearchAttributePair(SEGMENT, account.segment),
+            SearchAttributePair(ARR, account.arr),
+            SearchAttributePair(STAGE, "starting"),
+            SearchAttributePair(PENDING_APPROVALS, 0),
+        ]
+    )

@@ -1,0 +1,75 @@
+"""What a workflow does to the world, through activities: an audit row and a
+message in the outbox. Both are keyed by workflow id + step, so a retry or a
+replay never writes or sends twice."""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict, Unpack
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.records import RecordActivities
+    from contracts.autonomy import AutonomyDecision
+    from contracts.records import AuditEntry, OutboundMessage
+
+from workflows.options import RECORD_RETRY, RECORD_TIMEOUT
+
+
+class AuditedHow(TypedDict, total=False):
+    """How an audited action came about; all optional."""
+
+    actor: str  # "agent" (the default), "policy" or a human's email
+    decision: AutonomyDecision | None  # the policy decision that placed it
+    engine: str | None  # the engine that wrote what was sent
+    detail: dict[str, Any] | None
+
+
+async def audit(
+    account_id: str, key: str, action: str, outcome: str, **how: Unpack[AuditedHow]
+) -> None:
+    """One audit row: who did what, at which autonomy level, by which rule."""
+    info = workflow.info()
+    decision = how.get("decision")
+    await workflow.execute_activity_method(
+        RecordActivities.record_audit,
+        AuditEntry(
+            idempotency_key=f"{info.workflow_id}/{key}",
+            at=workflow.now(),
+            workflow_id=info.workflow_id,
+            account_id=account_id,
+            actor=how.get("actor", "agent"),
+            action=action,
+            outcome=outcome,
+            autonomy=decision.level if decision else None,
+            policy_rule=decision.rule if decision else None,
+            policy_version=decision.policy_version if decision else None,
+            engine=how.get("engine"),
+            detail=how.get("detail") or {},
+        ),
+        summary=f"audit: {action} {outcome}",
+        start_to_close_timeout=RECORD_TIMEOUT,
+        retry_policy=RECORD_RETRY,
+    )
+
+
+async def send(account_id: str, key: str, summary: str, **message: Any) -> None:
+    """Put one message in the outbox, keyed by workflow id + step (exactly once).
+
+    Args:
+        message: the remaining `OutboundMessage` fields (audience, to, subject, ...).
+    """
+    info = workflow.info()
+    await workflow.execute_activity_method(
+        RecordActivities.send_message,
+        OutboundMessage(
+            idempotency_key=f"{info.workflow_id}/{key}",
+            workflow_id=info.workflow_id,
+            account_id=account_id,
+            created_at=workflow.now(),
+            **message,
+        ),
+        summary=summary,
+        start_to_close_timeout=RECORD_TIMEOUT,
+        retry_policy=RECORD_RETRY,
+    )
