@@ -123,8 +123,9 @@ async def run_worker(settings: Settings | None = None) -> None:
     with ThreadPoolExecutor(max_workers=16) as executor:
         dispatcher = asyncio.create_task(run_dispatcher(engine, settings.outbox_delivery))
         try:
-            async with build_worker(client, settings.task_queue, engine, provider, executor,
-                                    settings):
+            async with build_worker(
+                client, settings.task_queue, engine, provider, executor, settings
+            ):
                 await stop.wait()
             log.info("worker stopped")
         finally:

@@ -41,8 +41,13 @@ class ContextActivities:
         """An activation check: the account's real usage over the window."""
         with session(self._engine) as s:
             value = usage_value(s, inp.account_id, inp.feature, inp.measure, inp.since, inp.until)
-        return UsageCheckResult(feature=inp.feature, measure=inp.measure, value=value,
-                                at_least=inp.at_least, met=value >= inp.at_least)
+        return UsageCheckResult(
+            feature=inp.feature,
+            measure=inp.measure,
+            value=value,
+            at_least=inp.at_least,
+            met=value >= inp.at_least,
+        )
 
     @activity.defn(name="load_policies")
     def load_policies(self) -> PolicySet:
@@ -51,5 +56,4 @@ class ContextActivities:
         try:
             return load_policies(self._policy_dir)
         except PolicyError as err:
-            raise ApplicationError(str(err), type=errors.POLICY_ERROR,
-                                   non_retryable=True) from err
+            raise ApplicationError(str(err), type=errors.POLICY_ERROR, non_retryable=True) from err

@@ -38,14 +38,26 @@ class DigestActivities:
         duplicates = 0
         workflow_id = activity.info().workflow_id
         for person, waiting in sorted(per_person.items()):
-            body = render_for_activity("messages/csm_digest.md.j2", person=person, day=day,
-                                       items=[i.model_dump(mode="json") for i in waiting])
-            receipt = await asyncio.to_thread(self._records.send_message, OutboundMessage(
-                idempotency_key=f"digest/{day.isoformat()}/{person}",
-                workflow_id=workflow_id, account_id="", audience="internal", to=[person],
-                subject=f"[csops] {len(waiting)} waiting for you ({day})", body=body,
-                created_at=datetime.now(UTC),
-            ))
+            body = render_for_activity(
+                "messages/csm_digest.md.j2",
+                person=person,
+                day=day,
+                items=[i.model_dump(mode="json") for i in waiting],
+            )
+            receipt = await asyncio.to_thread(
+                self._records.send_message,
+                OutboundMessage(
+                    idempotency_key=f"digest/{day.isoformat()}/{person}",
+                    workflow_id=workflow_id,
+                    account_id="",
+                    audience="internal",
+                    to=[person],
+                    subject=f"[csops] {len(waiting)} waiting for you ({day})",
+                    body=body,
+                    created_at=datetime.now(UTC),
+                ),
+            )
             duplicates += receipt.duplicate
-        return DigestResult(day=day, recipients=len(per_person), requests=len(items),
-                            duplicates=duplicates)
+        return DigestResult(
+            day=day, recipients=len(per_person), requests=len(items), duplicates=duplicates
+        )

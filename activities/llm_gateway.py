@@ -37,8 +37,9 @@ class LlmActivities:
     def engine_label(self) -> str:
         return self._provider.label if self._provider else offline_engine.ENGINE
 
-    async def _audit(self, account_id: str, action: str, outcome: str, stats: CallStats,
-                     detail: dict) -> None:
+    async def _audit(
+        self, account_id: str, action: str, outcome: str, stats: CallStats, detail: dict
+    ) -> None:
         info = activity.info()
         entry = AuditEntry(
             # One row per attempt: each attempt is a real call that may cost tokens.
@@ -52,11 +53,18 @@ class LlmActivities:
             engine=self.engine_label,
             detail=detail,
         )
-        await asyncio.to_thread(write_audit, self._engine, entry, model=stats.model,
-                                tokens=stats.tokens, latency_ms=stats.latency_ms)
+        await asyncio.to_thread(
+            write_audit,
+            self._engine,
+            entry,
+            model=stats.model,
+            tokens=stats.tokens,
+            latency_ms=stats.latency_ms,
+        )
 
-    async def _answer(self, account_id: str, action: str, offline, prompt: str,
-                      schema: type[T], **values) -> tuple[T | None, str, CallStats]:
+    async def _answer(
+        self, account_id: str, action: str, offline, prompt: str, schema: type[T], **values
+    ) -> tuple[T | None, str, CallStats]:
         """Ask the configured engine: (result, "", stats), or (None, why, stats) when
         the model's answer is unusable. The caller audits the final outcome.
 
@@ -65,8 +73,11 @@ class LlmActivities:
         started = time.perf_counter()
         if self._provider is None:
             result = offline()
-            return result, "", CallStats(OFFLINE_MODEL, 0,
-                                         round((time.perf_counter() - started) * 1000, 2))
+            return (
+                result,
+                "",
+                CallStats(OFFLINE_MODEL, 0, round((time.perf_counter() - started) * 1000, 2)),
+            )
         try:
             result, stats = await self._provider.structured(
                 render(f"prompts/{prompt}.system.md.j2"),
@@ -77,10 +88,16 @@ class LlmActivities:
             # Unusable output is not retried into something usable: a human reads it.
             return None, str(err), err.stats
         except Exception as err:
-            stats = CallStats(self._provider.model, 0,
-                              round((time.perf_counter() - started) * 1000, 1))
-            await self._audit(account_id, action, f"failed: {type(err).__name__}", stats,
-                              {"error": str(err)[:500]})
+            stats = CallStats(
+                self._provider.model, 0, round((time.perf_counter() - started) * 1000, 1)
+            )
+            await self._audit(
+                account_id,
+                action,
+                f"failed: {type(err).__name__}",
+                stats,
+                {"error": str(err)[:500]},
+            )
             raise
         return result.model_copy(update={"engine": self.engine_label}), "", stats
 
@@ -89,26 +106,44 @@ class LlmActivities:
         """Intent, sentiment, severity, hot, strategic signal and confidence of a ticket."""
         ctx = inp.context
         result, problem, stats = await self._answer(
-            ctx.account.account_id, "ticket_classification",
-            lambda: offline_engine.assess(ctx), "assess_ticket", TicketAssessment, ctx=ctx,
+            ctx.account.account_id,
+            "ticket_classification",
+            lambda: offline_engine.assess(ctx),
+            "assess_ticket",
+            TicketAssessment,
+            ctx=ctx,
         )
         if result is None:
             result = TicketAssessment(
-                intent="other", sentiment=0, severity="medium", hot=False, confidence=0,
-                needs_human=True, reasons=[f"model output was unusable ({problem})"],
+                intent="other",
+                sentiment=0,
+                severity="medium",
+                hot=False,
+                confidence=0,
+                needs_human=True,
+                reasons=[f"model output was unusable ({problem})"],
                 engine=f"{self.engine_label} (invalid output)",
             )
         # The rule check runs whatever the engine: a model fooled by the ticket
         # still cannot hide an injection attempt from the policy.
-        if (self._provider is not None and not result.injection_suspected
-                and offline_engine.assess(ctx).injection_suspected):
-            result = result.model_copy(update={
-                "injection_suspected": True,
-                "reasons": [*result.reasons, "rule check: instructions addressed to the agent"],
-            })
-        await self._audit(ctx.account.account_id, "ticket_classification",
-                          "invalid_output" if problem else "assessed", stats,
-                          result.model_dump(mode="json"))
+        if (
+            self._provider is not None
+            and not result.injection_suspected
+            and offline_engine.assess(ctx).injection_suspected
+        ):
+            result = result.model_copy(
+                update={
+                    "injection_suspected": True,
+                    "reasons": [*result.reasons, "rule check: instructions addressed to the agent"],
+                }
+            )
+        await self._audit(
+            ctx.account.account_id,
+            "ticket_classification",
+            "invalid_output" if problem else "assessed",
+            stats,
+            result.model_dump(mode="json"),
+        )
         return result
 
     @activity.defn(name="summarize_renewal")
@@ -116,17 +151,26 @@ class LlmActivities:
         """The renewal package's narrative; the figures stay the package's own."""
         p = inp.package
         summary, problem, stats = await self._answer(
-            p.account.account_id, "renewal_summary",
-            lambda: RenewalSummary(text=offline_engine.renewal_summary(p)), "renewal_summary",
-            RenewalSummary, p=p,
+            p.account.account_id,
+            "renewal_summary",
+            lambda: RenewalSummary(text=offline_engine.renewal_summary(p)),
+            "renewal_summary",
+            RenewalSummary,
+            p=p,
         )
         if summary is None:  # unusable model output: the template's narrative instead
-            summary = RenewalSummary(text=offline_engine.renewal_summary(p),
-                                     engine=f"offline (model output unusable: {problem})"[:200])
+            summary = RenewalSummary(
+                text=offline_engine.renewal_summary(p),
+                engine=f"offline (model output unusable: {problem})"[:200],
+            )
         summary = summary.model_copy(update={"engine": summary.engine or self.engine_label})
-        await self._audit(p.account.account_id, "renewal_summary",
-                          "invalid_output" if problem else "drafted", stats,
-                          {"engine": summary.engine})
+        await self._audit(
+            p.account.account_id,
+            "renewal_summary",
+            "invalid_output" if problem else "drafted",
+            stats,
+            {"engine": summary.engine},
+        )
         return summary
 
     @activity.defn(name="draft_reply")
@@ -134,17 +178,27 @@ class LlmActivities:
         """A reply to the customer; it is only sent at the level the policy gives."""
         ctx = inp.context
         draft, problem, stats = await self._answer(
-            ctx.account.account_id, "draft_reply",
-            lambda: offline_engine.draft_reply(ctx, inp.assessment), "draft_reply", DraftReply,
-            ctx=ctx, assessment=inp.assessment,
+            ctx.account.account_id,
+            "draft_reply",
+            lambda: offline_engine.draft_reply(ctx, inp.assessment),
+            "draft_reply",
+            DraftReply,
+            ctx=ctx,
+            assessment=inp.assessment,
         )
         if draft is None:
             # Start the human from the template; needs_human makes it a copilot step.
-            draft = offline_engine.draft_reply(ctx, inp.assessment).model_copy(update={
-                "engine": f"offline (model output unusable: {problem})"[:200],
-                "needs_human": True,
-            })
-        await self._audit(ctx.account.account_id, "draft_reply",
-                          "invalid_output" if problem else "drafted", stats,
-                          {"subject": draft.subject, "engine": draft.engine})
+            draft = offline_engine.draft_reply(ctx, inp.assessment).model_copy(
+                update={
+                    "engine": f"offline (model output unusable: {problem})"[:200],
+                    "needs_human": True,
+                }
+            )
+        await self._audit(
+            ctx.account.account_id,
+            "draft_reply",
+            "invalid_output" if problem else "drafted",
+            stats,
+            {"subject": draft.subject, "engine": draft.engine},
+        )
         return draft

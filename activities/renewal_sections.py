@@ -39,13 +39,22 @@ def _anger_judge(facts: AccountFacts) -> sections.AngerJudge:
 
     def judge(row: SupportTicket, open_count: int) -> tuple[bool, float]:
         ctx = TicketContext(
-            ticket=Ticket(ticket_id=row.id, account_id=row.account_id, subject=row.subject,
-                          body=row.body, requester_email=row.requester_email,
-                          created_at=row.created_at),
-            account=facts, open_tickets=open_count,
+            ticket=Ticket(
+                ticket_id=row.id,
+                account_id=row.account_id,
+                subject=row.subject,
+                body=row.body,
+                requester_email=row.requester_email,
+                created_at=row.created_at,
+            ),
+            account=facts,
+            open_tickets=open_count,
         )
         assessment = offline_engine.assess(ctx)
-        return assessment.sentiment <= sections.ANGRY_SENTIMENT or assessment.hot, assessment.sentiment
+        return (
+            assessment.sentiment <= sections.ANGRY_SENTIMENT or assessment.hot,
+            assessment.sentiment,
+        )
 
     return judge
 
@@ -55,8 +64,9 @@ def _stored(row: RenewalPackageRecord) -> StoredPackage:
     write_atomic(row.markdown_path, row.markdown)
     write_atomic(row.html_path, row.html)
     assert row.id is not None  # a stored row has its id
-    return StoredPackage(package_id=row.id, markdown_path=row.markdown_path,
-                         html_path=row.html_path)
+    return StoredPackage(
+        package_id=row.id, markdown_path=row.markdown_path, html_path=row.html_path
+    )
 
 
 class RenewalSectionActivities:
@@ -72,14 +82,14 @@ class RenewalSectionActivities:
             return account_facts(s, account_id)
 
     def _usage(self, s: Session, facts: AccountFacts, as_of: date) -> UsageReport:
-        return sections.usage_report(facts, as_of,
-                                     sections.daily_usage(s, facts.account_id, as_of))
+        return sections.usage_report(facts, as_of, sections.daily_usage(s, facts.account_id, as_of))
 
-    def _risk(self, s: Session, facts: AccountFacts, as_of: date,
-              usage: UsageReport) -> RiskAssessment:
-        return sections.risk_assessment(s, facts, as_of, usage,
-                                        sections.contacts_of(s, facts.account_id),
-                                        _anger_judge(facts))
+    def _risk(
+        self, s: Session, facts: AccountFacts, as_of: date, usage: UsageReport
+    ) -> RiskAssessment:
+        return sections.risk_assessment(
+            s, facts, as_of, usage, sections.contacts_of(s, facts.account_id), _anger_judge(facts)
+        )
 
     @activity.defn(name="usage_report")
     def usage_report(self, inp: SectionInput) -> UsageReport:
@@ -110,16 +120,16 @@ class RenewalSectionActivities:
             daily = sections.daily_usage(s, facts.account_id, inp.as_of)
             usage = sections.usage_report(facts, inp.as_of, daily)
             risk = self._risk(s, facts, inp.as_of, usage)
-            return sections.expansion_recommendation(facts, usage, risk,
-                                                     sections.first_usage_day(daily))
+            return sections.expansion_recommendation(
+                facts, usage, risk, sections.first_usage_day(daily)
+            )
 
     @activity.defn(name="decision_maker_map")
     def decision_maker_map(self, inp: SectionInput) -> DecisionMakerMap:
         """The account's contacts and the roles nobody covers."""
         with session(self._engine) as s:
             facts = self._facts(s, inp.account_id)
-            return sections.decision_maker_map(sections.contacts_of(s, facts.account_id),
-                                               inp.as_of)
+            return sections.decision_maker_map(sections.contacts_of(s, facts.account_id), inp.as_of)
 
     @activity.defn(name="find_terms_requests")
     def find_terms_requests(self, inp: SectionInput) -> list[str]:
@@ -146,10 +156,15 @@ class RenewalSectionActivities:
             write_atomic(md_path, markdown)
             write_atomic(html_path, html)
             row = RenewalPackageRecord(
-                workflow_id=inp.workflow_id, account_id=pkg.account.account_id,
-                renewal_date=pkg.renewal_date, created_at=datetime.now(UTC),
-                risk_level=pkg.risk.level, markdown_path=str(md_path),
-                html_path=str(html_path), markdown=markdown, html=html,
+                workflow_id=inp.workflow_id,
+                account_id=pkg.account.account_id,
+                renewal_date=pkg.renewal_date,
+                created_at=datetime.now(UTC),
+                risk_level=pkg.risk.level,
+                markdown_path=str(md_path),
+                html_path=str(html_path),
+                markdown=markdown,
+                html=html,
                 package=pkg.model_dump(mode="json"),
             )
             s.add(row)
@@ -160,15 +175,19 @@ class RenewalSectionActivities:
                 s.rollback()
                 stored = self._record(s, inp.workflow_id)
                 if stored is None:  # not a duplicate: the account is gone
-                    raise ApplicationError(f"cannot store the package: {err.orig}",
-                                           type=errors.INTEGRITY_ERROR,
-                                           non_retryable=True) from err
+                    raise ApplicationError(
+                        f"cannot store the package: {err.orig}",
+                        type=errors.INTEGRITY_ERROR,
+                        non_retryable=True,
+                    ) from err
                 return _stored(stored)
             assert row.id is not None  # committed: the database gave it an id
-            return StoredPackage(package_id=row.id, markdown_path=row.markdown_path,
-                                 html_path=row.html_path)
+            return StoredPackage(
+                package_id=row.id, markdown_path=row.markdown_path, html_path=row.html_path
+            )
 
     @staticmethod
     def _record(s: Session, workflow_id: str) -> RenewalPackageRecord | None:
-        return s.exec(select(RenewalPackageRecord)
-                      .where(RenewalPackageRecord.workflow_id == workflow_id)).first()
+        return s.exec(
+            select(RenewalPackageRecord).where(RenewalPackageRecord.workflow_id == workflow_id)
+        ).first()

@@ -34,16 +34,27 @@ class SweepActivities:
         """The next accounts in the window (by id), each with: has it a package already?"""
         window_end = inp.as_of + timedelta(days=inp.window_days)
         with session(self._engine) as s:
-            q = (select(Account.id)
-                 .where(Account.renewal_date >= inp.as_of, Account.renewal_date <= window_end)
-                 .order_by(Account.id).limit(inp.batch_size))
+            q = (
+                select(Account.id)
+                .where(Account.renewal_date >= inp.as_of, Account.renewal_date <= window_end)
+                .order_by(Account.id)
+                .limit(inp.batch_size)
+            )
             if inp.after_account_id:
                 q = q.where(Account.id > inp.after_account_id)
             ids = list(s.exec(q))
             facts = accounts_facts(s, ids)
-            stored = set(s.exec(
-                select(RenewalPackageRecord.account_id, RenewalPackageRecord.renewal_date)
-                .where(RenewalPackageRecord.account_id.in_(ids))).all()) if ids else set()
+            stored = (
+                set(
+                    s.exec(
+                        select(
+                            RenewalPackageRecord.account_id, RenewalPackageRecord.renewal_date
+                        ).where(RenewalPackageRecord.account_id.in_(ids))
+                    ).all()
+                )
+                if ids
+                else set()
+            )
         return [(f, (f.account_id, f.renewal_date) in stored) for f in facts]
 
     @activity.defn(name="start_renewal_batch")
@@ -76,7 +87,8 @@ class SweepActivities:
 
         await asyncio.gather(*(one(f, has) for f, has in batch))
         return SweepBatchResult(
-            counts=counts, accounts_seen=len(batch),
+            counts=counts,
+            accounts_seen=len(batch),
             last_account_id=batch[-1][0].account_id if batch else inp.after_account_id,
             done=len(batch) < inp.batch_size,
         )

@@ -41,9 +41,11 @@ async def collect_inbox(
     async def open_requests(execution: WorkflowExecution) -> list[InboxItem]:
         handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
         try:
-            requests = await handle.query(names.HUMAN_REQUESTS_QUERY,
-                                          result_type=list[HumanRequestView],
-                                          rpc_timeout=QUERY_TIMEOUT)
+            requests = await handle.query(
+                names.HUMAN_REQUESTS_QUERY,
+                result_type=list[HumanRequestView],
+                rpc_timeout=QUERY_TIMEOUT,
+            )
         except (RPCError, WorkflowQueryFailedError) as err:
             # Closed since the listing, or no worker answers for it right now: one
             # silent workflow must not hold up everyone's inbox.

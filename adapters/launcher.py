@@ -31,13 +31,27 @@ class Launch:
     started: bool  # False: one already ran or runs for this business key
 
 
-async def _start(client: Client, workflow: str, arg: BaseModel, result_type: type, *,
-                 workflow_id: str, task_queue: str, account: AccountFacts,
-                 reuse: WorkflowIDReusePolicy, summary: str, purpose: str) -> Launch:
+async def _start(
+    client: Client,
+    workflow: str,
+    arg: BaseModel,
+    result_type: type,
+    *,
+    workflow_id: str,
+    task_queue: str,
+    account: AccountFacts,
+    reuse: WorkflowIDReusePolicy,
+    summary: str,
+    purpose: str,
+) -> Launch:
     """Start by business key; the key already taken means attach, never duplicate."""
     try:
         handle = await client.start_workflow(
-            workflow, arg, id=workflow_id, task_queue=task_queue, result_type=result_type,
+            workflow,
+            arg,
+            id=workflow_id,
+            task_queue=task_queue,
+            result_type=result_type,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             id_reuse_policy=reuse,
             search_attributes=sa.at_start(account),
@@ -54,27 +68,40 @@ async def start_escalation(
 ) -> Launch:
     """Route a ticket once: a running or finished escalation is never redone."""
     return await _start(
-        client, names.ESCALATION_WORKFLOW, EscalationInput(ticket_id=ticket_id),
-        EscalationResult, workflow_id=escalation_id(ticket_id), task_queue=task_queue,
-        account=account, reuse=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        client,
+        names.ESCALATION_WORKFLOW,
+        EscalationInput(ticket_id=ticket_id),
+        EscalationResult,
+        workflow_id=escalation_id(ticket_id),
+        task_queue=task_queue,
+        account=account,
+        reuse=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         summary=f"Escalation {ticket_id} · {account.name}: {subject}",
-        purpose=(f"Routes support ticket `{ticket_id}`: assess it, apply the autonomy policy, "
-                 "and bring in a human where the policy says so."),
+        purpose=(
+            f"Routes support ticket `{ticket_id}`: assess it, apply the autonomy policy, "
+            "and bring in a human where the policy says so."
+        ),
     )
 
 
 async def start_onboarding(client: Client, task_queue: str, account: AccountFacts) -> Launch:
     """Start the account's 30-day plan; if one already runs, report it and start nothing."""
     return await _start(
-        client, names.ONBOARDING_WORKFLOW, OnboardingInput(account_id=account.account_id),
-        OnboardingReview, workflow_id=onboarding_id(account.account_id), task_queue=task_queue,
+        client,
+        names.ONBOARDING_WORKFLOW,
+        OnboardingInput(account_id=account.account_id),
+        OnboardingReview,
+        workflow_id=onboarding_id(account.account_id),
+        task_queue=task_queue,
         account=account,
         # A finished onboarding stays finished; only a failed one may be redone.
         reuse=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
         summary=f"Onboarding · {account.name} ({account.segment})",
-        purpose=(f"Runs the {account.segment} 30-day onboarding plan from "
-                 "policies/onboarding.yaml: milestones, activation checks on usage, "
-                 "interventions, and the day-30 review."),
+        purpose=(
+            f"Runs the {account.segment} 30-day onboarding plan from "
+            "policies/onboarding.yaml: milestones, activation checks on usage, "
+            "interventions, and the day-30 review."
+        ),
     )
 
 
@@ -84,12 +111,18 @@ async def start_renewal_package(
     """Start the pre-call package for one renewal; never a second one for it."""
     renewal_date = renewal_date or account.renewal_date
     return await _start(
-        client, names.RENEWAL_PACKAGE_WORKFLOW,
+        client,
+        names.RENEWAL_PACKAGE_WORKFLOW,
         RenewalPackageInput(account_id=account.account_id, renewal_date=renewal_date),
-        RenewalPackageResult, workflow_id=renewal_id(account.account_id, renewal_date),
-        task_queue=task_queue, account=account, reuse=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        RenewalPackageResult,
+        workflow_id=renewal_id(account.account_id, renewal_date),
+        task_queue=task_queue,
+        account=account,
+        reuse=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         summary=f"Renewal package · {account.name} · renews {renewal_date}",
-        purpose=(f"Assembles the pre-call package for the {renewal_date} renewal (usage, ROI, "
-                 "risk, expansion, decision makers), asks the CSM to decide the pricing "
-                 "(copilot) and leaves signing to a human (off-limits)."),
+        purpose=(
+            f"Assembles the pre-call package for the {renewal_date} renewal (usage, ROI, "
+            "risk, expansion, decision makers), asks the CSM to decide the pricing "
+            "(copilot) and leaves signing to a human (off-limits)."
+        ),
     )

@@ -45,27 +45,34 @@ def _spark_points(values: list[float], width: int = 120, height: int = 24) -> st
     """SVG polyline points of the weekly trend (0 at the bottom, the peak at the top)."""
     top = max(values, default=0) or 1
     step = width / max(len(values) - 1, 1)
-    return " ".join(f"{i * step:.1f},{height - v / top * height:.1f}"
-                    for i, v in enumerate(values))
+    return " ".join(f"{i * step:.1f},{height - v / top * height:.1f}" for i, v in enumerate(values))
 
 
 def _template_values(package: RenewalPackage) -> dict:
     return {
-        "package": package, "account": package.account, "num": _num, "pct": pct,
-        "spark": _spark, "spark_points": _spark_points, "label": label,
+        "package": package,
+        "account": package.account,
+        "num": _num,
+        "pct": pct,
+        "spark": _spark,
+        "spark_points": _spark_points,
+        "label": label,
         "gauges": GAUGE_FEATURES,
-        "assumptions": {"minutes_per_resolution": MINUTES_PER_RESOLUTION,
-                        "hourly_cost_usd": HOURLY_COST_USD},
+        "assumptions": {
+            "minutes_per_resolution": MINUTES_PER_RESOLUTION,
+            "hourly_cost_usd": HOURLY_COST_USD,
+        },
     }
-
-
 
 
 def artifact_paths(artifact_dir: str, package: RenewalPackage) -> tuple[Path, Path]:
     account_id = package.account.account_id
     if not _SAFE_ID.fullmatch(account_id) or ".." in account_id:
-        raise ApplicationError(f"account id {account_id!r} cannot name a directory",
-                               type=errors.INVALID_ACCOUNT_ID, non_retryable=True)
+        raise ApplicationError(
+            f"account id {account_id!r} cannot name a directory",
+            type=errors.INVALID_ACCOUNT_ID,
+            non_retryable=True,
+        )
     base = Path(artifact_dir).resolve() / account_id / f"renewal-{package.renewal_date}"
     return base.with_suffix(".md"), base.with_suffix(".html")
 
@@ -79,11 +86,11 @@ def write_atomic(path: str | Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-
-
 def render_package(package: RenewalPackage) -> tuple[str, str]:
     """The package as (Markdown, HTML); the artifacts hold no generation time, so the
     same package always renders to the same bytes."""
     values = _template_values(package)
-    return (render_for_activity(MARKDOWN_TEMPLATE, **values),
-            render_for_activity(HTML_TEMPLATE, **values))
+    return (
+        render_for_activity(MARKDOWN_TEMPLATE, **values),
+        render_for_activity(HTML_TEMPLATE, **values),
+    )

@@ -32,9 +32,7 @@ class Settings(BaseSettings):
     # Where renewal packages are written
     artifact_dir: Path = Field(Path(".csops/packages"), validation_alias="CSOPS_ARTIFACT_DIR")
     # Where queued outbox messages go: "maildir:PATH", "smtp://HOST:PORT" or "none"
-    outbox_delivery: str = Field(
-        "maildir:.csops/maildir", validation_alias="CSOPS_OUTBOX_DELIVERY"
-    )
+    outbox_delivery: str = Field("maildir:.csops/maildir", validation_alias="CSOPS_OUTBOX_DELIVERY")
 
     # The LLM: the OpenAI provider when a key is set, else the offline engine
     openai_api_key: str | None = Field(None, validation_alias="OPENAI_API_KEY", repr=False)

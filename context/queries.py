@@ -51,11 +51,13 @@ def accounts_facts(s: Session, account_ids: list[str]) -> list[AccountFacts]:
     """Facts of many accounts in two queries (accounts, then their contacts)."""
     if not account_ids:
         return []
-    accounts = s.exec(select(Account).where(Account.id.in_(account_ids))
-                      .order_by(Account.id)).all()
+    accounts = s.exec(select(Account).where(Account.id.in_(account_ids)).order_by(Account.id)).all()
     primary: dict[str, Contact] = {}
-    for c in s.exec(select(Contact).where(Contact.account_id.in_(account_ids))
-                    .order_by(Contact.is_primary.desc(), Contact.id)):
+    for c in s.exec(
+        select(Contact)
+        .where(Contact.account_id.in_(account_ids))
+        .order_by(Contact.is_primary.desc(), Contact.id)
+    ):
         primary.setdefault(c.account_id, c)
     return [_facts(a, primary.get(a.id)) for a in accounts]
 
@@ -87,8 +89,9 @@ def usage_trend_pct(s: Session, account_id: str, feature: str = "active_users") 
     return round((recent - earlier) / earlier * 100, 1)
 
 
-def usage_value(s: Session, account_id: str, feature: str, measure: str, since: date,
-                until: date) -> float:
+def usage_value(
+    s: Session, account_id: str, feature: str, measure: str, since: date, until: date
+) -> float:
     """One feature's usage over [since, until]: the peak day (`max`) or the total (`sum`)."""
     agg = func.max if measure == "max" else func.sum
     value = s.exec(

@@ -60,8 +60,13 @@ WEEKS = 13
 
 FEATURE_ORDER = ("active_users", "agent_resolutions", "api_calls", "integrations", "reports")
 GAUGE_FEATURES = frozenset({"active_users", "integrations"})  # averaged per day, not summed
-FEATURE_LABELS = {"active_users": "active users", "agent_resolutions": "agent resolutions",
-                  "api_calls": "API calls", "integrations": "integrations", "reports": "reports"}
+FEATURE_LABELS = {
+    "active_users": "active users",
+    "agent_resolutions": "agent resolutions",
+    "api_calls": "API calls",
+    "integrations": "integrations",
+    "reports": "reports",
+}
 
 # ---------------------------------------------------------------- ROI
 # ASSUMPTIONS to tune with real customers' numbers; they are not measured.
@@ -112,8 +117,9 @@ def daily_usage(s: Session, account_id: str, as_of: date) -> dict[str, dict[date
     first = as_of - timedelta(days=WEEKS * 7 - 1)
     rows = s.exec(
         select(UsageDaily.feature, UsageDaily.day, func.sum(UsageDaily.value))
-        .where(UsageDaily.account_id == account_id, UsageDaily.day >= first,
-               UsageDaily.day <= as_of)
+        .where(
+            UsageDaily.account_id == account_id, UsageDaily.day >= first, UsageDaily.day <= as_of
+        )
         .group_by(UsageDaily.feature, UsageDaily.day)
     ).all()
     daily: dict[str, dict[date, float]] = defaultdict(dict)
@@ -150,9 +156,13 @@ def _feature_trend(feature: str, series: dict[date, float], as_of: date) -> Feat
         _figure(_period(series, as_of - timedelta(days=7 * w), 7, gauge), gauge)
         for w in reversed(range(WEEKS))
     ]
-    return FeatureTrend(feature=feature, last_30=_figure(last, gauge),
-                        previous_30=_figure(previous, gauge),
-                        change_pct=_change_pct(last, previous), weekly=weekly)
+    return FeatureTrend(
+        feature=feature,
+        last_30=_figure(last, gauge),
+        previous_30=_figure(previous, gauge),
+        change_pct=_change_pct(last, previous),
+        weekly=weekly,
+    )
 
 
 def label(feature: str) -> str:
@@ -160,11 +170,16 @@ def label(feature: str) -> str:
 
 
 def _change_text(change: float | None) -> str:
-    return "nothing in the 30 days before" if change is None else f"{change:+.1f}% vs the 30 days before"
+    return (
+        "nothing in the 30 days before"
+        if change is None
+        else f"{change:+.1f}% vs the 30 days before"
+    )
 
 
-def usage_report(facts: AccountFacts, as_of: date,
-                  daily: dict[str, dict[date, float]]) -> UsageReport:
+def usage_report(
+    facts: AccountFacts, as_of: date, daily: dict[str, dict[date, float]]
+) -> UsageReport:
     """The usage section.
 
     - features: the five known features (plus any other in the data), see `_feature_trend`;
@@ -185,33 +200,53 @@ def usage_report(facts: AccountFacts, as_of: date,
     utilisation = round(avg_users / seats * 100, 1) if seats > 0 else 0.0
 
     if seats > 0:
-        adoption = [(f"seat utilisation {utilisation:g}% of {seats:,} seats on the {facts.plan} "
-                    f"plan ({avg_users:,.1f} active users/day over the last 30 days, "
-                    f"peak {peak:,.0f})")]
+        adoption = [
+            (
+                f"seat utilisation {utilisation:g}% of {seats:,} seats on the {facts.plan} "
+                f"plan ({avg_users:,.1f} active users/day over the last 30 days, "
+                f"peak {peak:,.0f})"
+            )
+        ]
     else:
-        adoption = [(f"no seat count on the {facts.plan} plan ({avg_users:,.1f} active "
-                    "users/day over the last 30 days)")]
+        adoption = [
+            (
+                f"no seat count on the {facts.plan} plan ({avg_users:,.1f} active "
+                "users/day over the last 30 days)"
+            )
+        ]
     for trend in trends:
         if trend.feature == "active_users":
             continue
         series = daily.get(trend.feature, {})
         if trend.feature == "integrations":
             connected = max(series.get(as_of - timedelta(days=i), 0.0) for i in range(7))
-            adoption.append(f"integrations: {connected:,.0f} connected" if connected
-                            else "integrations: none connected in the last 7 days")
+            adoption.append(
+                f"integrations: {connected:,.0f} connected"
+                if connected
+                else "integrations: none connected in the last 7 days"
+            )
         elif trend.feature in GAUGE_FEATURES:
-            adoption.append(f"{label(trend.feature)}: {trend.last_30:,.1f}/day in the last "
-                            f"30 days ({_change_text(trend.change_pct)})")
+            adoption.append(
+                f"{label(trend.feature)}: {trend.last_30:,.1f}/day in the last "
+                f"30 days ({_change_text(trend.change_pct)})"
+            )
         elif trend.last_30:
-            adoption.append(f"{label(trend.feature)}: {trend.last_30:,.0f} in the last 30 days "
-                            f"({_change_text(trend.change_pct)})")
+            adoption.append(
+                f"{label(trend.feature)}: {trend.last_30:,.0f} in the last 30 days "
+                f"({_change_text(trend.change_pct)})"
+            )
         else:
             adoption.append(f"{label(trend.feature)}: none in the last 30 days")
 
     return UsageReport(
-        window_start=window_start, window_end=as_of, features=trends, seats=seats,
-        peak_active_users=peak, avg_active_users_30d=round(avg_users, 2),
-        seat_utilisation_pct=utilisation, adoption=adoption,
+        window_start=window_start,
+        window_end=as_of,
+        features=trends,
+        seats=seats,
+        peak_active_users=peak,
+        avg_active_users_30d=round(avg_users, 2),
+        seat_utilisation_pct=utilisation,
+        adoption=adoption,
     )
 
 
@@ -219,8 +254,9 @@ def _trend(usage: UsageReport, feature: str) -> FeatureTrend:
     return next(t for t in usage.features if t.feature == feature)
 
 
-def roi_proof(s: Session, facts: AccountFacts, as_of: date,
-         daily: dict[str, dict[date, float]]) -> RoiProof:
+def roi_proof(
+    s: Session, facts: AccountFacts, as_of: date, daily: dict[str, dict[date, float]]
+) -> RoiProof:
     """The ROI section.
 
     - agent_resolutions_90d: agent resolutions summed over the 90-day window;
@@ -238,26 +274,34 @@ def roi_proof(s: Session, facts: AccountFacts, as_of: date,
     price = facts.arr / 4
     multiple = round(value / price, 2) if price else None
     actions = s.exec(
-        select(func.count()).select_from(AuditEvent).where(
-            AuditEvent.account_id == facts.account_id, AuditEvent.actor == "agent",
+        select(func.count())
+        .select_from(AuditEvent)
+        .where(
+            AuditEvent.account_id == facts.account_id,
+            AuditEvent.actor == "agent",
             AuditEvent.at >= _day_start(window_start),
             AuditEvent.at < _day_start(as_of + timedelta(days=1)),
         )
     ).one()
 
     outcomes = [
-        (f"{resolutions:,.0f} support conversations resolved by the agent in 90 days "
-        f"({window_start} to {as_of})"),
+        (
+            f"{resolutions:,.0f} support conversations resolved by the agent in 90 days "
+            f"({window_start} to {as_of})"
+        ),
         f"≈ {hours:,.1f} hours of support work saved ({MINUTES_PER_RESOLUTION} minutes each)",
         f"≈ ${value:,.0f} of support time at ${HOURLY_COST_USD}/hour, against ${price:,.0f} "
-        "paid for the quarter"
-        + (f": {multiple:g}x return" if multiple is not None else ""),
+        "paid for the quarter" + (f": {multiple:g}x return" if multiple is not None else ""),
         f"{actions:,} actions by the agent recorded in the audit log",
     ]
     return RoiProof(
-        agent_resolutions_90d=resolutions, hours_saved_90d=round(hours, 1),
-        value_usd_90d=round(value, 2), price_paid_90d=round(price, 2), roi_multiple=multiple,
-        agent_actions_90d=actions, outcomes=outcomes,
+        agent_resolutions_90d=resolutions,
+        hours_saved_90d=round(hours, 1),
+        value_usd_90d=round(value, 2),
+        price_paid_90d=round(price, 2),
+        roi_multiple=multiple,
+        agent_actions_90d=actions,
+        outcomes=outcomes,
     )
 
 
@@ -265,8 +309,14 @@ def _weighted(text: str, weight: int) -> str:
     return f"{text} [+{weight}]"
 
 
-def risk_assessment(s: Session, facts: AccountFacts, as_of: date, usage: UsageReport,
-                    contacts: list[Contact], angry_judge: AngerJudge) -> RiskAssessment:
+def risk_assessment(
+    s: Session,
+    facts: AccountFacts,
+    as_of: date,
+    usage: UsageReport,
+    contacts: list[Contact],
+    angry_judge: AngerJudge,
+) -> RiskAssessment:
     """The risk section: a score (sum of the weights of the rules that fire, capped
     at 100), its level (>= 50 high, >= 25 medium, else low) and one evidence line
     per rule that fired, with its numbers and weight.
@@ -281,10 +331,20 @@ def risk_assessment(s: Session, facts: AccountFacts, as_of: date, usage: UsageRe
     users = _trend(usage, "active_users")
     change = users.change_pct
     if change is not None and change <= USAGE_DECLINE_PCT:
-        weight = (USAGE_DECLINE_STEEP_WEIGHT if change <= USAGE_DECLINE_STEEP_PCT
-                  else USAGE_DECLINE_WEIGHT)
-        evidence.append(((f"active users down {-change:.1f}% (avg {users.last_30:,.1f}/day vs "
-                         f"{users.previous_30:,.1f}/day, last 30 days vs the 30 before)"), weight))
+        weight = (
+            USAGE_DECLINE_STEEP_WEIGHT
+            if change <= USAGE_DECLINE_STEEP_PCT
+            else USAGE_DECLINE_WEIGHT
+        )
+        evidence.append(
+            (
+                (
+                    f"active users down {-change:.1f}% (avg {users.last_30:,.1f}/day vs "
+                    f"{users.previous_30:,.1f}/day, last 30 days vs the 30 before)"
+                ),
+                weight,
+            )
+        )
 
     tickets = s.exec(
         select(SupportTicket)
@@ -293,16 +353,21 @@ def risk_assessment(s: Session, facts: AccountFacts, as_of: date, usage: UsageRe
     ).all()
     if tickets:
         listed = ", ".join(f"{t.id} “{t.subject}”" for t in tickets)
-        evidence.append((f"{len(tickets)} open ticket(s): {listed}",
-                         min(OPEN_TICKET_MAX, OPEN_TICKET_WEIGHT * len(tickets))))
+        evidence.append(
+            (
+                f"{len(tickets)} open ticket(s): {listed}",
+                min(OPEN_TICKET_MAX, OPEN_TICKET_WEIGHT * len(tickets)),
+            )
+        )
     angry = []
     for t in tickets:
         is_angry, sentiment = angry_judge(t, len(tickets))
         if is_angry:
             angry.append(f"{t.id} “{t.subject}” (sentiment {sentiment:+.2f})")
     if angry:
-        evidence.append((f"{len(angry)} angry open ticket(s): {', '.join(angry)}",
-                         ANGRY_TICKET_WEIGHT))
+        evidence.append(
+            (f"{len(angry)} angry open ticket(s): {', '.join(angry)}", ANGRY_TICKET_WEIGHT)
+        )
 
     split = _day_start(as_of - timedelta(days=WINDOW_DAYS - 1))
     start = _day_start(as_of - timedelta(days=2 * WINDOW_DAYS - 1))
@@ -313,42 +378,72 @@ def risk_assessment(s: Session, facts: AccountFacts, as_of: date, usage: UsageRe
             func.count(NpsResponse.id).filter(NpsResponse.at >= split),
             func.avg(NpsResponse.score).filter(NpsResponse.at < split),
             func.count(NpsResponse.id).filter(NpsResponse.at < split),
-        ).where(NpsResponse.account_id == facts.account_id, NpsResponse.at >= start,
-                NpsResponse.at < end)
+        ).where(
+            NpsResponse.account_id == facts.account_id,
+            NpsResponse.at >= start,
+            NpsResponse.at < end,
+        )
     ).one()
     nps_recent = round(float(recent_avg), 1) if recent_n else None
     nps_previous = round(float(previous_avg), 1) if previous_n else None
     if nps_recent is not None and nps_recent <= NPS_LOW:
-        evidence.append(((f"NPS {nps_recent:g} on average from {recent_n} response(s) in the "
-                         "last 90 days"), NPS_LOW_WEIGHT))
-    if (nps_recent is not None and nps_previous is not None
-            and nps_previous - nps_recent >= NPS_DROP_POINTS):
-        evidence.append(((f"NPS down {nps_previous - nps_recent:.1f} points ({nps_recent:g} vs "
-                         f"{nps_previous:g} in the 90 days before)"), NPS_DROP_WEIGHT))
+        evidence.append(
+            (
+                (f"NPS {nps_recent:g} on average from {recent_n} response(s) in the last 90 days"),
+                NPS_LOW_WEIGHT,
+            )
+        )
+    if (
+        nps_recent is not None
+        and nps_previous is not None
+        and nps_previous - nps_recent >= NPS_DROP_POINTS
+    ):
+        evidence.append(
+            (
+                (
+                    f"NPS down {nps_previous - nps_recent:.1f} points ({nps_recent:g} vs "
+                    f"{nps_previous:g} in the 90 days before)"
+                ),
+                NPS_DROP_WEIGHT,
+            )
+        )
 
     changes: list[tuple[str, int]] = []
     for c in contacts:
         if c.is_decision_maker and c.sentiment <= NEGATIVE_SENTIMENT:
-            changes.append(((f"decision maker {c.name} ({c.role}) is negative: sentiment "
-                            f"{c.sentiment:+.2f}"), NEGATIVE_DECISION_MAKER_WEIGHT))
+            changes.append(
+                (
+                    (
+                        f"decision maker {c.name} ({c.role}) is negative: sentiment "
+                        f"{c.sentiment:+.2f}"
+                    ),
+                    NEGATIVE_DECISION_MAKER_WEIGHT,
+                )
+            )
     champions = [c for c in contacts if CHAMPION_ROLE.search(c.role)]
     for c in champions:
         days = (as_of - c.last_touch).days if c.last_touch else None
         if days is None:
             changes.append((f"champion {c.name} never touched", CHAMPION_STALE_WEIGHT))
         elif days > CHAMPION_STALE_DAYS:
-            changes.append((f"champion {c.name} not touched in {days} days",
-                            CHAMPION_STALE_WEIGHT))
+            changes.append((f"champion {c.name} not touched in {days} days", CHAMPION_STALE_WEIGHT))
     if not champions:
         changes.append(("no champion on the account", NO_CHAMPION_WEIGHT))
     evidence += changes
 
     score = min(100, sum(w for _, w in evidence))
-    level = "high" if score >= HIGH_RISK_SCORE else "medium" if score >= MEDIUM_RISK_SCORE else "low"
+    level = (
+        "high" if score >= HIGH_RISK_SCORE else "medium" if score >= MEDIUM_RISK_SCORE else "low"
+    )
     return RiskAssessment(
-        level=level, score=score, evidence=[_weighted(t, w) for t, w in evidence],
-        usage_change_pct=change, open_tickets=len(tickets), angry_open_tickets=len(angry),
-        nps_recent=nps_recent, nps_previous=nps_previous,
+        level=level,
+        score=score,
+        evidence=[_weighted(t, w) for t, w in evidence],
+        usage_change_pct=change,
+        open_tickets=len(tickets),
+        angry_open_tickets=len(angry),
+        nps_recent=nps_recent,
+        nps_previous=nps_previous,
         champion_changes=[t for t, _ in changes],
     )
 
@@ -357,8 +452,9 @@ def first_usage_day(daily: dict[str, dict[date, float]]) -> date | None:
     return min((day for series in daily.values() for day in series), default=None)
 
 
-def expansion_recommendation(facts: AccountFacts, usage: UsageReport, risk: RiskAssessment,
-               first_usage_day: date | None) -> ExpansionRecommendation:
+def expansion_recommendation(
+    facts: AccountFacts, usage: UsageReport, risk: RiskAssessment, first_usage_day: date | None
+) -> ExpansionRecommendation:
     """The expansion section.
 
     - seat utilisation >= 85%: extra seats = max(ceil(seats x 0.2), the seats that
@@ -378,10 +474,14 @@ def expansion_recommendation(facts: AccountFacts, usage: UsageReport, risk: Risk
     if seats > 0 and util >= SEAT_PRESSURE_PCT:
         to_target = math.ceil(avg / (TARGET_UTILISATION_PCT / 100)) - seats
         extra_seats = max(math.ceil(seats * EXTRA_SEAT_SHARE), to_target)
-        evidence.append(f"seat utilisation {util:g}% of {seats:,} seats ({avg:,.1f} active "
-                        f"users/day over the last 30 days; threshold {SEAT_PRESSURE_PCT:g}%)")
-        suggestions.append(f"add {extra_seats:,} seats ({seats:,} → {seats + extra_seats:,}): "
-                           f"utilisation {avg / (seats + extra_seats) * 100:.1f}%")
+        evidence.append(
+            f"seat utilisation {util:g}% of {seats:,} seats ({avg:,.1f} active "
+            f"users/day over the last 30 days; threshold {SEAT_PRESSURE_PCT:g}%)"
+        )
+        suggestions.append(
+            f"add {extra_seats:,} seats ({seats:,} → {seats + extra_seats:,}): "
+            f"utilisation {avg / (seats + extra_seats) * 100:.1f}%"
+        )
     previous_start = usage.window_end - timedelta(days=2 * MONTH_DAYS - 1)
     ramping = first_usage_day is None or first_usage_day > previous_start
     for feature in ("api_calls", "agent_resolutions"):
@@ -389,15 +489,22 @@ def expansion_recommendation(facts: AccountFacts, usage: UsageReport, risk: Risk
         if t.change_pct is None or t.change_pct < USAGE_GROWTH_PCT:
             continue
         if ramping:
-            evidence.append(f"{label(feature)} up {t.change_pct:.1f}%, not counted: usage "
-                            f"starts {first_usage_day}, inside the previous 30 days (ramp-up)")
+            evidence.append(
+                f"{label(feature)} up {t.change_pct:.1f}%, not counted: usage "
+                f"starts {first_usage_day}, inside the previous 30 days (ramp-up)"
+            )
             continue
-        evidence.append(f"{label(feature)} up {t.change_pct:.1f}% ({t.last_30:,.0f} in the "
-                        f"last 30 days vs {t.previous_30:,.0f} in the 30 before)")
+        evidence.append(
+            f"{label(feature)} up {t.change_pct:.1f}% ({t.last_30:,.0f} in the "
+            f"last 30 days vs {t.previous_30:,.0f} in the 30 before)"
+        )
         if feature == "api_calls":
             nxt = NEXT_PLAN.get(facts.plan)
-            suggestions.append(f"next plan tier: {facts.plan} → {nxt}" if nxt
-                               else f"API volume add-on (already on the {facts.plan} plan)")
+            suggestions.append(
+                f"next plan tier: {facts.plan} → {nxt}"
+                if nxt
+                else f"API volume add-on (already on the {facts.plan} plan)"
+            )
         else:
             suggestions.append("agent resolution add-on")
 
@@ -406,16 +513,22 @@ def expansion_recommendation(facts: AccountFacts, usage: UsageReport, risk: Risk
         evidence.append(
             f"no expansion signal: seat utilisation {util:g}% (needs {SEAT_PRESSURE_PCT:g}%), "
             f"API calls {pct(api.change_pct)}, agent resolutions {pct(res.change_pct)} "
-            f"(need +{USAGE_GROWTH_PCT:g}% against a full previous 30 days)")
-        return ExpansionRecommendation(recommended=False, suggestions=[], suggested_seats=0,
-                                       evidence=evidence)
+            f"(need +{USAGE_GROWTH_PCT:g}% against a full previous 30 days)"
+        )
+        return ExpansionRecommendation(
+            recommended=False, suggestions=[], suggested_seats=0, evidence=evidence
+        )
     if risk.level == "high":
-        evidence.append(f"held back: renewal risk is high (score {risk.score}/100); protect "
-                        f"the renewal first (would suggest: {'; '.join(suggestions)})")
-        return ExpansionRecommendation(recommended=False, suggestions=[], suggested_seats=0,
-                                       evidence=evidence)
-    return ExpansionRecommendation(recommended=True, suggestions=suggestions,
-                                   suggested_seats=extra_seats, evidence=evidence)
+        evidence.append(
+            f"held back: renewal risk is high (score {risk.score}/100); protect "
+            f"the renewal first (would suggest: {'; '.join(suggestions)})"
+        )
+        return ExpansionRecommendation(
+            recommended=False, suggestions=[], suggested_seats=0, evidence=evidence
+        )
+    return ExpansionRecommendation(
+        recommended=True, suggestions=suggestions, suggested_seats=extra_seats, evidence=evidence
+    )
 
 
 def pct(value: float | None) -> str:
@@ -423,8 +536,9 @@ def pct(value: float | None) -> str:
 
 
 def contacts_of(s: Session, account_id: str) -> list[Contact]:
-    return list(s.exec(select(Contact).where(Contact.account_id == account_id)
-                       .order_by(Contact.id)).all())
+    return list(
+        s.exec(select(Contact).where(Contact.account_id == account_id).order_by(Contact.id)).all()
+    )
 
 
 def decision_maker_map(contacts: list[Contact], as_of: date) -> DecisionMakerMap:
@@ -438,14 +552,25 @@ def decision_maker_map(contacts: list[Contact], as_of: date) -> DecisionMakerMap
     """
     people = [
         DecisionMaker(
-            name=c.name, email=c.email, role=c.role, is_decision_maker=c.is_decision_maker,
-            influence=c.influence, sentiment=c.sentiment, last_touch=c.last_touch,
+            name=c.name,
+            email=c.email,
+            role=c.role,
+            is_decision_maker=c.is_decision_maker,
+            influence=c.influence,
+            sentiment=c.sentiment,
+            last_touch=c.last_touch,
             days_since_touch=(as_of - c.last_touch).days if c.last_touch else None,
         )
         for c in contacts
     ]
-    people.sort(key=lambda p: (not p.is_decision_maker, INFLUENCE_RANK.get(p.influence, 3),
-                               p.name.lower(), p.email))
+    people.sort(
+        key=lambda p: (
+            not p.is_decision_maker,
+            INFLUENCE_RANK.get(p.influence, 3),
+            p.name.lower(),
+            p.email,
+        )
+    )
     if not people:
         return DecisionMakerMap(contacts=[], missing=["no contacts on the account"])
 
@@ -471,7 +596,6 @@ def decision_maker_map(contacts: list[Contact], as_of: date) -> DecisionMakerMap
     return DecisionMakerMap(contacts=people, missing=missing)
 
 
-
 # What a customer asking for terms outside the standard contract sounds like.
 TERMS_REQUEST = re.compile(
     r"non[- ]standard terms|custom terms|redline|change (to|in) the (msa|contract)"
@@ -493,5 +617,5 @@ def terms_requests(s: Session, account_id: str, as_of: date) -> list[str]:
         for row in s.exec(select(model).where(model.account_id == account_id, column >= since)):
             match = TERMS_REQUEST.search(text_of(row))
             if match:
-                found.append(f"{kind} {getattr(row, stamp):%Y-%m-%d}: \"{match.group(0)}\"")
+                found.append(f'{kind} {getattr(row, stamp):%Y-%m-%d}: "{match.group(0)}"')
     return found

@@ -32,7 +32,5 @@ class AccountFacts(BaseModel):
         )
 
 
-
-
 class PullAccountInput(BaseModel):
     account_id: str

@@ -31,7 +31,6 @@ class WorkType(StrEnum):
     OPERATIONS = "operations"
 
 
-
 class AutonomyDecision(BaseModel):
     action: str
     level: AutonomyLevel

@@ -34,8 +34,6 @@ class TicketContext(BaseModel):
     last_nps: int | None = None
 
 
-
-
 class PullTicketContextInput(BaseModel):
     ticket_id: str
 
@@ -72,7 +70,6 @@ class DraftReply(BaseModel):
     body: str
     engine: str = ""
     needs_human: bool = False  # the draft could not be trusted: a human decides
-
 
 
 class EscalationInput(BaseModel):

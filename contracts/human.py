@@ -13,7 +13,13 @@ from contracts.autonomy import AutonomyLevel
 RequestKind = Literal["approval", "task", "ack"]
 DecisionValue = Literal["approve", "reject", "edit", "ack", "done"]
 RequestStatus = Literal[
-    "open", "approved", "rejected", "edited", "acked", "done", "expired",
+    "open",
+    "approved",
+    "rejected",
+    "edited",
+    "acked",
+    "done",
+    "expired",
     "withdrawn",  # the agent took it back: no longer needed (e.g. the customer did it)
 ]
 
@@ -98,6 +104,7 @@ class Refusal(BaseModel):
     at: datetime
     reason: str
     payload: str
+
 
 # The status a request takes when a decision closes it.
 STATUS_FOR_DECISION: dict[str, RequestStatus] = {

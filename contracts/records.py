@@ -51,8 +51,6 @@ class AuditEntry(BaseModel):
     detail: dict = {}
 
 
-
-
 class RenderInput(BaseModel):
     template: str
     values: dict

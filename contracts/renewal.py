@@ -144,8 +144,6 @@ class RenewalPackageResult(BaseModel):
     signing_task_status: RequestStatus
 
 
-
-
 class StorePackageInput(BaseModel):
     workflow_id: str
     package: RenewalPackage

@@ -127,7 +127,9 @@ def seed(
     except ValueError:
         fail(f"--as-of {as_of!r} is not a date (YYYY-MM-DD)", code=2)
     try:
-        summary = generate_book(_engine(_settings()), accounts=accounts, seed=seed, as_of=day, reset=reset)
+        summary = generate_book(
+            _engine(_settings()), accounts=accounts, seed=seed, as_of=day, reset=reset
+        )
     except BookExistsError as err:
         fail(str(err), code=2)
     emit(
@@ -150,7 +152,9 @@ def ticket(
     subject: str = typer.Option(..., "--subject"),
     body: str = typer.Option(..., "--body"),
     requester: str | None = typer.Option(None, "--from", help="Requester email."),
-    ticket_id: str | None = typer.Option(None, "--id", help="Ticket id (default: T-<date>-<random>)."),
+    ticket_id: str | None = typer.Option(
+        None, "--id", help="Ticket id (default: T-<date>-<random>)."
+    ),
     as_json: JsonOpt = False,
 ) -> None:
     """Submit a support ticket and start its escalation workflow."""
@@ -164,18 +168,23 @@ def ticket(
         client = await _client(settings)
         tid = ticket_id or new_ticket_id()
         try:
-            launch = await submit_ticket(engine, client, settings.task_queue, tid, account,
-                                         subject, body, requester)
+            launch = await submit_ticket(
+                engine, client, settings.task_queue, tid, account, subject, body, requester
+            )
         except NotFound as err:
             fail(str(err), code=2)
         return tid, launch
 
     tid, launch = asyncio.run(go())
     data = {"ticket_id": tid, "workflow_id": launch.handle.id, "started": launch.started}
-    emit(data, as_json, lambda: typer.echo(
-        f"{'started' if launch.started else 'already routed'} {launch.handle.id}"
-        f"  ({settings.ui_url}/namespaces/{settings.namespace}/workflows)"
-    ))
+    emit(
+        data,
+        as_json,
+        lambda: typer.echo(
+            f"{'started' if launch.started else 'already routed'} {launch.handle.id}"
+            f"  ({settings.ui_url}/namespaces/{settings.namespace}/workflows)"
+        ),
+    )
 
 
 @app.command()
@@ -191,23 +200,33 @@ def onboard(
     engine = _engine(settings)
     ids = list(dict.fromkeys([*(accounts or []), *(new_accounts(engine) if all_new else [])]))
     if not ids:
-        fail("name accounts or pass --all-new" + (" (no account is in stage new)"
-                                                   if all_new else ""), code=2)
+        fail(
+            "name accounts or pass --all-new"
+            + (" (no account is in stage new)" if all_new else ""),
+            code=2,
+        )
 
     def progress(done: int, total: int, r) -> None:
         # Progress goes to stderr so --json output stays clean.
-        typer.echo(f"[{done}/{total}] {r.workflow_id}: {r.outcome}"
-                   + (f" ({r.error})" if r.error else ""), err=True)
+        typer.echo(
+            f"[{done}/{total}] {r.workflow_id}: {r.outcome}" + (f" ({r.error})" if r.error else ""),
+            err=True,
+        )
 
     async def go():
-        return await launch_onboarding(engine, await _client(settings), settings.task_queue,
-                                       ids, progress)
+        return await launch_onboarding(
+            engine, await _client(settings), settings.task_queue, ids, progress
+        )
 
     results = asyncio.run(go())
-    counts = {k: sum(r.outcome == k for r in results)
-              for k in ("started", "already running", "failed")}
-    emit({"summary": counts, "launches": [r.model_dump() for r in results]}, as_json,
-         lambda: typer.echo(", ".join(f"{n} {k}" for k, n in counts.items())))
+    counts = {
+        k: sum(r.outcome == k for r in results) for k in ("started", "already running", "failed")
+    }
+    emit(
+        {"summary": counts, "launches": [r.model_dump() for r in results]},
+        as_json,
+        lambda: typer.echo(", ".join(f"{n} {k}" for k, n in counts.items())),
+    )
     if counts["failed"]:
         raise typer.Exit(1)
 
@@ -215,8 +234,9 @@ def onboard(
 @app.command()
 def renewal(
     account: str,
-    renewal_date: str | None = typer.Option(None, "--date",
-                                            help="Renewal date YYYY-MM-DD (default: the account's)."),
+    renewal_date: str | None = typer.Option(
+        None, "--date", help="Renewal date YYYY-MM-DD (default: the account's)."
+    ),
     wait_s: float = typer.Option(120, "--wait", help="Seconds to wait for the artifact."),
     as_json: JsonOpt = False,
 ) -> None:
@@ -240,22 +260,28 @@ def renewal(
     async def go():
         client = await _client(settings)
         launch = await start_renewal_package(client, settings.task_queue, facts, day)
-        typer.echo(f"{'started' if launch.started else 'already assembled'} {launch.handle.id}",
-                   err=True)
+        typer.echo(
+            f"{'started' if launch.started else 'already assembled'} {launch.handle.id}", err=True
+        )
         stored = await poll(lambda: renewal_artifact(launch.handle), wait_s)
         if stored is None:
             fail(f"{launch.handle.id}: no artifact after {wait_s:g}s; is a worker running?")
         return launch, stored
 
     launch, stored = asyncio.run(go())
-    emit({"workflow_id": launch.handle.id, "started": launch.started,
-          **stored.model_dump()}, as_json,
-         lambda: typer.echo(f"HTML:     {stored.html_path}\nMarkdown: {stored.markdown_path}\n"
-                            f"Pricing waits for the CSM: csops inbox --account {account}"))
+    emit(
+        {"workflow_id": launch.handle.id, "started": launch.started, **stored.model_dump()},
+        as_json,
+        lambda: typer.echo(
+            f"HTML:     {stored.html_path}\nMarkdown: {stored.markdown_path}\n"
+            f"Pricing waits for the CSM: csops inbox --account {account}"
+        ),
+    )
 
 
-schedule_app = typer.Typer(help="The nightly renewal sweep Schedule (renewal-sweep-nightly).",
-                           no_args_is_help=True)
+schedule_app = typer.Typer(
+    help="The nightly renewal sweep Schedule (renewal-sweep-nightly).", no_args_is_help=True
+)
 app.add_typer(schedule_app, name="schedule")
 
 
@@ -278,16 +304,24 @@ def schedule_install(
 
     async def go():
         client = await _client(settings)
-        return (await install(client, settings.task_queue, cron or d.cron, tz,
-                              d.catchup_window_hours),
-                await install_digest(client, settings.task_queue, digest_cron, tz))
+        return (
+            await install(client, settings.task_queue, cron or d.cron, tz, d.catchup_window_hours),
+            await install_digest(client, settings.task_queue, digest_cron, tz),
+        )
 
     sweep, digest = asyncio.run(go())
-    data = [{"schedule_id": SCHEDULE_ID, "result": sweep, "cron": cron or d.cron, "timezone": tz},
-            {"schedule_id": DIGEST_SCHEDULE_ID, "result": digest, "cron": digest_cron,
-             "timezone": tz}]
-    emit(data, as_json, lambda: [typer.echo(f"{s['result']} {s['schedule_id']}: {s['cron']} "
-                                            f"({s['timezone']})") for s in data])
+    data = [
+        {"schedule_id": SCHEDULE_ID, "result": sweep, "cron": cron or d.cron, "timezone": tz},
+        {"schedule_id": DIGEST_SCHEDULE_ID, "result": digest, "cron": digest_cron, "timezone": tz},
+    ]
+    emit(
+        data,
+        as_json,
+        lambda: [
+            typer.echo(f"{s['result']} {s['schedule_id']}: {s['cron']} ({s['timezone']})")
+            for s in data
+        ],
+    )
 
 
 @schedule_app.command("show")
@@ -326,8 +360,11 @@ def schedule_trigger(
             fail(f"{err.message} (run `csops schedule install` first)", code=2)
 
     asyncio.run(go())
-    emit({"schedule_id": schedule_id, "triggered": True}, as_json,
-         lambda: typer.echo(f"triggered {schedule_id}; follow it with `csops schedule show`"))
+    emit(
+        {"schedule_id": schedule_id, "triggered": True},
+        as_json,
+        lambda: typer.echo(f"triggered {schedule_id}; follow it with `csops schedule show`"),
+    )
 
 
 @schedule_app.command("remove")
@@ -349,8 +386,11 @@ def schedule_remove(as_json: JsonOpt = False) -> None:
         return removed
 
     removed = asyncio.run(go())
-    emit({"removed": removed}, as_json,
-         lambda: typer.echo(f"removed {', '.join(removed) or 'nothing (none installed)'}"))
+    emit(
+        {"removed": removed},
+        as_json,
+        lambda: typer.echo(f"removed {', '.join(removed) or 'nothing (none installed)'}"),
+    )
 
 
 # ---------------------------------------------------------------- humans
@@ -393,14 +433,21 @@ def inbox(
 
 @app.command()
 def decide(
-    workflow_id: Annotated[str | None, typer.Argument(help="The workflow, e.g. escalation/T-1.")] = None,
+    workflow_id: Annotated[
+        str | None, typer.Argument(help="The workflow, e.g. escalation/T-1.")
+    ] = None,
     request_id: Annotated[str | None, typer.Argument(help="The request, e.g. approval-1.")] = None,
     decision: str = typer.Option(..., "--decision", help="approve | reject | edit | ack | done"),
     approver: str | None = typer.Option(None, "--approver", help="Your email."),
     all_for_approver: str | None = typer.Option(
-        None, "--all-for-approver", metavar="EMAIL",
-        help="Decide every open request EMAIL may decide and this decision fits."),
-    account: str | None = typer.Option(None, "--account", help="With --all-for-approver: one account."),
+        None,
+        "--all-for-approver",
+        metavar="EMAIL",
+        help="Decide every open request EMAIL may decide and this decision fits.",
+    ),
+    account: str | None = typer.Option(
+        None, "--account", help="With --all-for-approver: one account."
+    ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Skip the confirmation (bulk only)."),
     text: str | None = typer.Option(None, "--text", help="The edited draft (edit only)."),
     note: str | None = typer.Option(None, "--note"),
@@ -423,7 +470,8 @@ def decide(
         fail("--approver is required", code=2)
     try:
         DecideInput.model_validate(
-            {"request_id": request_id or "-", "decision": decision, "approver": who})
+            {"request_id": request_id or "-", "decision": decision, "approver": who}
+        )
     except ValidationError as err:
         fail("; ".join(e["msg"] for e in err.errors()), code=2)
     settings = _settings()
@@ -438,12 +486,12 @@ def decide(
             return todo, []
         if bulk and not yes:
             for target in todo:
-                typer.echo(f"  {target.workflow_id} {target.request_id}: {target.title}",
-                           err=True)
+                typer.echo(f"  {target.workflow_id} {target.request_id}: {target.title}", err=True)
             if not sys.stdin.isatty():
                 fail(f"{len(todo)} request(s) to {decision}: pass --yes to confirm", code=2)
-            typer.confirm(f"{decision} these {len(todo)} request(s) as {who}?", abort=True,
-                          err=True)
+            typer.confirm(
+                f"{decision} these {len(todo)} request(s) as {who}?", abort=True, err=True
+            )
         outcomes = await decide_each(client, todo, decision, who, text, note)
         return todo, [o.as_dict() for o in outcomes]
 
@@ -456,9 +504,10 @@ def decide(
         if bulk and not todo:
             typer.echo(f"nothing open that {who} may {decision}")
         for r in results:
-            typer.echo(f"{r['workflow_id']} {r['request_id']}: "
-                       + (f"refused: {r['refused']}" if "refused" in r
-                          else f"{r['status']} by {who}"))
+            typer.echo(
+                f"{r['workflow_id']} {r['request_id']}: "
+                + (f"refused: {r['refused']}" if "refused" in r else f"{r['status']} by {who}")
+            )
         if bulk:
             typer.echo(f"{len(results) - len(refused)} decided, {len(refused)} refused")
 
@@ -486,8 +535,7 @@ def status(workflow_id: str, as_json: JsonOpt = False) -> None:
         history, details = None, ""
         try:
             history = await handle.query(names.HUMAN_HISTORY_QUERY, result_type=dict)
-            meta = await handle.query(names.WORKFLOW_METADATA_QUERY,
-                                      result_type=WorkflowMetadata)
+            meta = await handle.query(names.WORKFLOW_METADATA_QUERY, result_type=WorkflowMetadata)
             details = meta.current_details
         except (RPCError, WorkflowQueryFailedError) as err:
             # No worker answering (e.g. stopped): show what the server knows.

@@ -47,27 +47,53 @@ async def send_decision(client: Client, workflow_id: str, decision: DecideInput)
         raise DecisionRefused(f"{workflow_id}: {err.message}") from err
 
 
-async def open_for(client: Client, approver: str, decision: str,
-                   account: str | None = None) -> list[Target]:
+async def open_for(
+    client: Client, approver: str, decision: str, account: str | None = None
+) -> list[Target]:
     """Every open request `approver` may decide that `decision` fits."""
     items = await collect_inbox(client, approver, account)
-    return [Target(workflow_id=i.workflow_id, request_id=i.request.request_id,
-                   title=i.request.title)
-            for i in items if decision in ALLOWED_DECISIONS[i.request.kind]]
+    return [
+        Target(workflow_id=i.workflow_id, request_id=i.request.request_id, title=i.request.title)
+        for i in items
+        if decision in ALLOWED_DECISIONS[i.request.kind]
+    ]
 
 
-async def decide_each(client: Client, targets: list[Target], decision: str, approver: str,
-                      text: str | None = None, note: str | None = None) -> list[Outcome]:
+async def decide_each(
+    client: Client,
+    targets: list[Target],
+    decision: str,
+    approver: str,
+    text: str | None = None,
+    note: str | None = None,
+) -> list[Outcome]:
     """Send the decision to each target in turn; a refusal does not stop the rest."""
     outcomes = []
     for t in targets:
         try:
-            r = await send_decision(client, t.workflow_id, DecideInput.model_validate({
-                "request_id": t.request_id, "decision": decision, "approver": approver,
-                "text": text, "note": note}))
-            outcomes.append(Outcome(workflow_id=t.workflow_id, request_id=t.request_id,
-                                    status=r.status, approver=r.approver))
+            r = await send_decision(
+                client,
+                t.workflow_id,
+                DecideInput.model_validate(
+                    {
+                        "request_id": t.request_id,
+                        "decision": decision,
+                        "approver": approver,
+                        "text": text,
+                        "note": note,
+                    }
+                ),
+            )
+            outcomes.append(
+                Outcome(
+                    workflow_id=t.workflow_id,
+                    request_id=t.request_id,
+                    status=r.status,
+                    approver=r.approver,
+                )
+            )
         except DecisionRefused as err:
-            outcomes.append(Outcome(workflow_id=t.workflow_id, request_id=t.request_id,
-                                    refused=str(err)))
+            outcomes.append(
+                Outcome(workflow_id=t.workflow_id, request_id=t.request_id, refused=str(err))
+            )
     return outcomes

@@ -34,7 +34,8 @@ def find_binary(name: str) -> str:
 DEV_SERVER_TUNING = [
     # Task hand-offs otherwise wait up to ~25-30 ms on the transfer-queue poll;
     # a hot ticket's notification crosses several hand-offs.
-    "--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000",
+    "--dynamic-config-value",
+    "history.transferProcessorMaxPollRPS=1000",
 ]
 
 
@@ -44,12 +45,19 @@ def dev_server_command(
     """`temporal server start-dev` with SQLite persistence and csops' search attributes."""
     data_dir.mkdir(parents=True, exist_ok=True)
     cmd = [
-        find_binary("temporal"), "server", "start-dev",
-        "--db-filename", str(data_dir / "temporal.db"),
-        "--port", str(port),
-        "--ui-port", str(ui_port),
-        "--namespace", namespace,
-        "--log-level", "warn",
+        find_binary("temporal"),
+        "server",
+        "start-dev",
+        "--db-filename",
+        str(data_dir / "temporal.db"),
+        "--port",
+        str(port),
+        "--ui-port",
+        str(ui_port),
+        "--namespace",
+        namespace,
+        "--log-level",
+        "warn",
         *DEV_SERVER_TUNING,
     ]
     for key, kind in sa.CLI_TYPES.items():
@@ -57,8 +65,13 @@ def dev_server_command(
     return cmd
 
 
-def start_dev_server(data_dir: Path, port: int = 7233, ui_port: int = 8233,
-                     namespace: str = "default", log_path: Path | None = None) -> subprocess.Popen:
+def start_dev_server(
+    data_dir: Path,
+    port: int = 7233,
+    ui_port: int = 8233,
+    namespace: str = "default",
+    log_path: Path | None = None,
+) -> subprocess.Popen:
     out = open(log_path, "ab") if log_path else None  # noqa: SIM115 (owned by the process)
     return subprocess.Popen(
         dev_server_command(data_dir, port, ui_port, namespace),

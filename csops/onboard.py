@@ -34,7 +34,10 @@ def new_accounts(engine: Engine) -> list[str]:
 
 
 async def launch_onboarding(
-    engine: Engine, client: Client, task_queue: str, account_ids: list[str],
+    engine: Engine,
+    client: Client,
+    task_queue: str,
+    account_ids: list[str],
     progress: Callable[[int, int, LaunchOutcome], None] = lambda *_: None,
 ) -> list[LaunchOutcome]:
     """Start each account's plan; already running ones are reported, not restarted."""
@@ -48,12 +51,18 @@ async def launch_onboarding(
                 with session(engine) as s:
                     facts = account_facts(s, account_id)
                 launch = await start_onboarding(client, task_queue, facts)
-                result = LaunchOutcome(account_id=account_id, workflow_id=launch.handle.id,
-                                       outcome="started" if launch.started else "already running")
+                result = LaunchOutcome(
+                    account_id=account_id,
+                    workflow_id=launch.handle.id,
+                    outcome="started" if launch.started else "already running",
+                )
             except (NotFound, RuntimeError, OSError) as err:
-                result = LaunchOutcome(account_id=account_id,
-                                       workflow_id=onboarding_id(account_id),
-                                       outcome="failed", error=str(err))
+                result = LaunchOutcome(
+                    account_id=account_id,
+                    workflow_id=onboarding_id(account_id),
+                    outcome="failed",
+                    error=str(err),
+                )
         done += 1
         progress(done, len(account_ids), result)
         return result

@@ -65,14 +65,17 @@ def calendar_as_cron(c) -> str:
 def digest_schedule(task_queue: str, cron: str, timezone: str) -> Schedule:
     return Schedule(
         action=ScheduleActionStartWorkflow(
-            names.CSM_DIGEST_WORKFLOW, DigestInput(), id=names.CSM_DIGEST_RUN_PREFIX,
+            names.CSM_DIGEST_WORKFLOW,
+            DigestInput(),
+            id=names.CSM_DIGEST_RUN_PREFIX,
             task_queue=task_queue,
             static_summary="Morning digest: what waits for each CSM, through the outbox",
         ),
         spec=ScheduleSpec(cron_expressions=[cron], time_zone_name=timezone),
         # A digest is only worth sending on its own morning.
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP,
-                              catchup_window=timedelta(hours=3)),
+        policy=SchedulePolicy(
+            overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(hours=3)
+        ),
     )
 
 
@@ -82,6 +85,7 @@ async def put_schedule(client: Client, schedule_id: str, schedule: Schedule) -> 
         await client.create_schedule(schedule_id, schedule)
         return "created"
     except ScheduleAlreadyRunningError:
+
         async def replace(_: ScheduleUpdateInput) -> ScheduleUpdate:
             return ScheduleUpdate(schedule=schedule)
 
@@ -89,17 +93,21 @@ async def put_schedule(client: Client, schedule_id: str, schedule: Schedule) -> 
         return "updated"
 
 
-async def install(client: Client, task_queue: str, cron: str, timezone: str,
-                  catchup_hours: int) -> str:
+async def install(
+    client: Client, task_queue: str, cron: str, timezone: str, catchup_hours: int
+) -> str:
     """The renewal sweep Schedule; returns "created" or "updated"."""
-    return await put_schedule(client, SCHEDULE_ID,
-                              sweep_schedule(task_queue, cron, timezone, catchup_hours))
+    return await put_schedule(
+        client, SCHEDULE_ID, sweep_schedule(task_queue, cron, timezone, catchup_hours)
+    )
 
 
-async def install_digest(client: Client, task_queue: str, cron: str = DIGEST_CRON,
-                         timezone: str = "UTC") -> str:
-    return await put_schedule(client, DIGEST_SCHEDULE_ID,
-                              digest_schedule(task_queue, cron, timezone))
+async def install_digest(
+    client: Client, task_queue: str, cron: str = DIGEST_CRON, timezone: str = "UTC"
+) -> str:
+    return await put_schedule(
+        client, DIGEST_SCHEDULE_ID, digest_schedule(task_queue, cron, timezone)
+    )
 
 
 async def show(client: Client, schedule_id: str = SCHEDULE_ID) -> dict:

@@ -29,14 +29,22 @@ def _say(text: str = "", **style) -> None:
 def _start_worker(data_dir: Path, address: str) -> subprocess.Popen:
     log = open(data_dir / "worker.log", "ab")  # noqa: SIM115 (owned by the child)
     return subprocess.Popen(
-        [sys.executable, "-m", "csops.cli", "worker"], stdout=log, stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "csops.cli", "worker"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
         env={**os.environ, "TEMPORAL_ADDRESS": address},
         start_new_session=True,  # Ctrl-C reaches `up` alone; it stops children in order
     )
 
 
-async def _prepare(data_dir: Path, accounts: int, settings: Settings, port: int, ui_port: int,
-                   children: list[subprocess.Popen]) -> None:
+async def _prepare(
+    data_dir: Path,
+    accounts: int,
+    settings: Settings,
+    port: int,
+    ui_port: int,
+    children: list[subprocess.Popen],
+) -> None:
     from adapters.inbox import collect_inbox, inbox_query
     from adapters.temporal_client import wait_until_reachable
     from context.db import make_engine
@@ -49,10 +57,15 @@ async def _prepare(data_dir: Path, accounts: int, settings: Settings, port: int,
         client = await wait_until_reachable(address, settings.namespace, timeout_s=1)
         _say(f"• Temporal already running at {address}: using it")
     except TimeoutError:
-        _say(f"• starting Temporal dev server at {address} (SQLite: {data_dir}/temporal.db; "
-             f"log: {data_dir}/temporal.log)")
-        children.append(start_dev_server(data_dir, port, ui_port, settings.namespace,
-                                         log_path=data_dir / "temporal.log"))
+        _say(
+            f"• starting Temporal dev server at {address} (SQLite: {data_dir}/temporal.db; "
+            f"log: {data_dir}/temporal.log)"
+        )
+        children.append(
+            start_dev_server(
+                data_dir, port, ui_port, settings.namespace, log_path=data_dir / "temporal.log"
+            )
+        )
         client = await wait_until_reachable(address, settings.namespace, timeout_s=90)
 
     engine = make_engine(settings.database_url)
@@ -60,8 +73,10 @@ async def _prepare(data_dir: Path, accounts: int, settings: Settings, port: int,
         _say("• demo book already in the context database: keeping it")
     else:
         summary = generate_book(engine, accounts=accounts, seed=7)
-        _say(f"• seeded {summary.accounts} accounts {summary.by_segment}, "
-             f"{summary.usage_rows:,} usage rows, {summary.tickets} tickets")
+        _say(
+            f"• seeded {summary.accounts} accounts {summary.by_segment}, "
+            f"{summary.usage_rows:,} usage rows, {summary.tickets} tickets"
+        )
 
     _say(f"• starting the worker (log: {data_dir}/worker.log)")
     children.append(await asyncio.to_thread(_start_worker, data_dir, address))
@@ -69,8 +84,9 @@ async def _prepare(data_dir: Path, accounts: int, settings: Settings, port: int,
     _say("• submitting demo tickets")
     for t in DEMO_TICKETS:
         account = pick_account(engine, t.pick, owner=DEMO_CSM)
-        launch = await submit_ticket(engine, client, settings.task_queue, t.ticket_id, account,
-                                     t.subject, t.body)
+        launch = await submit_ticket(
+            engine, client, settings.task_queue, t.ticket_id, account, t.subject, t.body
+        )
         state = "started" if launch.started else "already routed earlier"
         _say(f"    {launch.handle.id:<20} {account}  {state}: {t.expect}")
 
@@ -78,9 +94,11 @@ async def _prepare(data_dir: Path, accounts: int, settings: Settings, port: int,
 
     cohort = new_accounts(engine)
     launches = await launch_onboarding(engine, client, settings.task_queue, cohort)
-    _say(f"• onboarding the {len(cohort)} new account(s): "
-         f"{sum(r.outcome == 'started' for r in launches)} started, "
-         f"{sum(r.outcome == 'already running' for r in launches)} already running")
+    _say(
+        f"• onboarding the {len(cohort)} new account(s): "
+        f"{sum(r.outcome == 'started' for r in launches)} started, "
+        f"{sum(r.outcome == 'already running' for r in launches)} already running"
+    )
 
     from csops.schedules import SCHEDULE_ID, install, install_digest
     from policies.loader import load_policies
@@ -88,15 +106,18 @@ async def _prepare(data_dir: Path, accounts: int, settings: Settings, port: int,
     renewal_policy = load_policies(settings.policy_dir).renewal
     assert renewal_policy is not None  # the loader always fills it
     nightly = renewal_policy.schedule
-    what = await install(client, settings.task_queue, nightly.cron, nightly.timezone,
-                         nightly.catchup_window_hours)
+    what = await install(
+        client, settings.task_queue, nightly.cron, nightly.timezone, nightly.catchup_window_hours
+    )
     await install_digest(client, settings.task_queue, timezone=nightly.timezone)
     schedule = client.get_schedule_handle(SCHEDULE_ID)
     if not (await schedule.describe()).info.recent_actions:
         await schedule.trigger()  # the first run: packages for the renewals in the window now
         what += ", triggered once"
-    _say(f"• Schedule {SCHEDULE_ID} {what} ({nightly.cron} {nightly.timezone}); "
-         f"packages land in {settings.artifact_dir.resolve()}")
+    _say(
+        f"• Schedule {SCHEDULE_ID} {what} ({nightly.cron} {nightly.timezone}); "
+        f"packages land in {settings.artifact_dir.resolve()}"
+    )
 
     # Give the worker a moment to route them, then show what waits.
     items = []
@@ -123,8 +144,10 @@ async def _prepare(data_dir: Path, accounts: int, settings: Settings, port: int,
     hers = [i for i in items if DEMO_CSM in i.request.eligible_approvers]
     if hers:
         r = hers[0]
-        _say(f"                 .venv/bin/csops decide {r.workflow_id} {r.request.request_id} "
-             f"--decision {r.request.signal_payload['decision']} --approver {DEMO_CSM}")
+        _say(
+            f"                 .venv/bin/csops decide {r.workflow_id} {r.request.request_id} "
+            f"--decision {r.request.signal_payload['decision']} --approver {DEMO_CSM}"
+        )
     _say("Ctrl-C stops the server and the worker.", dim=True)
 
 
@@ -136,8 +159,12 @@ def run_up(data_dir: Path, accounts: int, port: int, ui_port: int, settings: Set
         while all(c.poll() is None for c in children):
             time.sleep(0.5)
         dead = [c for c in children if c.poll() is not None]
-        _say(f"csops: {' '.join(map(str, dead[0].args[:3]))} exited with {dead[0].returncode}; "
-             f"see {data_dir}/*.log", fg=typer.colors.RED, err=True)
+        _say(
+            f"csops: {' '.join(map(str, dead[0].args[:3]))} exited with {dead[0].returncode}; "
+            f"see {data_dir}/*.log",
+            fg=typer.colors.RED,
+            err=True,
+        )
         return 1
     except KeyboardInterrupt:
         _say("\nstopping…")

@@ -16,8 +16,9 @@ from contracts.renewal import StoredPackage
 T = TypeVar("T")
 
 
-async def poll(probe: Callable[[], Awaitable[T | None]], timeout_s: float,
-               interval_s: float = 0.5) -> T | None:
+async def poll(
+    probe: Callable[[], Awaitable[T | None]], timeout_s: float, interval_s: float = 0.5
+) -> T | None:
     """`probe()` until it returns something, or None after `timeout_s`."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s

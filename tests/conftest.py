@@ -92,8 +92,9 @@ def run_worker(db, executor):
     """`async with run_worker(env) as task_queue:` runs a worker on a fresh queue."""
 
     @asynccontextmanager
-    async def _run(env: WorkflowEnvironment, provider=None, task_queue: str | None = None,
-                   **options):
+    async def _run(
+        env: WorkflowEnvironment, provider=None, task_queue: str | None = None, **options
+    ):
         task_queue = task_queue or f"tq-{uuid.uuid4()}"
         async with build_worker(env.client, task_queue, db, provider, executor, **options):
             yield task_queue
@@ -107,28 +108,56 @@ CSM, MANAGER, ON_CALL = "jane@acme.test", "maria@acme.test", "oncall@csops.test"
 
 
 def add_account(
-    engine, account_id: str, *, arr: float, segment: str = "smb", top_rank: int = 200,
-    stage: str = "adopting", name: str | None = None,
+    engine,
+    account_id: str,
+    *,
+    arr: float,
+    segment: str = "smb",
+    top_rank: int = 200,
+    stage: str = "adopting",
+    name: str | None = None,
 ) -> None:
     with session(engine) as s:
         s.add(
             Account(
-                id=account_id, name=name or f"{account_id} Inc", arr=arr, segment=segment,
-                plan="team", seats=50, stage=stage, top_rank=top_rank,
-                signed_date=date(2025, 12, 1), renewal_date=date(2026, 12, 1),
-                owner_csm=CSM, manager=MANAGER,
+                id=account_id,
+                name=name or f"{account_id} Inc",
+                arr=arr,
+                segment=segment,
+                plan="team",
+                seats=50,
+                stage=stage,
+                top_rank=top_rank,
+                signed_date=date(2025, 12, 1),
+                renewal_date=date(2026, 12, 1),
+                owner_csm=CSM,
+                manager=MANAGER,
             )
         )
-        s.add(Contact(account_id=account_id, name="Sam Lee", email=f"sam@{account_id}.example",
-                      role="Admin", is_primary=True))
+        s.add(
+            Contact(
+                account_id=account_id,
+                name="Sam Lee",
+                email=f"sam@{account_id}.example",
+                role="Admin",
+                is_primary=True,
+            )
+        )
         s.commit()
 
 
 def add_ticket(engine, ticket_id: str, account_id: str, subject: str, body: str) -> None:
     with session(engine) as s:
-        s.add(SupportTicket(id=ticket_id, account_id=account_id, subject=subject, body=body,
-                            requester_email=f"sam@{account_id}.example",
-                            created_at=datetime(2026, 11, 20, tzinfo=UTC)))
+        s.add(
+            SupportTicket(
+                id=ticket_id,
+                account_id=account_id,
+                subject=subject,
+                body=body,
+                requester_email=f"sam@{account_id}.example",
+                created_at=datetime(2026, 11, 20, tzinfo=UTC),
+            )
+        )
         s.commit()
 
 
@@ -144,7 +173,8 @@ def audit(engine, workflow_id: str) -> list[AuditEvent]:
     with session(engine) as s:
         return list(
             s.exec(
-                select(AuditEvent).where(AuditEvent.workflow_id == workflow_id)
+                select(AuditEvent)
+                .where(AuditEvent.workflow_id == workflow_id)
                 .order_by(AuditEvent.id)
             ).all()
         )
@@ -155,9 +185,7 @@ async def wait_for_requests(handle: WorkflowHandle, count: int = 1, timeout_s: f
     deadline = asyncio.get_running_loop().time() + timeout_s
     while True:
         try:
-            open_requests = await handle.query(
-                "human_requests", result_type=list[HumanRequestView]
-            )
+            open_requests = await handle.query("human_requests", result_type=list[HumanRequestView])
             if len(open_requests) >= count:
                 return open_requests
         except Exception:  # not started yet: the query has no worker answer so far
@@ -167,7 +195,9 @@ async def wait_for_requests(handle: WorkflowHandle, count: int = 1, timeout_s: f
         await asyncio.sleep(0.1)
 
 
-async def start_escalation(engine, client: Client, task_queue: str, ticket_id: str) -> WorkflowHandle:
+async def start_escalation(
+    engine, client: Client, task_queue: str, ticket_id: str
+) -> WorkflowHandle:
     """Start the escalation the way `csops ticket` does (same launch code)."""
     from adapters.launcher import start_escalation as launch
     from context.queries import account_facts
@@ -187,9 +217,7 @@ def new_ticket_id() -> str:
 
 async def decide(handle: WorkflowHandle, **payload) -> DecideResult:
     """The `decide` update, as the CLI sends it."""
-    return await handle.execute_update(
-        "decide", DecideInput(**payload), result_type=DecideResult
-    )
+    return await handle.execute_update("decide", DecideInput(**payload), result_type=DecideResult)
 
 
 async def current_details(handle: WorkflowHandle) -> str:
@@ -251,7 +279,9 @@ async def wait_for_port(host: str, port: int, timeout_s: float = 30) -> None:
             _, writer = await asyncio.open_connection(host, port)
         except OSError:
             if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"nothing listens on {host}:{port} after {timeout_s}s") from None
+                raise AssertionError(
+                    f"nothing listens on {host}:{port} after {timeout_s}s"
+                ) from None
             await asyncio.sleep(0.1)
             continue
         writer.close()

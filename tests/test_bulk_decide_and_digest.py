@@ -57,12 +57,16 @@ async def test_bulk_approve_decides_every_fitting_request_of_one_approver(
         await wait_for_requests(foreign)
         await wait_for_requests(plan, count=2)  # kickoff task + welcome approval
         ours = {escalation.id, plan.id}
-        await eventually(lambda: collect_inbox(dev_env.client, CSM, None), timeout_s=20,
-                         holds=lambda items: ours <= {i.workflow_id for i in items})
+        await eventually(
+            lambda: collect_inbox(dev_env.client, CSM, None),
+            timeout_s=20,
+            holds=lambda items: ours <= {i.workflow_id for i in items},
+        )
 
         # The digest lists what waits, per person, once a day.
         first: DigestResult = await dev_env.client.execute_workflow(
-            CsmDigestWorkflow.run, DigestInput(), id=f"digest-{tag}", task_queue=tq)
+            CsmDigestWorkflow.run, DigestInput(), id=f"digest-{tag}", task_queue=tq
+        )
         [jane_digest] = [m for m in outbox(db, f"digest-{tag}") if m.to == CSM]
         assert escalation.id in jane_digest.body and plan.id in jane_digest.body
         assert foreign.id not in jane_digest.body
@@ -72,44 +76,99 @@ async def test_bulk_approve_decides_every_fitting_request_of_one_approver(
         assert foreign.id in omar_digest.body and escalation.id not in omar_digest.body
         assert first.recipients >= 3 and first.duplicates == 0  # jane, maria, omar, david...
         again: DigestResult = await dev_env.client.execute_workflow(
-            CsmDigestWorkflow.run, DigestInput(day=first.day), id=f"digest-again-{tag}",
-            task_queue=tq)
+            CsmDigestWorkflow.run,
+            DigestInput(day=first.day),
+            id=f"digest-again-{tag}",
+            task_queue=tq,
+        )
         assert again.duplicates == again.recipients  # nothing sent twice the same day
         assert outbox(db, f"digest-again-{tag}") == []
 
         env = cli_env(tmp_path, target(dev_env), task_queue=tq)
         # No terminal and no --yes: nothing is decided.
-        unconfirmed = await csops(env, "decide", "--all-for-approver", CSM, "--decision",
-                                  "approve", cwd=tmp_path)
+        unconfirmed = await csops(
+            env, "decide", "--all-for-approver", CSM, "--decision", "approve", cwd=tmp_path
+        )
         assert unconfirmed.code == 2 and "pass --yes" in unconfirmed.err
         assert len(await wait_for_requests(escalation)) == 1
 
-        run = await csops(env, "decide", "--all-for-approver", CSM, "--decision", "approve",
-                          "--account", mine, "--yes", "--json", cwd=tmp_path)
+        run = await csops(
+            env,
+            "decide",
+            "--all-for-approver",
+            CSM,
+            "--decision",
+            "approve",
+            "--account",
+            mine,
+            "--yes",
+            "--json",
+            cwd=tmp_path,
+        )
         assert run.exited(0), run.err
         assert json.loads(run.out) == [
-            {"workflow_id": escalation.id, "request_id": "approval-1", "status": "approved",
-             "approver": CSM}]
-        run = await csops(env, "decide", "--all-for-approver", CSM, "--decision", "approve",
-                          "--account", onboarding, "--yes", "--json", cwd=tmp_path)
+            {
+                "workflow_id": escalation.id,
+                "request_id": "approval-1",
+                "status": "approved",
+                "approver": CSM,
+            }
+        ]
+        run = await csops(
+            env,
+            "decide",
+            "--all-for-approver",
+            CSM,
+            "--decision",
+            "approve",
+            "--account",
+            onboarding,
+            "--yes",
+            "--json",
+            cwd=tmp_path,
+        )
         assert json.loads(run.out) == [
-            {"workflow_id": plan.id, "request_id": "approval-1", "status": "approved",
-             "approver": CSM}]
+            {
+                "workflow_id": plan.id,
+                "request_id": "approval-1",
+                "status": "approved",
+                "approver": CSM,
+            }
+        ]
         await escalation.result()
         # Only approvals fitted "approve": the kickoff task still waits; the other
         # CSM's approval was never touched.
         assert [r.request_id for r in await wait_for_requests(plan)] == ["task-1"]
         assert [r.request_id for r in await wait_for_requests(foreign)] == ["approval-1"]
-        sent = await eventually(lambda: [m for m in outbox(db, plan.id)
-                                         if m.audience == "customer"])
+        sent = await eventually(
+            lambda: [m for m in outbox(db, plan.id) if m.audience == "customer"]
+        )
         assert [m.idempotency_key.rsplit("/", 2)[-2:] for m in sent] == [["welcome", "message"]]
         assert [m.audience for m in outbox(db, escalation.id)].count("customer") == 1
 
-        nothing = await csops(env, "decide", "--all-for-approver", CSM, "--decision", "ack",
-                              "--account", mine, "--yes", cwd=tmp_path)
+        nothing = await csops(
+            env,
+            "decide",
+            "--all-for-approver",
+            CSM,
+            "--decision",
+            "ack",
+            "--account",
+            mine,
+            "--yes",
+            cwd=tmp_path,
+        )
         assert nothing.exited(0) and "nothing open that jane@acme.test may ack" in nothing.out
-        bad = await csops(env, "decide", "--all-for-approver", MANAGER, "--decision", "edit",
-                          "--yes", cwd=tmp_path)
+        bad = await csops(
+            env,
+            "decide",
+            "--all-for-approver",
+            MANAGER,
+            "--decision",
+            "edit",
+            "--yes",
+            cwd=tmp_path,
+        )
         assert bad.code == 2 and "one request at a time" in bad.err
         for handle in (foreign, plan):
             await handle.terminate("test done")

@@ -78,9 +78,14 @@ def cli_env(tmp_path: Path, address: str = "127.0.0.1:1", task_queue: str = "unu
 async def csops(env: dict, *args: str, cwd: Path, timeout_s: float = 30) -> Run:
     """`csops ARGS...` as a subprocess, awaited without blocking the worker's loop."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "csops.cli", *args,
-        env=env, cwd=cwd,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "csops.cli",
+        *args,
+        env=env,
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         out, err = await asyncio.wait_for(proc.communicate(), timeout_s)
@@ -139,8 +144,9 @@ async def test_help_exits_zero_for_every_command(tmp_path):
 
 async def test_seed_summary_matches_the_database_and_refuses_to_overwrite(tmp_path, db):
     env = cli_env(tmp_path)
-    summary = (await csops(env, "seed", "--accounts", "40", "--seed", "3", "--json",
-                           cwd=tmp_path)).json()
+    summary = (
+        await csops(env, "seed", "--accounts", "40", "--seed", "3", "--json", cwd=tmp_path)
+    ).json()
 
     assert summary["accounts"] == 40 == count(db, Account)
     assert summary["seed"] == 3
@@ -151,7 +157,9 @@ async def test_seed_summary_matches_the_database_and_refuses_to_overwrite(tmp_pa
     assert summary["notes"] == count(db, CrmNote) > 0
     assert summary["calls"] == count(db, CallTranscript) > 0
     with session(db) as s:
-        segments = dict(s.exec(select(Account.segment, func.count()).group_by(Account.segment)).all())
+        segments = dict(
+            s.exec(select(Account.segment, func.count()).group_by(Account.segment)).all()
+        )
         last_usage_day = s.exec(select(func.max(UsageDaily.day))).one()
     assert {k: v for k, v in summary["by_segment"].items() if v} == segments
     assert summary["as_of"] == last_usage_day.isoformat()  # usage ends on the book's day
@@ -185,8 +193,17 @@ async def test_ticket_starts_one_escalation_per_ticket_and_rejects_unknown_accou
     tid, missing_tid = new_ticket_id(), new_ticket_id()
     async with run_worker(dev_env) as tq:
         env = cli_env(tmp_path, target(dev_env), tq)
-        ticket = ("ticket", "--account", account, "--subject", HOW_TO[0], "--body", HOW_TO[1],
-                  "--id", tid)
+        ticket = (
+            "ticket",
+            "--account",
+            account,
+            "--subject",
+            HOW_TO[0],
+            "--body",
+            HOW_TO[1],
+            "--id",
+            tid,
+        )
         first = (await csops(env, *ticket, "--json", cwd=tmp_path)).json()
         assert first == {"ticket_id": tid, "workflow_id": f"escalation/{tid}", "started": True}
         with session(db) as s:
@@ -195,7 +212,8 @@ async def test_ticket_starts_one_escalation_per_ticket_and_rejects_unknown_accou
         assert row.requester_email == f"sam@{account}.example"  # the primary contact
 
         handle = dev_env.client.get_workflow_handle(
-            first["workflow_id"], result_type=EscalationResult)
+            first["workflow_id"], result_type=EscalationResult
+        )
         outcome: EscalationResult = await handle.result()
         assert outcome.ticket_id == tid and outcome.outcome in ("sent", "sent_sampled")
         run_id = (await handle.describe()).run_id
@@ -208,8 +226,19 @@ async def test_ticket_starts_one_escalation_per_ticket_and_rejects_unknown_accou
 
         second, unknown = await asyncio.gather(
             csops(env, *ticket, "--json", cwd=tmp_path),
-            csops(env, "ticket", "--account", "acc-nope", "--subject", "x", "--body", "y",
-                  "--id", missing_tid, cwd=tmp_path),
+            csops(
+                env,
+                "ticket",
+                "--account",
+                "acc-nope",
+                "--subject",
+                "x",
+                "--body",
+                "y",
+                "--id",
+                missing_tid,
+                cwd=tmp_path,
+            ),
         )
         assert second.json() == {"ticket_id": tid, "workflow_id": handle.id, "started": False}
         assert (await handle.describe()).run_id == run_id  # nothing new was started
@@ -252,24 +281,32 @@ async def test_inbox_status_and_decide_as_a_csm_would(tmp_path, dev_env, db, run
 
         async def both_visible() -> bool:  # cheap, in-process, before the CLI runs
             query = inbox_query(CSM)
-            return len({w.id async for w in dev_env.client.list_workflows(query)}
-                       & {wf_big, wf_hot}) == 2
+            return (
+                len({w.id async for w in dev_env.client.list_workflows(query)} & {wf_big, wf_hot})
+                == 2
+            )
 
         await eventually(both_visible, timeout_s=20)
 
-        everything, for_nobody, for_big, for_jane, status, refused, invalid = (
-            await asyncio.gather(
-                poll_json(env, "inbox", "--json", cwd=tmp_path,
-                          holds=lambda d: len(ours(d)) == 2),
-                cli("inbox", "--approver", "nobody@x.test", "--json"),
-                poll_json(env, "inbox", "--account", big, "--json", cwd=tmp_path,
-                          holds=lambda d: len(d) >= 1),
-                cli("inbox", "--approver", CSM),
-                cli("status", wf_big, "--json"),
-                cli("decide", wf_big, "approval-1", "--decision", "approve",
-                    "--approver", "mallory@evil.test", "--json"),
-                cli("decide", wf_big, "approval-1", "--decision", "maybe", "--approver", CSM),
-            )
+        everything, for_nobody, for_big, for_jane, status, refused, invalid = await asyncio.gather(
+            poll_json(env, "inbox", "--json", cwd=tmp_path, holds=lambda d: len(ours(d)) == 2),
+            cli("inbox", "--approver", "nobody@x.test", "--json"),
+            poll_json(
+                env, "inbox", "--account", big, "--json", cwd=tmp_path, holds=lambda d: len(d) >= 1
+            ),
+            cli("inbox", "--approver", CSM),
+            cli("status", wf_big, "--json"),
+            cli(
+                "decide",
+                wf_big,
+                "approval-1",
+                "--decision",
+                "approve",
+                "--approver",
+                "mallory@evil.test",
+                "--json",
+            ),
+            cli("decide", wf_big, "approval-1", "--decision", "maybe", "--approver", CSM),
         )
 
         created = [i["request"]["created_at"] for i in everything]
@@ -278,18 +315,27 @@ async def test_inbox_status_and_decide_as_a_csm_would(tmp_path, dev_env, db, run
         assert (first["workflow_id"], first["account_id"]) == (wf_big, big)
         assert first["workflow_type"] == "EscalationWorkflow"
         assert (first["request"]["request_id"], first["request"]["kind"]) == (
-            "approval-1", "approval")
+            "approval-1",
+            "approval",
+        )
         assert first["request"]["signal_payload"] == {
-            "request_id": "approval-1", "decision": "approve", "approver": CSM}
+            "request_id": "approval-1",
+            "decision": "approve",
+            "approver": CSM,
+        }
         assert first["request"]["draft"] == approval.draft and "export" in approval.draft
         assert (second["workflow_id"], second["account_id"]) == (wf_hot, hot)
         assert (second["request"]["request_id"], second["request"]["kind"]) == ("ack-1", "ack")
         assert second["request"]["signal_payload"] == {
-            "request_id": "ack-1", "decision": "ack", "approver": CSM}
+            "request_id": "ack-1",
+            "decision": "ack",
+            "approver": CSM,
+        }
 
         assert for_nobody.json() == []
         assert [(i["workflow_id"], i["request"]["request_id"]) for i in for_big] == [
-            (wf_big, "approval-1")]
+            (wf_big, "approval-1")
+        ]
         # The people's version of `--approver`: both requests, in order, and the UI filter.
         assert for_jane.exited(0), for_jane.err
         lines = for_jane.out.splitlines()
@@ -312,21 +358,29 @@ async def test_inbox_status_and_decide_as_a_csm_would(tmp_path, dev_env, db, run
         assert waiting["search_attributes"]["CsopsPendingApprovals"] == 1
         assert sorted(waiting["search_attributes"]["CsopsApprovers"]) == sorted([CSM, MANAGER])
         assert [(r["request_id"], r["status"]) for r in waiting["human"]["requests"]] == [
-            ("approval-1", "open")]
+            ("approval-1", "open")
+        ]
 
         assert refused.exited(3) and refused.out == ""
         assert "refused:" in refused.err
         assert "mallory@evil.test may not decide 'approval-1'" in refused.err
         assert invalid.code == 2 and invalid.out == ""  # refused before any connection
         assert "'approve', 'reject', 'edit', 'ack' or 'done'" in invalid.err
-        assert [r.request_id for r in await big_handle.query(
-            "human_requests", result_type=list[HumanRequestView])] == ["approval-1"]
+        assert [
+            r.request_id
+            for r in await big_handle.query("human_requests", result_type=list[HumanRequestView])
+        ] == ["approval-1"]
         assert [m for m in outbox(db, wf_big) if m.audience == "customer"] == []
 
-        approved = await cli("decide", wf_big, "approval-1", "--decision", "approve",
-                             "--approver", CSM, "--json")
-        assert approved.json() == {"workflow_id": big_handle.id, "request_id": "approval-1",
-                                   "status": "approved", "approver": CSM}
+        approved = await cli(
+            "decide", wf_big, "approval-1", "--decision", "approve", "--approver", CSM, "--json"
+        )
+        assert approved.json() == {
+            "workflow_id": big_handle.id,
+            "request_id": "approval-1",
+            "status": "approved",
+            "approver": CSM,
+        }
         await decide(hot_handle, request_id="ack-1", decision="ack", approver=CSM)
         big_outcome: EscalationResult = await big_handle.result()
         hot_outcome: EscalationResult = await hot_handle.result()
@@ -343,8 +397,7 @@ async def test_inbox_status_and_decide_as_a_csm_would(tmp_path, dev_env, db, run
         assert "### Waiting for a human" not in done["current_details"]
 
 
-async def test_onboard_all_new_starts_each_new_account_once_with_progress(tmp_path, dev_env,
-                                                                         db):
+async def test_onboard_all_new_starts_each_new_account_once_with_progress(tmp_path, dev_env, db):
     env = cli_env(tmp_path, target(dev_env), task_queue=f"tq-{uuid.uuid4()}")
     prefix = unique_account()
     for n in range(3):
@@ -356,22 +409,31 @@ async def test_onboard_all_new_starts_each_new_account_once_with_progress(tmp_pa
     report = json.loads(first.out)
     assert report["summary"] == {"started": 3, "already running": 0, "failed": 0}
     assert sorted(r["workflow_id"] for r in report["launches"]) == [
-        f"onboarding/{prefix}-{n}" for n in range(3)]
-    assert sorted(line.split("]")[0] for line in first.err.splitlines()) == [
-        "[1/3", "[2/3", "[3/3"]
+        f"onboarding/{prefix}-{n}" for n in range(3)
+    ]
+    assert sorted(line.split("]")[0] for line in first.err.splitlines()) == ["[1/3", "[2/3", "[3/3"]
     for n in range(3):
         desc = await dev_env.client.get_workflow_handle(f"onboarding/{prefix}-{n}").describe()
         assert await desc.static_summary() == f"Onboarding · {prefix}-{n} Inc (smb)"
 
     # Again, plus an explicit account and an unknown one: nothing new starts.
-    again = await csops(env, "onboard", f"{prefix}-0", "nope-404", "--all-new", "--json",
-                        cwd=tmp_path)
+    again = await csops(
+        env, "onboard", f"{prefix}-0", "nope-404", "--all-new", "--json", cwd=tmp_path
+    )
     assert again.code == 1  # one launch failed
     outcomes = {r["account_id"]: r["outcome"] for r in json.loads(again.out)["launches"]}
-    assert outcomes == {f"{prefix}-0": "already running", f"{prefix}-1": "already running",
-                        f"{prefix}-2": "already running", "nope-404": "failed"}
-    runs = [w async for w in dev_env.client.list_workflows(
-        f"WorkflowId STARTS_WITH 'onboarding/{prefix}'")]
+    assert outcomes == {
+        f"{prefix}-0": "already running",
+        f"{prefix}-1": "already running",
+        f"{prefix}-2": "already running",
+        "nope-404": "failed",
+    }
+    runs = [
+        w
+        async for w in dev_env.client.list_workflows(
+            f"WorkflowId STARTS_WITH 'onboarding/{prefix}'"
+        )
+    ]
     assert len(runs) == 3
     for w in runs:
         await dev_env.client.get_workflow_handle(w.id).terminate("test done")
@@ -390,8 +452,7 @@ async def test_cli_exit_status_survives_interpreter_shutdown(tmp_path, dev_env):
 
     async def inbox() -> Run:
         async with gate:
-            return await csops(env, "inbox", "--account", unique_account(), "--json",
-                               cwd=tmp_path)
+            return await csops(env, "inbox", "--account", unique_account(), "--json", cwd=tmp_path)
 
     for run in await asyncio.gather(*(inbox() for _ in range(8))):
         assert run.exited(0), f"exit {run.code}: {run.err[-500:]}"

@@ -63,7 +63,8 @@ async def status(handle: WorkflowHandle) -> WorkflowExecutionStatus | None:
 
 async def workflow_task_failures(handle: WorkflowHandle) -> list:
     return [
-        e async for e in handle.fetch_history_events()
+        e
+        async for e in handle.fetch_history_events()
         if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
     ]
 
@@ -73,10 +74,9 @@ async def search_attributes_are(handle: WorkflowHandle, pending: int, approvers:
 
     async def probe():
         attrs = (await handle.describe()).typed_search_attributes
-        return (
-            attrs.get(sa.PENDING_APPROVALS) == pending
-            and sorted(attrs.get(sa.APPROVERS) or []) == sorted(approvers)
-        )
+        return attrs.get(sa.PENDING_APPROVALS) == pending and sorted(
+            attrs.get(sa.APPROVERS) or []
+        ) == sorted(approvers)
 
     await eventually(probe)
 
@@ -143,8 +143,10 @@ async def test_bad_signals_are_refused_shown_and_the_workflow_keeps_waiting(
         assert not customer_messages(db, handle.id)
         assert not [e for e in audit(db, handle.id) if e.actor == "mallory@evil.test"]
 
-        await handle.signal("decide", {"request_id": "approval-1", "decision": "approve",
-                                       "approver": CSM, "note": "fine"})
+        await handle.signal(
+            "decide",
+            {"request_id": "approval-1", "decision": "approve", "approver": CSM, "note": "fine"},
+        )
         outcome: EscalationResult = await handle.result()
         final_history = await handle.query("human_history", result_type=dict)
 
@@ -172,14 +174,16 @@ async def test_a_second_decision_on_a_closed_request_is_refused_while_a_task_sti
         assert "restructuring our team" in waiting["task-1"].title
         await search_attributes_are(handle, pending=2, approvers=[CSM, MANAGER])
 
-        await handle.signal("decide", {"request_id": "approval-1", "decision": "approve",
-                                       "approver": MANAGER})
+        await handle.signal(
+            "decide", {"request_id": "approval-1", "decision": "approve", "approver": MANAGER}
+        )
         [reply] = await eventually(lambda: customer_messages(db, handle.id))
         assert reply.body == waiting["approval-1"].draft
         await search_attributes_are(handle, pending=1, approvers=[CSM, MANAGER])
 
-        await handle.signal("decide", {"request_id": "approval-1", "decision": "reject",
-                                       "approver": CSM})
+        await handle.signal(
+            "decide", {"request_id": "approval-1", "decision": "reject", "approver": CSM}
+        )
         [refused] = await eventually(lambda: _at_least(refusals(handle), 1))
         assert refused["reason"] == "request 'approval-1' is already closed: approved by " + MANAGER
         assert await status(handle) == WorkflowExecutionStatus.RUNNING
@@ -199,7 +203,8 @@ async def test_a_second_decision_on_a_closed_request_is_refused_while_a_task_sti
 
     assert outcome.outcome == "approved" and outcome.customer_messages_sent == 1
     assert {r.request_id: r.status for r in outcome.requests} == {
-        "task-1": "done", "approval-1": "approved",
+        "task-1": "done",
+        "approval-1": "approved",
     }
     assert len(customer_messages(db, handle.id)) == 1
 
@@ -223,8 +228,9 @@ async def test_update_rejects_each_bad_decision_with_a_clear_message(dev_env, db
         assert await rejected(request_id="approval-7", decision="approve", approver=CSM) == (
             "unknown request 'approval-7' (requests on this workflow: task-1, approval-1)"
         )
-        assert await rejected(request_id="approval-1", decision="approve",
-                              approver="mallory@evil.test") == (
+        assert await rejected(
+            request_id="approval-1", decision="approve", approver="mallory@evil.test"
+        ) == (
             "mallory@evil.test may not decide 'approval-1'; eligible: jane@acme.test, "
             "maria@acme.test"
         )
@@ -235,16 +241,22 @@ async def test_update_rejects_each_bad_decision_with_a_clear_message(dev_env, db
             "decision 'approve' does not apply to a task request; use done"
         )
         for text in (None, "   "):
-            assert await rejected(request_id="approval-1", decision="edit", approver=CSM,
-                                  text=text) == "an edit needs the edited draft in `text`"
+            assert (
+                await rejected(request_id="approval-1", decision="edit", approver=CSM, text=text)
+                == "an edit needs the edited draft in `text`"
+            )
 
         # Payloads that cannot become a DecideInput are refused by the validator
         # with the same reasons the signal records.
         for bad, reason in (
-            ({"request_id": "approval-1", "decision": "yolo", "approver": CSM},
-             f"malformed payload (decision: Input should be {DECISIONS})"),
-            ({"request_id": "approval-1", "approver": CSM},
-             "malformed payload (decision: Field required)"),
+            (
+                {"request_id": "approval-1", "decision": "yolo", "approver": CSM},
+                f"malformed payload (decision: Input should be {DECISIONS})",
+            ),
+            (
+                {"request_id": "approval-1", "approver": CSM},
+                "malformed payload (decision: Field required)",
+            ),
             (MALFORMED_JSON, "not valid JSON"),
         ):
             with pytest.raises(WorkflowUpdateFailedError) as err:
@@ -260,8 +272,13 @@ async def test_update_rejects_each_bad_decision_with_a_clear_message(dev_env, db
         assert [r["status"] for r in history["requests"]] == ["open", "open"]
         assert await workflow_task_failures(handle) == []
 
-        applied = await decide(handle, request_id="approval-1", decision="edit", approver=CSM,
-                               text="Hi Sam, Reports > Export > CSV. Jane")
+        applied = await decide(
+            handle,
+            request_id="approval-1",
+            decision="edit",
+            approver=CSM,
+            text="Hi Sam, Reports > Export > CSV. Jane",
+        )
         assert applied.status == "edited"
         assert await rejected_closed(handle) == (
             "request 'approval-1' is already closed: edited by jane@acme.test"

@@ -67,7 +67,8 @@ async def test_hot_ticket_notifies_csm_before_waiting_and_ack_closes_it(dev_env,
             await asyncio.sleep(0.05)
         first_timer = next(i for i, e in enumerate(events) if e.event_type == timer)
         notify_done = next(
-            i for i, e in enumerate(events)
+            i
+            for i, e in enumerate(events)
             if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
             and e.activity_task_scheduled_event_attributes.activity_type.name == "send_message"
         )
@@ -85,7 +86,9 @@ async def test_hot_ticket_notifies_csm_before_waiting_and_ack_closes_it(dev_env,
     await replay_and_maybe_record(handle, "escalation_hot_acked")
 
 
-async def test_unacknowledged_hot_ticket_reminds_then_escalates_then_expires(ts_env, db, run_worker):
+async def test_unacknowledged_hot_ticket_reminds_then_escalates_then_expires(
+    ts_env, db, run_worker
+):
     add_account(db, "acc-quiet", arr=120_000, segment="mid_market")
     ticket = new_ticket_id()
     add_ticket(db, ticket, "acc-quiet", "We are done", HOT_TEXT)
@@ -96,7 +99,9 @@ async def test_unacknowledged_hot_ticket_reminds_then_escalates_then_expires(ts_
     assert outcome.outcome == "expired" and outcome.customer_messages_sent == 0
     messages = outbox(db, handle.id)
     assert [m.idempotency_key.split("/", 2)[-1] for m in messages] == [
-        "hot/notify", "ack-1/reminder", "ack-1/escalation",
+        "hot/notify",
+        "ack-1/reminder",
+        "ack-1/escalation",
     ]
     events = audit(db, handle.id)
     [requested] = [e for e in events if e.outcome == "requested"]
@@ -130,7 +135,11 @@ async def test_how_to_at_small_account_is_sent_without_a_human(dev_env, db, run_
     assert reply.subject == f"Re: {HOW_TO[0]}" and "export" in reply.body
     assert reply.sampled_for_review == (outcome.outcome == "sent_sampled")
     [sent] = [e for e in audit(db, handle.id) if e.action == "customer_reply"]
-    assert (sent.autonomy, sent.policy_rule, sent.actor) == ("supervised", "under-50k-supervised", "agent")
+    assert (sent.autonomy, sent.policy_rule, sent.actor) == (
+        "supervised",
+        "under-50k-supervised",
+        "agent",
+    )
     await replay_and_maybe_record(handle, "escalation_supervised_sent")
 
 
@@ -139,8 +148,12 @@ async def test_how_to_at_small_account_is_sent_without_a_human(dev_env, db, run_
     [
         ("approve", None, "approved", ["draft"]),
         ("reject", None, "rejected", []),
-        ("edit", "Hi Sam, go to Reports > Export. Jane", "edited",
-         ["Hi Sam, go to Reports > Export. Jane"]),
+        (
+            "edit",
+            "Hi Sam, go to Reports > Export. Jane",
+            "edited",
+            ["Hi Sam, go to Reports > Export. Jane"],
+        ),
     ],
 )
 async def test_same_text_at_large_account_waits_for_copilot_approval(
@@ -163,8 +176,14 @@ async def test_same_text_at_large_account_waits_for_copilot_approval(
         assert f"```json\n{json.dumps(payload, indent=2)}\n```" in details
         assert "Who may decide: jane@acme.test, maria@acme.test" in details
 
-        await decide(handle, request_id=request.request_id, decision=decision,
-                     approver=MANAGER, text=text, note="checked")
+        await decide(
+            handle,
+            request_id=request.request_id,
+            decision=decision,
+            approver=MANAGER,
+            text=text,
+            note="checked",
+        )
         outcome: EscalationResult = await handle.result()
 
     assert outcome.outcome == expected_outcome
@@ -187,8 +206,9 @@ async def test_update_decide_rejects_an_ineligible_approver(dev_env, db, run_wor
         handle = await start_escalation(db, dev_env.client, tq, ticket)
         await wait_for_requests(handle)
         with pytest.raises(WorkflowUpdateFailedError) as err:
-            await decide(handle, request_id="approval-1", decision="approve",
-                         approver="mallory@evil.test")
+            await decide(
+                handle, request_id="approval-1", decision="approve", approver="mallory@evil.test"
+            )
         assert "mallory@evil.test may not decide 'approval-1'" in str(err.value.cause)
         await handle.cancel()
 
@@ -196,8 +216,13 @@ async def test_update_decide_rejects_an_ineligible_approver(dev_env, db, run_wor
 async def test_a_ticket_the_offline_engine_cannot_read_goes_to_a_human(dev_env, db, run_worker):
     add_account(db, "acc-es", arr=20_000, top_rank=180)  # English here would be sent alone
     ticket = new_ticket_id()
-    add_ticket(db, ticket, "acc-es", "No podemos exportar los informes",
-               "Hola, no podemos exportar los informes semanales. ¿Nos pueden ayudar por favor?")
+    add_ticket(
+        db,
+        ticket,
+        "acc-es",
+        "No podemos exportar los informes",
+        "Hola, no podemos exportar los informes semanales. ¿Nos pueden ayudar por favor?",
+    )
     async with run_worker(dev_env) as tq:
         handle = await start_escalation(db, dev_env.client, tq, ticket)
         [request] = await wait_for_requests(handle)

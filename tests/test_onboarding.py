@@ -37,14 +37,18 @@ from contracts.onboarding import (
 DAY = timedelta(days=1)
 
 
-def add_usage(engine, account_id: str, day0: date, first_day: int, last_day: int,
-              **per_day: float) -> None:
+def add_usage(
+    engine, account_id: str, day0: date, first_day: int, last_day: int, **per_day: float
+) -> None:
     """Daily usage from plan day `first_day` to `last_day` (plan day 0 is `day0`)."""
     with session(engine) as s:
         for d in range(first_day, last_day + 1):
             for feature, value in per_day.items():
-                s.add(UsageDaily(account_id=account_id, day=day0 + d * DAY, feature=feature,
-                                 value=value))
+                s.add(
+                    UsageDaily(
+                        account_id=account_id, day=day0 + d * DAY, feature=feature, value=value
+                    )
+                )
         s.commit()
 
 
@@ -67,8 +71,10 @@ async def launch(engine, env, tq, account_id):
 
 def sent_on_day(messages, start: datetime) -> list[tuple[str, float]]:
     """(key suffix, plan day) of each message, to the hour."""
-    return [(m.idempotency_key.split("/", 2)[2], round((m.created_at - start) / DAY, 1))
-            for m in messages]
+    return [
+        (m.idempotency_key.split("/", 2)[2], round((m.created_at - start) / DAY, 1))
+        for m in messages
+    ]
 
 
 async def plan(handle) -> dict[str, MilestoneState]:
@@ -88,8 +94,10 @@ async def test_healthy_smb_account_runs_the_whole_plan_alone(ts_env, db, run_wor
     assert [m.to for m in customer] == ["sam@acc-healthy.example"] * 4
     start = (await handle.describe()).start_time
     assert sent_on_day(customer, start) == [
-        ("welcome/message", 0.0), ("first_integration/message", 2.0),
-        ("team_active/message", 9.0), ("key_feature/message", 16.0),
+        ("welcome/message", 0.0),
+        ("first_integration/message", 2.0),
+        ("team_active/message", 9.0),
+        ("key_feature/message", 16.0),
     ]
     assert "Welcome to Acme" in customer[0].body and "acc-healthy Inc" in customer[0].body
     assert all(m.engine == "template" for m in customer)
@@ -102,7 +110,10 @@ async def test_healthy_smb_account_runs_the_whole_plan_alone(ts_env, db, run_wor
     }
 
     assert (review.status, review.activation_level, review.activation_pct) == (
-        "On track", "activated", 100.0)
+        "On track",
+        "activated",
+        100.0,
+    )
     assert review.milestones_missed == []
     assert review.usage["integrations"] == 1 and review.usage["active_users"] == 8
     assert review.usage["agent_resolutions"] == 5 * 21  # days 10..30 inclusive
@@ -137,8 +148,11 @@ async def test_no_usage_gets_a_nudge_turns_behind_then_stuck(ts_env, db, run_wor
     # Small account: no CSM alert when behind, one when stuck (re-check 4 days later).
     assert ("first_integration/alert-stuck", 11.0) in keys
     assert not [k for k, _ in keys if k.endswith("alert-behind")]
-    stuck_alert = next(m for m in outbox(db, handle.id)
-                       if m.idempotency_key.endswith("first_integration/alert-stuck"))
+    stuck_alert = next(
+        m
+        for m in outbox(db, handle.id)
+        if m.idempotency_key.endswith("first_integration/alert-stuck")
+    )
     assert stuck_alert.to == CSM and stuck_alert.audience == "internal"
     assert review.status == "Stuck" and review.activation_level == "not activated"
     assert review.next_owner == CSM
@@ -158,12 +172,19 @@ async def test_enterprise_is_human_led_and_nothing_leaves_before_approval(ts_env
         assert requests["task-1"].autonomy.value == "off_limits"
         welcome = requests["approval-1"]
         assert welcome.autonomy.value == "copilot"
-        assert "Welcome to Acme" in welcome.draft and f"{CSM} leads your onboarding" in welcome.draft
+        assert (
+            "Welcome to Acme" in welcome.draft and f"{CSM} leads your onboarding" in welcome.draft
+        )
         assert not [m for m in outbox(db, handle.id) if m.audience == "customer"]
 
         await decide(handle, request_id="task-1", decision="done", approver=CSM)
-        await decide(handle, request_id="approval-1", decision="edit", approver=MANAGER,
-                     text="Dear team, welcome. Maria")
+        await decide(
+            handle,
+            request_id="approval-1",
+            decision="edit",
+            approver=MANAGER,
+            text="Dear team, welcome. Maria",
+        )
         review: OnboardingReview = await handle.result()
         await replay_and_maybe_record(handle, "onboarding_enterprise")
         states = await plan(handle)
@@ -174,7 +195,10 @@ async def test_enterprise_is_human_led_and_nothing_leaves_before_approval(ts_env
     assert [m.body for m in customer] == ["Dear team, welcome. Maria"]
     events = audit(db, handle.id)
     assert {e.outcome for e in events if e.action == "onboarding_message"} >= {
-        "requested", "edited", "expired"}
+        "requested",
+        "edited",
+        "expired",
+    }
     assert states["kickoff"].status == "done" and states["kickoff"].completed_by == f"human {CSM}"
     assert states["training"].status == "missed"  # the task expired undone
     assert review.next_owner == CSM
@@ -215,8 +239,10 @@ async def test_pause_for_five_days_moves_the_rest_of_the_plan(ts_env, db, run_wo
 
     start = (await handle.describe()).start_time
     assert sent_on_day(outbox(db, handle.id), start) == [
-        ("welcome/message", 0.0), ("first_integration/message", 7.0),
-        ("team_active/message", 14.0), ("key_feature/message", 21.0),
+        ("welcome/message", 0.0),
+        ("first_integration/message", 7.0),
+        ("team_active/message", 14.0),
+        ("key_feature/message", 21.0),
     ]
     with session(db) as s:
         review_at = s.exec(select(OnboardingReviewRecord)).one().at

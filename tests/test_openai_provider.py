@@ -29,8 +29,13 @@ from contracts.escalation import EscalationResult
 
 HOW_TO = ("How do I export reports?", "Hi, how do I export our weekly reports to CSV? Thanks!")
 ASSESSMENT = {
-    "intent": "how_to", "sentiment": 0.2, "severity": "low", "hot": False,
-    "confidence": 0.9, "language": "en", "reasons": ["asks how to export"],
+    "intent": "how_to",
+    "sentiment": 0.2,
+    "severity": "low",
+    "hot": False,
+    "confidence": 0.9,
+    "language": "en",
+    "reasons": ["asks how to export"],
 }
 DRAFT = {
     "subject": "Re: How do I export reports?",
@@ -40,8 +45,9 @@ LABEL = "openai:test-model"
 
 
 def provider_for(fake: FakeOpenAI) -> OpenAIProvider:
-    return OpenAIProvider(api_key="test-key", base_url=fake.base_url, model="test-model",
-                          timeout_s=5)
+    return OpenAIProvider(
+        api_key="test-key", base_url=fake.base_url, model="test-model", timeout_s=5
+    )
 
 
 def small_how_to(db) -> str:
@@ -63,7 +69,8 @@ async def activity_events(handle: WorkflowHandle, activity_type: str) -> dict:
     """The scheduled/started/completed/failed events of the one activity of this type."""
     events = [e async for e in handle.fetch_history_events()]
     [scheduled] = [
-        e for e in events
+        e
+        for e in events
         if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
         and e.activity_task_scheduled_event_attributes.activity_type.name == activity_type
     ]
@@ -121,17 +128,16 @@ async def test_valid_structured_answers_are_used_and_audited(dev_env, db, run_wo
         system, user = call["body"]["messages"]
         assert (system["role"], user["role"]) == ("system", "user")
         assert HOW_TO[1] in user["content"]
-    assert (schema_name(assess_call), schema_name(draft_call)) == (
-        "TicketAssessment", "DraftReply"
-    )
+    assert (schema_name(assess_call), schema_name(draft_call)) == ("TicketAssessment", "DraftReply")
     assert f'<ticket id="{ticket}">' in assess_call["body"]["messages"][1]["content"]
 
 
 async def test_a_rate_limited_call_is_retried_by_temporal(dev_env, db, run_worker):
     ticket = small_how_to(db)
     with FakeOpenAI() as fake:
-        fake.script(http_error(429, "slow down", retry_after=2), json_answer(ASSESSMENT),
-                    json_answer(DRAFT))
+        fake.script(
+            http_error(429, "slow down", retry_after=2), json_answer(ASSESSMENT), json_answer(DRAFT)
+        )
         async with run_worker(dev_env, provider=provider_for(fake)) as tq:
             handle = await start_escalation(db, dev_env.client, tq, ticket)
             outcome: EscalationResult = await handle.result()
@@ -170,7 +176,9 @@ async def test_invalid_model_output_goes_to_a_human(dev_env, db, run_worker):
 
             # $20K would be supervised; unusable model output means a human decides.
             assert (request.kind, request.action, request.autonomy.value) == (
-                "approval", "customer_reply", "copilot"
+                "approval",
+                "customer_reply",
+                "copilot",
             )
             assert request.draft == DRAFT["body"]
             details = await current_details(handle)
@@ -179,8 +187,7 @@ async def test_invalid_model_output_goes_to_a_human(dev_env, db, run_worker):
             told = await eventually(lambda: outbox(db, handle.id))  # the approvers' notice
             assert [m.audience for m in told] == ["internal"]
 
-            await decide(handle, request_id=request.request_id, decision="reject",
-                         approver=CSM)
+            await decide(handle, request_id=request.request_id, decision="reject", approver=CSM)
             outcome: EscalationResult = await handle.result()
         assert fake.pending == 0
         # Unusable output is not retried: one assessment call, one draft call.
@@ -189,7 +196,9 @@ async def test_invalid_model_output_goes_to_a_human(dev_env, db, run_worker):
     assert outcome.outcome == "rejected" and outcome.customer_messages_sent == 0
     [assessed] = rows(db, handle.id, "ticket_classification")
     assert (assessed.outcome, assessed.engine, assessed.model) == (
-        "invalid_output", LABEL, "test-model"
+        "invalid_output",
+        LABEL,
+        "test-model",
     )
     assert assessed.tokens == 70  # the unusable answer still cost tokens
     assert assessed.detail["needs_human"] is True and assessed.detail["confidence"] == 0
@@ -217,8 +226,9 @@ async def test_a_refused_request_is_not_retried_and_a_human_gets_the_ticket(
             told = await eventually(lambda: outbox(db, handle.id))  # the approvers' notice
             assert [m.audience for m in told] == ["internal"]
 
-            await decide(handle, request_id=request.request_id, decision="approve",
-                         approver=MANAGER)
+            await decide(
+                handle, request_id=request.request_id, decision="approve", approver=MANAGER
+            )
             outcome: EscalationResult = await handle.result()
         assert fake.pending == 0
         # Exactly one assessment call reached the server: the 400 was not retried.

@@ -38,14 +38,26 @@ from context.tables import OutboxMessage
 HOT_TEXT = "This is unacceptable. Our CEO is furious and we are evaluating other vendors."
 
 
-def queue(engine, *, to: str = "sam@acc-1.example", subject: str = "Re: export",
-          body: str = "Go to Reports > Export.") -> OutboxMessage:
+def queue(
+    engine,
+    *,
+    to: str = "sam@acc-1.example",
+    subject: str = "Re: export",
+    body: str = "Go to Reports > Export.",
+) -> OutboxMessage:
     """A pending outbox row, as the send_message activity writes it."""
     key = f"escalation/T-{uuid.uuid4().hex[:8]}/reply"
     row = OutboxMessage(
-        idempotency_key=key, workflow_id=key.rsplit("/", 1)[0], account_id="acc-1",
-        audience="customer", channel="email", to=to, subject=subject, body=body,
-        engine="offline", created_at=datetime.now(UTC),
+        idempotency_key=key,
+        workflow_id=key.rsplit("/", 1)[0],
+        account_id="acc-1",
+        audience="customer",
+        channel="email",
+        to=to,
+        subject=subject,
+        body=body,
+        engine="offline",
+        created_at=datetime.now(UTC),
     )
     with session(engine) as s:
         s.add(row)
@@ -60,8 +72,10 @@ def reload(engine, row_id: int) -> OutboxMessage:
 
 
 def read_maildir(path: Path) -> list[email.message.EmailMessage]:
-    return [email.message_from_bytes(f.read_bytes(), policy=policy.default)
-            for f in sorted((path / "new").iterdir())]
+    return [
+        email.message_from_bytes(f.read_bytes(), policy=policy.default)
+        for f in sorted((path / "new").iterdir())
+    ]
 
 
 def free_port() -> int:
@@ -130,8 +144,12 @@ async def test_maildir_delivers_a_queued_escalation_message_once(dev_env, db, ru
 
 def test_smtp_delivers_to_every_recipient(db, smtp_server):
     handler, port = smtp_server
-    row = queue(db, to="sam@acc-1.example,kim@acc-1.example", subject="Re: CSV export",
-                body="Hi Sam,\nGo to Reports > Export > CSV.\nJane")
+    row = queue(
+        db,
+        to="sam@acc-1.example,kim@acc-1.example",
+        subject="Re: CSV export",
+        body="Hi Sam,\nGo to Reports > Export > CSV.\nJane",
+    )
     channel = make_channel(f"smtp://127.0.0.1:{port}")
     assert isinstance(channel, SmtpChannel)
 

@@ -18,14 +18,25 @@ from contracts.escalation import TicketAssessment
 from policies import evaluate
 from policies.loader import DEFAULT_POLICY_DIR, PolicyError, load_policies
 
-AUTO, SUP, COP, OFF = (AutonomyLevel.AUTONOMOUS, AutonomyLevel.SUPERVISED, AutonomyLevel.COPILOT,
-              AutonomyLevel.OFF_LIMITS)
+AUTO, SUP, COP, OFF = (
+    AutonomyLevel.AUTONOMOUS,
+    AutonomyLevel.SUPERVISED,
+    AutonomyLevel.COPILOT,
+    AutonomyLevel.OFF_LIMITS,
+)
 
 
 def facts(arr: float, top_rank: int = 300, segment: str = "smb") -> AccountFacts:
     return AccountFacts(
-        account_id="acc-x", name="X", arr=arr, segment=segment, plan="team", stage="adopting",
-        top_rank=top_rank, renewal_date=date(2027, 1, 1), owner_csm="jane@acme.test",
+        account_id="acc-x",
+        name="X",
+        arr=arr,
+        segment=segment,
+        plan="team",
+        stage="adopting",
+        top_rank=top_rank,
+        renewal_date=date(2027, 1, 1),
+        owner_csm="jane@acme.test",
         manager="maria@acme.test",
     )
 
@@ -55,8 +66,14 @@ def test_default_policy_places_actions(action, account, level, rule):
 
 
 def _assessment(**overrides) -> TicketAssessment:
-    base = {"intent": "how_to", "sentiment": 0.1, "severity": "low", "hot": False,
-            "confidence": 0.9, "engine": "test"}
+    base = {
+        "intent": "how_to",
+        "sentiment": 0.1,
+        "severity": "low",
+        "hot": False,
+        "confidence": 0.9,
+        "engine": "test",
+    }
     return TicketAssessment(**{**base, **overrides})
 
 
@@ -112,27 +129,66 @@ def _broken(tmp_path: Path, filename: str, old: str, new: str) -> Path:
 @pytest.mark.parametrize(
     "filename, old, new, expected",
     [
-        ("autonomy.yaml", "level: supervised", "level: mostly",
-         "autonomy.yaml: actions.customer_reply.rules.1.level: Input should be 'autonomous'"),
-        ("autonomy.yaml", "{arr_below: 50000}\n        level: supervised",
-         "{arr_below: lots}\n        level: supervised",
-         "autonomy.yaml: actions.customer_reply.rules.1.when.arr_below: Input should be a valid number"),
-        ("autonomy.yaml", "top_rank_at_most: 50}", "top_rank_at_most: 50, arr_blow: 3}",
-         "autonomy.yaml: actions.customer_reply.rules.0.when.arr_blow: Extra inputs are not permitted"),
-        ("routing.yaml", "deadline_minutes: 15", "deadline_minutes: -5",
-         "routing.yaml: ack.deadline_minutes: Input should be greater than 0"),
-        ("routing.yaml", "escalate_after_minutes: 30", "escalate_after_minutes: 500",
-         "routing.yaml: ack: Value error, needs remind_after < escalate_after < expire_after"),
-        ("routing.yaml", "refund_request: issue_refund", "refund_request: refund_everything",
-         "routing.intent_actions names actions missing from autonomy.yaml: ['refund_everything']"),
-        ("routing.yaml", "on_call: oncall@csops.test", "on_call: [oops",
-         "routing.yaml: not valid YAML"),
-        ("onboarding.yaml", "action: customer_meeting", "action: karaoke_night",
-         "onboarding.plans.mid_market.training: action 'karaoke_night' is missing from autonomy.yaml"),
-        ("onboarding.yaml", "template: onboarding/welcome.md.j2", "template: onboarding/nope.md.j2",
-         "onboarding.yaml: plans.smb.welcome: template messages/onboarding/nope.md.j2 does not exist"),
-        ("onboarding.yaml", "by_day: 7}", "by_day: 1}",
-         "onboarding.yaml: plans.smb.milestones.1: Value error, check.by_day 1 is before day 2"),
+        (
+            "autonomy.yaml",
+            "level: supervised",
+            "level: mostly",
+            "autonomy.yaml: actions.customer_reply.rules.1.level: Input should be 'autonomous'",
+        ),
+        (
+            "autonomy.yaml",
+            "{arr_below: 50000}\n        level: supervised",
+            "{arr_below: lots}\n        level: supervised",
+            "autonomy.yaml: actions.customer_reply.rules.1.when.arr_below: Input should be a valid number",
+        ),
+        (
+            "autonomy.yaml",
+            "top_rank_at_most: 50}",
+            "top_rank_at_most: 50, arr_blow: 3}",
+            "autonomy.yaml: actions.customer_reply.rules.0.when.arr_blow: Extra inputs are not permitted",
+        ),
+        (
+            "routing.yaml",
+            "deadline_minutes: 15",
+            "deadline_minutes: -5",
+            "routing.yaml: ack.deadline_minutes: Input should be greater than 0",
+        ),
+        (
+            "routing.yaml",
+            "escalate_after_minutes: 30",
+            "escalate_after_minutes: 500",
+            "routing.yaml: ack: Value error, needs remind_after < escalate_after < expire_after",
+        ),
+        (
+            "routing.yaml",
+            "refund_request: issue_refund",
+            "refund_request: refund_everything",
+            "routing.intent_actions names actions missing from autonomy.yaml: ['refund_everything']",
+        ),
+        (
+            "routing.yaml",
+            "on_call: oncall@csops.test",
+            "on_call: [oops",
+            "routing.yaml: not valid YAML",
+        ),
+        (
+            "onboarding.yaml",
+            "action: customer_meeting",
+            "action: karaoke_night",
+            "onboarding.plans.mid_market.training: action 'karaoke_night' is missing from autonomy.yaml",
+        ),
+        (
+            "onboarding.yaml",
+            "template: onboarding/welcome.md.j2",
+            "template: onboarding/nope.md.j2",
+            "onboarding.yaml: plans.smb.welcome: template messages/onboarding/nope.md.j2 does not exist",
+        ),
+        (
+            "onboarding.yaml",
+            "by_day: 7}",
+            "by_day: 1}",
+            "onboarding.yaml: plans.smb.milestones.1: Value error, check.by_day 1 is before day 2",
+        ),
     ],
 )
 def test_broken_policy_files_name_file_field_and_reason(tmp_path, filename, old, new, expected):
@@ -146,8 +202,15 @@ def test_worker_refuses_to_start_on_a_broken_policy(tmp_path):
     env = {**os.environ, "CSOPS_POLICY_DIR": str(bad), "TEMPORAL_ADDRESS": "127.0.0.1:1"}
     csops = [sys.executable, "-m", "csops.cli"]
     for command in ("worker", "up"):
-        run = subprocess.run([*csops, command], env=env, capture_output=True, text=True,
-                             timeout=60, cwd=tmp_path, check=False)
+        run = subprocess.run(
+            [*csops, command],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+            check=False,
+        )
         assert run.returncode == 2, run.stderr
         assert "autonomy.yaml: actions.customer_reply.rules.1.level" in run.stderr
         assert "Input should be 'autonomous', 'supervised', 'copilot' or 'off_limits'" in run.stderr

@@ -51,9 +51,7 @@ def assert_agent_never_acted(db, workflow_id: str, *, drafted: bool) -> None:
     assert not [e for e in agent_rows if e.outcome in ACTED], [
         (e.action, e.outcome, e.autonomy) for e in agent_rows
     ]
-    assert not [
-        e for e in agent_rows if e.autonomy == "off_limits" and e.outcome != "requested"
-    ]
+    assert not [e for e in agent_rows if e.autonomy == "off_limits" and e.outcome != "requested"]
     expected = {"assessed", "requested"} | ({"drafted"} if drafted else set())
     assert {e.outcome for e in agent_rows} == expected
 
@@ -96,8 +94,12 @@ async def test_injected_instructions_go_to_a_human_never_to_the_customer(
         assert "the ticket contains instructions addressed to the agent" in row.detail["reasons"]
         await assert_nothing_reached_the_customer(db, handle.id)
 
-        await decide(handle, request_id=request.request_id,
-                     decision="done" if kind == "task" else "reject", approver=CSM)
+        await decide(
+            handle,
+            request_id=request.request_id,
+            decision="done" if kind == "task" else "reject",
+            approver=CSM,
+        )
         outcome: EscalationResult = await handle.result()
 
     assert outcome.customer_messages_sent == 0
@@ -114,15 +116,22 @@ async def test_a_fooled_model_is_overruled_by_the_rule_check(dev_env, db, run_wo
     ticket = new_ticket_id()
     add_ticket(db, ticket, "acc-20k", "A request", REFUND_INJECTION)
     fooled = {
-        "intent": "how_to", "sentiment": 0.3, "severity": "low", "hot": False,
-        "confidence": 0.99, "language": "en", "injection_suspected": False,
-        "needs_human": False, "reasons": ["a routine question"],
+        "intent": "how_to",
+        "sentiment": 0.3,
+        "severity": "low",
+        "hot": False,
+        "confidence": 0.99,
+        "language": "en",
+        "injection_suspected": False,
+        "needs_human": False,
+        "reasons": ["a routine question"],
     }
     draft = {"subject": "Re: A request", "body": "Done! Your full refund has been issued."}
     with FakeOpenAI() as fake:
         fake.script(json_answer(fooled), json_answer(draft))
-        provider = OpenAIProvider(api_key="test-key", base_url=fake.base_url,
-                                  model="test-model", timeout_s=5)
+        provider = OpenAIProvider(
+            api_key="test-key", base_url=fake.base_url, model="test-model", timeout_s=5
+        )
         async with run_worker(dev_env, provider=provider) as tq:
             handle = await start_escalation(db, dev_env.client, tq, ticket)
             [request] = await wait_for_requests(handle)
@@ -130,7 +139,9 @@ async def test_a_fooled_model_is_overruled_by_the_rule_check(dev_env, db, run_wo
             # The model's how_to maps to customer_reply (supervised at $20K); the rule
             # check's injection flag moves it to copilot: a human sees the draft.
             assert (request.kind, request.action, request.autonomy.value) == (
-                "approval", "customer_reply", "copilot"
+                "approval",
+                "customer_reply",
+                "copilot",
             )
             assert request.draft == draft["body"]
             details = await current_details(handle)
@@ -143,8 +154,13 @@ async def test_a_fooled_model_is_overruled_by_the_rule_check(dev_env, db, run_wo
             assert "rule check: instructions addressed to the agent" in row.detail["reasons"]
             await assert_nothing_reached_the_customer(db, handle.id)
 
-            await decide(handle, request_id=request.request_id, decision="reject",
-                         approver=MANAGER, note="no refund promised")
+            await decide(
+                handle,
+                request_id=request.request_id,
+                decision="reject",
+                approver=MANAGER,
+                note="no refund promised",
+            )
             outcome: EscalationResult = await handle.result()
         assert fake.pending == 0 and len(fake.requests) == 2
 

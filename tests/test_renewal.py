@@ -40,9 +40,14 @@ def book(db, accounts: int, seed: int = 5) -> None:
 
 def usage_sum(db, account_id: str, feature: str, start: date, end: date) -> float:
     with session(db) as s:
-        return s.exec(select(func.coalesce(func.sum(UsageDaily.value), 0)).where(
-            UsageDaily.account_id == account_id, UsageDaily.feature == feature,
-            UsageDaily.day >= start, UsageDaily.day <= end)).one()
+        return s.exec(
+            select(func.coalesce(func.sum(UsageDaily.value), 0)).where(
+                UsageDaily.account_id == account_id,
+                UsageDaily.feature == feature,
+                UsageDaily.day >= start,
+                UsageDaily.day <= end,
+            )
+        ).one()
 
 
 def pick(db, where) -> str:
@@ -87,15 +92,24 @@ async def test_package_has_five_sections_from_the_data_and_pricing_waits_for_the
         assert (pricing.action, pricing.autonomy.value) == ("renewal_pricing", "copilot")
         assert f"${facts.arr:,.0f}" in pricing.draft
         assert (signing.action, signing.autonomy.value) == ("sign_renewal", "off_limits")
-        [ready] = await eventually(lambda: [m for m in outbox(db, handle.id)
-                                            if m.idempotency_key.endswith("package/ready")])
+        [ready] = await eventually(
+            lambda: [
+                m for m in outbox(db, handle.id) if m.idempotency_key.endswith("package/ready")
+            ]
+        )
         assert ready.to == facts.owner_csm and record.html_path in ready.body
 
-        await decide(handle, request_id=pricing.request_id, decision="approve",
-                     approver=facts.manager, note="hold price")
+        await decide(
+            handle,
+            request_id=pricing.request_id,
+            decision="approve",
+            approver=facts.manager,
+            note="hold price",
+        )
         assert [r.kind for r in await wait_for_requests(handle)] == ["task"]  # still open
-        await decide(handle, request_id=signing.request_id, decision="done",
-                     approver=facts.owner_csm)
+        await decide(
+            handle, request_id=signing.request_id, decision="done", approver=facts.owner_csm
+        )
         result: RenewalPackageResult = await handle.result()
         await replay_and_maybe_record(handle, "renewal_package_with_summary")
 
@@ -103,13 +117,19 @@ async def test_package_has_five_sections_from_the_data_and_pricing_waits_for_the
     events = audit(db, handle.id)
     [approved] = [e for e in events if e.action == "renewal_pricing" and e.outcome == "approved"]
     [summary] = [e for e in events if e.action == "renewal_summary"]
-    assert (summary.outcome, summary.engine, summary.model) == ("drafted", "offline",
-                                                                 "offline-rules-v1")
+    assert (summary.outcome, summary.engine, summary.model) == (
+        "drafted",
+        "offline",
+        "offline-rules-v1",
+    )
     assert (approved.actor, approved.autonomy) == (facts.manager, "copilot")
     # The agent sent nothing to the customer and signed nothing.
     assert all(m.audience == "internal" for m in outbox(db, handle.id))
-    assert not [e for e in events if e.action == "sign_renewal" and e.actor == "agent"
-                and e.outcome not in ("requested",)]
+    assert not [
+        e
+        for e in events
+        if e.action == "sign_renewal" and e.actor == "agent" and e.outcome not in ("requested",)
+    ]
 
 
 async def test_a_second_package_for_the_same_renewal_starts_nothing(dev_env, db, run_worker):
@@ -128,27 +148,45 @@ async def test_sweep_starts_exactly_the_in_window_renewals_once(dev_env, db, run
     book(db, 300, seed=21)
     window_end = today() + 45 * DAY  # policies/renewal.yaml window_days
     with session(db) as s:
-        expected = set(s.exec(select(Account.id).where(
-            Account.renewal_date >= today(), Account.renewal_date <= window_end)))
+        expected = set(
+            s.exec(
+                select(Account.id).where(
+                    Account.renewal_date >= today(), Account.renewal_date <= window_end
+                )
+            )
+        )
     assert 10 < len(expected) < 300
     async with run_worker(dev_env) as tq:
         first: SweepReport = await dev_env.client.execute_workflow(
-            RenewalSweepWorkflow.run, SweepInput(), id=f"sweep-{tq}", task_queue=tq)
+            RenewalSweepWorkflow.run, SweepInput(), id=f"sweep-{tq}", task_queue=tq
+        )
         assert (first.counts.started, first.counts.skipped, first.counts.failed) == (
-            len(expected), 0, 0)
-        started = [w.id async for w in dev_env.client.list_workflows(
-            f"WorkflowType = 'RenewalPackageWorkflow' AND TaskQueue = '{tq}'")]
+            len(expected),
+            0,
+            0,
+        )
+        started = [
+            w.id
+            async for w in dev_env.client.list_workflows(
+                f"WorkflowType = 'RenewalPackageWorkflow' AND TaskQueue = '{tq}'"
+            )
+        ]
         # Visibility lags a little behind the starts.
         for _ in range(50):
             if len(started) == len(expected):
                 break
             await asyncio.sleep(0.2)
-            started = [w.id async for w in dev_env.client.list_workflows(
-                f"WorkflowType = 'RenewalPackageWorkflow' AND TaskQueue = '{tq}'")]
+            started = [
+                w.id
+                async for w in dev_env.client.list_workflows(
+                    f"WorkflowType = 'RenewalPackageWorkflow' AND TaskQueue = '{tq}'"
+                )
+            ]
         assert {w.split("/")[1] for w in started} == expected
 
         second: SweepReport = await dev_env.client.execute_workflow(
-            RenewalSweepWorkflow.run, SweepInput(), id=f"sweep-again-{tq}", task_queue=tq)
+            RenewalSweepWorkflow.run, SweepInput(), id=f"sweep-again-{tq}", task_queue=tq
+        )
         assert (second.counts.started, second.counts.skipped) == (0, len(expected))
         for workflow_id in started:
             await dev_env.client.get_workflow_handle(workflow_id).terminate("test done")
@@ -168,6 +206,7 @@ async def test_the_installed_schedule_runs_the_sweep(dev_env, db, run_worker):
             async def sweep_done():
                 info = (await schedule.describe()).info
                 return info.recent_actions and not info.running_actions and info.recent_actions
+
             recent = None
             for _ in range(100):
                 recent = await sweep_done()
@@ -177,20 +216,27 @@ async def test_the_installed_schedule_runs_the_sweep(dev_env, db, run_worker):
             assert recent, "the triggered sweep did not finish"
             run = recent[-1].action
             report: SweepReport = await dev_env.client.get_workflow_handle(
-                run.workflow_id, run_id=run.first_execution_run_id, result_type=SweepReport,
+                run.workflow_id,
+                run_id=run.first_execution_run_id,
+                result_type=SweepReport,
             ).result()
             assert report.as_of == today() and report.counts.failed == 0
             with session(db) as s:
-                in_window = s.exec(select(func.count()).select_from(Account).where(
-                    Account.renewal_date >= today(),
-                    Account.renewal_date <= today() + 45 * DAY)).one()
+                in_window = s.exec(
+                    select(func.count())
+                    .select_from(Account)
+                    .where(
+                        Account.renewal_date >= today(), Account.renewal_date <= today() + 45 * DAY
+                    )
+                ).one()
             assert report.counts.started + report.counts.skipped == in_window
             assert json.loads(report.model_dump_json())["counts"]["started"] == in_window
         finally:
             await schedule.delete()
         async for w in dev_env.client.list_workflows(
-                f"WorkflowType = 'RenewalPackageWorkflow' AND TaskQueue = '{tq}' "
-                "AND ExecutionStatus = 'Running'"):
+            f"WorkflowType = 'RenewalPackageWorkflow' AND TaskQueue = '{tq}' "
+            "AND ExecutionStatus = 'Running'"
+        ):
             await dev_env.client.get_workflow_handle(w.id).terminate("test done")
         assert renewal_id("acc-1", date(2027, 1, 2)) == "renewal/acc-1/2027-01-02"
 
@@ -203,8 +249,14 @@ async def test_a_request_for_non_standard_terms_becomes_an_off_limits_human_task
     book(db, 15, seed=4)
     account_id = pick(db, [])
     with session(db) as s:
-        s.add(CrmNote(account_id=account_id, at=datetime.now(UTC) - 3 * DAY, author="sam",
-                      text="Their GC wants a liability cap and will send a redline of the MSA."))
+        s.add(
+            CrmNote(
+                account_id=account_id,
+                at=datetime.now(UTC) - 3 * DAY,
+                author="sam",
+                text="Their GC wants a liability cap and will send a redline of the MSA.",
+            )
+        )
         s.commit()
         facts = account_facts(s, account_id)
     async with run_worker(dev_env) as tq:
@@ -217,12 +269,20 @@ async def test_a_request_for_non_standard_terms_becomes_an_off_limits_human_task
             [record] = s.exec(select(RenewalPackageRecord)).all()
         assert "non-standard terms requested (CRM note" in record.markdown
         for r in requests.values():
-            await decide(handle, request_id=r.request_id, decision="done" if r.kind == "task"
-                         else "reject", approver=facts.owner_csm)
+            await decide(
+                handle,
+                request_id=r.request_id,
+                decision="done" if r.kind == "task" else "reject",
+                approver=facts.owner_csm,
+            )
         result: RenewalPackageResult = await handle.result()
         await replay_and_maybe_record(handle, "renewal_package_terms")
     assert result.pricing_status == "rejected"
     assert all(m.audience == "internal" for m in outbox(db, handle.id))
-    assert not [e for e in audit(db, handle.id)
-                if e.action == "non_standard_terms" and e.actor == "agent"
-                and e.outcome not in ("requested",)]
+    assert not [
+        e
+        for e in audit(db, handle.id)
+        if e.action == "non_standard_terms"
+        and e.actor == "agent"
+        and e.outcome not in ("requested",)
+    ]

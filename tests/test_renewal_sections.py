@@ -40,8 +40,10 @@ from policies.pricing import pricing_proposal
 AS_OF = date(2026, 11, 1)
 DAY = timedelta(days=1)
 ANGRY_SUBJECT = "This is unacceptable"
-ANGRY_BODY = ("This is unacceptable. The agent was down most of the morning and our customers "
-              "waited for hours. I want a call with someone senior today.")
+ANGRY_BODY = (
+    "This is unacceptable. The agent was down most of the morning and our customers "
+    "waited for hours. I want a call with someone senior today."
+)
 
 
 @pytest.fixture
@@ -69,9 +71,15 @@ def q(engine, sql: str, **params) -> list[tuple]:
 
 
 def usage_sum(engine, account_id: str, feature: str, first: date, last: date) -> float:
-    (total,), = q(engine, "SELECT COALESCE(SUM(value), 0) FROM usagedaily WHERE account_id = :a "
-                          "AND feature = :f AND day >= :d0 AND day <= :d1",
-                  a=account_id, f=feature, d0=str(first), d1=str(last))
+    ((total,),) = q(
+        engine,
+        "SELECT COALESCE(SUM(value), 0) FROM usagedaily WHERE account_id = :a "
+        "AND feature = :f AND day >= :d0 AND day <= :d1",
+        a=account_id,
+        f=feature,
+        d0=str(first),
+        d1=str(last),
+    )
     return float(total)
 
 
@@ -88,9 +96,15 @@ def users_change(engine, account_id: str) -> tuple[float, float, float]:
 
 def established_accounts(engine) -> list[str]:
     """Accounts with usage on the first day of the previous 30-day window and before."""
-    return [r[0] for r in q(engine, "SELECT account_id FROM usagedaily GROUP BY account_id "
-                                    "HAVING MIN(day) <= :d ORDER BY account_id",
-                            d=str(AS_OF - 80 * DAY))]
+    return [
+        r[0]
+        for r in q(
+            engine,
+            "SELECT account_id FROM usagedaily GROUP BY account_id "
+            "HAVING MIN(day) <= :d ORDER BY account_id",
+            d=str(AS_OF - 80 * DAY),
+        )
+    ]
 
 
 def count_queries(engine):
@@ -107,21 +121,30 @@ def count_queries(engine):
 
 
 def test_usage_report_figures_match_sql(engine, acts):
-    account_id = q(engine, "SELECT id FROM account WHERE stage IN ('adopting', 'renewing') "
-                           "ORDER BY top_rank LIMIT 1")[0][0]
+    account_id = q(
+        engine,
+        "SELECT id FROM account WHERE stage IN ('adopting', 'renewing') ORDER BY top_rank LIMIT 1",
+    )[0][0]
     seats = q(engine, "SELECT seats FROM account WHERE id = :a", a=account_id)[0][0]
 
     report = acts.usage_report(inp(account_id))
 
     assert report.window_start == AS_OF - 89 * DAY and report.window_end == AS_OF
     assert [f.feature for f in report.features] == [
-        "active_users", "agent_resolutions", "api_calls", "integrations", "reports"]
+        "active_users",
+        "agent_resolutions",
+        "api_calls",
+        "integrations",
+        "reports",
+    ]
     for f in report.features:
         gauge = f.feature in ("active_users", "integrations")
         last = last_30(engine, account_id, f.feature)
         prev = last_30(engine, account_id, f.feature, AS_OF - 30 * DAY)
-        weeks = [usage_sum(engine, account_id, f.feature, AS_OF - (7 * w + 6) * DAY,
-                           AS_OF - 7 * w * DAY) for w in range(12, -1, -1)]
+        weeks = [
+            usage_sum(engine, account_id, f.feature, AS_OF - (7 * w + 6) * DAY, AS_OF - 7 * w * DAY)
+            for w in range(12, -1, -1)
+        ]
         if gauge:
             last, prev = last / 30, prev / 30
             weeks = [round(w / 7, 2) for w in weeks]
@@ -131,22 +154,34 @@ def test_usage_report_figures_match_sql(engine, acts):
         assert f.weekly == weeks, f.feature
         assert len(f.weekly) == 13
 
-    (peak,), = q(engine, "SELECT MAX(value) FROM usagedaily WHERE account_id = :a AND "
-                         "feature = 'active_users' AND day >= :d0 AND day <= :d1",
-                 a=account_id, d0=str(AS_OF - 89 * DAY), d1=str(AS_OF))
+    ((peak,),) = q(
+        engine,
+        "SELECT MAX(value) FROM usagedaily WHERE account_id = :a AND "
+        "feature = 'active_users' AND day >= :d0 AND day <= :d1",
+        a=account_id,
+        d0=str(AS_OF - 89 * DAY),
+        d1=str(AS_OF),
+    )
     avg = last_30(engine, account_id, "active_users") / 30
     assert report.peak_active_users == peak
     assert report.seats == seats
     assert report.avg_active_users_30d == round(avg, 2)
     assert report.seat_utilisation_pct == round(avg / seats * 100, 1)
     assert report.adoption[0].startswith(
-        f"seat utilisation {report.seat_utilisation_pct:g}% of {seats:,} seats")
+        f"seat utilisation {report.seat_utilisation_pct:g}% of {seats:,} seats"
+    )
     resolutions = last_30(engine, account_id, "agent_resolutions")
-    assert any(a.startswith(f"agent resolutions: {resolutions:,.0f} in the last 30 days")
-               for a in report.adoption)
-    (connected,), = q(engine, "SELECT MAX(value) FROM usagedaily WHERE account_id = :a AND "
-                              "feature = 'integrations' AND day > :d", a=account_id,
-                      d=str(AS_OF - 7 * DAY))
+    assert any(
+        a.startswith(f"agent resolutions: {resolutions:,.0f} in the last 30 days")
+        for a in report.adoption
+    )
+    ((connected,),) = q(
+        engine,
+        "SELECT MAX(value) FROM usagedaily WHERE account_id = :a AND "
+        "feature = 'integrations' AND day > :d",
+        a=account_id,
+        d=str(AS_OF - 7 * DAY),
+    )
     assert f"integrations: {connected:,.0f} connected" in report.adoption
 
 
@@ -163,21 +198,35 @@ def test_usage_report_reads_usage_in_one_query(engine, acts):
 
 
 def test_roi_proof_figures_match_sql(engine, acts):
-    account_id, arr = q(engine, "SELECT id, arr FROM account WHERE stage = 'adopting' "
-                                "ORDER BY top_rank LIMIT 1")[0]
+    account_id, arr = q(
+        engine, "SELECT id, arr FROM account WHERE stage = 'adopting' ORDER BY top_rank LIMIT 1"
+    )[0]
     other = q(engine, "SELECT id FROM account WHERE id != :a LIMIT 1", a=account_id)[0][0]
     start = AS_OF - 89 * DAY
-    inside = [datetime.combine(start, time(0), tzinfo=UTC),
-              datetime.combine(AS_OF, time(23, 59), tzinfo=UTC),
-              datetime.combine(AS_OF - 40 * DAY, time(12), tzinfo=UTC)]
-    outside = [datetime.combine(start - DAY, time(23, 59), tzinfo=UTC),
-               datetime.combine(AS_OF + DAY, time(0), tzinfo=UTC)]
+    inside = [
+        datetime.combine(start, time(0), tzinfo=UTC),
+        datetime.combine(AS_OF, time(23, 59), tzinfo=UTC),
+        datetime.combine(AS_OF - 40 * DAY, time(12), tzinfo=UTC),
+    ]
+    outside = [
+        datetime.combine(start - DAY, time(23, 59), tzinfo=UTC),
+        datetime.combine(AS_OF + DAY, time(0), tzinfo=UTC),
+    ]
     events = [(account_id, "agent", at) for at in inside + outside]
     events += [(account_id, "jane@acme.test", inside[2]), (other, "agent", inside[2])]
     with session(engine) as s:
         for n, (acc, actor, at) in enumerate(events):
-            s.add(AuditEvent(idempotency_key=f"k{n}", at=at, workflow_id=f"wf-{n}",
-                             account_id=acc, actor=actor, action="send_message", outcome="ok"))
+            s.add(
+                AuditEvent(
+                    idempotency_key=f"k{n}",
+                    at=at,
+                    workflow_id=f"wf-{n}",
+                    account_id=acc,
+                    actor=actor,
+                    action="send_message",
+                    outcome="ok",
+                )
+            )
         s.commit()
 
     roi = acts.roi_proof(inp(account_id))
@@ -214,11 +263,21 @@ def declining_account(engine) -> str:
 def test_declining_account_with_angry_ticket_is_at_risk(engine, acts):
     account_id = declining_account(engine)
     with session(engine) as s:
-        s.add(SupportTicket(id="T-9001", account_id=account_id, subject=ANGRY_SUBJECT,
-                            body=ANGRY_BODY, created_at=datetime(2026, 10, 30, 9, tzinfo=UTC)))
+        s.add(
+            SupportTicket(
+                id="T-9001",
+                account_id=account_id,
+                subject=ANGRY_SUBJECT,
+                body=ANGRY_BODY,
+                created_at=datetime(2026, 10, 30, 9, tzinfo=UTC),
+            )
+        )
         s.commit()
-    (open_tickets,), = q(engine, "SELECT COUNT(*) FROM supportticket WHERE account_id = :a "
-                                 "AND status = 'open'", a=account_id)
+    ((open_tickets,),) = q(
+        engine,
+        "SELECT COUNT(*) FROM supportticket WHERE account_id = :a AND status = 'open'",
+        a=account_id,
+    )
     change, last, prev = users_change(engine, account_id)
 
     risk = acts.risk_assessment(inp(account_id))
@@ -239,18 +298,53 @@ def test_declining_account_with_angry_ticket_is_at_risk(engine, acts):
 def test_risk_nps_and_relationship_rules(engine, acts):
     account_id = "acc-9100"
     with session(engine) as s:
-        s.add(Account(id=account_id, name="Quiet Co", arr=12_000, segment="smb", plan="team",
-                      seats=10, stage="renewing", top_rank=999, signed_date=date(2024, 1, 1),
-                      renewal_date=date(2027, 1, 1), owner_csm="jane@acme.test",
-                      manager="maria@acme.test"))
-        s.add(Contact(account_id=account_id, name="Ann Boss", email="ann@q.example", role="CEO",
-                      is_decision_maker=True, sentiment=-0.5, last_touch=AS_OF - 10 * DAY))
-        s.add(Contact(account_id=account_id, name="Cam Pion", email="cam@q.example",
-                      role="Champion", is_primary=True, sentiment=0.4,
-                      last_touch=AS_OF - 75 * DAY))
+        s.add(
+            Account(
+                id=account_id,
+                name="Quiet Co",
+                arr=12_000,
+                segment="smb",
+                plan="team",
+                seats=10,
+                stage="renewing",
+                top_rank=999,
+                signed_date=date(2024, 1, 1),
+                renewal_date=date(2027, 1, 1),
+                owner_csm="jane@acme.test",
+                manager="maria@acme.test",
+            )
+        )
+        s.add(
+            Contact(
+                account_id=account_id,
+                name="Ann Boss",
+                email="ann@q.example",
+                role="CEO",
+                is_decision_maker=True,
+                sentiment=-0.5,
+                last_touch=AS_OF - 10 * DAY,
+            )
+        )
+        s.add(
+            Contact(
+                account_id=account_id,
+                name="Cam Pion",
+                email="cam@q.example",
+                role="Champion",
+                is_primary=True,
+                sentiment=0.4,
+                last_touch=AS_OF - 75 * DAY,
+            )
+        )
         for days_ago, score in ((10, 5), (50, 4), (100, 9), (170, 8), (200, 0)):
-            s.add(NpsResponse(account_id=account_id, contact_email="ann@q.example", score=score,
-                              at=datetime.combine(AS_OF - days_ago * DAY, time(10), tzinfo=UTC)))
+            s.add(
+                NpsResponse(
+                    account_id=account_id,
+                    contact_email="ann@q.example",
+                    score=score,
+                    at=datetime.combine(AS_OF - days_ago * DAY, time(10), tzinfo=UTC),
+                )
+            )
         s.commit()
 
     risk = acts.risk_assessment(inp(account_id))
@@ -269,12 +363,22 @@ def test_risk_nps_and_relationship_rules(engine, acts):
 def test_healthy_account_near_seat_limit_gets_expansion(engine, acts):
     account_id = None
     for candidate in established_accounts(engine):
-        (tickets,), = q(engine, "SELECT COUNT(*) FROM supportticket WHERE account_id = :a "
-                                "AND status = 'open'", a=candidate)
-        (unhappy,), = q(engine, "SELECT COUNT(*) FROM contact WHERE account_id = :a AND "
-                                "is_decision_maker AND sentiment <= -0.3", a=candidate)
-        (low_nps,), = q(engine, "SELECT COUNT(*) FROM npsresponse WHERE account_id = :a AND "
-                                "score <= 7", a=candidate)
+        ((tickets,),) = q(
+            engine,
+            "SELECT COUNT(*) FROM supportticket WHERE account_id = :a AND status = 'open'",
+            a=candidate,
+        )
+        ((unhappy,),) = q(
+            engine,
+            "SELECT COUNT(*) FROM contact WHERE account_id = :a AND "
+            "is_decision_maker AND sentiment <= -0.3",
+            a=candidate,
+        )
+        ((low_nps,),) = q(
+            engine,
+            "SELECT COUNT(*) FROM npsresponse WHERE account_id = :a AND score <= 7",
+            a=candidate,
+        )
         if not (tickets or unhappy or low_nps) and users_change(engine, candidate)[0] > 0:
             account_id = candidate
             break
@@ -301,8 +405,15 @@ def test_healthy_account_near_seat_limit_gets_expansion(engine, acts):
 def test_high_risk_holds_expansion_back(engine, acts):
     account_id = declining_account(engine)
     with session(engine) as s:
-        s.add(SupportTicket(id="T-9002", account_id=account_id, subject=ANGRY_SUBJECT,
-                            body=ANGRY_BODY, created_at=datetime(2026, 10, 30, 9, tzinfo=UTC)))
+        s.add(
+            SupportTicket(
+                id="T-9002",
+                account_id=account_id,
+                subject=ANGRY_SUBJECT,
+                body=ANGRY_BODY,
+                created_at=datetime(2026, 10, 30, 9, tzinfo=UTC),
+            )
+        )
         avg = last_30(engine, account_id, "active_users") / 30
         s.get(Account, account_id).seats = max(1, math.floor(avg / 0.95))
         s.commit()
@@ -315,9 +426,13 @@ def test_high_risk_holds_expansion_back(engine, acts):
 
 
 def test_onboarding_ramp_up_is_not_expansion(engine, acts):
-    (account_id,), = q(engine, "SELECT account_id FROM usagedaily GROUP BY account_id HAVING "
-                               "MIN(day) > :d AND MIN(day) <= :e ORDER BY account_id LIMIT 1",
-                       d=str(AS_OF - 59 * DAY), e=str(AS_OF - 40 * DAY))
+    ((account_id,),) = q(
+        engine,
+        "SELECT account_id FROM usagedaily GROUP BY account_id HAVING "
+        "MIN(day) > :d AND MIN(day) <= :e ORDER BY account_id LIMIT 1",
+        d=str(AS_OF - 59 * DAY),
+        e=str(AS_OF - 40 * DAY),
+    )
     expansion = acts.expansion_recommendation(inp(account_id))
     assert not expansion.recommended
     assert any("ramp-up" in e for e in expansion.evidence)
@@ -327,10 +442,16 @@ def test_onboarding_ramp_up_is_not_expansion(engine, acts):
 
 
 def test_decision_maker_map_order_and_gaps(engine, acts):
-    account_id = q(engine, "SELECT account_id FROM contact GROUP BY account_id "
-                           "HAVING COUNT(*) >= 4 ORDER BY account_id LIMIT 1")[0][0]
-    rows = q(engine, "SELECT name, is_decision_maker, influence, last_touch FROM contact "
-                     "WHERE account_id = :a", a=account_id)
+    account_id = q(
+        engine,
+        "SELECT account_id FROM contact GROUP BY account_id "
+        "HAVING COUNT(*) >= 4 ORDER BY account_id LIMIT 1",
+    )[0][0]
+    rows = q(
+        engine,
+        "SELECT name, is_decision_maker, influence, last_touch FROM contact WHERE account_id = :a",
+        a=account_id,
+    )
 
     dm = acts.decision_maker_map(inp(account_id))
 
@@ -344,16 +465,25 @@ def test_decision_maker_map_order_and_gaps(engine, acts):
     assert "no champion" not in dm.missing and "no executive sponsor" not in dm.missing
 
     with engine.begin() as conn:
-        conn.execute(text("DELETE FROM contact WHERE account_id = :a AND role = 'Champion'"),
-                     {"a": account_id})
+        conn.execute(
+            text("DELETE FROM contact WHERE account_id = :a AND role = 'Champion'"),
+            {"a": account_id},
+        )
     assert "no champion" in acts.decision_maker_map(inp(account_id)).missing
 
     with engine.begin() as conn:
-        conn.execute(text("UPDATE contact SET is_decision_maker = 0 WHERE account_id = :a AND "
-                          "(role LIKE '%CEO%' OR role LIKE '%VP%' OR role LIKE '%Chief%' OR "
-                          "role LIKE '%Head%' OR role LIKE '%Director%')"), {"a": account_id})
-        conn.execute(text("UPDATE contact SET last_touch = :d WHERE account_id = :a"),
-                     {"a": account_id, "d": str(AS_OF - 45 * DAY)})
+        conn.execute(
+            text(
+                "UPDATE contact SET is_decision_maker = 0 WHERE account_id = :a AND "
+                "(role LIKE '%CEO%' OR role LIKE '%VP%' OR role LIKE '%Chief%' OR "
+                "role LIKE '%Head%' OR role LIKE '%Director%')"
+            ),
+            {"a": account_id},
+        )
+        conn.execute(
+            text("UPDATE contact SET last_touch = :d WHERE account_id = :a"),
+            {"a": account_id, "d": str(AS_OF - 45 * DAY)},
+        )
     missing = acts.decision_maker_map(inp(account_id)).missing
     assert "no executive sponsor" in missing
     assert "no contact touched in the last 30 days" in missing
@@ -363,20 +493,38 @@ def test_decision_maker_map_order_and_gaps(engine, acts):
 
 
 def facts(arr: float = 100_000, seats: int = 50) -> AccountFacts:
-    return AccountFacts(account_id="acc-1", name="Acme", arr=arr, segment="mid_market",
-                        plan="business", seats=seats, stage="renewing", top_rank=1,
-                        renewal_date=date(2027, 1, 1), owner_csm="jane@acme.test",
-                        manager="maria@acme.test")
+    return AccountFacts(
+        account_id="acc-1",
+        name="Acme",
+        arr=arr,
+        segment="mid_market",
+        plan="business",
+        seats=seats,
+        stage="renewing",
+        top_rank=1,
+        renewal_date=date(2027, 1, 1),
+        owner_csm="jane@acme.test",
+        manager="maria@acme.test",
+    )
 
 
 def risk(level: str, score: int) -> RiskAssessment:
-    return RiskAssessment(level=level, score=score, evidence=[], usage_change_pct=None,
-                          open_tickets=0, angry_open_tickets=0, nps_recent=None,
-                          nps_previous=None, champion_changes=[])
+    return RiskAssessment(
+        level=level,
+        score=score,
+        evidence=[],
+        usage_change_pct=None,
+        open_tickets=0,
+        angry_open_tickets=0,
+        nps_recent=None,
+        nps_previous=None,
+        champion_changes=[],
+    )
 
 
-NO_EXPANSION = ExpansionRecommendation(recommended=False, suggestions=[], suggested_seats=0,
-                                       evidence=[])
+NO_EXPANSION = ExpansionRecommendation(
+    recommended=False, suggestions=[], suggested_seats=0, evidence=[]
+)
 
 
 def test_pricing_proposal_by_risk_level():
@@ -392,9 +540,11 @@ def test_pricing_proposal_by_risk_level():
 
 def test_pricing_proposal_prices_expansion_seats():
     expansion = ExpansionRecommendation(
-        recommended=True, suggestions=["add 10 seats (50 → 60): utilisation 75.0%",
-                                       "agent resolution add-on"],
-        suggested_seats=10, evidence=[])
+        recommended=True,
+        suggestions=["add 10 seats (50 → 60): utilisation 75.0%", "agent resolution add-on"],
+        suggested_seats=10,
+        evidence=[],
+    )
     low = pricing_proposal(facts(arr=99_999, seats=7), risk("low", 0), expansion)
     # 99,999 x 1.07 + 10 x 99,999 / 7 = 106,998.93 + 142,855.71 = 249,854.64
     assert low.proposed_arr == 249_855
@@ -411,14 +561,19 @@ def test_pricing_proposal_prices_expansion_seats():
 def build_package(acts, engine, account_id: str) -> RenewalPackage:
     with session(engine) as s:
         account = account_facts(s, account_id)
-    section = SectionInput(account_id=account_id, renewal_date=account.renewal_date,
-                           as_of=AS_OF)
+    section = SectionInput(account_id=account_id, renewal_date=account.renewal_date, as_of=AS_OF)
     r = acts.risk_assessment(section)
     e = acts.expansion_recommendation(section)
     return RenewalPackage(
-        account=account, renewal_date=account.renewal_date, as_of=AS_OF,
-        usage=acts.usage_report(section), roi=acts.roi_proof(section), risk=r, expansion=e,
-        decision_makers=acts.decision_maker_map(section), pricing=pricing_proposal(account, r, e),
+        account=account,
+        renewal_date=account.renewal_date,
+        as_of=AS_OF,
+        usage=acts.usage_report(section),
+        roi=acts.roi_proof(section),
+        risk=r,
+        expansion=e,
+        decision_makers=acts.decision_maker_map(section),
+        pricing=pricing_proposal(account, r, e),
     )
 
 
@@ -428,8 +583,9 @@ def test_store_renewal_package_escapes_and_is_idempotent(engine, acts, tmp_path)
         s.get(Account, account_id).name = "<script>alert(1)</script> & Co"
         s.commit()
     package = build_package(acts, engine, account_id)
-    store = StorePackageInput(workflow_id="renewal/x/1", package=package,
-                              artifact_dir=str(tmp_path / "artifacts"))
+    store = StorePackageInput(
+        workflow_id="renewal/x/1", package=package, artifact_dir=str(tmp_path / "artifacts")
+    )
 
     first = acts.store_renewal_package(store)
 
@@ -447,14 +603,19 @@ def test_store_renewal_package_escapes_and_is_idempotent(engine, acts, tmp_path)
         assert "Figures computed from the context database" in doc
         assert "no model involved" in doc
         assert f"{package.roi.agent_resolutions_90d:,.0f}" in doc  # thousands separators
-    for heading in ("## 1. Usage report", "## 2. ROI proof", "## 3. Risk assessment",
-                    "## 4. Expansion recommendation", "## 5. Decision-maker map",
-                    "## Pricing recommendation"):
+    for heading in (
+        "## 1. Usage report",
+        "## 2. ROI proof",
+        "## 3. Risk assessment",
+        "## 4. Expansion recommendation",
+        "## 5. Decision-maker map",
+        "## Pricing recommendation",
+    ):
         assert heading in markdown
 
     base.with_suffix(".md").unlink()
     base.with_suffix(".html").write_text("tampered")
-    changed = package.model_copy(update={"terms_requests": ["CRM note 2026-10-01: \"redline\""]})
+    changed = package.model_copy(update={"terms_requests": ['CRM note 2026-10-01: "redline"']})
     again = acts.store_renewal_package(store.model_copy(update={"package": changed}))
 
     assert again == first
@@ -464,7 +625,10 @@ def test_store_renewal_package_escapes_and_is_idempotent(engine, acts, tmp_path)
         rows = s.exec(select(RenewalPackageRecord)).all()
     assert len(rows) == 1
     row = rows[0]
-    assert (row.id, row.workflow_id, row.account_id) == (first.package_id, "renewal/x/1",
-                                                          account_id)
+    assert (row.id, row.workflow_id, row.account_id) == (
+        first.package_id,
+        "renewal/x/1",
+        account_id,
+    )
     assert row.risk_level == package.risk.level and row.markdown == markdown
     assert RenewalPackage.model_validate(row.package) == package

@@ -22,9 +22,15 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 def test_histories_are_committed():
     names = {p.stem for p in HISTORIES}
-    assert {"escalation_hot_acked", "escalation_copilot_approved", "onboarding_smb_healthy",
-            "onboarding_enterprise", "renewal_package", "renewal_package_terms",
-            "renewal_package_with_summary"} <= names, names
+    assert {
+        "escalation_hot_acked",
+        "escalation_copilot_approved",
+        "onboarding_smb_healthy",
+        "onboarding_enterprise",
+        "renewal_package",
+        "renewal_package_terms",
+        "renewal_package_with_summary",
+    } <= names, names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

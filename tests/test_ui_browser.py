@@ -183,7 +183,7 @@ async def settled(locator: Locator, timeout_s: float = 5, still_for: int = 3) ->
     deadline = loop.time() + timeout_s
     boxes: list = []
     while loop.time() < deadline:
-        boxes = [*boxes[-(still_for - 1):], await locator.bounding_box()]
+        boxes = [*boxes[-(still_for - 1) :], await locator.bounding_box()]
         if len(boxes) == still_for and boxes[0] is not None and boxes.count(boxes[0]) == still_for:
             return
         await asyncio.sleep(0.1)
@@ -234,8 +234,9 @@ def customer_messages(db, workflow_id: str):
 async def test_a_csm_filters_opens_and_decides_in_the_temporal_web_ui(ui_env, db, run_worker):
     assert CHROMIUM.exists(), "install Debian's chromium (make test does)"
     env, ui_url = ui_env
-    add_account(db, "acc-ui", arr=400_000, segment="enterprise", top_rank=12,
-                name="Northwind Test Co")
+    add_account(
+        db, "acc-ui", arr=400_000, segment="enterprise", top_rank=12, name="Northwind Test Co"
+    )
     add_account(db, "acc-ui-small", arr=20_000, top_rank=180, name="Tiny Test Ltd")
     ticket, small_ticket = new_ticket_id(), new_ticket_id()
     add_ticket(db, ticket, "acc-ui", *HOW_TO)
@@ -291,10 +292,12 @@ async def test_a_csm_filters_opens_and_decides_in_the_temporal_web_ui(ui_env, db
         await reload_until(page, only_mine_listed)
         headers = [h.strip() for h in await page.get_by_role("columnheader").all_inner_texts()]
         assert [h for h in headers if h and h != "Select all Workflows"] == [
-            "Status", "Workflow ID", *COLUMNS_IN
+            "Status",
+            "Workflow ID",
+            *COLUMNS_IN,
         ]
         cells = [c.strip() for c in await rows.nth(1).get_by_role("cell").all_inner_texts()]
-        assert cells[-len(COLUMNS_IN):] == ["acc-ui", "awaiting approval", "1", f"{CSM},{MANAGER}"]
+        assert cells[-len(COLUMNS_IN) :] == ["acc-ui", "awaiting approval", "1", f"{CSM},{MANAGER}"]
         assert "RUNNING" in cells and handle.id in cells
         await shots.take("01-filtered-list")
 
@@ -348,7 +351,9 @@ async def test_a_csm_filters_opens_and_decides_in_the_temporal_web_ui(ui_env, db
         await refresh_until(page, now, "Refused signals (the workflow kept waiting)")
         # The renderer curls the quotes of prose: 'approval-1' shows as ‘approval-1’.
         await expect(current).to_contain_text(
-            re.compile(rf"{re.escape(MALLORY)} may not decide .approval-1.; eligible: {CSM}, {MANAGER}")
+            re.compile(
+                rf"{re.escape(MALLORY)} may not decide .approval-1.; eligible: {CSM}, {MANAGER}"
+            )
         )
         await expect(waiting).to_be_visible()  # still waiting for a human
         status = page.get_by_test_id("execution-status")

@@ -19,7 +19,8 @@ class CsmDigestWorkflow:
     async def run(self, inp: DigestInput) -> DigestResult:
         day = inp.day or workflow.now().date()
         result = await workflow.execute_activity_method(
-            DigestActivities.send_csm_digests, DigestInput(day=day),
+            DigestActivities.send_csm_digests,
+            DigestInput(day=day),
             summary=f"digest of open requests for {day}",
             start_to_close_timeout=timedelta(minutes=10),
         )

@@ -48,7 +48,9 @@ class EscalationWorkflow(HumanDecisions):
         self.customer_messages_sent = 0
 
     def details_header(self) -> list[str]:
-        lines = [f"## Escalation {self.ticket_id}" + (f" · {self.account.name}" if self.account else "")]
+        lines = [
+            f"## Escalation {self.ticket_id}" + (f" · {self.account.name}" if self.account else "")
+        ]
         if self.subject:
             lines.append(f"Ticket: *{self.subject}*")
         if self.account:
@@ -128,8 +130,13 @@ class EscalationWorkflow(HumanDecisions):
             # The model is unavailable: the ticket is not lost, a human reads it.
             workflow.logger.warning("assessment failed, routing to a human: %s", err.cause)
             return TicketAssessment(
-                intent="other", sentiment=0, severity="medium", hot=False, confidence=0,
-                needs_human=True, engine="unavailable",
+                intent="other",
+                sentiment=0,
+                severity="medium",
+                hot=False,
+                confidence=0,
+                needs_human=True,
+                engine="unavailable",
                 reasons=[f"assessment failed: {err.cause or err}"[:300]],
             )
 
@@ -165,8 +172,14 @@ class EscalationWorkflow(HumanDecisions):
                 "payload": payload,
             },
         )
-        await self.audit("hot/notify", "internal_notification", "sent", decision=notify,
-                         engine=self.assessment.engine, detail={"reasons": self.hot_why})
+        await self.audit(
+            "hot/notify",
+            "internal_notification",
+            "sent",
+            decision=notify,
+            engine=self.assessment.engine,
+            detail={"reasons": self.hot_why},
+        )
         req = await self.ask(
             kind="ack",
             decision=ack_decision,
@@ -208,17 +221,20 @@ class EscalationWorkflow(HumanDecisions):
         self.publish()
         draft: DraftReply = await workflow.execute_activity_method(
             LlmActivities.draft_reply,
-            DraftReplyInput(workflow_id=workflow.info().workflow_id, context=ctx,
-                            assessment=assessment),
+            DraftReplyInput(
+                workflow_id=workflow.info().workflow_id, context=ctx, assessment=assessment
+            ),
             summary=f"draft reply to {ctx.ticket.ticket_id}",
             start_to_close_timeout=LLM_TIMEOUT,
             retry_policy=LLM_RETRY,
         )
         if draft.needs_human and decision.level != AutonomyLevel.COPILOT:
-            decision = decision.model_copy(update={
-                "level": decision.level.at_least(AutonomyLevel.COPILOT),
-                "adjustments": [*decision.adjustments, "the draft could not be trusted"],
-            })
+            decision = decision.model_copy(
+                update={
+                    "level": decision.level.at_least(AutonomyLevel.COPILOT),
+                    "adjustments": [*decision.adjustments, "the draft could not be trusted"],
+                }
+            )
             self.decision = decision
         to = [ctx.ticket.requester_email or ctx.account.primary_contact_email or ""]
 
@@ -227,8 +243,14 @@ class EscalationWorkflow(HumanDecisions):
                 policies.autonomy.supervised_sample_rate, workflow.info().workflow_id
             )
             await self._send_reply(ctx, draft.subject, draft.body, draft.engine, to, sampled)
-            await self.audit("reply/sent", action, "sent", decision=decision, engine=draft.engine,
-                             detail={"sampled_for_review": sampled})
+            await self.audit(
+                "reply/sent",
+                action,
+                "sent",
+                decision=decision,
+                engine=draft.engine,
+                detail={"sampled_for_review": sampled},
+            )
             self.outcome = "sent_sampled" if sampled else "sent"
             self.stage = "resolved"
             self.publish()
@@ -244,15 +266,21 @@ class EscalationWorkflow(HumanDecisions):
             draft=draft.body,
         )
         if req.status in ("approved", "edited"):
-            await self._send_reply(ctx, draft.subject, req.final_text or draft.body,
-                                   draft.engine if req.status == "approved" else f"edited by {req.decided_by}",
-                                   to, False)
+            await self._send_reply(
+                ctx,
+                draft.subject,
+                req.final_text or draft.body,
+                draft.engine if req.status == "approved" else f"edited by {req.decided_by}",
+                to,
+                False,
+            )
         self.outcome = req.status
         self.stage = "resolved" if req.status in ("approved", "edited") else "closed"
         self.publish()
 
-    async def _send_reply(self, ctx: TicketContext, subject: str, body: str, engine: str,
-                          to: list[str], sampled: bool) -> None:
+    async def _send_reply(
+        self, ctx: TicketContext, subject: str, body: str, engine: str, to: list[str], sampled: bool
+    ) -> None:
         await self.send(
             "reply",
             f"send reply to {', '.join(to)}",
@@ -271,7 +299,7 @@ class EscalationWorkflow(HumanDecisions):
         await self.ask(
             kind="task",
             decision=decision,
-            title=f"Strategic signal at {ctx.account.name}: \"{phrase}\" — act on it",
+            title=f'Strategic signal at {ctx.account.name}: "{phrase}" — act on it',
             approvers=[ctx.account.owner_csm, ctx.account.manager],
             ladder=policies.routing.approval.ladder(),
             draft=f"{ctx.ticket.subject}\n\n{ctx.ticket.body}",

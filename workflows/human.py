@@ -133,9 +133,8 @@ class HumanDecisions:
             known = ", ".join(self.requests) or "none"
             return f"unknown request {inp.request_id!r} (requests on this workflow: {known})"
         if req.status != "open":
-            return (
-                f"request {req.request_id!r} is already closed: {req.status}"
-                + (f" by {req.decided_by}" if req.decided_by else "")
+            return f"request {req.request_id!r} is already closed: {req.status}" + (
+                f" by {req.decided_by}" if req.decided_by else ""
             )
         if inp.approver.lower() not in (a.lower() for a in req.eligible_approvers):
             return (
@@ -212,13 +211,21 @@ class HumanDecisions:
         )
         self.requests[request_id] = req
         self.publish()
-        await self.audit(f"{request_id}/requested", req.action, "requested", decision=decision,
-                         detail={"kind": kind, "approvers": req.eligible_approvers})
+        await self.audit(
+            f"{request_id}/requested",
+            req.action,
+            "requested",
+            decision=decision,
+            detail={"kind": kind, "approvers": req.eligible_approvers},
+        )
         if notify:
             await self._notify(req, "new", req.eligible_approvers)
 
-        for step, at in (("reminder", req.remind_at), ("escalation", req.escalate_at),
-                         ("expiry", req.expire_at)):
+        for step, at in (
+            ("reminder", req.remind_at),
+            ("escalation", req.escalate_at),
+            ("expiry", req.expire_at),
+        ):
             if await self._closed_by(req, at, step):
                 break
             if step == "reminder":
@@ -226,8 +233,9 @@ class HumanDecisions:
                 await self._notify(req, "reminder", req.eligible_approvers)
             elif step == "escalation" and self.account:
                 req.escalated = True
-                req.eligible_approvers = list(dict.fromkeys([*req.eligible_approvers,
-                                                             self.account.manager]))
+                req.eligible_approvers = list(
+                    dict.fromkeys([*req.eligible_approvers, self.account.manager])
+                )
                 self.publish()
                 await self._notify(req, "escalation", [self.account.manager])
             elif step == "expiry":
@@ -272,8 +280,9 @@ class HumanDecisions:
     def account_id(self) -> str:
         return self.account.account_id if self.account else ""
 
-    async def audit(self, key: str, action: str, outcome: str,
-                    **how: Unpack[effects.AuditedHow]) -> None:
+    async def audit(
+        self, key: str, action: str, outcome: str, **how: Unpack[effects.AuditedHow]
+    ) -> None:
         """An audit row for this workflow's account (see `effects.audit`)."""
         await effects.audit(self.account_id(), key, action, outcome, **how)
 

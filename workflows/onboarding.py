@@ -43,8 +43,12 @@ from workflows.human import HumanDecisions
 from workflows.options import RECORD_RETRY, RECORD_TIMEOUT
 
 # A CSM task (kickoff call, training) gets days, not hours.
-TASK_LADDER = Ladder(due=timedelta(days=3), remind=timedelta(days=2),
-                     escalate=timedelta(days=4), expire=timedelta(days=7))
+TASK_LADDER = Ladder(
+    due=timedelta(days=3),
+    remind=timedelta(days=2),
+    escalate=timedelta(days=4),
+    expire=timedelta(days=7),
+)
 
 
 @workflow.defn(name=names.ONBOARDING_WORKFLOW)
@@ -84,7 +88,9 @@ class OnboardingWorkflow(HumanDecisions):
                 st.status, st.completed_by = "done", f"event {inp.event}"
                 # Its message or nudge is no longer needed.
                 self.withdraw([r for r, of in self.milestone_of_request.items() if of == m.id])
-        self._note_event(f"customer event {inp.event!r} completed {', '.join(m.id for m in matching)}")
+        self._note_event(
+            f"customer event {inp.event!r} completed {', '.join(m.id for m in matching)}"
+        )
 
     @workflow.signal(name=names.PAUSE_SIGNAL)
     def pause(self, inp: PauseInput) -> None:
@@ -118,16 +124,21 @@ class OnboardingWorkflow(HumanDecisions):
             start_to_close_timeout=RECORD_TIMEOUT,
             retry_policy=RECORD_RETRY,
         )
-        self.set_account(await workflow.execute_activity_method(
-            ContextActivities.pull_account_facts,
-            PullAccountInput(account_id=inp.account_id),
-            summary=f"pull account {inp.account_id}",
-            start_to_close_timeout=RECORD_TIMEOUT,
-            retry_policy=RECORD_RETRY,
-        ))
+        self.set_account(
+            await workflow.execute_activity_method(
+                ContextActivities.pull_account_facts,
+                PullAccountInput(account_id=inp.account_id),
+                summary=f"pull account {inp.account_id}",
+                start_to_close_timeout=RECORD_TIMEOUT,
+                retry_policy=RECORD_RETRY,
+            )
+        )
         for m in self._plan():
             self.milestones[m.id] = MilestoneState(
-                id=m.id, title=m.title, day=m.day, action=m.action,
+                id=m.id,
+                title=m.title,
+                day=m.day,
+                action=m.action,
                 autonomy=evaluate.decide_autonomy(self.policies, m.action, self.account).level,
             )
         self._refresh()
@@ -146,9 +157,12 @@ class OnboardingWorkflow(HumanDecisions):
         review: OnboardingReview = await workflow.execute_activity_method(
             OnboardingActivities.write_onboarding_review,
             OnboardingReviewInput(
-                account=self.account, workflow_id=workflow.info().workflow_id,
-                since=self.start.date(), until=workflow.now().date(),
-                milestones=list(self.milestones.values()), open_requests=still_open,
+                account=self.account,
+                workflow_id=workflow.info().workflow_id,
+                since=self.start.date(),
+                until=workflow.now().date(),
+                milestones=list(self.milestones.values()),
+                open_requests=still_open,
                 at=workflow.now(),
             ),
             summary="draft the day-30 review and write it back",
@@ -157,8 +171,10 @@ class OnboardingWorkflow(HumanDecisions):
         )
         self.finished = True
         self.stage = "Completed"
-        summary = (f"Review: **{review.status}**, {review.activation_level} "
-                   f"({review.activation_pct}%); next owner {review.next_owner}")
+        summary = (
+            f"Review: **{review.status}**, {review.activation_level} "
+            f"({review.activation_pct}%); next owner {review.next_owner}"
+        )
         self._refresh(extra=[summary])
         await workflow.wait_condition(workflow.all_handlers_finished)
         return review
@@ -224,10 +240,12 @@ class OnboardingWorkflow(HumanDecisions):
         decision = evaluate.decide_autonomy(self.policies, m.action, self.account)
         if decision.level == AutonomyLevel.OFF_LIMITS or not m.template:
             req = await self.ask(
-                kind="task", decision=decision, approvers=[self.account.owner_csm,
-                                                           self.account.manager],
+                kind="task",
+                decision=decision,
+                approvers=[self.account.owner_csm, self.account.manager],
                 title=f"{m.title}: run it with {self.account.name}",
-                ladder=TASK_LADDER, request_id=self._request_id_for(m, "task"),
+                ladder=TASK_LADDER,
+                request_id=self._request_id_for(m, "task"),
             )
             st.message = f"CSM task {req.request_id}: {req.status}"
             if req.status == "done" and st.status != "done":
@@ -236,8 +254,9 @@ class OnboardingWorkflow(HumanDecisions):
                 st.status = "missed"
             self._refresh()
             return
-        st.message = await self._customer_message(m, decision, m.template, f"{m.id}/message",
-                                                  values={})
+        st.message = await self._customer_message(
+            m, decision, m.template, f"{m.id}/message", values={}
+        )
         if not m.check and st.status != "done":
             sent = st.message.startswith("sent")
             st.status, st.completed_by = ("done", "message") if sent else ("missed", None)
@@ -271,9 +290,14 @@ class OnboardingWorkflow(HumanDecisions):
         c = m.check
         return await workflow.execute_activity_method(
             ContextActivities.check_usage,
-            UsageCheckInput(account_id=self.account.account_id, feature=c.feature,
-                            measure=c.measure, since=self.start.date(),
-                            until=workflow.now().date(), at_least=c.at_least),
+            UsageCheckInput(
+                account_id=self.account.account_id,
+                feature=c.feature,
+                measure=c.measure,
+                since=self.start.date(),
+                until=workflow.now().date(),
+                at_least=c.at_least,
+            ),
             summary=f"activation check {m.id}: {c.feature} {c.measure} >= {c.at_least:g}",
             start_to_close_timeout=RECORD_TIMEOUT,
             retry_policy=RECORD_RETRY,
@@ -286,81 +310,120 @@ class OnboardingWorkflow(HumanDecisions):
         nudge = None
         if m.nudge:
             st.nudged = True
-            nudge = asyncio.create_task(self._customer_message(
-                m, decision, m.nudge, f"{m.id}/nudge",
-                values={"check": st.last_check.model_dump(mode="json")},
-            ))
+            nudge = asyncio.create_task(
+                self._customer_message(
+                    m,
+                    decision,
+                    m.nudge,
+                    f"{m.id}/nudge",
+                    values={"check": st.last_check.model_dump(mode="json")},
+                )
+            )
         if alert:
-            await self._alert_csm(m, st, status, nudge_level=decision.level.value if m.nudge else None)
+            await self._alert_csm(
+                m, st, status, nudge_level=decision.level.value if m.nudge else None
+            )
         if nudge:
             await nudge
 
-    async def _alert_csm(self, m: Milestone, st: MilestoneState, status: str,
-                         nudge_level: str | None = None) -> None:
+    async def _alert_csm(
+        self, m: Milestone, st: MilestoneState, status: str, nudge_level: str | None = None
+    ) -> None:
         a = self.account
         notify = evaluate.decide_autonomy(self.policies, "internal_notification", a)
         await self.send(
-            f"{m.id}/alert-{status}", f"alert {a.owner_csm}: {m.id} {status}",
-            audience="internal", to=[a.owner_csm],
+            f"{m.id}/alert-{status}",
+            f"alert {a.owner_csm}: {m.id} {status}",
+            audience="internal",
+            to=[a.owner_csm],
             subject=f"[csops] Onboarding {status}: {a.name} — {m.title}",
             template="messages/onboarding/csm_alert.md.j2",
-            values={"account": a.model_dump(mode="json"), "status": status,
-                    "milestone": m.model_dump(mode="json"),
-                    "check": {**m.check.model_dump(mode="json"),
-                              "value": st.last_check.value if st.last_check else 0},
-                    "nudged": nudge_level is not None, "nudge_level": nudge_level,
-                    "workflow_id": workflow.info().workflow_id},
+            values={
+                "account": a.model_dump(mode="json"),
+                "status": status,
+                "milestone": m.model_dump(mode="json"),
+                "check": {
+                    **m.check.model_dump(mode="json"),
+                    "value": st.last_check.value if st.last_check else 0,
+                },
+                "nudged": nudge_level is not None,
+                "nudge_level": nudge_level,
+                "workflow_id": workflow.info().workflow_id,
+            },
         )
-        await self.audit(f"{m.id}/alert-{status}", "internal_notification", "sent",
-                         decision=notify, detail={"milestone": m.id, "status": status})
+        await self.audit(
+            f"{m.id}/alert-{status}",
+            "internal_notification",
+            "sent",
+            decision=notify,
+            detail={"milestone": m.id, "status": status},
+        )
 
-    async def _customer_message(self, m: Milestone, decision: AutonomyDecision, template: str,
-                                key: str, values: dict) -> str:
+    async def _customer_message(
+        self, m: Milestone, decision: AutonomyDecision, template: str, key: str, values: dict
+    ) -> str:
         """Send (or ask to send) one templated message; returns what happened to it."""
         a = self.account
         st = self.milestones[m.id]
         subject = f"{a.name}: {m.title}"
         message = {
-            "audience": "customer", "to": [a.primary_contact_email or a.owner_csm],
-            "subject": subject, "template": f"messages/{template}", "engine": "template",
-            "values": {"account": a.model_dump(mode="json"),
-                       "contact_name": (a.primary_contact_name or "there").split(" ")[0],
-                       **values},
+            "audience": "customer",
+            "to": [a.primary_contact_email or a.owner_csm],
+            "subject": subject,
+            "template": f"messages/{template}",
+            "engine": "template",
+            "values": {
+                "account": a.model_dump(mode="json"),
+                "contact_name": (a.primary_contact_name or "there").split(" ")[0],
+                **values,
+            },
         }
         if decision.level in (AutonomyLevel.AUTONOMOUS, AutonomyLevel.SUPERVISED):
             await self._unpaused()
             if st.status == "done" and key.endswith("nudge"):
                 return "not needed"
             sampled = decision.level == AutonomyLevel.SUPERVISED and evaluate.sampled_for_review(
-                self.policies.autonomy.supervised_sample_rate, f"{workflow.info().workflow_id}/{key}")
-            await self.send(key, f"send {key} to the customer", sampled_for_review=sampled,
-                            **message)
-            await self.audit(f"{key}/sent", decision.action, "sent", decision=decision,
-                             engine="template", detail={"milestone": m.id,
-                                                        "sampled_for_review": sampled})
+                self.policies.autonomy.supervised_sample_rate,
+                f"{workflow.info().workflow_id}/{key}",
+            )
+            await self.send(
+                key, f"send {key} to the customer", sampled_for_review=sampled, **message
+            )
+            await self.audit(
+                f"{key}/sent",
+                decision.action,
+                "sent",
+                decision=decision,
+                engine="template",
+                detail={"milestone": m.id, "sampled_for_review": sampled},
+            )
             return f"sent ({decision.level.value})"
         if decision.level == AutonomyLevel.OFF_LIMITS:
             return "off-limits: not sent"
         draft = await self._render_preview(template, message["values"])
         req = await self.ask(
-            kind="approval", decision=decision,
-            approvers=[a.owner_csm, a.manager], ladder=self.policies.routing.approval.ladder(),
+            kind="approval",
+            decision=decision,
+            approvers=[a.owner_csm, a.manager],
+            ladder=self.policies.routing.approval.ladder(),
             title=f"Approve the message to {a.name}: {m.title}"
             + (" (nudge)" if key.endswith("nudge") else ""),
-            draft=draft, request_id=self._request_id_for(m, "approval"),
+            draft=draft,
+            request_id=self._request_id_for(m, "approval"),
         )
         if req.status in ("approved", "edited"):
             await self._unpaused()
-            await self.send(key, f"send approved {key}", **{**message, "template": None,
-                                                              "body": req.final_text})
+            await self.send(
+                key, f"send approved {key}", **{**message, "template": None, "body": req.final_text}
+            )
             return f"sent after {req.status} by {req.decided_by}"
         return req.status
 
     async def _render_preview(self, template: str, values: dict) -> str:
         """The exact text a human approves (rendering is I/O: an activity)."""
         return await workflow.execute_activity_method(
-            RecordActivities.render_message, RenderInput(template=f"messages/{template}",
-                                                         values=values),
+            RecordActivities.render_message,
+            RenderInput(template=f"messages/{template}", values=values),
             summary=f"render {template}",
             start_to_close_timeout=RECORD_TIMEOUT,
             retry_policy=RECORD_RETRY,
@@ -399,8 +462,10 @@ class OnboardingWorkflow(HumanDecisions):
         ]
         for m in self.milestones.values():
             how = m.completed_by or m.message or ""
-            lines.append(f"| {m.day} | {m.title} | {m.autonomy.value if m.autonomy else ''} | "
-                         f"**{m.status}** {how} | {self._at(m.day):%Y-%m-%d} |")
+            lines.append(
+                f"| {m.day} | {m.title} | {m.autonomy.value if m.autonomy else ''} | "
+                f"**{m.status}** {how} | {self._at(m.day):%Y-%m-%d} |"
+            )
         if self.events:
             lines += ["", "Events: " + "; ".join(self.events[-5:])]
         return lines

@@ -55,20 +55,26 @@ T = TypeVar("T")
 
 
 async def _section(
-    method: Callable[[RenewalSectionActivities, SectionInput], T], section: SectionInput,
+    method: Callable[[RenewalSectionActivities, SectionInput], T],
+    section: SectionInput,
     summary: str,
 ) -> T:
     """One section of the package, computed by its activity."""
     return await workflow.execute_activity_method(
-        method, section, summary=summary, start_to_close_timeout=SECTION_TIMEOUT,
+        method,
+        section,
+        summary=summary,
+        start_to_close_timeout=SECTION_TIMEOUT,
         retry_policy=RECORD_RETRY,
     )
 
 
 def _pricing_text(package: RenewalPackage) -> str:
     p = package.pricing
-    headline = (f"Current ARR ${p.current_arr:,.0f} → proposed ${p.proposed_arr:,.0f} "
-                f"({p.change_pct:+.1f}%)")
+    headline = (
+        f"Current ARR ${p.current_arr:,.0f} → proposed ${p.proposed_arr:,.0f} "
+        f"({p.change_pct:+.1f}%)"
+    )
     lines = [headline, *(f"- {r}" for r in p.rationale)]
     return "\n".join(lines)
 
@@ -91,13 +97,19 @@ class RenewalPackageWorkflow(HumanDecisions):
         lines = [f"## Renewal package · {a.name if a else ''} · renews {self.renewal_date}"]
         if a:
             lines.append(f"Account {a.summary_line()}")
-        lines.append(f"Stage: **{self.stage}**" + (f" · risk **{self.risk_level}**"
-                                                    if self.risk_level else ""))
+        lines.append(
+            f"Stage: **{self.stage}**"
+            + (f" · risk **{self.risk_level}**" if self.risk_level else "")
+        )
         if self.artifact:
-            lines.append(f"Artifact: `{self.artifact.html_path}` (HTML), "
-                         f"`{self.artifact.markdown_path}` (Markdown)")
-        lines.append("The agent sends nothing and signs nothing: pricing is the CSM's "
-                     "decision, signing a human task.")
+            lines.append(
+                f"Artifact: `{self.artifact.html_path}` (HTML), "
+                f"`{self.artifact.markdown_path}` (Markdown)"
+            )
+        lines.append(
+            "The agent sends nothing and signs nothing: pricing is the CSM's "
+            "decision, signing a human task."
+        )
         return lines
 
     @workflow.run
@@ -120,8 +132,9 @@ class RenewalPackageWorkflow(HumanDecisions):
         self.set_account(account)
         self.publish()
 
-        section = SectionInput(account_id=inp.account_id, renewal_date=inp.renewal_date,
-                               as_of=workflow.now().date())
+        section = SectionInput(
+            account_id=inp.account_id, renewal_date=inp.renewal_date, as_of=workflow.now().date()
+        )
         s = RenewalSectionActivities
         sections: list[Awaitable[Any]] = [
             _section(s.usage_report, section, "usage report: 90-day trends"),
@@ -138,9 +151,16 @@ class RenewalPackageWorkflow(HumanDecisions):
         usage, roi, risk, expansion, people, *rest = await asyncio.gather(*sections)
         terms = rest[0] if rest else []
         package = RenewalPackage(
-            account=self.account, renewal_date=inp.renewal_date, as_of=section.as_of,
-            usage=usage, roi=roi, risk=risk, expansion=expansion, decision_makers=people,
-            pricing=pricing_proposal(self.account, risk, expansion), terms_requests=terms,
+            account=self.account,
+            renewal_date=inp.renewal_date,
+            as_of=section.as_of,
+            usage=usage,
+            roi=roi,
+            risk=risk,
+            expansion=expansion,
+            decision_makers=people,
+            pricing=pricing_proposal(self.account, risk, expansion),
+            terms_requests=terms,
         )
         if workflow.patched(names.PATCH_RENEWAL_SUMMARY):  # older packages replay without it
             package = await self._with_summary(package)
@@ -165,9 +185,13 @@ class RenewalPackageWorkflow(HumanDecisions):
         self.publish()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return RenewalPackageResult(
-            workflow_id=workflow.info().workflow_id, account_id=inp.account_id,
-            renewal_date=inp.renewal_date, artifact=self.artifact, risk_level=risk.level,
-            pricing_status=pricing.status, signing_task_status=signing.status,
+            workflow_id=workflow.info().workflow_id,
+            account_id=inp.account_id,
+            renewal_date=inp.renewal_date,
+            artifact=self.artifact,
+            risk_level=risk.level,
+            pricing_status=pricing.status,
+            signing_task_status=signing.status,
         )
 
     async def _with_summary(self, package: RenewalPackage) -> RenewalPackage:
@@ -183,19 +207,24 @@ class RenewalPackageWorkflow(HumanDecisions):
         except ActivityError as err:
             workflow.logger.warning("no renewal summary: %s", err.cause)
             return package
-        return package.model_copy(update={"summary": summary.text,
-                                          "summary_engine": summary.engine})
+        return package.model_copy(
+            update={"summary": summary.text, "summary_engine": summary.engine}
+        )
 
     async def _notify_ready(self, package: RenewalPackage) -> None:
         a = self.account
         await self.send(
-            "package/ready", f"tell {a.owner_csm} the package is ready",
-            audience="internal", to=[a.owner_csm],
+            "package/ready",
+            f"tell {a.owner_csm} the package is ready",
+            audience="internal",
+            to=[a.owner_csm],
             subject=f"[csops] Renewal package ready: {a.name} (renews {package.renewal_date})",
-            body=(f"The pre-call package for {a.name} is ready.\n\n"
-                  f"HTML: {self.artifact.html_path}\nMarkdown: {self.artifact.markdown_path}\n\n"
-                  f"Risk: {package.risk.level} ({'; '.join(package.risk.evidence) or 'none'})\n"
-                  f"Pricing waits for your decision on {workflow.info().workflow_id}.\n"),
+            body=(
+                f"The pre-call package for {a.name} is ready.\n\n"
+                f"HTML: {self.artifact.html_path}\nMarkdown: {self.artifact.markdown_path}\n\n"
+                f"Risk: {package.risk.level} ({'; '.join(package.risk.evidence) or 'none'})\n"
+                f"Pricing waits for your decision on {workflow.info().workflow_id}.\n"
+            ),
         )
 
     async def _pricing_request(self, policies: PolicySet, package: RenewalPackage) -> HumanRequest:
@@ -203,26 +232,35 @@ class RenewalPackageWorkflow(HumanDecisions):
         decision = evaluate.decide_autonomy(policies, "renewal_pricing", self.account)
         # The "stored" audit belongs after store_renewal_package, but running packages
         # recorded it here: moving it would reorder their commands and break replay.
-        await self.audit("package/stored", "renewal_package", "stored", decision=None,
-                         engine="data+templates",
-                         detail={"risk": package.risk.level, "html": self.artifact.html_path})
+        await self.audit(
+            "package/stored",
+            "renewal_package",
+            "stored",
+            decision=None,
+            engine="data+templates",
+            detail={"risk": package.risk.level, "html": self.artifact.html_path},
+        )
         self.stage = "awaiting pricing decision"
         return await self.ask(
-            kind="approval", decision=decision,
+            kind="approval",
+            decision=decision,
             title=f"Decide the renewal pricing for {self.account.name}",
             approvers=[self.account.owner_csm, self.account.manager],
-            ladder=policies.routing.approval.ladder(), draft=_pricing_text(package),
+            ladder=policies.routing.approval.ladder(),
+            draft=_pricing_text(package),
         )
 
     async def _terms_task(self, policies: PolicySet, package: RenewalPackage) -> HumanRequest:
         """Non-standard terms are off-limits: the agent neither drafts nor answers."""
         decision = evaluate.decide_autonomy(policies, "non_standard_terms", self.account)
         return await self.ask(
-            kind="task", decision=decision,
+            kind="task",
+            decision=decision,
             title=f"{self.account.name} asked for non-standard terms: handle them with legal "
-                  "(off-limits for the agent)",
+            "(off-limits for the agent)",
             approvers=[self.account.owner_csm, self.account.manager],
-            ladder=policies.routing.approval.ladder(), draft="\n".join(package.terms_requests),
+            ladder=policies.routing.approval.ladder(),
+            draft="\n".join(package.terms_requests),
         )
 
     async def _signing_task(self, policies: PolicySet, package: RenewalPackage) -> HumanRequest:
@@ -231,13 +269,19 @@ class RenewalPackageWorkflow(HumanDecisions):
         renewal_at = datetime.combine(package.renewal_date, time(), tzinfo=UTC)
         until_renewal = max(timedelta(days=1), renewal_at - workflow.now())
         grace = timedelta(days=policies.renewal.signing_grace_days if policies.renewal else 14)
-        ladder = Ladder(due=until_renewal, remind=until_renewal * 0.5,
-                        escalate=until_renewal * 0.8, expire=until_renewal + grace)
+        ladder = Ladder(
+            due=until_renewal,
+            remind=until_renewal * 0.5,
+            escalate=until_renewal * 0.8,
+            expire=until_renewal + grace,
+        )
         return await self.ask(
-            kind="task", decision=decision,
+            kind="task",
+            decision=decision,
             title=f"Sign the {package.renewal_date} renewal with {self.account.name} "
-                  "(off-limits for the agent)",
-            approvers=[self.account.owner_csm, self.account.manager], ladder=ladder,
+            "(off-limits for the agent)",
+            approvers=[self.account.owner_csm, self.account.manager],
+            ladder=ladder,
         )
 
 
@@ -270,29 +314,42 @@ class RenewalSweepWorkflow:
             self._show(as_of, window_end, batches)
             batch = await workflow.execute_activity_method(
                 SweepActivities.start_renewal_batch,
-                SweepBatchInput(as_of=as_of, window_days=r.window_days, after_account_id=cursor,
-                                batch_size=r.sweep.batch_size, concurrency=r.sweep.concurrency,
-                                task_queue=workflow.info().task_queue),
+                SweepBatchInput(
+                    as_of=as_of,
+                    window_days=r.window_days,
+                    after_account_id=cursor,
+                    batch_size=r.sweep.batch_size,
+                    concurrency=r.sweep.concurrency,
+                    task_queue=workflow.info().task_queue,
+                ),
                 summary=f"batch {batches + 1}: start packages after {cursor or 'the first account'}",
                 start_to_close_timeout=timedelta(minutes=20),
                 heartbeat_timeout=timedelta(minutes=2),
             )
             c = batch.counts
             self.totals = SweepCounts(
-                started=self.totals.started + c.started, skipped=self.totals.skipped + c.skipped,
+                started=self.totals.started + c.started,
+                skipped=self.totals.skipped + c.skipped,
                 failed=self.totals.failed + c.failed,
                 failures=[*self.totals.failures, *c.failures][:20],
             )
             cursor, batches = batch.last_account_id, batches + 1
             if batch.done:
                 break
-            if (batches - inp.batches_done >= r.sweep.batches_per_run
-                    or workflow.info().is_continue_as_new_suggested()):
-                workflow.continue_as_new(SweepInput(as_of=as_of, after_account_id=cursor,
-                                                    totals=self.totals, batches_done=batches))
+            if (
+                batches - inp.batches_done >= r.sweep.batches_per_run
+                or workflow.info().is_continue_as_new_suggested()
+            ):
+                workflow.continue_as_new(
+                    SweepInput(
+                        as_of=as_of,
+                        after_account_id=cursor,
+                        totals=self.totals,
+                        batches_done=batches,
+                    )
+                )
         self._show(as_of, window_end, batches, done=True)
-        return SweepReport(as_of=as_of, window_end=window_end, counts=self.totals,
-                           batches=batches)
+        return SweepReport(as_of=as_of, window_end=window_end, counts=self.totals, batches=batches)
 
     def _show(self, as_of, window_end, batches: int, done: bool = False) -> None:
         t = self.totals
