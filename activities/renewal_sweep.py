@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 from temporalio import activity
 from temporalio.service import RPCError
 
@@ -48,8 +48,9 @@ class SweepActivities:
                 set(
                     s.exec(
                         select(
-                            RenewalPackageRecord.account_id, RenewalPackageRecord.renewal_date
-                        ).where(RenewalPackageRecord.account_id.in_(ids))
+                            col(RenewalPackageRecord.account_id),
+                            col(RenewalPackageRecord.renewal_date),
+                        ).where(col(RenewalPackageRecord.account_id).in_(ids))
                     ).all()
                 )
                 if ids

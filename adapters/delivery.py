@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 
 from context.db import session
 from context.tables import OutboxMessage
@@ -80,7 +80,7 @@ def deliver_pending(engine: Engine, channel, limit: int = 100) -> int:
         rows = s.exec(
             select(OutboxMessage)
             .where(OutboxMessage.status == "pending")
-            .order_by(OutboxMessage.id)
+            .order_by(col(OutboxMessage.id))
             .limit(limit)
         ).all()
         for row in rows:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from context.tables import Account, Contact, NpsResponse, SupportTicket, UsageDaily
 from contracts.accounts import AccountFacts
@@ -41,7 +41,7 @@ def account_facts(s: Session, account_id: str) -> AccountFacts:
     primary = s.exec(
         select(Contact)
         .where(Contact.account_id == account_id)
-        .order_by(Contact.is_primary.desc(), Contact.id)
+        .order_by(col(Contact.is_primary).desc(), col(Contact.id))
         .limit(1)
     ).first()
     return _facts(account, primary)
@@ -51,12 +51,14 @@ def accounts_facts(s: Session, account_ids: list[str]) -> list[AccountFacts]:
     """Facts of many accounts in two queries (accounts, then their contacts)."""
     if not account_ids:
         return []
-    accounts = s.exec(select(Account).where(Account.id.in_(account_ids)).order_by(Account.id)).all()
+    accounts = s.exec(
+        select(Account).where(col(Account.id).in_(account_ids)).order_by(Account.id)
+    ).all()
     primary: dict[str, Contact] = {}
     for c in s.exec(
         select(Contact)
-        .where(Contact.account_id.in_(account_ids))
-        .order_by(Contact.is_primary.desc(), Contact.id)
+        .where(col(Contact.account_id).in_(account_ids))
+        .order_by(col(Contact.is_primary).desc(), col(Contact.id))
     ):
         primary.setdefault(c.account_id, c)
     return [_facts(a, primary.get(a.id)) for a in accounts]
@@ -76,8 +78,8 @@ def usage_trend_pct(s: Session, account_id: str, feature: str = "active_users") 
     start = split - TREND_WINDOW
     recent, earlier = s.exec(
         select(
-            func.coalesce(func.sum(UsageDaily.value).filter(UsageDaily.day > split), 0),
-            func.coalesce(func.sum(UsageDaily.value).filter(UsageDaily.day <= split), 0),
+            func.coalesce(func.sum(UsageDaily.value).filter(col(UsageDaily.day) > split), 0),
+            func.coalesce(func.sum(UsageDaily.value).filter(col(UsageDaily.day) <= split), 0),
         ).where(
             UsageDaily.account_id == account_id,
             UsageDaily.feature == feature,
@@ -118,7 +120,7 @@ def ticket_context(s: Session, ticket_id: str) -> TicketContext:
     last_nps = s.exec(
         select(NpsResponse.score)
         .where(NpsResponse.account_id == row.account_id)
-        .order_by(NpsResponse.at.desc())
+        .order_by(col(NpsResponse.at).desc())
         .limit(1)
     ).first()
     return TicketContext(

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from context.tables import (
     AuditEvent,
@@ -116,11 +116,11 @@ def daily_usage(s: Session, account_id: str, as_of: date) -> dict[str, dict[date
     """
     first = as_of - timedelta(days=WEEKS * 7 - 1)
     rows = s.exec(
-        select(UsageDaily.feature, UsageDaily.day, func.sum(UsageDaily.value))
+        select(col(UsageDaily.feature), col(UsageDaily.day), func.sum(UsageDaily.value))
         .where(
             UsageDaily.account_id == account_id, UsageDaily.day >= first, UsageDaily.day <= as_of
         )
-        .group_by(UsageDaily.feature, UsageDaily.day)
+        .group_by(col(UsageDaily.feature), col(UsageDaily.day))
     ).all()
     daily: dict[str, dict[date, float]] = defaultdict(dict)
     for feature, day, value in rows:
@@ -349,7 +349,7 @@ def risk_assessment(
     tickets = s.exec(
         select(SupportTicket)
         .where(SupportTicket.account_id == facts.account_id, SupportTicket.status == "open")
-        .order_by(SupportTicket.created_at, SupportTicket.id)
+        .order_by(col(SupportTicket.created_at), col(SupportTicket.id))
     ).all()
     if tickets:
         listed = ", ".join(f"{t.id} “{t.subject}”" for t in tickets)
@@ -374,10 +374,10 @@ def risk_assessment(
     end = _day_start(as_of + timedelta(days=1))
     recent_avg, recent_n, previous_avg, previous_n = s.exec(
         select(
-            func.avg(NpsResponse.score).filter(NpsResponse.at >= split),
-            func.count(NpsResponse.id).filter(NpsResponse.at >= split),
-            func.avg(NpsResponse.score).filter(NpsResponse.at < split),
-            func.count(NpsResponse.id).filter(NpsResponse.at < split),
+            func.avg(NpsResponse.score).filter(col(NpsResponse.at) >= split),
+            func.count(col(NpsResponse.id)).filter(col(NpsResponse.at) >= split),
+            func.avg(NpsResponse.score).filter(col(NpsResponse.at) < split),
+            func.count(col(NpsResponse.id)).filter(col(NpsResponse.at) < split),
         ).where(
             NpsResponse.account_id == facts.account_id,
             NpsResponse.at >= start,
@@ -537,7 +537,9 @@ def pct(value: float | None) -> str:
 
 def contacts_of(s: Session, account_id: str) -> list[Contact]:
     return list(
-        s.exec(select(Contact).where(Contact.account_id == account_id).order_by(Contact.id)).all()
+        s.exec(
+            select(Contact).where(Contact.account_id == account_id).order_by(col(Contact.id))
+        ).all()
     )
 
 

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -42,7 +43,7 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def emit(data, as_json: bool, human) -> None:
+def emit(data, as_json: bool, human: Callable[[], None]) -> None:
     """Print `data` as JSON, or call `human()` to print it for people."""
     if as_json:
         typer.echo(json.dumps(data, indent=2, default=str))
@@ -314,14 +315,12 @@ def schedule_install(
         {"schedule_id": SCHEDULE_ID, "result": sweep, "cron": cron or d.cron, "timezone": tz},
         {"schedule_id": DIGEST_SCHEDULE_ID, "result": digest, "cron": digest_cron, "timezone": tz},
     ]
-    emit(
-        data,
-        as_json,
-        lambda: [
+
+    def human() -> None:
+        for s in data:
             typer.echo(f"{s['result']} {s['schedule_id']}: {s['cron']} ({s['timezone']})")
-            for s in data
-        ],
-    )
+
+    emit(data, as_json, human)
 
 
 @schedule_app.command("show")

@@ -28,6 +28,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pydantic import BaseModel
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.engine import Connection, Engine
+from sqlmodel import SQLModel, col
 
 from context.tables import (
     Account,
@@ -165,7 +166,7 @@ def generate_book(
 
     # One transaction: a failed run leaves the previous book (or nothing) behind.
     with engine.begin() as conn:
-        existing = conn.execute(select(func.count()).select_from(Account.__table__)).scalar_one()
+        existing = conn.execute(select(func.count()).select_from(Account)).scalar_one()
         if existing and not reset:
             raise BookExistsError(
                 f"the context database already holds {existing} accounts; "
@@ -173,7 +174,7 @@ def generate_book(
             )
         if reset:
             for table in CONTEXT_TABLES:
-                conn.execute(delete(table.__table__))
+                conn.execute(delete(table))
 
         _insert(conn, Account, [_account_row(p) for p in plans])
         contact_rows = [row for p in plans for row in _contact_rows(p, as_of)]
@@ -205,7 +206,7 @@ def generate_book(
 def book_exists(engine: Engine) -> bool:
     """Whether the context database already holds at least one account."""
     with engine.connect() as conn:
-        return conn.execute(select(Account.__table__.c.id).limit(1)).first() is not None
+        return conn.execute(select(col(Account.id)).limit(1)).first() is not None
 
 
 # ---------------------------------------------------------------- book-level draws
@@ -630,14 +631,14 @@ def _nps_rows(p: _AccountPlan, as_of: date) -> list[dict]:
 # ---------------------------------------------------------------- helpers
 
 
-def _insert(conn: Connection, model: type, rows: list[dict]) -> int:
+def _insert(conn: Connection, model: type[SQLModel], rows: list[dict]) -> int:
     # executemany of plain dicts: no ORM objects, one prepared statement.
     if rows:
-        conn.execute(insert(model.__table__), rows)
+        conn.execute(insert(model), rows)
     return len(rows)
 
 
-def _insert_chunked(conn: Connection, model: type, rows: Iterator[dict]) -> int:
+def _insert_chunked(conn: Connection, model: type[SQLModel], rows: Iterator[dict]) -> int:
     """Insert a stream of rows in bounded chunks (millions of usage rows fit in memory)."""
     total, chunk = 0, []
     for row in rows:

@@ -8,6 +8,7 @@ from datetime import timedelta
 from temporalio.client import (
     Client,
     Schedule,
+    ScheduleActionExecutionStartWorkflow,
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
     ScheduleOverlapPolicy,
@@ -120,9 +121,15 @@ async def show(client: Client, schedule_id: str = SCHEDULE_ID) -> dict:
         "timezone": spec.time_zone_name,
         "paused": desc.schedule.state.paused,
         "next_runs": [t.isoformat() for t in info.next_action_times[:3]],
+        # Starting a workflow is the only kind of action there is: the checks narrow the type.
         "recent_runs": [
             {"at": a.started_at.isoformat(), "workflow_id": a.action.workflow_id}
             for a in info.recent_actions[-5:]
+            if isinstance(a.action, ScheduleActionExecutionStartWorkflow)
         ],
-        "running": [r.workflow_id for r in info.running_actions],
+        "running": [
+            r.workflow_id
+            for r in info.running_actions
+            if isinstance(r, ScheduleActionExecutionStartWorkflow)
+        ],
     }

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 from temporalio.client import Client
 
 from adapters.launcher import Launch, start_escalation
@@ -135,7 +135,7 @@ DEMO_TICKETS = [
 def pick_account(engine: Engine, pick: str, owner: str | None = None) -> str:
     """A deterministic account of the wanted kind (the demo CSM's own first)."""
     with session(engine) as s:
-        q = select(Account).order_by(Account.top_rank)
+        q = select(Account).order_by(col(Account.top_rank))
         if pick == "enterprise":
             q = q.where(Account.segment == "enterprise")
         elif pick == "top50":

@@ -143,10 +143,10 @@ async def _prepare(
     _say(f"From the shell:  .venv/bin/csops inbox --approver {DEMO_CSM}")
     hers = [i for i in items if DEMO_CSM in i.request.eligible_approvers]
     if hers:
-        r = hers[0]
+        item = hers[0]
         _say(
-            f"                 .venv/bin/csops decide {r.workflow_id} {r.request.request_id} "
-            f"--decision {r.request.signal_payload['decision']} --approver {DEMO_CSM}"
+            f"                 .venv/bin/csops decide {item.workflow_id} {item.request.request_id} "
+            f"--decision {item.request.signal_payload['decision']} --approver {DEMO_CSM}"
         )
     _say("Ctrl-C stops the server and the worker.", dim=True)
 
@@ -159,8 +159,10 @@ def run_up(data_dir: Path, accounts: int, port: int, ui_port: int, settings: Set
         while all(c.poll() is None for c in children):
             time.sleep(0.5)
         dead = [c for c in children if c.poll() is not None]
+        command = dead[0].args
+        assert isinstance(command, list)  # both children are started from an argv list
         _say(
-            f"csops: {' '.join(map(str, dead[0].args[:3]))} exited with {dead[0].returncode}; "
+            f"csops: {' '.join(map(str, command[:3]))} exited with {dead[0].returncode}; "
             f"see {data_dir}/*.log",
             fg=typer.colors.RED,
             err=True,

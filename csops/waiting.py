@@ -32,6 +32,10 @@ async def poll(
 async def renewal_artifact(handle: WorkflowHandle) -> StoredPackage | None:
     """Where the package is, once its workflow has stored it."""
     try:
-        return await handle.query(names.RENEWAL_ARTIFACT_QUERY, result_type=StoredPackage | None)
+        return await handle.query(
+            names.RENEWAL_ARTIFACT_QUERY,
+            # temporalio types result_type as `type`, yet its converter takes any hint
+            result_type=StoredPackage | None,  # type: ignore[arg-type]
+        )
     except RPCError:
         return None  # not picked up by a worker yet

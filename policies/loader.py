@@ -6,7 +6,8 @@ import hashlib
 from pathlib import Path
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from policies.model import (
     AutonomyPolicy,
@@ -18,7 +19,7 @@ from policies.model import (
 from templates import TEMPLATE_DIR
 
 DEFAULT_POLICY_DIR = Path(__file__).resolve().parent
-POLICY_FILES = {
+POLICY_FILES: dict[str, tuple[str, type[BaseModel]]] = {
     "autonomy": ("autonomy.yaml", AutonomyPolicy),
     "routing": ("routing.yaml", RoutingPolicy),
     "onboarding": ("onboarding.yaml", OnboardingPolicy),
@@ -30,7 +31,7 @@ class PolicyError(Exception):
     """A policy file is missing or invalid. The message is meant for a human."""
 
 
-def _describe(error: dict) -> str:
+def _describe(error: ErrorDetails) -> str:
     field = ".".join(str(part) for part in error["loc"]) or "(top level)"
     return f"{field}: {error['msg']}"
 
@@ -57,7 +58,7 @@ def load_policies(directory: Path | None = None) -> PolicySet:
         PolicyError: with one line per problem, each naming the file and field.
     """
     directory = Path(directory or DEFAULT_POLICY_DIR)
-    parts: dict[str, object] = {}
+    parts: dict[str, BaseModel] = {}
     digest = hashlib.sha256()
     problems: list[str] = []
     for key, (filename, model) in POLICY_FILES.items():
@@ -77,8 +78,9 @@ def load_policies(directory: Path | None = None) -> PolicySet:
             parts[key] = model.model_validate(data if data is not None else {})
         except ValidationError as err:
             problems.extend(f"{path}: {_describe(e)}" for e in err.errors())
-    if "onboarding" in parts:
-        problems.extend(_missing_templates(directory / "onboarding.yaml", parts["onboarding"]))
+    onboarding = parts.get("onboarding")
+    if isinstance(onboarding, OnboardingPolicy):
+        problems.extend(_missing_templates(directory / "onboarding.yaml", onboarding))
     if problems:
         raise PolicyError("invalid policy files:\n  " + "\n  ".join(problems))
     try:

@@ -93,18 +93,19 @@ class EscalationWorkflow(HumanDecisions):
         )
         self.subject = ctx.ticket.subject
         self.set_account(ctx.account)
-        self.assessment = await self._assess(ctx)
+        assessment = await self._assess(ctx)
+        self.assessment = assessment
         text = f"{ctx.ticket.subject}\n{ctx.ticket.body}"
-        self.hot_why = evaluate.hot_reasons(policies.routing, self.assessment, text)
-        strategic = evaluate.strategic_signal(policies.routing, self.assessment, text)
+        self.hot_why = evaluate.hot_reasons(policies.routing, assessment, text)
+        strategic = evaluate.strategic_signal(policies.routing, assessment, text)
 
         side_tasks = []
         if strategic:
             side_tasks.append(asyncio.create_task(self._strategic_task(policies, ctx, strategic)))
         if self.hot_why:
-            await self._hot(policies, ctx)
+            await self._hot(policies, ctx, assessment)
         else:
-            await self._routine(policies, ctx)
+            await self._routine(policies, ctx, assessment)
         await asyncio.gather(*side_tasks)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return EscalationResult(
@@ -140,7 +141,9 @@ class EscalationWorkflow(HumanDecisions):
                 reasons=[f"assessment failed: {err.cause or err}"[:300]],
             )
 
-    async def _hot(self, policies: PolicySet, ctx: TicketContext) -> None:
+    async def _hot(
+        self, policies: PolicySet, ctx: TicketContext, assessment: TicketAssessment
+    ) -> None:
         """Notify first, before any timer or human step; then wait for an ack."""
         wf_id = workflow.info().workflow_id
         routing = policies.routing
@@ -164,7 +167,7 @@ class EscalationWorkflow(HumanDecisions):
             values={
                 "account": ctx.account.model_dump(mode="json"),
                 "ticket": ctx.ticket.model_dump(mode="json"),
-                "assessment": self.assessment.model_dump(mode="json"),
+                "assessment": assessment.model_dump(mode="json"),
                 "reasons": self.hot_why,
                 "workflow_id": wf_id,
                 "request_id": request_id,
@@ -177,7 +180,7 @@ class EscalationWorkflow(HumanDecisions):
             "internal_notification",
             "sent",
             decision=notify,
-            engine=self.assessment.engine,
+            engine=assessment.engine,
             detail={"reasons": self.hot_why},
         )
         req = await self.ask(
@@ -194,8 +197,9 @@ class EscalationWorkflow(HumanDecisions):
         self.stage = "acknowledged" if req.status == "acked" else "expired: unacknowledged"
         self.publish()
 
-    async def _routine(self, policies: PolicySet, ctx: TicketContext) -> None:
-        assessment = self.assessment
+    async def _routine(
+        self, policies: PolicySet, ctx: TicketContext, assessment: TicketAssessment
+    ) -> None:
         action = evaluate.action_for_intent(policies.routing, assessment.intent)
         decision = evaluate.with_assessment(
             evaluate.decide_autonomy(policies, action, ctx.account), assessment, policies.routing

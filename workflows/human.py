@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows import effects
 from workflows.human_details import details_markdown, fmt
+from workflows.required import required
 
 MAX_REFUSALS_KEPT = 20
 
@@ -94,11 +95,15 @@ class HumanDecisions:
         if problem:
             self._refuse(problem, raw.payload.data.decode("utf-8", errors="replace")[:500])
             return
+        assert inp is not None  # parse_decision names a problem whenever it has no decision
         self._apply(inp)
 
     @workflow.update(name=names.DECIDE)
     def decide_update(self, raw: RawValue) -> DecideResult:
         inp, _ = self.parse_decision(raw)
+        # The validator refused any payload that does not parse; replays skip the
+        # validator, but only accepted updates are in the history.
+        assert inp is not None
         req = self._apply(inp)
         return DecideResult(request_id=req.request_id, status=req.status, approver=inp.approver)
 
@@ -194,6 +199,8 @@ class HumanDecisions:
         expiry. Expiry is the safe default: nothing is done on the human's behalf.
         """
         now = workflow.now()
+        # Locals, because HumanRequest types remind_at and escalate_at as optional.
+        remind_at, escalate_at = now + ladder.remind, now + ladder.escalate
         request_id = request_id or self.next_request_id(kind)
         req = HumanRequest(
             request_id=request_id,
@@ -205,8 +212,8 @@ class HumanDecisions:
             eligible_approvers=list(dict.fromkeys(approvers)),
             created_at=now,
             due_at=now + ladder.due,
-            remind_at=now + ladder.remind,
-            escalate_at=now + ladder.escalate,
+            remind_at=remind_at,
+            escalate_at=escalate_at,
             expire_at=now + ladder.expire,
         )
         self.requests[request_id] = req
@@ -222,8 +229,8 @@ class HumanDecisions:
             await self._notify(req, "new", req.eligible_approvers)
 
         for step, at in (
-            ("reminder", req.remind_at),
-            ("escalation", req.escalate_at),
+            ("reminder", remind_at),
+            ("escalation", escalate_at),
             ("expiry", req.expire_at),
         ):
             if await self._closed_by(req, at, step):
@@ -316,6 +323,11 @@ class HumanDecisions:
         """The workflow's account, and its search attributes to match."""
         self.account = account
         workflow.upsert_search_attributes(sa.account_updates(account))
+
+    @property
+    def _account(self) -> AccountFacts:
+        """`self.account`, for steps that run after `set_account()`."""
+        return required(self.account, "the account")
 
     def details_header(self) -> list[str]:
         """Markdown lines saying what this workflow is and where it stands."""

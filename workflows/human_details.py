@@ -7,7 +7,10 @@ import json
 from collections.abc import Iterable
 from datetime import datetime
 
-from contracts.human import ALLOWED_DECISIONS, HumanRequest, Refusal
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from contracts.human import ALLOWED_DECISIONS, HumanRequest, Refusal
 
 
 def fmt(at: datetime) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RawValue
@@ -37,10 +38,11 @@ with workflow.unsafe.imports_passed_through():
     )
     from contracts.records import RenderInput
     from policies import evaluate
-    from policies.model import Ladder, Milestone, PolicySet
+    from policies.model import Ladder, Milestone, OnboardingPolicy, PolicySet, UsageCheck
 
 from workflows.human import HumanDecisions
 from workflows.options import RECORD_RETRY, RECORD_TIMEOUT
+from workflows.required import required
 
 # A CSM task (kickoff call, training) gets days, not hours.
 TASK_LADDER = Ladder(
@@ -113,6 +115,21 @@ class OnboardingWorkflow(HumanDecisions):
         self.events = [*self.events[-9:], f"{workflow.now():%Y-%m-%d %H:%M} {text}"]
         self._refresh()
 
+    # ------------------------------------------------------------------ state set by run()
+
+    @property
+    def _policies(self) -> PolicySet:
+        return required(self.policies, "the policy snapshot")
+
+    @property
+    def _onboarding(self) -> OnboardingPolicy:
+        # Optional in PolicySet so old histories decode; the loader always fills it.
+        return required(self._policies.onboarding, "the onboarding policy")
+
+    @property
+    def _start(self) -> datetime:
+        return required(self.start, "the plan's start")
+
     # ------------------------------------------------------------------ run
 
     @workflow.run
@@ -139,12 +156,12 @@ class OnboardingWorkflow(HumanDecisions):
                 title=m.title,
                 day=m.day,
                 action=m.action,
-                autonomy=evaluate.decide_autonomy(self.policies, m.action, self.account).level,
+                autonomy=evaluate.decide_autonomy(self._policies, m.action, self._account).level,
             )
         self._refresh()
 
         runs = [asyncio.create_task(self._milestone(m)) for m in self._plan()]
-        review_day = self.policies.onboarding.review_day
+        review_day = self._onboarding.review_day
         await self._until_day(review_day, f"day-{review_day} review")
         # The plan is over: what still waits is withdrawn and becomes a risk.
         still_open = [r.request_id for r in self.requests.values() if r.status == "open"]
@@ -182,7 +199,7 @@ class OnboardingWorkflow(HumanDecisions):
     def _plan(self) -> list[Milestone]:
         if not self.policies or not self.account:
             return []
-        plans = self.policies.onboarding.plans
+        plans = self._onboarding.plans
         return (plans.get(self.account.segment) or plans["smb"]).milestones
 
     def _request_id_for(self, m: Milestone, kind) -> str:
@@ -194,7 +211,7 @@ class OnboardingWorkflow(HumanDecisions):
 
     def _at(self, day: float) -> datetime:
         """When plan day `day` falls, after the time spent paused so far."""
-        return self.start + timedelta(days=day) + self.paused_total
+        return self._start + timedelta(days=day) + self.paused_total
 
     async def _until_day(self, day: float, what: str, done=lambda: False) -> bool:
         """Sleep until plan day `day`, pause-aware. False when `done()` came first."""
@@ -231,19 +248,20 @@ class OnboardingWorkflow(HumanDecisions):
             self._refresh()
             action = asyncio.create_task(self._act(m, st))
         if m.check:
-            await self._check(m, st, done)
+            await self._check(m, m.check, st, done)
         if action:
             await action
 
     async def _act(self, m: Milestone, st: MilestoneState) -> None:
         """The milestone's own step, at the level the policy gives."""
-        decision = evaluate.decide_autonomy(self.policies, m.action, self.account)
+        a = self._account
+        decision = evaluate.decide_autonomy(self._policies, m.action, a)
         if decision.level == AutonomyLevel.OFF_LIMITS or not m.template:
             req = await self.ask(
                 kind="task",
                 decision=decision,
-                approvers=[self.account.owner_csm, self.account.manager],
-                title=f"{m.title}: run it with {self.account.name}",
+                approvers=[a.owner_csm, a.manager],
+                title=f"{m.title}: run it with {a.name}",
                 ladder=TASK_LADDER,
                 request_id=self._request_id_for(m, "task"),
             )
@@ -262,39 +280,39 @@ class OnboardingWorkflow(HumanDecisions):
             st.status, st.completed_by = ("done", "message") if sent else ("missed", None)
         self._refresh()
 
-    async def _check(self, m: Milestone, st: MilestoneState, done) -> None:
-        c = m.check
+    async def _check(self, m: Milestone, c: UsageCheck, st: MilestoneState, done) -> None:
+        """`c` is `m.check`, passed on so the steps below know it is there."""
         if not await self._until_day(c.by_day, f"check {m.id}", done):
             return
-        st.last_check = await self._usage(m)
-        if st.last_check.met:
+        result = await self._usage(m, c)
+        st.last_check = result
+        if result.met:
             if st.status != "done":
                 st.status, st.completed_by = "done", "usage"
             self._refresh()
             return
         st.status = "behind"
         self._refresh()
-        await self._intervene(m, st, "behind")
-        recheck_day = c.by_day + self.policies.onboarding.interventions.recheck_after_days
+        await self._intervene(m, c, st, result, "behind")
+        recheck_day = c.by_day + self._onboarding.interventions.recheck_after_days
         if not await self._until_day(recheck_day, f"re-check {m.id}", done):
             return
-        st.last_check = await self._usage(m)
+        st.last_check = await self._usage(m, c)
         if st.last_check.met:
             st.status, st.completed_by = "done", "usage (late)"
         else:
             st.status = "stuck"
-            await self._alert_csm(m, st, "stuck")
+            await self._alert_csm(m, c, st, "stuck")
         self._refresh()
 
-    async def _usage(self, m: Milestone) -> UsageCheckResult:
-        c = m.check
+    async def _usage(self, m: Milestone, c: UsageCheck) -> UsageCheckResult:
         return await workflow.execute_activity_method(
             ContextActivities.check_usage,
             UsageCheckInput(
-                account_id=self.account.account_id,
+                account_id=self._account.account_id,
                 feature=c.feature,
                 measure=c.measure,
-                since=self.start.date(),
+                since=self._start.date(),
                 until=workflow.now().date(),
                 at_least=c.at_least,
             ),
@@ -303,10 +321,19 @@ class OnboardingWorkflow(HumanDecisions):
             retry_policy=RECORD_RETRY,
         )
 
-    async def _intervene(self, m: Milestone, st: MilestoneState, status: str) -> None:
-        """Behind plan: a nudge at the policy's level, and a CSM alert for larger accounts."""
-        decision = evaluate.decide_autonomy(self.policies, "onboarding_nudge", self.account)
-        alert = self.account.arr >= self.policies.onboarding.interventions.csm_alert_arr_at_least
+    async def _intervene(
+        self,
+        m: Milestone,
+        c: UsageCheck,
+        st: MilestoneState,
+        result: UsageCheckResult,
+        status: str,
+    ) -> None:
+        """Behind plan (`result` is the check that found it): a nudge at the policy's
+        level, and a CSM alert for larger accounts."""
+        a = self._account
+        decision = evaluate.decide_autonomy(self._policies, "onboarding_nudge", a)
+        alert = a.arr >= self._onboarding.interventions.csm_alert_arr_at_least
         nudge = None
         if m.nudge:
             st.nudged = True
@@ -316,21 +343,26 @@ class OnboardingWorkflow(HumanDecisions):
                     decision,
                     m.nudge,
                     f"{m.id}/nudge",
-                    values={"check": st.last_check.model_dump(mode="json")},
+                    values={"check": result.model_dump(mode="json")},
                 )
             )
         if alert:
             await self._alert_csm(
-                m, st, status, nudge_level=decision.level.value if m.nudge else None
+                m, c, st, status, nudge_level=decision.level.value if m.nudge else None
             )
         if nudge:
             await nudge
 
     async def _alert_csm(
-        self, m: Milestone, st: MilestoneState, status: str, nudge_level: str | None = None
+        self,
+        m: Milestone,
+        c: UsageCheck,
+        st: MilestoneState,
+        status: str,
+        nudge_level: str | None = None,
     ) -> None:
-        a = self.account
-        notify = evaluate.decide_autonomy(self.policies, "internal_notification", a)
+        a = self._account
+        notify = evaluate.decide_autonomy(self._policies, "internal_notification", a)
         await self.send(
             f"{m.id}/alert-{status}",
             f"alert {a.owner_csm}: {m.id} {status}",
@@ -343,7 +375,7 @@ class OnboardingWorkflow(HumanDecisions):
                 "status": status,
                 "milestone": m.model_dump(mode="json"),
                 "check": {
-                    **m.check.model_dump(mode="json"),
+                    **c.model_dump(mode="json"),
                     "value": st.last_check.value if st.last_check else 0,
                 },
                 "nudged": nudge_level is not None,
@@ -363,10 +395,10 @@ class OnboardingWorkflow(HumanDecisions):
         self, m: Milestone, decision: AutonomyDecision, template: str, key: str, values: dict
     ) -> str:
         """Send (or ask to send) one templated message; returns what happened to it."""
-        a = self.account
+        a = self._account
         st = self.milestones[m.id]
         subject = f"{a.name}: {m.title}"
-        message = {
+        message: dict[str, Any] = {
             "audience": "customer",
             "to": [a.primary_contact_email or a.owner_csm],
             "subject": subject,
@@ -383,7 +415,7 @@ class OnboardingWorkflow(HumanDecisions):
             if st.status == "done" and key.endswith("nudge"):
                 return "not needed"
             sampled = decision.level == AutonomyLevel.SUPERVISED and evaluate.sampled_for_review(
-                self.policies.autonomy.supervised_sample_rate,
+                self._policies.autonomy.supervised_sample_rate,
                 f"{workflow.info().workflow_id}/{key}",
             )
             await self.send(
@@ -405,7 +437,7 @@ class OnboardingWorkflow(HumanDecisions):
             kind="approval",
             decision=decision,
             approvers=[a.owner_csm, a.manager],
-            ladder=self.policies.routing.approval.ladder(),
+            ladder=self._policies.routing.approval.ladder(),
             title=f"Approve the message to {a.name}: {m.title}"
             + (" (nudge)" if key.endswith("nudge") else ""),
             draft=draft,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
@@ -50,6 +50,7 @@ from workflows.options import (
     RECORD_TIMEOUT,
     SECTION_TIMEOUT,
 )
+from workflows.required import required
 
 T = TypeVar("T")
 
@@ -83,7 +84,7 @@ def _pricing_text(package: RenewalPackage) -> str:
 class RenewalPackageWorkflow(HumanDecisions):
     def __init__(self) -> None:
         super().__init__()
-        self.renewal_date = None
+        self.renewal_date: date | None = None
         self.artifact: StoredPackage | None = None
         self.risk_level: str | None = None
 
@@ -151,7 +152,7 @@ class RenewalPackageWorkflow(HumanDecisions):
         usage, roi, risk, expansion, people, *rest = await asyncio.gather(*sections)
         terms = rest[0] if rest else []
         package = RenewalPackage(
-            account=self.account,
+            account=account,
             renewal_date=inp.renewal_date,
             as_of=section.as_of,
             usage=usage,
@@ -159,25 +160,26 @@ class RenewalPackageWorkflow(HumanDecisions):
             risk=risk,
             expansion=expansion,
             decision_makers=people,
-            pricing=pricing_proposal(self.account, risk, expansion),
+            pricing=pricing_proposal(account, risk, expansion),
             terms_requests=terms,
         )
         if workflow.patched(names.PATCH_RENEWAL_SUMMARY):  # older packages replay without it
             package = await self._with_summary(package)
         self.risk_level = risk.level
-        self.artifact = await workflow.execute_activity_method(
+        artifact = await workflow.execute_activity_method(
             s.store_renewal_package,
             StorePackageInput(workflow_id=workflow.info().workflow_id, package=package),
             summary="render and store the package (Markdown + HTML)",
             start_to_close_timeout=RECORD_TIMEOUT,
             retry_policy=RECORD_RETRY,
         )
+        self.artifact = artifact
         self.stage = "package ready"
         self.publish()
-        await self._notify_ready(package)
+        await self._notify_ready(package, artifact)
 
         pricing, signing, *_ = await asyncio.gather(
-            self._pricing_request(policies, package),
+            self._pricing_request(policies, package, artifact),
             self._signing_task(policies, package),
             *([self._terms_task(policies, package)] if package.terms_requests else []),
         )
@@ -188,7 +190,7 @@ class RenewalPackageWorkflow(HumanDecisions):
             workflow_id=workflow.info().workflow_id,
             account_id=inp.account_id,
             renewal_date=inp.renewal_date,
-            artifact=self.artifact,
+            artifact=artifact,
             risk_level=risk.level,
             pricing_status=pricing.status,
             signing_task_status=signing.status,
@@ -211,8 +213,8 @@ class RenewalPackageWorkflow(HumanDecisions):
             update={"summary": summary.text, "summary_engine": summary.engine}
         )
 
-    async def _notify_ready(self, package: RenewalPackage) -> None:
-        a = self.account
+    async def _notify_ready(self, package: RenewalPackage, artifact: StoredPackage) -> None:
+        a = self._account
         await self.send(
             "package/ready",
             f"tell {a.owner_csm} the package is ready",
@@ -221,15 +223,18 @@ class RenewalPackageWorkflow(HumanDecisions):
             subject=f"[csops] Renewal package ready: {a.name} (renews {package.renewal_date})",
             body=(
                 f"The pre-call package for {a.name} is ready.\n\n"
-                f"HTML: {self.artifact.html_path}\nMarkdown: {self.artifact.markdown_path}\n\n"
+                f"HTML: {artifact.html_path}\nMarkdown: {artifact.markdown_path}\n\n"
                 f"Risk: {package.risk.level} ({'; '.join(package.risk.evidence) or 'none'})\n"
                 f"Pricing waits for your decision on {workflow.info().workflow_id}.\n"
             ),
         )
 
-    async def _pricing_request(self, policies: PolicySet, package: RenewalPackage) -> HumanRequest:
+    async def _pricing_request(
+        self, policies: PolicySet, package: RenewalPackage, artifact: StoredPackage
+    ) -> HumanRequest:
         """Renewal pricing is copilot by policy: the CSM decides every time."""
-        decision = evaluate.decide_autonomy(policies, "renewal_pricing", self.account)
+        a = self._account
+        decision = evaluate.decide_autonomy(policies, "renewal_pricing", a)
         # The "stored" audit belongs after store_renewal_package, but running packages
         # recorded it here: moving it would reorder their commands and break replay.
         await self.audit(
@@ -238,34 +243,36 @@ class RenewalPackageWorkflow(HumanDecisions):
             "stored",
             decision=None,
             engine="data+templates",
-            detail={"risk": package.risk.level, "html": self.artifact.html_path},
+            detail={"risk": package.risk.level, "html": artifact.html_path},
         )
         self.stage = "awaiting pricing decision"
         return await self.ask(
             kind="approval",
             decision=decision,
-            title=f"Decide the renewal pricing for {self.account.name}",
-            approvers=[self.account.owner_csm, self.account.manager],
+            title=f"Decide the renewal pricing for {a.name}",
+            approvers=[a.owner_csm, a.manager],
             ladder=policies.routing.approval.ladder(),
             draft=_pricing_text(package),
         )
 
     async def _terms_task(self, policies: PolicySet, package: RenewalPackage) -> HumanRequest:
         """Non-standard terms are off-limits: the agent neither drafts nor answers."""
-        decision = evaluate.decide_autonomy(policies, "non_standard_terms", self.account)
+        a = self._account
+        decision = evaluate.decide_autonomy(policies, "non_standard_terms", a)
         return await self.ask(
             kind="task",
             decision=decision,
-            title=f"{self.account.name} asked for non-standard terms: handle them with legal "
+            title=f"{a.name} asked for non-standard terms: handle them with legal "
             "(off-limits for the agent)",
-            approvers=[self.account.owner_csm, self.account.manager],
+            approvers=[a.owner_csm, a.manager],
             ladder=policies.routing.approval.ladder(),
             draft="\n".join(package.terms_requests),
         )
 
     async def _signing_task(self, policies: PolicySet, package: RenewalPackage) -> HumanRequest:
         """Signing is off-limits: it exists only as a human task, open until the renewal."""
-        decision = evaluate.decide_autonomy(policies, "sign_renewal", self.account)
+        a = self._account
+        decision = evaluate.decide_autonomy(policies, "sign_renewal", a)
         renewal_at = datetime.combine(package.renewal_date, time(), tzinfo=UTC)
         until_renewal = max(timedelta(days=1), renewal_at - workflow.now())
         grace = timedelta(days=policies.renewal.signing_grace_days if policies.renewal else 14)
@@ -278,9 +285,9 @@ class RenewalPackageWorkflow(HumanDecisions):
         return await self.ask(
             kind="task",
             decision=decision,
-            title=f"Sign the {package.renewal_date} renewal with {self.account.name} "
+            title=f"Sign the {package.renewal_date} renewal with {a.name} "
             "(off-limits for the agent)",
-            approvers=[self.account.owner_csm, self.account.manager],
+            approvers=[a.owner_csm, a.manager],
             ladder=ladder,
         )
 
@@ -305,7 +312,8 @@ class RenewalSweepWorkflow:
             start_to_close_timeout=RECORD_TIMEOUT,
             retry_policy=RECORD_RETRY,
         )
-        r = policies.renewal
+        # Optional in PolicySet so old histories decode; the loader always fills it.
+        r = required(policies.renewal, "the renewal policy")
         as_of = inp.as_of or workflow.now().date()
         window_end = as_of + timedelta(days=r.window_days)
         self.totals = inp.totals
