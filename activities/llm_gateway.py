@@ -114,15 +114,8 @@ class LlmActivities:
             ctx=ctx,
         )
         if result is None:
-            result = TicketAssessment(
-                intent="other",
-                sentiment=0,
-                severity="medium",
-                hot=False,
-                confidence=0,
-                needs_human=True,
-                reasons=[f"model output was unusable ({problem})"],
-                engine=f"{self.engine_label} (invalid output)",
+            result = TicketAssessment.for_a_human(
+                f"model output was unusable ({problem})", f"{self.engine_label} (invalid output)"
             )
         # The rule check runs whatever the engine: a model fooled by the ticket
         # still cannot hide an injection attempt from the policy.

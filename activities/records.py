@@ -17,18 +17,8 @@ from contracts.records import AuditEntry, OutboundMessage, OutboxReceipt, Render
 def write_audit(engine: Engine, entry: AuditEntry, **extra) -> bool:
     """Insert one audit event; False when its key was already recorded."""
     row = AuditEvent(
-        idempotency_key=entry.idempotency_key,
-        at=entry.at,
-        workflow_id=entry.workflow_id,
-        account_id=entry.account_id,
-        actor=entry.actor,
-        action=entry.action,
-        outcome=entry.outcome,
+        **entry.model_dump(exclude={"autonomy"}),
         autonomy=entry.autonomy.value if entry.autonomy else None,
-        policy_rule=entry.policy_rule,
-        policy_version=entry.policy_version,
-        engine=entry.engine,
-        detail=entry.detail,
         **extra,
     )
     with session(engine) as s:
@@ -62,17 +52,9 @@ class RecordActivities:
             if existing:
                 return _receipt(existing, duplicate=True)
             row = OutboxMessage(
-                idempotency_key=msg.idempotency_key,
-                workflow_id=msg.workflow_id,
-                account_id=msg.account_id,
-                audience=msg.audience,
-                channel=msg.channel,
+                **msg.model_dump(exclude={"to", "body", "template", "values"}),
                 to=",".join(msg.to),
-                subject=msg.subject,
                 body=render_for_activity(msg.template, **msg.values) if msg.template else msg.body,
-                engine=msg.engine,
-                sampled_for_review=msg.sampled_for_review,
-                created_at=msg.created_at,
             )
             s.add(row)
             try:

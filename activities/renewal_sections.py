@@ -17,11 +17,11 @@ from adapters import offline_engine
 from adapters.renewal_artifacts import artifact_paths, render_package, write_atomic
 from context import renewal_sections as sections
 from context.db import session
-from context.queries import account_facts
+from context.queries import account_facts, ticket_of
 from context.tables import RenewalPackageRecord, SupportTicket
 from contracts import errors
 from contracts.accounts import AccountFacts
-from contracts.escalation import Ticket, TicketContext
+from contracts.escalation import TicketContext
 from contracts.renewal import (
     DecisionMakerMap,
     ExpansionRecommendation,
@@ -39,14 +39,7 @@ def _anger_judge(facts: AccountFacts) -> sections.AngerJudge:
 
     def judge(row: SupportTicket, open_count: int) -> tuple[bool, float]:
         ctx = TicketContext(
-            ticket=Ticket(
-                ticket_id=row.id,
-                account_id=row.account_id,
-                subject=row.subject,
-                body=row.body,
-                requester_email=row.requester_email,
-                created_at=row.created_at,
-            ),
+            ticket=ticket_of(row),
             account=facts,
             open_tickets=open_count,
         )

@@ -19,16 +19,7 @@ class NotFound(LookupError):
 def _facts(account: Account, primary: Contact | None) -> AccountFacts:
     return AccountFacts(
         account_id=account.id,
-        name=account.name,
-        arr=account.arr,
-        segment=account.segment,
-        plan=account.plan,
-        seats=account.seats,
-        stage=account.stage,
-        top_rank=account.top_rank,
-        renewal_date=account.renewal_date,
-        owner_csm=account.owner_csm,
-        manager=account.manager,
+        **account.model_dump(exclude={"id", "signed_date"}),
         primary_contact_email=primary.email if primary else None,
         primary_contact_name=primary.name if primary else None,
     )
@@ -107,6 +98,14 @@ def usage_value(
     return float(value)
 
 
+TICKET_FIELDS = {"account_id", "subject", "body", "requester_email", "created_at"}
+
+
+def ticket_of(row: SupportTicket) -> Ticket:
+    """The ticket as workflows see it."""
+    return Ticket(ticket_id=row.id, **row.model_dump(include=TICKET_FIELDS))
+
+
 def ticket_context(s: Session, ticket_id: str) -> TicketContext:
     row = s.get(SupportTicket, ticket_id)
     if row is None:
@@ -124,14 +123,7 @@ def ticket_context(s: Session, ticket_id: str) -> TicketContext:
         .limit(1)
     ).first()
     return TicketContext(
-        ticket=Ticket(
-            ticket_id=row.id,
-            account_id=row.account_id,
-            subject=row.subject,
-            body=row.body,
-            requester_email=row.requester_email,
-            created_at=row.created_at,
-        ),
+        ticket=ticket_of(row),
         account=facts,
         open_tickets=open_tickets,
         usage_trend_pct=usage_trend_pct(s, row.account_id),

@@ -554,13 +554,7 @@ def decision_maker_map(contacts: list[Contact], as_of: date) -> DecisionMakerMap
     """
     people = [
         DecisionMaker(
-            name=c.name,
-            email=c.email,
-            role=c.role,
-            is_decision_maker=c.is_decision_maker,
-            influence=c.influence,
-            sentiment=c.sentiment,
-            last_touch=c.last_touch,
+            **c.model_dump(exclude={"id", "account_id", "is_primary"}),
             days_since_touch=(as_of - c.last_touch).days if c.last_touch else None,
         )
         for c in contacts

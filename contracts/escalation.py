@@ -53,6 +53,15 @@ class TicketAssessment(BaseModel):
     reasons: list[str] = []
     engine: str = ""  # "offline" or "openai:<model>": shown wherever the output appears
 
+    @classmethod
+    def for_a_human(cls, reason: str, engine: str) -> TicketAssessment:
+        """No usable assessment (the model failed or answered nonsense): the ticket
+        is not lost, it goes to a human."""
+        return cls(
+            intent="other", sentiment=0, severity="medium", hot=False, confidence=0,
+            needs_human=True, reasons=[reason], engine=engine,
+        )  # fmt: skip
+
 
 class AssessTicketInput(BaseModel):
     workflow_id: str

@@ -72,6 +72,12 @@ class HumanRequest(BaseModel):
     reminded: bool = False
     escalated: bool = False
 
+    def view(self) -> HumanRequestView:
+        """What the `human_requests` query shows of it."""
+        shown = set(HumanRequestView.model_fields) - {"signal_payload"}
+        return HumanRequestView(**self.model_dump(include=shown),
+                                signal_payload=self.signal_payload())  # fmt: skip
+
     def signal_payload(self) -> dict:
         """The ready-to-paste `decide` payload for the first eligible approver."""
         decision = ALLOWED_DECISIONS[self.kind][0]

@@ -20,7 +20,6 @@ with workflow.unsafe.imports_passed_through():
     from contracts.autonomy import AutonomyDecision, AutonomyLevel
     from contracts.escalation import (
         AssessTicketInput,
-        DraftReply,
         DraftReplyInput,
         EscalationInput,
         EscalationResult,
@@ -28,11 +27,14 @@ with workflow.unsafe.imports_passed_through():
         TicketAssessment,
         TicketContext,
     )
+    from contracts.human import HumanRequest
     from policies import evaluate
     from policies.model import PolicySet
 
+from workflows import reads
 from workflows.human import HumanDecisions
-from workflows.options import LLM_RETRY, LLM_TIMEOUT, RECORD_RETRY, RECORD_TIMEOUT
+from workflows.llm import ask_model
+from workflows.options import RECORD_RETRY, RECORD_TIMEOUT
 
 
 @workflow.defn(name=names.ESCALATION_WORKFLOW)
@@ -78,12 +80,7 @@ class EscalationWorkflow(HumanDecisions):
         self.ticket_id = inp.ticket_id
         self.stage = "assessing"
         self.publish()
-        policies = await workflow.execute_activity_method(
-            ContextActivities.load_policies,
-            summary="load policy snapshot",
-            start_to_close_timeout=RECORD_TIMEOUT,
-            retry_policy=RECORD_RETRY,
-        )
+        policies = await reads.policy_snapshot()
         ctx = await workflow.execute_activity_method(
             ContextActivities.pull_ticket_context,
             PullTicketContextInput(ticket_id=inp.ticket_id),
@@ -120,25 +117,16 @@ class EscalationWorkflow(HumanDecisions):
 
     async def _assess(self, ctx: TicketContext) -> TicketAssessment:
         try:
-            return await workflow.execute_activity_method(
+            return await ask_model(
                 LlmActivities.assess_ticket,
                 AssessTicketInput(workflow_id=workflow.info().workflow_id, context=ctx),
-                summary="assess ticket: intent, sentiment, severity",
-                start_to_close_timeout=LLM_TIMEOUT,
-                retry_policy=LLM_RETRY,
+                "assess ticket: intent, sentiment, severity",
             )
         except ActivityError as err:
             # The model is unavailable: the ticket is not lost, a human reads it.
             workflow.logger.warning("assessment failed, routing to a human: %s", err.cause)
-            return TicketAssessment(
-                intent="other",
-                sentiment=0,
-                severity="medium",
-                hot=False,
-                confidence=0,
-                needs_human=True,
-                engine="unavailable",
-                reasons=[f"assessment failed: {err.cause or err}"[:300]],
+            return TicketAssessment.for_a_human(
+                f"assessment failed: {err.cause or err}"[:300], engine="unavailable"
             )
 
     async def _hot(
@@ -208,13 +196,11 @@ class EscalationWorkflow(HumanDecisions):
         if decision.level == AutonomyLevel.OFF_LIMITS:
             # The agent neither acts nor drafts: a human task is created.
             self.stage = "human task"
-            req = await self.ask(
-                kind="task",
-                decision=decision,
-                title=f"Handle {ctx.ticket.ticket_id} yourself: {action} is off-limits for the agent",
-                approvers=[ctx.account.owner_csm, ctx.account.manager],
-                ladder=policies.routing.approval.ladder(),
-                draft=f"{ctx.ticket.subject}\n\n{ctx.ticket.body}",
+            req = await self._ticket_task(
+                policies,
+                ctx,
+                decision,
+                f"Handle {ctx.ticket.ticket_id} yourself: {action} is off-limits for the agent",
             )
             self.outcome = req.status
             self.stage = "closed"
@@ -223,14 +209,12 @@ class EscalationWorkflow(HumanDecisions):
 
         self.stage = "drafting"
         self.publish()
-        draft: DraftReply = await workflow.execute_activity_method(
+        draft = await ask_model(
             LlmActivities.draft_reply,
             DraftReplyInput(
                 workflow_id=workflow.info().workflow_id, context=ctx, assessment=assessment
             ),
-            summary=f"draft reply to {ctx.ticket.ticket_id}",
-            start_to_close_timeout=LLM_TIMEOUT,
-            retry_policy=LLM_RETRY,
+            f"draft reply to {ctx.ticket.ticket_id}",
         )
         if draft.needs_human and decision.level != AutonomyLevel.COPILOT:
             decision = decision.model_copy(
@@ -300,10 +284,21 @@ class EscalationWorkflow(HumanDecisions):
     async def _strategic_task(self, policies: PolicySet, ctx: TicketContext, phrase: str) -> None:
         """The agent harvests the signal; the CSM acts on it."""
         decision = evaluate.decide_autonomy(policies, "strategic_ask", ctx.account)
-        await self.ask(
+        await self._ticket_task(
+            policies,
+            ctx,
+            decision,
+            f'Strategic signal at {ctx.account.name}: "{phrase}" — act on it',
+        )
+
+    async def _ticket_task(
+        self, policies: PolicySet, ctx: TicketContext, decision: AutonomyDecision, title: str
+    ) -> HumanRequest:
+        """The CSM (or the manager) takes the ticket on themselves."""
+        return await self.ask(
             kind="task",
             decision=decision,
-            title=f'Strategic signal at {ctx.account.name}: "{phrase}" — act on it',
+            title=title,
             approvers=[ctx.account.owner_csm, ctx.account.manager],
             ladder=policies.routing.approval.ladder(),
             draft=f"{ctx.ticket.subject}\n\n{ctx.ticket.body}",

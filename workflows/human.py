@@ -61,23 +61,7 @@ class HumanDecisions:
 
     @workflow.query(name=names.HUMAN_REQUESTS_QUERY)
     def human_requests(self) -> list[HumanRequestView]:
-        return [
-            HumanRequestView(
-                request_id=r.request_id,
-                kind=r.kind,
-                action=r.action,
-                autonomy=r.autonomy,
-                title=r.title,
-                draft=r.draft,
-                eligible_approvers=r.eligible_approvers,
-                due_at=r.due_at,
-                expire_at=r.expire_at,
-                created_at=r.created_at,
-                signal_payload=r.signal_payload(),
-            )
-            for r in self.requests.values()
-            if r.status == "open"
-        ]
+        return [r.view() for r in self.requests.values() if r.status == "open"]
 
     @workflow.query(name=names.HUMAN_HISTORY_QUERY)
     def human_history(self) -> dict:

@@ -23,7 +23,6 @@ with workflow.unsafe.imports_passed_through():
     from activities.onboarding import OnboardingActivities
     from activities.records import RecordActivities
     from contracts import names
-    from contracts.accounts import PullAccountInput
     from contracts.autonomy import AutonomyDecision, AutonomyLevel
     from contracts.onboarding import (
         CustomerEventInput,
@@ -40,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from policies import evaluate
     from policies.model import Ladder, Milestone, OnboardingPolicy, PolicySet, UsageCheck
 
+from workflows import reads
 from workflows.human import HumanDecisions
 from workflows.options import RECORD_RETRY, RECORD_TIMEOUT
 from workflows.required import required
@@ -135,21 +135,8 @@ class OnboardingWorkflow(HumanDecisions):
     @workflow.run
     async def run(self, inp: OnboardingInput) -> OnboardingReview:
         self.start = workflow.now()
-        self.policies = await workflow.execute_activity_method(
-            ContextActivities.load_policies,
-            summary="load policy snapshot",
-            start_to_close_timeout=RECORD_TIMEOUT,
-            retry_policy=RECORD_RETRY,
-        )
-        self.set_account(
-            await workflow.execute_activity_method(
-                ContextActivities.pull_account_facts,
-                PullAccountInput(account_id=inp.account_id),
-                summary=f"pull account {inp.account_id}",
-                start_to_close_timeout=RECORD_TIMEOUT,
-                retry_policy=RECORD_RETRY,
-            )
-        )
+        self.policies = await reads.policy_snapshot()
+        self.set_account(await reads.account_facts(inp.account_id))
         for m in self._plan():
             self.milestones[m.id] = MilestoneState(
                 id=m.id,

@@ -21,12 +21,10 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.context_pulls import ContextActivities
     from activities.llm_gateway import LlmActivities
     from activities.renewal_sections import RenewalSectionActivities
     from activities.renewal_sweep import SweepActivities
     from contracts import names
-    from contracts.accounts import PullAccountInput
     from contracts.human import HumanRequest
     from contracts.renewal import (
         RenewalPackage,
@@ -42,10 +40,10 @@ with workflow.unsafe.imports_passed_through():
     from policies.model import Ladder, PolicySet
     from policies.pricing import pricing_proposal
 
+from workflows import reads
 from workflows.human import HumanDecisions
+from workflows.llm import ask_model
 from workflows.options import (
-    LLM_RETRY,
-    LLM_TIMEOUT,
     RECORD_RETRY,
     RECORD_TIMEOUT,
     SECTION_TIMEOUT,
@@ -117,19 +115,8 @@ class RenewalPackageWorkflow(HumanDecisions):
     async def run(self, inp: RenewalPackageInput) -> RenewalPackageResult:
         self.renewal_date = inp.renewal_date
         self.stage = "gathering"
-        policies = await workflow.execute_activity_method(
-            ContextActivities.load_policies,
-            summary="load policy snapshot",
-            start_to_close_timeout=RECORD_TIMEOUT,
-            retry_policy=RECORD_RETRY,
-        )
-        account = await workflow.execute_activity_method(
-            ContextActivities.pull_account_facts,
-            PullAccountInput(account_id=inp.account_id),
-            summary=f"pull account {inp.account_id}",
-            start_to_close_timeout=RECORD_TIMEOUT,
-            retry_policy=RECORD_RETRY,
-        )
+        policies = await reads.policy_snapshot()
+        account = await reads.account_facts(inp.account_id)
         self.set_account(account)
         self.publish()
 
@@ -199,12 +186,10 @@ class RenewalPackageWorkflow(HumanDecisions):
     async def _with_summary(self, package: RenewalPackage) -> RenewalPackage:
         """The narrative from the LLM gateway; without it the package still ships."""
         try:
-            summary = await workflow.execute_activity_method(
+            summary = await ask_model(
                 LlmActivities.summarize_renewal,
                 RenewalSummaryInput(workflow_id=workflow.info().workflow_id, package=package),
-                summary="narrative for the CSM (LLM gateway)",
-                start_to_close_timeout=LLM_TIMEOUT,
-                retry_policy=LLM_RETRY,
+                "narrative for the CSM (LLM gateway)",
             )
         except ActivityError as err:
             workflow.logger.warning("no renewal summary: %s", err.cause)
@@ -306,12 +291,7 @@ class RenewalSweepWorkflow:
 
     @workflow.run
     async def run(self, inp: SweepInput) -> SweepReport:
-        policies = await workflow.execute_activity_method(
-            ContextActivities.load_policies,
-            summary="load policy snapshot",
-            start_to_close_timeout=RECORD_TIMEOUT,
-            retry_policy=RECORD_RETRY,
-        )
+        policies = await reads.policy_snapshot()
         # Optional in PolicySet so old histories decode; the loader always fills it.
         r = required(policies.renewal, "the renewal policy")
         as_of = inp.as_of or workflow.now().date()

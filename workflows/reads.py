@@ -1,0 +1,33 @@
+"""What every workflow reads first: the policy snapshot and the account."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.context_pulls import ContextActivities
+    from contracts.accounts import AccountFacts, PullAccountInput
+    from policies.model import PolicySet
+
+from workflows.options import RECORD_RETRY, RECORD_TIMEOUT
+
+
+async def policy_snapshot() -> PolicySet:
+    """The policies as they are now; kept in history, so the workflow decides by
+    them until it ends, whatever happens to the files."""
+    return await workflow.execute_activity_method(
+        ContextActivities.load_policies,
+        summary="load policy snapshot",
+        start_to_close_timeout=RECORD_TIMEOUT,
+        retry_policy=RECORD_RETRY,
+    )
+
+
+async def account_facts(account_id: str) -> AccountFacts:
+    return await workflow.execute_activity_method(
+        ContextActivities.pull_account_facts,
+        PullAccountInput(account_id=account_id),
+        summary=f"pull account {account_id}",
+        start_to_close_timeout=RECORD_TIMEOUT,
+        retry_policy=RECORD_RETRY,
+    )
