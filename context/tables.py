@@ -64,30 +64,30 @@ class SupportTicket(SQLModel, table=True):
     language: str = "en"
 
 
-class CrmNote(SQLModel, table=True):
-    __table_args__ = (Index("ix_crmnote_account_at", "account_id", "at"),)
+class _AccountEvent(SQLModel):
+    """Something said or done at an account at one time; read per account and window
+    (each table indexes `account_id, at`)."""
+
     id: int | None = Field(default=None, primary_key=True)
     account_id: str = Field(foreign_key="account.id")
     at: datetime
+
+
+class CrmNote(_AccountEvent, table=True):
+    __table_args__ = (Index("ix_crmnote_account_at", "account_id", "at"),)
     author: str
     text: str
 
 
-class CallTranscript(SQLModel, table=True):
+class CallTranscript(_AccountEvent, table=True):
     __table_args__ = (Index("ix_call_account_at", "account_id", "at"),)
-    id: int | None = Field(default=None, primary_key=True)
-    account_id: str = Field(foreign_key="account.id")
-    at: datetime
     title: str
     participants: str
     text: str
 
 
-class NpsResponse(SQLModel, table=True):
+class NpsResponse(_AccountEvent, table=True):
     __table_args__ = (Index("ix_nps_account_at", "account_id", "at"),)
-    id: int | None = Field(default=None, primary_key=True)
-    account_id: str = Field(foreign_key="account.id")
-    at: datetime
     contact_email: str
     score: int  # 0 .. 10
     comment: str = ""

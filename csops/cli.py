@@ -51,6 +51,13 @@ def emit(data, as_json: bool, human: Callable[[], None]) -> None:
         human()
 
 
+def _date_option(option: str, value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        fail(f"{option} {value!r} is not a date (YYYY-MM-DD)", code=2)
+
+
 def _settings() -> Settings:
     try:
         return load_settings()
@@ -123,10 +130,7 @@ def seed(
     """Generate a reproducible demo book into the context database."""
     from csops.demo_book import BookExistsError, generate_book
 
-    try:
-        day = date.fromisoformat(as_of) if as_of else None
-    except ValueError:
-        fail(f"--as-of {as_of!r} is not a date (YYYY-MM-DD)", code=2)
+    day = _date_option("--as-of", as_of)
     try:
         summary = generate_book(
             _engine(_settings()), accounts=accounts, seed=seed, as_of=day, reset=reset
@@ -247,10 +251,7 @@ def renewal(
     from context.queries import NotFound, account_facts
     from csops.waiting import poll, renewal_artifact
 
-    try:
-        day = date.fromisoformat(renewal_date) if renewal_date else None
-    except ValueError:
-        fail(f"--date {renewal_date!r} is not a date (YYYY-MM-DD)", code=2)
+    day = _date_option("--date", renewal_date)
     settings = _settings()
     try:
         with session(_engine(settings)) as s:
