@@ -5,18 +5,10 @@ from __future__ import annotations
 import json
 import uuid
 
-from conftest import (
-    CSM,
-    MANAGER,
-    add_account,
-    add_ticket,
-    eventually,
-    new_ticket_id,
-    outbox,
-    start_escalation,
-    wait_for_requests,
-)
-from test_cli import cli_env, csops, target
+from support.cli import Run, cli_env, csops, target
+from support.data import CSM, HOW_TO, MANAGER, add_account, add_ticket, customer_messages, outbox
+from support.polling import eventually
+from support.temporal import new_ticket_id, start_escalation, wait_for_requests
 
 from adapters.inbox import collect_inbox
 from adapters.launcher import start_onboarding
@@ -26,7 +18,6 @@ from context.tables import Account
 from contracts.digest import DigestInput, DigestResult
 from workflows.digest import CsmDigestWorkflow
 
-HOW_TO = ("How do I export reports?", "Hi, how do I export our weekly reports to CSV? Thanks!")
 OTHER_CSM = "omar@acme.test"
 
 
@@ -85,90 +76,53 @@ async def test_bulk_approve_decides_every_fitting_request_of_one_approver(
         assert outbox(db, f"digest-again-{tag}") == []
 
         env = cli_env(tmp_path, target(dev_env), task_queue=tq)
+
+        async def decide_all(approver: str, decision: str, *options: str) -> Run:
+            """`csops decide --all-for-approver APPROVER --decision DECISION OPTIONS...`"""
+            return await csops(
+                env,
+                "decide",
+                "--all-for-approver",
+                approver,
+                "--decision",
+                decision,
+                *options,
+                cwd=tmp_path,
+            )
+
+        def approved_by_jane(workflow_id: str) -> list[dict]:
+            """What `--json` reports for one approval-1 that Jane approved."""
+            return [
+                {
+                    "workflow_id": workflow_id,
+                    "request_id": "approval-1",
+                    "status": "approved",
+                    "approver": CSM,
+                }
+            ]
+
         # No terminal and no --yes: nothing is decided.
-        unconfirmed = await csops(
-            env, "decide", "--all-for-approver", CSM, "--decision", "approve", cwd=tmp_path
-        )
+        unconfirmed = await decide_all(CSM, "approve")
         assert unconfirmed.code == 2 and "pass --yes" in unconfirmed.err
         assert len(await wait_for_requests(escalation)) == 1
 
-        run = await csops(
-            env,
-            "decide",
-            "--all-for-approver",
-            CSM,
-            "--decision",
-            "approve",
-            "--account",
-            mine,
-            "--yes",
-            "--json",
-            cwd=tmp_path,
-        )
+        run = await decide_all(CSM, "approve", "--account", mine, "--yes", "--json")
         assert run.exited(0), run.err
-        assert json.loads(run.out) == [
-            {
-                "workflow_id": escalation.id,
-                "request_id": "approval-1",
-                "status": "approved",
-                "approver": CSM,
-            }
-        ]
-        run = await csops(
-            env,
-            "decide",
-            "--all-for-approver",
-            CSM,
-            "--decision",
-            "approve",
-            "--account",
-            onboarding,
-            "--yes",
-            "--json",
-            cwd=tmp_path,
-        )
-        assert json.loads(run.out) == [
-            {
-                "workflow_id": plan.id,
-                "request_id": "approval-1",
-                "status": "approved",
-                "approver": CSM,
-            }
-        ]
+        assert json.loads(run.out) == approved_by_jane(escalation.id)
+        run = await decide_all(CSM, "approve", "--account", onboarding, "--yes", "--json")
+        assert json.loads(run.out) == approved_by_jane(plan.id)
         await escalation.result()
         # Only approvals fitted "approve": the kickoff task still waits; the other
         # CSM's approval was never touched.
         assert [r.request_id for r in await wait_for_requests(plan)] == ["task-1"]
         assert [r.request_id for r in await wait_for_requests(foreign)] == ["approval-1"]
-        sent = await eventually(
-            lambda: [m for m in outbox(db, plan.id) if m.audience == "customer"]
-        )
+        sent = await eventually(lambda: customer_messages(db, plan.id))
         assert [m.idempotency_key.rsplit("/", 2)[-2:] for m in sent] == [["welcome", "message"]]
         assert [m.audience for m in outbox(db, escalation.id)].count("customer") == 1
 
-        nothing = await csops(
-            env,
-            "decide",
-            "--all-for-approver",
-            CSM,
-            "--decision",
-            "ack",
-            "--account",
-            mine,
-            "--yes",
-            cwd=tmp_path,
-        )
+        nothing = await decide_all(CSM, "ack", "--account", mine, "--yes")
         assert nothing.exited(0) and "nothing open that jane@acme.test may ack" in nothing.out
-        bad = await csops(
-            env,
-            "decide",
-            "--all-for-approver",
-            MANAGER,
-            "--decision",
-            "edit",
-            "--yes",
-            cwd=tmp_path,
-        )
+        bad = await decide_all(MANAGER, "edit", "--yes")
         assert bad.code == 2 and "one request at a time" in bad.err
         for handle in (foreign, plan):
             await handle.terminate("test done")

@@ -6,27 +6,32 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 import uuid
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-from conftest import (
+from sqlalchemy import func
+from sqlmodel import select
+from support.cli import Run, cli_env, csops, poll_json, target
+from support.data import (
     CSM,
+    HOT_TEXT,
+    HOW_TO,
+    HOW_TO_BODY,
+    HOW_TO_SUBJECT,
     MANAGER,
     add_account,
     add_ticket,
-    decide,
-    eventually,
-    new_ticket_id,
+    customer_messages,
     outbox,
+)
+from support.polling import eventually
+from support.temporal import (
+    decide,
+    human_requests,
+    new_ticket_id,
     start_escalation,
     wait_for_requests,
 )
-from sqlalchemy import func
-from sqlmodel import select
 from temporalio.service import RPCError
 
 from adapters.inbox import inbox_query
@@ -41,75 +46,8 @@ from context.tables import (
     UsageDaily,
 )
 from contracts.escalation import EscalationResult
-from contracts.human import HumanRequestView
 
-HOT_TEXT = "This is unacceptable. Our CEO is furious and we are evaluating other vendors."
-HOW_TO = ("How do I export reports?", "Hi, how do I export our weekly reports to CSV? Thanks!")
 COMMANDS = ["seed", "ticket", "inbox", "decide", "status", "worker", "server", "up"]
-
-
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-    def exited(self, code: int) -> bool:
-        return self.code == code
-
-    def json(self):
-        assert self.exited(0), f"exit {self.code}: {self.err}"
-        return json.loads(self.out)
-
-
-def cli_env(tmp_path: Path, address: str = "127.0.0.1:1", task_queue: str = "unused") -> dict:
-    env = dict(os.environ)
-    env.update(
-        TEMPORAL_ADDRESS=address,
-        CSOPS_TASK_QUEUE=task_queue,
-        CSOPS_DATABASE_URL=f"sqlite:///{tmp_path / 'context.db'}",
-        NO_COLOR="1",
-        COLUMNS="200",  # help text is not wrapped mid-word
-    )
-    env.pop("OPENAI_API_KEY", None)
-    return env
-
-
-async def csops(env: dict, *args: str, cwd: Path, timeout_s: float = 30) -> Run:
-    """`csops ARGS...` as a subprocess, awaited without blocking the worker's loop."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "csops.cli",
-        *args,
-        env=env,
-        cwd=cwd,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout_s)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise AssertionError(f"csops {' '.join(args)} did not finish in {timeout_s}s") from None
-    return Run(proc.returncode, out.decode(), err.decode())
-
-
-async def poll_json(env: dict, *args: str, cwd: Path, holds, timeout_s: float = 20):
-    """Re-run a --json command until `holds(data)` (visibility is eventually consistent)."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while True:
-        data = (await csops(env, *args, cwd=cwd)).json()
-        if holds(data):
-            return data
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"csops {' '.join(args)}: condition not met; last: {data}")
-        await asyncio.sleep(0.3)
-
-
-def target(dev_env) -> str:
-    return dev_env.client.service_client.config.target_host
 
 
 def count(engine, model) -> int:
@@ -198,9 +136,9 @@ async def test_ticket_starts_one_escalation_per_ticket_and_rejects_unknown_accou
             "--account",
             account,
             "--subject",
-            HOW_TO[0],
+            HOW_TO_SUBJECT,
             "--body",
-            HOW_TO[1],
+            HOW_TO_BODY,
             "--id",
             tid,
         )
@@ -366,11 +304,8 @@ async def test_inbox_status_and_decide_as_a_csm_would(tmp_path, dev_env, db, run
         assert "mallory@evil.test may not decide 'approval-1'" in refused.err
         assert invalid.code == 2 and invalid.out == ""  # refused before any connection
         assert "'approve', 'reject', 'edit', 'ack' or 'done'" in invalid.err
-        assert [
-            r.request_id
-            for r in await big_handle.query("human_requests", result_type=list[HumanRequestView])
-        ] == ["approval-1"]
-        assert [m for m in outbox(db, wf_big) if m.audience == "customer"] == []
+        assert [r.request_id for r in await human_requests(big_handle)] == ["approval-1"]
+        assert customer_messages(db, wf_big) == []
 
         approved = await cli(
             "decide", wf_big, "approval-1", "--decision", "approve", "--approver", CSM, "--json"
@@ -386,7 +321,7 @@ async def test_inbox_status_and_decide_as_a_csm_would(tmp_path, dev_env, db, run
         hot_outcome: EscalationResult = await hot_handle.result()
         assert (big_outcome.outcome, big_outcome.customer_messages_sent) == ("approved", 1)
         assert hot_outcome.outcome == "acked"
-        [reply] = [m for m in outbox(db, wf_big) if m.audience == "customer"]
+        [reply] = customer_messages(db, wf_big)
         assert reply.body == approval.draft and reply.to == f"sam@{big}.example"
         assert [m.audience for m in outbox(db, wf_hot)] == ["internal"]  # hot: no reply
 

@@ -6,17 +6,25 @@ attributes say who is waiting on whom."""
 from __future__ import annotations
 
 import pytest
-from conftest import (
+from support.data import (
     CSM,
+    HOW_TO,
+    HOW_TO_BODY,
+    HOW_TO_SUBJECT,
     MANAGER,
     add_account,
     add_ticket,
     audit,
+    customer_messages,
+    outbox,
+)
+from support.polling import eventually
+from support.temporal import (
     current_details,
     decide,
-    eventually,
+    human_history,
+    human_requests,
     new_ticket_id,
-    outbox,
     start_escalation,
     wait_for_requests,
 )
@@ -29,32 +37,35 @@ from contracts import search_attributes as sa
 from contracts.escalation import EscalationResult
 from contracts.human import DecideResult, HumanRequestView
 
-HOW_TO = ("How do I export reports?", "Hi, how do I export our weekly reports to CSV? Thanks!")
 # A how-to that also carries a strategic phrase (routing.yaml strategic_phrases):
 # the workflow opens a copilot approval for the reply AND a task for the CSM.
 HOW_TO_STRATEGIC = (
-    "How do I export reports?",
-    (
-        "Hi, how do I export our weekly reports to CSV? We are restructuring our team around "
-        "this. Thanks!"
-    ),
+    HOW_TO_SUBJECT,
+    HOW_TO_BODY.replace(" Thanks!", " We are restructuring our team around this. Thanks!"),
 )
 MALFORMED_JSON = RawValue(Payload(metadata={"encoding": b"json/plain"}, data=b"{not json"))
 DECISIONS = "'approve', 'reject', 'edit', 'ack' or 'done'"
 
 
 async def refusals(handle: WorkflowHandle) -> list[dict]:
-    return (await handle.query("human_history", result_type=dict))["refusals"]
+    return (await human_history(handle))["refusals"]
 
 
-async def _at_least(refusals_coro, n: int):
-    found = await refusals_coro
-    return found if len(found) >= n else None
+async def refused_at_least(handle: WorkflowHandle, n: int) -> list[dict]:
+    """Wait until `n` signals have been refused; all refusals so far."""
+    return await eventually(lambda: refusals(handle), holds=lambda found: len(found) >= n)
 
 
 async def open_requests(handle: WorkflowHandle) -> dict[str, HumanRequestView]:
-    views = await handle.query("human_requests", result_type=list[HumanRequestView])
-    return {v.request_id: v for v in views}
+    return {v.request_id: v for v in await human_requests(handle)}
+
+
+def top_account_ticket(db, subject: str, body: str) -> str:
+    """A new ticket at acc-400k, a top-50 enterprise account: its reply waits for a human."""
+    add_account(db, "acc-400k", arr=400_000, segment="enterprise", top_rank=12)
+    ticket = new_ticket_id()
+    add_ticket(db, ticket, "acc-400k", subject, body)
+    return ticket
 
 
 async def status(handle: WorkflowHandle) -> WorkflowExecutionStatus | None:
@@ -81,16 +92,10 @@ async def search_attributes_are(handle: WorkflowHandle, pending: int, approvers:
     await eventually(probe)
 
 
-def customer_messages(db, workflow_id: str):
-    return [m for m in outbox(db, workflow_id) if m.audience == "customer"]
-
-
 async def test_bad_signals_are_refused_shown_and_the_workflow_keeps_waiting(
     dev_env, db, run_worker
 ):
-    add_account(db, "acc-400k", arr=400_000, segment="enterprise", top_rank=12)
-    ticket = new_ticket_id()
-    add_ticket(db, ticket, "acc-400k", *HOW_TO)
+    ticket = top_account_ticket(db, *HOW_TO)
     bad_signals = [
         (
             {"request_id": "approval-9", "decision": "approve", "approver": CSM},
@@ -122,7 +127,7 @@ async def test_bad_signals_are_refused_shown_and_the_workflow_keeps_waiting(
 
         for n, (payload, reason) in enumerate(bad_signals, start=1):
             await handle.signal("decide", payload)
-            refused = await eventually(lambda n=n: _at_least(refusals(handle), n))
+            refused = await refused_at_least(handle, n)
             assert len(refused) == n, refused
             assert refused[-1]["reason"] == reason
             assert await status(handle) == WorkflowExecutionStatus.RUNNING
@@ -135,7 +140,7 @@ async def test_bad_signals_are_refused_shown_and_the_workflow_keeps_waiting(
             # A refused signal sends nothing to anyone: only the CSM's notification.
             assert [m.id for m in outbox(db, handle.id)] == [told.id]
 
-        history = await handle.query("human_history", result_type=dict)
+        history = await human_history(handle)
         assert history["refusals"][3]["payload"] == "{not json"  # shown as received
         assert '"decision":"yolo"' in history["refusals"][2]["payload"].replace(" ", "")
         assert [r["status"] for r in history["requests"]] == ["open"]
@@ -148,7 +153,7 @@ async def test_bad_signals_are_refused_shown_and_the_workflow_keeps_waiting(
             {"request_id": "approval-1", "decision": "approve", "approver": CSM, "note": "fine"},
         )
         outcome: EscalationResult = await handle.result()
-        final_history = await handle.query("human_history", result_type=dict)
+        final_history = await human_history(handle)
 
     assert outcome.outcome == "approved" and outcome.customer_messages_sent == 1
     [reply] = customer_messages(db, handle.id)
@@ -162,9 +167,7 @@ async def test_bad_signals_are_refused_shown_and_the_workflow_keeps_waiting(
 async def test_a_second_decision_on_a_closed_request_is_refused_while_a_task_still_waits(
     dev_env, db, run_worker
 ):
-    add_account(db, "acc-400k", arr=400_000, segment="enterprise", top_rank=12)
-    ticket = new_ticket_id()
-    add_ticket(db, ticket, "acc-400k", *HOW_TO_STRATEGIC)
+    ticket = top_account_ticket(db, *HOW_TO_STRATEGIC)
     async with run_worker(dev_env) as tq:
         handle = await start_escalation(db, dev_env.client, tq, ticket)
         await wait_for_requests(handle, 2)
@@ -184,7 +187,7 @@ async def test_a_second_decision_on_a_closed_request_is_refused_while_a_task_sti
         await handle.signal(
             "decide", {"request_id": "approval-1", "decision": "reject", "approver": CSM}
         )
-        [refused] = await eventually(lambda: _at_least(refusals(handle), 1))
+        [refused] = await refused_at_least(handle, 1)
         assert refused["reason"] == "request 'approval-1' is already closed: approved by " + MANAGER
         assert await status(handle) == WorkflowExecutionStatus.RUNNING
         assert list(await open_requests(handle)) == ["task-1"]
@@ -210,9 +213,7 @@ async def test_a_second_decision_on_a_closed_request_is_refused_while_a_task_sti
 
 
 async def test_update_rejects_each_bad_decision_with_a_clear_message(dev_env, db, run_worker):
-    add_account(db, "acc-400k", arr=400_000, segment="enterprise", top_rank=12)
-    ticket = new_ticket_id()
-    add_ticket(db, ticket, "acc-400k", *HOW_TO_STRATEGIC)
+    ticket = top_account_ticket(db, *HOW_TO_STRATEGIC)
     async with run_worker(dev_env) as tq:
         handle = await start_escalation(db, dev_env.client, tq, ticket)
         await wait_for_requests(handle, 2)
@@ -268,7 +269,7 @@ async def test_update_rejects_each_bad_decision_with_a_clear_message(dev_env, db
 
         # Rejected updates change nothing: nothing sent, nothing decided, not in refusals.
         assert not customer_messages(db, handle.id)
-        history = await handle.query("human_history", result_type=dict)
+        history = await human_history(handle)
         assert [r["status"] for r in history["requests"]] == ["open", "open"]
         assert await workflow_task_failures(handle) == []
 

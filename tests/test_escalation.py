@@ -3,23 +3,28 @@ for the ack ladder)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import timedelta
 
 import pytest
-from conftest import (
+from support.data import (
     CSM,
+    HOT_TEXT,
+    HOW_TO,
+    HOW_TO_SUBJECT,
     MANAGER,
     ON_CALL,
     add_account,
     add_ticket,
     audit,
+    customer_messages,
+    outbox,
+)
+from support.polling import eventually
+from support.temporal import (
     current_details,
     decide,
-    eventually,
     new_ticket_id,
-    outbox,
     replay_and_maybe_record,
     start_escalation,
     wait_for_requests,
@@ -33,10 +38,6 @@ from contracts.escalation import EscalationResult
 def about(actual: timedelta, expected: timedelta) -> bool:
     """Timers fire at their time; the task that runs then is a few ms later."""
     return abs(actual - expected) < timedelta(seconds=2)
-
-
-HOT_TEXT = "This is unacceptable. Our CEO is furious and we are evaluating other vendors."
-HOW_TO = ("How do I export reports?", "Hi, how do I export our weekly reports to CSV? Thanks!")
 
 
 async def test_hot_ticket_notifies_csm_before_waiting_and_ack_closes_it(dev_env, db, run_worker):
@@ -59,12 +60,14 @@ async def test_hot_ticket_notifies_csm_before_waiting_and_ack_closes_it(dev_env,
         # Nothing stood between submission and the notification: the first timer
         # (the ack deadline) starts only after the notification activity completed.
         timer = EventType.EVENT_TYPE_TIMER_STARTED
-        events = []
-        for _ in range(100):  # the ladder's first timer follows the request by a task
-            events = [e async for e in handle.fetch_history_events()]
-            if any(e.event_type == timer for e in events):
-                break
-            await asyncio.sleep(0.05)
+
+        async def history() -> list:
+            return [e async for e in handle.fetch_history_events()]
+
+        # The ladder's first timer follows the request by a task.
+        events = await eventually(
+            history, holds=lambda found: any(e.event_type == timer for e in found)
+        )
         first_timer = next(i for i, e in enumerate(events) if e.event_type == timer)
         notify_done = next(
             i
@@ -132,7 +135,7 @@ async def test_how_to_at_small_account_is_sent_without_a_human(dev_env, db, run_
     assert outcome.outcome in ("sent", "sent_sampled")
     [reply] = outbox(db, handle.id)
     assert reply.audience == "customer" and reply.to == "sam@acc-20k.example"
-    assert reply.subject == f"Re: {HOW_TO[0]}" and "export" in reply.body
+    assert reply.subject == f"Re: {HOW_TO_SUBJECT}" and "export" in reply.body
     assert reply.sampled_for_review == (outcome.outcome == "sent_sampled")
     [sent] = [e for e in audit(db, handle.id) if e.action == "customer_reply"]
     assert (sent.autonomy, sent.policy_rule, sent.actor) == (
@@ -187,7 +190,7 @@ async def test_same_text_at_large_account_waits_for_copilot_approval(
         outcome: EscalationResult = await handle.result()
 
     assert outcome.outcome == expected_outcome
-    customer = [m for m in outbox(db, handle.id) if m.audience == "customer"]
+    customer = customer_messages(db, handle.id)
     bodies = [request.draft if b == "draft" else b for b in expected_bodies]
     assert [m.body for m in customer] == bodies
     assert outcome.customer_messages_sent == len(bodies)
@@ -230,5 +233,5 @@ async def test_a_ticket_the_offline_engine_cannot_read_goes_to_a_human(dev_env, 
         assert "reads English only" in request.draft  # the draft tells the human why
         details = await current_details(handle)
         assert "language es" in details and "confidence 0.30 below 0.6" in details
-        assert not [m for m in outbox(db, handle.id) if m.audience == "customer"]
+        assert not customer_messages(db, handle.id)
         await handle.cancel()

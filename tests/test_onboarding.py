@@ -8,18 +8,9 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from conftest import (
-    CSM,
-    MANAGER,
-    add_account,
-    audit,
-    current_details,
-    decide,
-    outbox,
-    replay_and_maybe_record,
-    wait_for_requests,
-)
 from sqlmodel import select
+from support.data import CSM, MANAGER, add_account, audit, customer_messages, outbox
+from support.temporal import current_details, decide, replay_and_maybe_record, wait_for_requests
 
 from adapters.launcher import start_onboarding
 from context.db import session
@@ -90,7 +81,7 @@ async def test_healthy_smb_account_runs_the_whole_plan_alone(ts_env, db, run_wor
         review: OnboardingReview = await handle.result()
         await replay_and_maybe_record(handle, "onboarding_smb_healthy")
 
-    customer = [m for m in outbox(db, handle.id) if m.audience == "customer"]
+    customer = customer_messages(db, handle.id)
     assert [m.to for m in customer] == ["sam@acc-healthy.example"] * 4
     start = (await handle.describe()).start_time
     assert sent_on_day(customer, start) == [
@@ -175,7 +166,7 @@ async def test_enterprise_is_human_led_and_nothing_leaves_before_approval(ts_env
         assert (
             "Welcome to Acme" in welcome.draft and f"{CSM} leads your onboarding" in welcome.draft
         )
-        assert not [m for m in outbox(db, handle.id) if m.audience == "customer"]
+        assert not customer_messages(db, handle.id)
 
         await decide(handle, request_id="task-1", decision="done", approver=CSM)
         await decide(
@@ -189,7 +180,7 @@ async def test_enterprise_is_human_led_and_nothing_leaves_before_approval(ts_env
         await replay_and_maybe_record(handle, "onboarding_enterprise")
         states = await plan(handle)
 
-    customer = [m for m in outbox(db, handle.id) if m.audience == "customer"]
+    customer = customer_messages(db, handle.id)
     # Only what a human approved left: the edited welcome. Later copilot steps,
     # undecided, expired without sending.
     assert [m.body for m in customer] == ["Dear team, welcome. Maria"]

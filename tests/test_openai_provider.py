@@ -6,28 +6,33 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from conftest import (
+from support.data import (
     CSM,
+    HOW_TO,
+    HOW_TO_BODY,
+    HOW_TO_SUBJECT,
     MANAGER,
     add_account,
     add_ticket,
     audit,
+    customer_messages,
+    outbox,
+)
+from support.openai_server import FakeOpenAI, http_error, json_answer
+from support.polling import eventually
+from support.temporal import (
     current_details,
     decide,
-    eventually,
     new_ticket_id,
-    outbox,
     start_escalation,
     wait_for_requests,
 )
-from openai_server import FakeOpenAI, http_error, json_answer
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 
 from adapters.openai_provider import OpenAIProvider
 from contracts.escalation import EscalationResult
 
-HOW_TO = ("How do I export reports?", "Hi, how do I export our weekly reports to CSV? Thanks!")
 ASSESSMENT = {
     "intent": "how_to",
     "sentiment": 0.2,
@@ -38,7 +43,7 @@ ASSESSMENT = {
     "reasons": ["asks how to export"],
 }
 DRAFT = {
-    "subject": "Re: How do I export reports?",
+    "subject": f"Re: {HOW_TO_SUBJECT}",
     "body": "Hi Sam, open Reports, pick the weekly report and choose Export > CSV. Jane's team",
 }
 LABEL = "openai:test-model"
@@ -127,7 +132,7 @@ async def test_valid_structured_answers_are_used_and_audited(dev_env, db, run_wo
         assert call["body"]["model"] == "test-model" and call["body"]["temperature"] == 0
         system, user = call["body"]["messages"]
         assert (system["role"], user["role"]) == ("system", "user")
-        assert HOW_TO[1] in user["content"]
+        assert HOW_TO_BODY in user["content"]
     assert (schema_name(assess_call), schema_name(draft_call)) == ("TicketAssessment", "DraftReply")
     assert f'<ticket id="{ticket}">' in assess_call["body"]["messages"][1]["content"]
 
@@ -204,7 +209,7 @@ async def test_invalid_model_output_goes_to_a_human(dev_env, db, run_worker):
     assert assessed.detail["needs_human"] is True and assessed.detail["confidence"] == 0
     assert assessed.detail["engine"] == f"{LABEL} (invalid output)"
     assert "model output was unusable (JSONDecodeError" in assessed.detail["reasons"][0]
-    assert not [m for m in outbox(db, handle.id) if m.audience == "customer"]
+    assert not customer_messages(db, handle.id)
 
 
 async def test_a_refused_request_is_not_retried_and_a_human_gets_the_ticket(
@@ -242,7 +247,7 @@ async def test_a_refused_request_is_not_retried_and_a_human_gets_the_ticket(
     assert "completed" not in assess
 
     assert outcome.outcome == "approved" and outcome.customer_messages_sent == 1
-    [reply] = [m for m in outbox(db, handle.id) if m.audience == "customer"]
+    [reply] = customer_messages(db, handle.id)
     assert reply.body == DRAFT["body"]
     [approved] = [e for e in audit(db, handle.id) if e.outcome == "approved"]
     assert approved.actor == MANAGER and approved.autonomy == "copilot"

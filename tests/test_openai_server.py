@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import openai
 import pytest
-from openai_server import FakeOpenAI, http_error, json_answer
+from support.openai_server import FakeOpenAI, http_error, json_answer
 
 MESSAGES = [
     {"role": "system", "content": "Answer in JSON."},

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import email
-import socket
 import uuid
 from datetime import UTC, datetime
 from email import policy
@@ -13,16 +12,10 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from conftest import (
-    CSM,
-    ON_CALL,
-    add_account,
-    add_ticket,
-    eventually,
-    new_ticket_id,
-    outbox,
-    start_escalation,
-)
+from support.data import CSM, HOT_TEXT, ON_CALL, add_account, add_ticket, outbox
+from support.net import free_port
+from support.polling import eventually
+from support.temporal import new_ticket_id, start_escalation
 
 from adapters.delivery import (
     SENDER,
@@ -34,8 +27,6 @@ from adapters.delivery import (
 )
 from context.db import session
 from context.tables import OutboxMessage
-
-HOT_TEXT = "This is unacceptable. Our CEO is furious and we are evaluating other vendors."
 
 
 def queue(
@@ -76,13 +67,6 @@ def read_maildir(path: Path) -> list[email.message.EmailMessage]:
         email.message_from_bytes(f.read_bytes(), policy=policy.default)
         for f in sorted((path / "new").iterdir())
     ]
-
-
-def free_port() -> int:
-    """A port nothing listens on (bound, read, released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Collector:

@@ -5,21 +5,16 @@ suspicion is visible in the details and the audit log."""
 from __future__ import annotations
 
 import pytest
-from conftest import (
-    CSM,
-    MANAGER,
-    add_account,
-    add_ticket,
-    audit,
+from support.data import CSM, MANAGER, add_account, add_ticket, audit, outbox
+from support.openai_server import FakeOpenAI, json_answer
+from support.polling import eventually
+from support.temporal import (
     current_details,
     decide,
-    eventually,
     new_ticket_id,
-    outbox,
     start_escalation,
     wait_for_requests,
 )
-from openai_server import FakeOpenAI, json_answer
 
 from adapters.openai_provider import OpenAIProvider
 from contracts.escalation import EscalationResult

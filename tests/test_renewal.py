@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import UTC, date, datetime, timedelta
 
-from conftest import (
-    audit,
-    decide,
-    eventually,
-    outbox,
-    replay_and_maybe_record,
-    wait_for_requests,
-)
 from sqlmodel import func, select
+from support.data import audit, outbox
+from support.polling import eventually
+from support.temporal import decide, replay_and_maybe_record, wait_for_requests
 
 from adapters.launcher import start_renewal_package
 from context.db import session
@@ -165,23 +159,17 @@ async def test_sweep_starts_exactly_the_in_window_renewals_once(dev_env, db, run
             0,
             0,
         )
-        started = [
-            w.id
-            async for w in dev_env.client.list_workflows(
-                f"WorkflowType = 'RenewalPackageWorkflow' AND TaskQueue = '{tq}'"
-            )
-        ]
-        # Visibility lags a little behind the starts.
-        for _ in range(50):
-            if len(started) == len(expected):
-                break
-            await asyncio.sleep(0.2)
-            started = [
+
+        async def listed() -> list[str]:
+            return [
                 w.id
                 async for w in dev_env.client.list_workflows(
                     f"WorkflowType = 'RenewalPackageWorkflow' AND TaskQueue = '{tq}'"
                 )
             ]
+
+        # Visibility lags a little behind the starts.
+        started = await eventually(listed, holds=lambda ids: len(ids) == len(expected), every_s=0.2)
         assert {w.split("/")[1] for w in started} == expected
 
         second: SweepReport = await dev_env.client.execute_workflow(
@@ -207,13 +195,9 @@ async def test_the_installed_schedule_runs_the_sweep(dev_env, db, run_worker):
                 info = (await schedule.describe()).info
                 return info.recent_actions and not info.running_actions and info.recent_actions
 
-            recent = None
-            for _ in range(100):
-                recent = await sweep_done()
-                if recent:
-                    break
-                await asyncio.sleep(0.2)
-            assert recent, "the triggered sweep did not finish"
+            recent = await eventually(
+                sweep_done, timeout_s=30, every_s=0.2, what="the triggered sweep finished"
+            )
             run = recent[-1].action
             report: SweepReport = await dev_env.client.get_workflow_handle(
                 run.workflow_id,

@@ -260,18 +260,21 @@ def declining_account(engine) -> str:
     raise AssertionError("the demo book has no declining account")
 
 
+def angry_ticket(ticket_id: str, account_id: str) -> SupportTicket:
+    """An open, angry ticket filed two days before AS_OF."""
+    return SupportTicket(
+        id=ticket_id,
+        account_id=account_id,
+        subject=ANGRY_SUBJECT,
+        body=ANGRY_BODY,
+        created_at=datetime(2026, 10, 30, 9, tzinfo=UTC),
+    )
+
+
 def test_declining_account_with_angry_ticket_is_at_risk(engine, acts):
     account_id = declining_account(engine)
     with session(engine) as s:
-        s.add(
-            SupportTicket(
-                id="T-9001",
-                account_id=account_id,
-                subject=ANGRY_SUBJECT,
-                body=ANGRY_BODY,
-                created_at=datetime(2026, 10, 30, 9, tzinfo=UTC),
-            )
-        )
+        s.add(angry_ticket("T-9001", account_id))
         s.commit()
     ((open_tickets,),) = q(
         engine,
@@ -405,15 +408,7 @@ def test_healthy_account_near_seat_limit_gets_expansion(engine, acts):
 def test_high_risk_holds_expansion_back(engine, acts):
     account_id = declining_account(engine)
     with session(engine) as s:
-        s.add(
-            SupportTicket(
-                id="T-9002",
-                account_id=account_id,
-                subject=ANGRY_SUBJECT,
-                body=ANGRY_BODY,
-                created_at=datetime(2026, 10, 30, 9, tzinfo=UTC),
-            )
-        )
+        s.add(angry_ticket("T-9002", account_id))
         avg = last_30(engine, account_id, "active_users") / 30
         s.get(Account, account_id).seats = max(1, math.floor(avg / 0.95))
         s.commit()

@@ -40,23 +40,29 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import quote
 
-from conftest import (
+from playwright.async_api import FrameLocator, Locator, Page, async_playwright, expect
+from support.data import (
     CSM,
+    HOW_TO,
+    HOW_TO_SUBJECT,
     MANAGER,
     add_account,
     add_ticket,
     audit,
+    customer_messages,
+)
+from support.polling import eventually
+from support.temporal import (
     current_details,
+    human_history,
+    human_requests,
     new_ticket_id,
-    outbox,
     start_escalation,
     wait_for_requests,
 )
-from playwright.async_api import FrameLocator, Locator, Page, async_playwright, expect
 from temporalio.client import WorkflowExecutionStatus
 
 from contracts.escalation import EscalationResult
-from contracts.human import HumanRequestView
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "test-artifacts" / "ui"
@@ -77,13 +83,15 @@ CHROMIUM_ARGS = [
 ]
 VIEWPORT = {"width": 1280, "height": 800}
 WAIT_MS = 15_000  # default for every Playwright wait in this test
+# CSS transitions end; CSS animations may loop forever (the UI's pulsing dot).
+NO_TRANSITION_RUNNING = """() => !document.getAnimations().some(
+    a => a instanceof CSSTransition && a.playState === "running")"""
 
 MY_PENDING = f"CsopsApprovers = '{CSM}' AND CsopsPendingApprovals > 0"
 # The list as a CSM sets it up: which account, what stage, how many decisions, whose.
 COLUMNS_OUT = ("Run ID", "Type", "Start", "End")
 COLUMNS_IN = ("CsopsAccountId", "CsopsStage", "CsopsPendingApprovals", "CsopsApprovers")
 
-HOW_TO = ("How do I export reports?", "Hi, how do I export our weekly reports to CSV? Thanks!")
 MALLORY = "mallory@evil.test"
 
 
@@ -98,9 +106,11 @@ class Shots:
         self.to_docs = os.environ.get("CSOPS_UPDATE_DOC_SCREENSHOTS") == "1"
 
     async def take(self, name: str) -> Path:
-        # No hover tooltip in the picture: move the pointer away and let it fade.
+        # No hover tooltip in the picture: move the pointer away, then wait until no
+        # tooltip shows and no hover transition (a background fading back) still runs.
         await self.page.mouse.move(VIEWPORT["width"] - 1, VIEWPORT["height"] - 1)
-        await asyncio.sleep(0.3)
+        await expect(self.page.get_by_role("tooltip")).to_have_count(0)  # visible ones
+        await self.page.wait_for_function(NO_TRANSITION_RUNNING)
         path = SHOTS / f"{name}.png"
         await self.page.screenshot(path=path, timeout=WAIT_MS)
         if self.to_docs and name in DOC_SHOTS:
@@ -138,27 +148,24 @@ async def chromium_page() -> AsyncIterator[tuple[Page, Shots]]:
             await browser.close()
 
 
-async def keep_trying(attempt, retry, *, timeout_s: float, first_pause_s: float = 0.25):
-    """`await attempt()` until it stops raising AssertionError; `await retry()` between
-    tries, with a growing pause. Visibility and the current details are eventually
+async def keep_trying(attempt, retry, *, timeout_s: float) -> None:
+    """`await attempt()` (Playwright expectations) until it stops raising AssertionError;
+    `await retry()` between tries. Visibility and the current details are eventually
     consistent, so the UI is reloaded (or refreshed) until it shows the truth."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    pause = first_pause_s
-    while True:
-        try:
-            return await attempt()
-        except AssertionError:
-            if loop.time() > deadline:
-                raise
-        await asyncio.sleep(pause)
-        pause = min(pause * 2, 3)
-        await retry()
+    await eventually(
+        attempt,
+        timeout_s,
+        holds=lambda _: True,  # passing is holding: a failed expectation raises
+        every_s=0.5,
+        ignoring=(AssertionError,),
+        between=retry,
+        what="what the page should show",
+    )
 
 
-async def reload_until(page: Page, check, timeout_s: float = 30):
+async def reload_until(page: Page, check, timeout_s: float = 30) -> None:
     """Reload the page (visibility lags the workflow a little) until `check()` passes."""
-    return await keep_trying(check, lambda: page.reload(wait_until="load"), timeout_s=timeout_s)
+    await keep_trying(check, lambda: page.reload(wait_until="load"), timeout_s=timeout_s)
 
 
 async def refresh_until(page: Page, frame: FrameLocator, text: str, timeout_s: float = 30):
@@ -179,15 +186,15 @@ async def refresh_until(page: Page, frame: FrameLocator, text: str, timeout_s: f
 async def settled(locator: Locator, timeout_s: float = 5, still_for: int = 3) -> None:
     """Wait until the element's box stays put for `still_for` samples in a row
     (the signal modal re-lays out after its editor loses focus)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
     boxes: list = []
-    while loop.time() < deadline:
-        boxes = [*boxes[-(still_for - 1) :], await locator.bounding_box()]
-        if len(boxes) == still_for and boxes[0] is not None and boxes.count(boxes[0]) == still_for:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{locator} kept moving for {timeout_s}s")
+
+    async def still() -> bool:
+        boxes[:] = [*boxes[-(still_for - 1) :], await locator.bounding_box()]
+        return (
+            len(boxes) == still_for and boxes[0] is not None and boxes.count(boxes[0]) == still_for
+        )
+
+    await eventually(still, timeout_s, every_s=0.1, what=f"{locator} staying put")
 
 
 async def send_decide_signal(page: Page, shots: Shots, payload: str, shot: str) -> None:
@@ -222,10 +229,6 @@ async def send_decide_signal(page: Page, shots: Shots, payload: str, shot: str) 
     await expect(dialog).to_have_count(0)
     await toast.get_by_role("button", name="Close").click()
     await expect(toast).to_have_count(0)
-
-
-def customer_messages(db, workflow_id: str):
-    return [m for m in outbox(db, workflow_id) if m.audience == "customer"]
 
 
 # ---------------------------------------------------------------- the test
@@ -311,7 +314,7 @@ async def test_a_csm_filters_opens_and_decides_in_the_temporal_web_ui(ui_env, db
         await page.get_by_role("tab", name="User Metadata").click()
         summary = page.frame_locator("#user-metadata-summary").locator("body")
         await expect(summary).to_contain_text(
-            f"Escalation {ticket} · Northwind Test Co: How do I export reports?"
+            f"Escalation {ticket} · Northwind Test Co: {HOW_TO_SUBJECT}"
         )
         details = page.frame_locator("#user-metadata-details").locator("body")
         await expect(details).to_contain_text(
@@ -363,10 +366,10 @@ async def test_a_csm_filters_opens_and_decides_in_the_temporal_web_ui(ui_env, db
         )
         await shots.take("03b-refused")
 
-        refused = (await handle.query("human_history", result_type=dict))["refusals"]
+        refused = (await human_history(handle))["refusals"]
         assert [r["reason"] for r in refused] == [refusal]
         assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
-        still_open = await handle.query("human_requests", result_type=list[HumanRequestView])
+        still_open = await human_requests(handle)
         assert [r.request_id for r in still_open] == ["approval-1"]
         assert "### Refused signals (the workflow kept waiting)" in await current_details(handle)
         assert not customer_messages(db, handle.id)

@@ -1,0 +1,101 @@
+"""The context database as tests fill and read it, and the people and ticket texts
+they use."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from sqlmodel import select
+
+from context.db import session
+from context.tables import Account, AuditEvent, Contact, OutboxMessage, SupportTicket
+
+# Every account added here is Jane's, managed by Maria; hot tickets also reach on-call.
+CSM, MANAGER, ON_CALL = "jane@acme.test", "maria@acme.test", "oncall@csops.test"
+
+# A plain how-to question: sent alone at a small account, a copilot approval at a big one.
+HOW_TO_SUBJECT = "How do I export reports?"
+HOW_TO_BODY = "Hi, how do I export our weekly reports to CSV? Thanks!"
+HOW_TO = (HOW_TO_SUBJECT, HOW_TO_BODY)
+# An angry customer: a hot ticket, whatever the account.
+HOT_TEXT = "This is unacceptable. Our CEO is furious and we are evaluating other vendors."
+
+
+def add_account(
+    engine,
+    account_id: str,
+    *,
+    arr: float,
+    segment: str = "smb",
+    top_rank: int = 200,
+    stage: str = "adopting",
+    name: str | None = None,
+) -> None:
+    """An account of Jane's with one primary contact, sam@<account_id>.example."""
+    with session(engine) as s:
+        s.add(
+            Account(
+                id=account_id,
+                name=name or f"{account_id} Inc",
+                arr=arr,
+                segment=segment,
+                plan="team",
+                seats=50,
+                stage=stage,
+                top_rank=top_rank,
+                signed_date=date(2025, 12, 1),
+                renewal_date=date(2026, 12, 1),
+                owner_csm=CSM,
+                manager=MANAGER,
+            )
+        )
+        s.add(
+            Contact(
+                account_id=account_id,
+                name="Sam Lee",
+                email=f"sam@{account_id}.example",
+                role="Admin",
+                is_primary=True,
+            )
+        )
+        s.commit()
+
+
+def add_ticket(engine, ticket_id: str, account_id: str, subject: str, body: str) -> None:
+    with session(engine) as s:
+        s.add(
+            SupportTicket(
+                id=ticket_id,
+                account_id=account_id,
+                subject=subject,
+                body=body,
+                requester_email=f"sam@{account_id}.example",
+                created_at=datetime(2026, 11, 20, tzinfo=UTC),
+            )
+        )
+        s.commit()
+
+
+def outbox(engine, workflow_id: str | None = None) -> list[OutboxMessage]:
+    """Queued messages, oldest first; only one workflow's if `workflow_id` is given."""
+    with session(engine) as s:
+        q = select(OutboxMessage).order_by(OutboxMessage.id)
+        if workflow_id:
+            q = q.where(OutboxMessage.workflow_id == workflow_id)
+        return list(s.exec(q).all())
+
+
+def customer_messages(engine, workflow_id: str) -> list[OutboxMessage]:
+    """What the workflow queued for the customer (not the internal notifications)."""
+    return [m for m in outbox(engine, workflow_id) if m.audience == "customer"]
+
+
+def audit(engine, workflow_id: str) -> list[AuditEvent]:
+    with session(engine) as s:
+        return list(
+            s.exec(
+                select(AuditEvent)
+                .where(AuditEvent.workflow_id == workflow_id)
+                .order_by(AuditEvent.id)
+            ).all()
+        )

@@ -1,0 +1,90 @@
+"""Workflows as the tests drive them: start, query, decide, replay."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from context.db import session
+from context.tables import SupportTicket
+from contracts.human import DecideInput, DecideResult, HumanRequestView
+from support.polling import eventually
+
+HISTORY_DIR = Path(__file__).parent.parent / "histories"
+
+
+def new_ticket_id() -> str:
+    """Ticket ids unique across the session's shared server (ids are business keys)."""
+    return f"T-{uuid.uuid4().hex[:8]}"
+
+
+async def start_escalation(
+    engine, client: Client, task_queue: str, ticket_id: str
+) -> WorkflowHandle:
+    """Start the escalation the way `csops ticket` does (same launch code)."""
+    from adapters.launcher import start_escalation as launch
+    from context.queries import account_facts
+
+    with session(engine) as s:
+        row = s.get(SupportTicket, ticket_id)
+        account = account_facts(s, row.account_id)
+    started = await launch(client, task_queue, ticket_id, row.subject, account)
+    assert started.started, f"{ticket_id} was already running"
+    return started.handle
+
+
+async def human_requests(handle: WorkflowHandle) -> list[HumanRequestView]:
+    """The open human requests (the `human_requests` query)."""
+    return await handle.query("human_requests", result_type=list[HumanRequestView])
+
+
+async def human_history(handle: WorkflowHandle) -> dict:
+    """Every request with its status, and the refused signals (`human_history`)."""
+    return await handle.query("human_history", result_type=dict)
+
+
+async def wait_for_requests(
+    handle: WorkflowHandle, count: int = 1, timeout_s: float = 20
+) -> list[HumanRequestView]:
+    """Poll the `human_requests` query until `count` requests are open."""
+    return await eventually(
+        lambda: human_requests(handle),
+        timeout_s,
+        holds=lambda open_requests: len(open_requests) >= count,
+        every_s=0.1,
+        # Not started yet: the query has no worker answer so far.
+        ignoring=(Exception,),
+        what=f"{handle.id}: {count} open request(s)",
+    )
+
+
+async def decide(handle: WorkflowHandle, **payload) -> DecideResult:
+    """The `decide` update, as the CLI sends it."""
+    return await handle.execute_update("decide", DecideInput(**payload), result_type=DecideResult)
+
+
+async def current_details(handle: WorkflowHandle) -> str:
+    """The Markdown the Temporal UI shows as the workflow's current details."""
+    from temporalio.api.sdk.v1 import WorkflowMetadata
+
+    metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    return metadata.current_details
+
+
+async def replay_and_maybe_record(handle: WorkflowHandle, name: str) -> None:
+    """Replay the finished run's history against today's workflow code; with
+    CSOPS_RECORD_HISTORIES=1 also save it under tests/histories/ for the replay test."""
+    from worker import WORKFLOWS
+
+    history = await handle.fetch_history()
+    await Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter).replay_workflow(
+        history
+    )
+    if os.environ.get("CSOPS_RECORD_HISTORIES") == "1":
+        HISTORY_DIR.mkdir(exist_ok=True)
+        (HISTORY_DIR / f"{name}.json").write_text(history.to_json())
