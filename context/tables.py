@@ -141,13 +141,18 @@ class AuditEvent(SQLModel, table=True):
     detail: dict = Field(default_factory=dict, sa_column=Column(JSON))
 
 
-class OnboardingReviewRecord(SQLModel, table=True):
+class _WorkflowRecord(SQLModel):
+    """What one workflow run wrote back. The unique workflow id is what makes a
+    retried store find the stored row instead of writing a second one."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    workflow_id: str = Field(unique=True)
+    account_id: str = Field(foreign_key="account.id", index=True)
+
+
+class OnboardingReviewRecord(_WorkflowRecord, table=True):
     """The day-30 onboarding review, written back to the context layer."""
 
-    __table_args__ = (UniqueConstraint("workflow_id"),)
-    id: int | None = Field(default=None, primary_key=True)
-    workflow_id: str
-    account_id: str = Field(foreign_key="account.id", index=True)
     at: datetime
     status: str
     activation_level: str
@@ -157,16 +162,9 @@ class OnboardingReviewRecord(SQLModel, table=True):
     markdown: str
 
 
-class RenewalPackageRecord(SQLModel, table=True):
-    """One renewal package per workflow run: the rendered artifacts and the data.
+class RenewalPackageRecord(_WorkflowRecord, table=True):
+    """One renewal package per workflow run: the rendered artifacts and the data."""
 
-    The unique workflow id is what makes a retried store return the stored row.
-    """
-
-    __table_args__ = (UniqueConstraint("workflow_id"),)
-    id: int | None = Field(default=None, primary_key=True)
-    workflow_id: str
-    account_id: str = Field(foreign_key="account.id", index=True)
     renewal_date: date
     created_at: datetime
     risk_level: str  # low | medium | high

@@ -37,3 +37,10 @@ class AutonomyDecision(BaseModel):
     rule: str  # the matched rule, or "default" / "unknown-action"
     policy_version: str  # content hash of the policy files
     adjustments: list[str] = []  # why the level moved right of the rule's level
+
+    def summary_line(self) -> str:
+        moved = f"; moved right: {'; '.join(self.adjustments)}" if self.adjustments else ""
+        return (
+            f"Policy: `{self.action}` → **{self.level.value}** (rule `{self.rule}`, "
+            f"policy {self.policy_version}){moved}"
+        )

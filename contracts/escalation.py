@@ -53,6 +53,12 @@ class TicketAssessment(BaseModel):
     reasons: list[str] = []
     engine: str = ""  # "offline" or "openai:<model>": shown wherever the output appears
 
+    def summary_line(self) -> str:
+        return (
+            f"Assessment ({self.engine}): intent {self.intent}, sentiment {self.sentiment:+.2f}, "
+            f"severity {self.severity}, confidence {self.confidence:.2f}, language {self.language}"
+        )
+
     @classmethod
     def for_a_human(cls, reason: str, engine: str) -> TicketAssessment:
         """No usable assessment (the model failed or answered nonsense): the ticket

@@ -59,20 +59,11 @@ class EscalationWorkflow(HumanDecisions):
             lines.append(f"Account {self.account.summary_line()}")
         lines.append(f"Stage: **{self.stage}** · outcome: {self.outcome}")
         if self.assessment:
-            x = self.assessment
-            lines.append(
-                f"Assessment ({x.engine}): intent {x.intent}, sentiment {x.sentiment:+.2f}, "
-                f"severity {x.severity}, confidence {x.confidence:.2f}, language {x.language}"
-            )
+            lines.append(self.assessment.summary_line())
         if self.hot_why:
             lines.append(f"HOT: {'; '.join(self.hot_why)}. Nothing is sent to the customer.")
         if self.decision:
-            d = self.decision
-            lines.append(
-                f"Policy: `{d.action}` → **{d.level.value}** (rule `{d.rule}`, "
-                f"policy {d.policy_version})"
-                + (f"; moved right: {'; '.join(d.adjustments)}" if d.adjustments else "")
-            )
+            lines.append(self.decision.summary_line())
         return lines
 
     @workflow.run

@@ -244,6 +244,27 @@ class HumanDecisions:
         )
         return req
 
+    async def ask_account_team(
+        self,
+        kind: RequestKind,
+        decision: AutonomyDecision,
+        title: str,
+        ladder: Ladder,
+        draft: str | None = None,
+        request_id: str | None = None,
+    ) -> HumanRequest:
+        """`ask` the account's CSM, with their manager as the other approver."""
+        a = self._account
+        return await self.ask(
+            kind=kind,
+            decision=decision,
+            title=title,
+            approvers=[a.owner_csm, a.manager],
+            ladder=ladder,
+            draft=draft,
+            request_id=request_id,
+        )
+
     def withdraw(self, request_ids: list[str]) -> None:
         """Take requests back: the agent no longer needs them (the customer did the
         thing, or the plan is over). Their `ask()` returns `withdrawn`; the caller

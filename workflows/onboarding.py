@@ -244,13 +244,10 @@ class OnboardingWorkflow(HumanDecisions):
         a = self._account
         decision = evaluate.decide_autonomy(self._policies, m.action, a)
         if decision.level == AutonomyLevel.OFF_LIMITS or not m.template:
-            req = await self.ask(
-                kind="task",
-                decision=decision,
-                approvers=[a.owner_csm, a.manager],
-                title=f"{m.title}: run it with {a.name}",
-                ladder=TASK_LADDER,
-                request_id=self._request_id_for(m, "task"),
+            title = f"{m.title}: run it with {a.name}"
+            request_id = self._request_id_for(m, "task")
+            req = await self.ask_account_team(
+                "task", decision, title, TASK_LADDER, None, request_id
             )
             st.message = f"CSM task {req.request_id}: {req.status}"
             if req.status == "done" and st.status != "done":
@@ -420,15 +417,14 @@ class OnboardingWorkflow(HumanDecisions):
         if decision.level == AutonomyLevel.OFF_LIMITS:
             return "off-limits: not sent"
         draft = await self._render_preview(template, message["values"])
-        req = await self.ask(
-            kind="approval",
-            decision=decision,
-            approvers=[a.owner_csm, a.manager],
-            ladder=self._policies.routing.approval.ladder(),
-            title=f"Approve the message to {a.name}: {m.title}"
-            + (" (nudge)" if key.endswith("nudge") else ""),
-            draft=draft,
-            request_id=self._request_id_for(m, "approval"),
+        nudge = " (nudge)" if key.endswith("nudge") else ""
+        req = await self.ask_account_team(
+            "approval",
+            decision,
+            f"Approve the message to {a.name}: {m.title}{nudge}",
+            self._policies.routing.approval.ladder(),
+            draft,
+            self._request_id_for(m, "approval"),
         )
         if req.status in ("approved", "edited"):
             await self._unpaused()

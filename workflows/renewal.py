@@ -231,27 +231,20 @@ class RenewalPackageWorkflow(HumanDecisions):
             detail={"risk": package.risk.level, "html": artifact.html_path},
         )
         self.stage = "awaiting pricing decision"
-        return await self.ask(
-            kind="approval",
-            decision=decision,
-            title=f"Decide the renewal pricing for {a.name}",
-            approvers=[a.owner_csm, a.manager],
-            ladder=policies.routing.approval.ladder(),
-            draft=_pricing_text(package),
+        title = f"Decide the renewal pricing for {a.name}"
+        ladder = policies.routing.approval.ladder()
+        return await self.ask_account_team(
+            "approval", decision, title, ladder, _pricing_text(package)
         )
 
     async def _terms_task(self, policies: PolicySet, package: RenewalPackage) -> HumanRequest:
         """Non-standard terms are off-limits: the agent neither drafts nor answers."""
         a = self._account
         decision = evaluate.decide_autonomy(policies, "non_standard_terms", a)
-        return await self.ask(
-            kind="task",
-            decision=decision,
-            title=f"{a.name} asked for non-standard terms: handle them with legal "
-            "(off-limits for the agent)",
-            approvers=[a.owner_csm, a.manager],
-            ladder=policies.routing.approval.ladder(),
-            draft="\n".join(package.terms_requests),
+        title = f"{a.name} asked for non-standard terms: handle them with legal (off-limits for the agent)"
+        ladder = policies.routing.approval.ladder()
+        return await self.ask_account_team(
+            "task", decision, title, ladder, "\n".join(package.terms_requests)
         )
 
     async def _signing_task(self, policies: PolicySet, package: RenewalPackage) -> HumanRequest:
@@ -267,14 +260,8 @@ class RenewalPackageWorkflow(HumanDecisions):
             escalate=until_renewal * 0.8,
             expire=until_renewal + grace,
         )
-        return await self.ask(
-            kind="task",
-            decision=decision,
-            title=f"Sign the {package.renewal_date} renewal with {a.name} "
-            "(off-limits for the agent)",
-            approvers=[a.owner_csm, a.manager],
-            ladder=ladder,
-        )
+        title = f"Sign the {package.renewal_date} renewal with {a.name} (off-limits for the agent)"
+        return await self.ask_account_team("task", decision, title, ladder)
 
 
 @workflow.defn(name=names.RENEWAL_SWEEP_WORKFLOW)
