@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy.engine import Engine
@@ -26,6 +28,21 @@ from contracts.renewal import RenewalSummary, RenewalSummaryInput
 
 OFFLINE_MODEL = "offline-rules-v1"
 T = TypeVar("T", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Question(Generic[T]):
+    """One typed question: the action it is audited as, its prompt templates
+    (`prompts/<prompt>.system.md.j2` and `.md.j2`) and the schema of the answer."""
+
+    action: str
+    prompt: str
+    schema: type[T]
+
+
+ASSESS = Question("ticket_classification", "assess_ticket", TicketAssessment)
+SUMMARIZE = Question("renewal_summary", "renewal_summary", RenewalSummary)
+DRAFT = Question("draft_reply", "draft_reply", DraftReply)
 
 
 class LlmActivities:
@@ -63,7 +80,7 @@ class LlmActivities:
         )
 
     async def _answer(
-        self, account_id: str, action: str, offline, prompt: str, schema: type[T], **values
+        self, account_id: str, question: Question[T], offline: Callable[[], T], **values: Any
     ) -> tuple[T | None, str, CallStats]:
         """Ask the configured engine: (result, "", stats), or (None, why, stats) when
         the model's answer is unusable. The caller audits the final outcome.
@@ -80,9 +97,9 @@ class LlmActivities:
             )
         try:
             result, stats = await self._provider.structured(
-                render(f"prompts/{prompt}.system.md.j2"),
-                render(f"prompts/{prompt}.md.j2", **values),
-                schema,
+                render(f"prompts/{question.prompt}.system.md.j2"),
+                render(f"prompts/{question.prompt}.md.j2", **values),
+                question.schema,
             )
         except InvalidModelOutput as err:
             # Unusable output is not retried into something usable: a human reads it.
@@ -91,13 +108,8 @@ class LlmActivities:
             stats = CallStats(
                 self._provider.model, 0, round((time.perf_counter() - started) * 1000, 1)
             )
-            await self._audit(
-                account_id,
-                action,
-                f"failed: {type(err).__name__}",
-                stats,
-                {"error": str(err)[:500]},
-            )
+            failed = f"failed: {type(err).__name__}"
+            await self._audit(account_id, question.action, failed, stats, {"error": str(err)[:500]})
             raise
         return result.model_copy(update={"engine": self.engine_label}), "", stats
 
@@ -106,12 +118,7 @@ class LlmActivities:
         """Intent, sentiment, severity, hot, strategic signal and confidence of a ticket."""
         ctx = inp.context
         result, problem, stats = await self._answer(
-            ctx.account.account_id,
-            "ticket_classification",
-            lambda: offline_engine.assess(ctx),
-            "assess_ticket",
-            TicketAssessment,
-            ctx=ctx,
+            ctx.account.account_id, ASSESS, lambda: offline_engine.assess(ctx), ctx=ctx
         )
         if result is None:
             result = TicketAssessment.for_a_human(
@@ -130,54 +137,35 @@ class LlmActivities:
                     "reasons": [*result.reasons, "rule check: instructions addressed to the agent"],
                 }
             )
-        await self._audit(
-            ctx.account.account_id,
-            "ticket_classification",
-            "invalid_output" if problem else "assessed",
-            stats,
-            result.model_dump(mode="json"),
-        )
+        outcome = "invalid_output" if problem else "assessed"
+        detail = result.model_dump(mode="json")
+        await self._audit(ctx.account.account_id, ASSESS.action, outcome, stats, detail)
         return result
 
     @activity.defn(name="summarize_renewal")
     async def summarize_renewal(self, inp: RenewalSummaryInput) -> RenewalSummary:
         """The renewal package's narrative; the figures stay the package's own."""
         p = inp.package
-        summary, problem, stats = await self._answer(
-            p.account.account_id,
-            "renewal_summary",
-            lambda: RenewalSummary(text=offline_engine.renewal_summary(p)),
-            "renewal_summary",
-            RenewalSummary,
-            p=p,
-        )
+        offline = lambda: RenewalSummary(text=offline_engine.renewal_summary(p))  # noqa: E731
+        summary, problem, stats = await self._answer(p.account.account_id, SUMMARIZE, offline, p=p)
         if summary is None:  # unusable model output: the template's narrative instead
             summary = RenewalSummary(
                 text=offline_engine.renewal_summary(p),
                 engine=f"offline (model output unusable: {problem})"[:200],
             )
         summary = summary.model_copy(update={"engine": summary.engine or self.engine_label})
-        await self._audit(
-            p.account.account_id,
-            "renewal_summary",
-            "invalid_output" if problem else "drafted",
-            stats,
-            {"engine": summary.engine},
-        )
+        outcome = "invalid_output" if problem else "drafted"
+        detail = {"engine": summary.engine}
+        await self._audit(p.account.account_id, SUMMARIZE.action, outcome, stats, detail)
         return summary
 
     @activity.defn(name="draft_reply")
     async def draft_reply(self, inp: DraftReplyInput) -> DraftReply:
         """A reply to the customer; it is only sent at the level the policy gives."""
         ctx = inp.context
+        offline = lambda: offline_engine.draft_reply(ctx, inp.assessment)  # noqa: E731
         draft, problem, stats = await self._answer(
-            ctx.account.account_id,
-            "draft_reply",
-            lambda: offline_engine.draft_reply(ctx, inp.assessment),
-            "draft_reply",
-            DraftReply,
-            ctx=ctx,
-            assessment=inp.assessment,
+            ctx.account.account_id, DRAFT, offline, ctx=ctx, assessment=inp.assessment
         )
         if draft is None:
             # Start the human from the template; needs_human makes it a copilot step.
@@ -187,11 +175,7 @@ class LlmActivities:
                     "needs_human": True,
                 }
             )
-        await self._audit(
-            ctx.account.account_id,
-            "draft_reply",
-            "invalid_output" if problem else "drafted",
-            stats,
-            {"subject": draft.subject, "engine": draft.engine},
-        )
+        outcome = "invalid_output" if problem else "drafted"
+        detail = {"subject": draft.subject, "engine": draft.engine}
+        await self._audit(ctx.account.account_id, DRAFT.action, outcome, stats, detail)
         return draft

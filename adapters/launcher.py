@@ -31,77 +31,83 @@ class Launch:
     started: bool  # False: one already ran or runs for this business key
 
 
+@dataclass(frozen=True)
+class _Kind:
+    """What is started, and whether its business key may be used again."""
+
+    workflow: str
+    result_type: type
+    reuse: WorkflowIDReusePolicy
+
+
+_ESCALATION = _Kind(
+    names.ESCALATION_WORKFLOW, EscalationResult, WorkflowIDReusePolicy.REJECT_DUPLICATE
+)
+# A finished onboarding stays finished; only a failed one may be redone.
+_ONBOARDING = _Kind(
+    names.ONBOARDING_WORKFLOW, OnboardingReview, WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY
+)
+_RENEWAL_PACKAGE = _Kind(
+    names.RENEWAL_PACKAGE_WORKFLOW, RenewalPackageResult, WorkflowIDReusePolicy.REJECT_DUPLICATE
+)
+
+
 async def _start(
     client: Client,
-    workflow: str,
+    kind: _Kind,
     arg: BaseModel,
-    result_type: type,
-    *,
     workflow_id: str,
     task_queue: str,
     account: AccountFacts,
-    reuse: WorkflowIDReusePolicy,
     summary: str,
     purpose: str,
 ) -> Launch:
     """Start by business key; the key already taken means attach, never duplicate."""
     try:
         handle = await client.start_workflow(
-            workflow,
+            kind.workflow,
             arg,
             id=workflow_id,
             task_queue=task_queue,
-            result_type=result_type,
+            result_type=kind.result_type,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            id_reuse_policy=reuse,
+            id_reuse_policy=kind.reuse,
             search_attributes=sa.at_start(account),
             static_summary=summary[:200],
             static_details=f"**Account** {account.summary_line()}\n\n{purpose}",
         )
         return Launch(handle, True)
     except WorkflowAlreadyStartedError:
-        return Launch(client.get_workflow_handle(workflow_id, result_type=result_type), False)
+        return Launch(client.get_workflow_handle(workflow_id, result_type=kind.result_type), False)
 
 
 async def start_escalation(
     client: Client, task_queue: str, ticket_id: str, subject: str, account: AccountFacts
 ) -> Launch:
     """Route a ticket once: a running or finished escalation is never redone."""
+    summary = f"Escalation {ticket_id} · {account.name}: {subject}"
+    purpose = (
+        f"Routes support ticket `{ticket_id}`: assess it, apply the autonomy policy, "
+        "and bring in a human where the policy says so."
+    )
+    arg = EscalationInput(ticket_id=ticket_id)
+    workflow_id = escalation_id(ticket_id)
     return await _start(
-        client,
-        names.ESCALATION_WORKFLOW,
-        EscalationInput(ticket_id=ticket_id),
-        EscalationResult,
-        workflow_id=escalation_id(ticket_id),
-        task_queue=task_queue,
-        account=account,
-        reuse=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        summary=f"Escalation {ticket_id} · {account.name}: {subject}",
-        purpose=(
-            f"Routes support ticket `{ticket_id}`: assess it, apply the autonomy policy, "
-            "and bring in a human where the policy says so."
-        ),
+        client, _ESCALATION, arg, workflow_id, task_queue, account, summary, purpose
     )
 
 
 async def start_onboarding(client: Client, task_queue: str, account: AccountFacts) -> Launch:
     """Start the account's 30-day plan; if one already runs, report it and start nothing."""
+    summary = f"Onboarding · {account.name} ({account.segment})"
+    purpose = (
+        f"Runs the {account.segment} 30-day onboarding plan from policies/onboarding.yaml: "
+        "milestones, activation checks on usage, interventions, and the day-30 review."
+    )
+    arg = OnboardingInput(account_id=account.account_id)
+    workflow_id = onboarding_id(account.account_id)
     return await _start(
-        client,
-        names.ONBOARDING_WORKFLOW,
-        OnboardingInput(account_id=account.account_id),
-        OnboardingReview,
-        workflow_id=onboarding_id(account.account_id),
-        task_queue=task_queue,
-        account=account,
-        # A finished onboarding stays finished; only a failed one may be redone.
-        reuse=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-        summary=f"Onboarding · {account.name} ({account.segment})",
-        purpose=(
-            f"Runs the {account.segment} 30-day onboarding plan from "
-            "policies/onboarding.yaml: milestones, activation checks on usage, "
-            "interventions, and the day-30 review."
-        ),
+        client, _ONBOARDING, arg, workflow_id, task_queue, account, summary, purpose
     )
 
 
@@ -110,19 +116,13 @@ async def start_renewal_package(
 ) -> Launch:
     """Start the pre-call package for one renewal; never a second one for it."""
     renewal_date = renewal_date or account.renewal_date
-    return await _start(
-        client,
-        names.RENEWAL_PACKAGE_WORKFLOW,
-        RenewalPackageInput(account_id=account.account_id, renewal_date=renewal_date),
-        RenewalPackageResult,
-        workflow_id=renewal_id(account.account_id, renewal_date),
-        task_queue=task_queue,
-        account=account,
-        reuse=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        summary=f"Renewal package · {account.name} · renews {renewal_date}",
-        purpose=(
-            f"Assembles the pre-call package for the {renewal_date} renewal (usage, ROI, "
-            "risk, expansion, decision makers), asks the CSM to decide the pricing "
-            "(copilot) and leaves signing to a human (off-limits)."
-        ),
+    summary = f"Renewal package · {account.name} · renews {renewal_date}"
+    purpose = (
+        f"Assembles the pre-call package for the {renewal_date} renewal (usage, ROI, "
+        "risk, expansion, decision makers), asks the CSM to decide the pricing "
+        "(copilot) and leaves signing to a human (off-limits)."
     )
+    arg = RenewalPackageInput(account_id=account.account_id, renewal_date=renewal_date)
+    workflow_id = renewal_id(account.account_id, renewal_date)
+    kind = _RENEWAL_PACKAGE
+    return await _start(client, kind, arg, workflow_id, task_queue, account, summary, purpose)
