@@ -31,8 +31,13 @@ def store_ticket(
     subject: str,
     body: str,
     requester: str | None = None,
+    created_at: datetime | None = None,
 ) -> AccountFacts:
     """Insert the ticket unless it exists; the account's facts either way.
+
+    Args:
+        requester: who wrote it; by default the account's primary contact.
+        created_at: when it came in; by default now.
 
     Raises:
         NotFound: the account is not in the context database.
@@ -48,7 +53,7 @@ def store_ticket(
                 subject=subject,
                 body=body,
                 requester_email=requester or facts.primary_contact_email,
-                created_at=datetime.now(UTC),
+                created_at=created_at or datetime.now(UTC),
             )
         )
         s.commit()

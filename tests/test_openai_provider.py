@@ -18,9 +18,10 @@ from support.data import (
     customer_messages,
     outbox,
 )
-from support.openai_server import FakeOpenAI, http_error, json_answer
+from support.openai_server import FakeOpenAI, http_error, json_answer, provider_for
 from support.polling import eventually
 from support.temporal import (
+    copilot_reply_request,
     current_details,
     decide,
     new_ticket_id,
@@ -30,7 +31,6 @@ from support.temporal import (
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 
-from adapters.openai_provider import OpenAIProvider
 from contracts.escalation import EscalationResult
 
 ASSESSMENT = {
@@ -47,12 +47,6 @@ DRAFT = {
     "body": "Hi Sam, open Reports, pick the weekly report and choose Export > CSV. Jane's team",
 }
 LABEL = "openai:test-model"
-
-
-def provider_for(fake: FakeOpenAI) -> OpenAIProvider:
-    return OpenAIProvider(
-        api_key="test-key", base_url=fake.base_url, model="test-model", timeout_s=5
-    )
 
 
 def small_how_to(db) -> str:
@@ -177,14 +171,8 @@ async def test_invalid_model_output_goes_to_a_human(dev_env, db, run_worker):
         fake.script(json_answer("this is not json {"), json_answer(DRAFT))
         async with run_worker(dev_env, provider=provider_for(fake)) as tq:
             handle = await start_escalation(db, dev_env.client, tq, ticket)
-            [request] = await wait_for_requests(handle)
-
+            request = await copilot_reply_request(handle)
             # $20K would be supervised; unusable model output means a human decides.
-            assert (request.kind, request.action, request.autonomy.value) == (
-                "approval",
-                "customer_reply",
-                "copilot",
-            )
             assert request.draft == DRAFT["body"]
             details = await current_details(handle)
             assert f"Assessment ({LABEL} (invalid output))" in details

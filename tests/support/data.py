@@ -8,7 +8,8 @@ from datetime import UTC, date, datetime
 from sqlmodel import select
 
 from context.db import session
-from context.tables import Account, AuditEvent, Contact, OutboxMessage, SupportTicket
+from context.tables import Account, AuditEvent, Contact, OutboxMessage
+from csops.tickets import store_ticket
 
 # Every account added here is Jane's, managed by Maria; hot tickets also reach on-call.
 CSM, MANAGER, ON_CALL = "jane@acme.test", "maria@acme.test", "oncall@csops.test"
@@ -62,18 +63,9 @@ def add_account(
 
 
 def add_ticket(engine, ticket_id: str, account_id: str, subject: str, body: str) -> None:
-    with session(engine) as s:
-        s.add(
-            SupportTicket(
-                id=ticket_id,
-                account_id=account_id,
-                subject=subject,
-                body=body,
-                requester_email=f"sam@{account_id}.example",
-                created_at=datetime(2026, 11, 20, tzinfo=UTC),
-            )
-        )
-        s.commit()
+    """Store a ticket the way `csops ticket` does, from the account's primary contact."""
+    store_ticket(engine, ticket_id, account_id, subject, body,
+                 created_at=datetime(2026, 11, 20, tzinfo=UTC))  # fmt: skip
 
 
 def outbox(engine, workflow_id: str | None = None) -> list[OutboxMessage]:

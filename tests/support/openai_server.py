@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
+from adapters.openai_provider import OpenAIProvider
+
 __all__ = ["FakeOpenAI", "Response", "http_error", "json_answer"]
 
 _ids = itertools.count(1)
@@ -238,3 +240,10 @@ class FakeOpenAI:
             if self._queue:
                 return self._queue.popleft()
         return http_error(500, "FakeOpenAI: no scripted response for this call")
+
+
+def provider_for(fake: FakeOpenAI) -> OpenAIProvider:
+    """csops' real OpenAI provider, pointed at the fake server."""
+    return OpenAIProvider(
+        api_key="test-key", base_url=fake.base_url, model="test-model", timeout_s=5
+    )

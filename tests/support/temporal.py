@@ -88,3 +88,11 @@ async def replay_and_maybe_record(handle: WorkflowHandle, name: str) -> None:
     if os.environ.get("CSOPS_RECORD_HISTORIES") == "1":
         HISTORY_DIR.mkdir(exist_ok=True)
         (HISTORY_DIR / f"{name}.json").write_text(history.to_json())
+
+
+async def copilot_reply_request(handle: WorkflowHandle) -> HumanRequestView:
+    """The workflow's one open request, which must be a copilot approval of a reply."""
+    [request] = await wait_for_requests(handle)
+    kind = (request.kind, request.action, request.autonomy.value)
+    assert kind == ("approval", "customer_reply", "copilot"), kind
+    return request
