@@ -124,5 +124,6 @@ async def start_renewal_package(
     )
     arg = RenewalPackageInput(account_id=account.account_id, renewal_date=renewal_date)
     workflow_id = renewal_id(account.account_id, renewal_date)
-    kind = _RENEWAL_PACKAGE
-    return await _start(client, kind, arg, workflow_id, task_queue, account, summary, purpose)
+    return await _start(
+        client, _RENEWAL_PACKAGE, arg, workflow_id, task_queue, account, summary, purpose
+    )

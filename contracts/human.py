@@ -74,8 +74,7 @@ class HumanRequest(BaseModel):
 
     def view(self) -> HumanRequestView:
         """What the `human_requests` query shows of it."""
-        shown = set(HumanRequestView.model_fields) - {"signal_payload"}
-        return HumanRequestView(**self.model_dump(include=shown),
+        return HumanRequestView(**self.model_dump(include=_VIEW_FIELDS),
                                 signal_payload=self.signal_payload())  # fmt: skip
 
     def signal_payload(self) -> dict:
@@ -102,6 +101,10 @@ class HumanRequestView(BaseModel):
     expire_at: datetime
     created_at: datetime
     signal_payload: dict
+
+
+# What the view copies from the request as it is (the payload is built for it).
+_VIEW_FIELDS = set(HumanRequestView.model_fields) - {"signal_payload"}
 
 
 class Refusal(BaseModel):
