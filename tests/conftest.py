@@ -5,6 +5,8 @@ tests share live in `support/`.
 
 from __future__ import annotations
 
+import asyncio
+import io
 import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -17,12 +19,14 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from context.db import make_engine
 from contracts import search_attributes as sa
 from csops.devserver import find_binary
 from worker import build_worker
 
+SHUTDOWN_LIMIT_S = 60
 INDEXED_TYPES = {
     "Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
     "Double": IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
@@ -89,10 +93,27 @@ def run_worker(db, executor):
         env: WorkflowEnvironment, provider=None, task_queue: str | None = None, **options
     ):
         task_queue = task_queue or f"tq-{uuid.uuid4()}"
-        async with build_worker(env.client, task_queue, db, provider, executor, **options):
+        worker = build_worker(env.client, task_queue, db, provider, executor, **options)
+        running = asyncio.create_task(worker.run())
+        try:
             yield task_queue
+        finally:
+            await _shut_down(worker, running)
 
     return _run
+
+
+async def _shut_down(worker: Worker, running: asyncio.Task) -> None:
+    """A worker that cannot stop within a minute fails the test with the stacks of
+    every asyncio task, instead of hanging the run."""
+    try:
+        await asyncio.wait_for(worker.shutdown(), SHUTDOWN_LIMIT_S)
+        await running
+    except TimeoutError:
+        stacks = io.StringIO()
+        for task in asyncio.all_tasks():
+            task.print_stack(file=stacks)
+        pytest.fail(f"the worker did not shut down in {SHUTDOWN_LIMIT_S} s:\n{stacks.getvalue()}")
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
