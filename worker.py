@@ -27,6 +27,7 @@ from activities.records import RecordActivities
 from activities.renewal_sections import RenewalSectionActivities
 from activities.renewal_sweep import SweepActivities
 from adapters.delivery import run_dispatcher
+from adapters.knowledge import KnowledgeBase
 from adapters.launcher import start_renewal_package
 from adapters.openai_provider import OpenAIProvider
 from adapters.settings import Settings, load_settings
@@ -61,7 +62,7 @@ def build_worker(
     settings = settings or load_settings()
     context = ContextActivities(engine, settings.policy_dir)
     records = RecordActivities(engine)
-    llm = LlmActivities(engine, provider)
+    llm = LlmActivities(engine, provider, KnowledgeBase(engine, settings.knowledge_dir))
     onboarding = OnboardingActivities(engine)
     renewals = RenewalSectionActivities(engine, settings.artifact_dir.resolve())
     sweep = SweepActivities(engine, functools.partial(start_renewal_package, client))
@@ -73,6 +74,7 @@ def build_worker(
         activities=[
             context.pull_ticket_context,
             context.pull_account_facts,
+            context.record_ticket_status,
             context.check_usage,
             context.load_policies,
             records.send_message,

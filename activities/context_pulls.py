@@ -10,10 +10,10 @@ from temporalio.exceptions import ApplicationError
 
 from activities.errors import permanent_not_found
 from context.db import session
-from context.queries import account_facts, ticket_context, usage_value
+from context.queries import account_facts, set_ticket_status, ticket_context, usage_value
 from contracts import errors
 from contracts.accounts import AccountFacts, PullAccountInput
-from contracts.escalation import PullTicketContextInput, TicketContext
+from contracts.escalation import PullTicketContextInput, TicketContext, TicketStatusInput
 from contracts.onboarding import UsageCheckInput, UsageCheckResult
 from policies.loader import PolicyError, load_policies
 from policies.model import PolicySet
@@ -30,6 +30,11 @@ class ContextActivities:
     def pull_ticket_context(self, inp: PullTicketContextInput) -> TicketContext:
         with session(self._engine) as s, permanent_not_found():
             return ticket_context(s, inp.ticket_id)
+
+    @activity.defn(name="record_ticket_status")
+    def record_ticket_status(self, inp: TicketStatusInput) -> None:
+        with session(self._engine) as s, permanent_not_found():
+            set_ticket_status(s, inp.ticket_id, inp.status, inp.answer, inp.source)
 
     @activity.defn(name="pull_account_facts")
     def pull_account_facts(self, inp: PullAccountInput) -> AccountFacts:

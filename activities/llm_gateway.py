@@ -20,9 +20,18 @@ from temporalio import activity
 
 from activities.records import write_audit
 from adapters import offline_engine
+from adapters.knowledge import Candidate, KnowledgeBase
 from adapters.openai_provider import CallStats, InvalidModelOutput, OpenAIProvider
+from adapters.reading.reader import commitments_in
 from adapters.templates import render
-from contracts.escalation import AssessTicketInput, DraftReply, DraftReplyInput, TicketAssessment
+from contracts.escalation import (
+    AssessTicketInput,
+    DraftReply,
+    DraftReplyInput,
+    ModelDraft,
+    TicketAssessment,
+)
+from contracts.knowledge import Grounding
 from contracts.records import AuditEntry
 from contracts.renewal import RenewalSummary, RenewalSummaryInput
 
@@ -42,13 +51,16 @@ class Question(Generic[T]):
 
 ASSESS = Question("ticket_classification", "assess_ticket", TicketAssessment)
 SUMMARIZE = Question("renewal_summary", "renewal_summary", RenewalSummary)
-DRAFT = Question("draft_reply", "draft_reply", DraftReply)
+DRAFT = Question("draft_reply", "draft_reply", ModelDraft)
 
 
 class LlmActivities:
-    def __init__(self, engine: Engine, provider: OpenAIProvider | None) -> None:
+    def __init__(
+        self, engine: Engine, provider: OpenAIProvider | None, knowledge: KnowledgeBase
+    ) -> None:
         self._engine = engine
         self._provider = provider
+        self._knowledge = knowledge
 
     @property
     def engine_label(self) -> str:
@@ -124,19 +136,9 @@ class LlmActivities:
             result = TicketAssessment.for_a_human(
                 f"model output was unusable ({problem})", f"{self.engine_label} (invalid output)"
             )
-        # The rule check runs whatever the engine: a model fooled by the ticket
-        # still cannot hide an injection attempt from the policy.
-        if (
-            self._provider is not None
-            and not result.injection_suspected
-            and offline_engine.assess(ctx).injection_suspected
-        ):
-            result = result.model_copy(
-                update={
-                    "injection_suspected": True,
-                    "reasons": [*result.reasons, "rule check: instructions addressed to the agent"],
-                }
-            )
+        if self._provider is not None:
+            # The rule reading is a floor under the model, whatever the model said.
+            result = offline_engine.with_rule_floor(result, offline_engine.assess(ctx))
         outcome = "invalid_output" if problem else "assessed"
         detail = result.model_dump(mode="json")
         await self._audit(ctx.account.account_id, ASSESS.action, outcome, stats, detail)
@@ -161,21 +163,67 @@ class LlmActivities:
 
     @activity.defn(name="draft_reply")
     async def draft_reply(self, inp: DraftReplyInput) -> DraftReply:
-        """A reply to the customer; it is only sent at the level the policy gives."""
-        ctx = inp.context
-        offline = lambda: offline_engine.draft_reply(ctx, inp.assessment)  # noqa: E731
-        draft, problem, stats = await self._answer(
-            ctx.account.account_id, DRAFT, offline, ctx=ctx, assessment=inp.assessment
-        )
-        if draft is None:
-            # Start the human from the template; needs_human makes it a copilot step.
-            draft = offline_engine.draft_reply(ctx, inp.assessment).model_copy(
-                update={
+        """A reply grounded in the knowledge base; it is only sent at the level the
+        policy gives, and only when it cites a source."""
+        ctx, assessment = inp.context, inp.assessment
+        grounding = inp.grounding or Grounding()
+        question = f"{ctx.ticket.subject}\n{ctx.ticket.body}"
+        candidates = await asyncio.to_thread(self._knowledge.find, question, assessment.language)
+        grounded = lambda: offline_engine.draft_reply(ctx, assessment, candidates, grounding)  # noqa: E731
+        if self._provider is None:
+            draft, problem, stats = grounded(), "", CallStats(OFFLINE_MODEL, 0, 0.0)
+        else:
+            answer, problem, stats = await self._answer(
+                ctx.account.account_id, DRAFT, lambda: ModelDraft(subject="", body=""),
+                ctx=ctx, assessment=assessment, candidates=candidates,
+            )  # fmt: skip
+            if answer is None:
+                # Start the human from the grounded draft; the model's failure is noted.
+                draft = grounded().model_copy(update={
                     "engine": f"offline (model output unusable: {problem})"[:200],
                     "needs_human": True,
-                }
-            )
+                })  # fmt: skip
+            else:
+                draft = self._checked(
+                    answer, candidates, offline_engine.reply_frame(ctx, assessment.language)
+                )
         outcome = "invalid_output" if problem else "drafted"
-        detail = {"subject": draft.subject, "engine": draft.engine}
+        detail = {
+            "subject": draft.subject, "engine": draft.engine,
+            "sources": [r.source_id for r in draft.sources],
+            "candidates": [r.source_id for r in draft.candidates],
+            "not_sendable": draft.not_sendable,
+        }  # fmt: skip
         await self._audit(ctx.account.account_id, DRAFT.action, outcome, stats, detail)
         return draft
+
+    def _checked(self, answer: ModelDraft, candidates: list[Candidate], frame: dict) -> DraftReply:
+        """The model's draft, with what makes it unsendable: no citation, a citation
+        of a source it was not given, or a commitment only a human may make."""
+        given = {c.ref.source_id: c.ref for c in candidates}
+        cited = list(dict.fromkeys(answer.cited_source_ids))
+        problems = []
+        if not answer.body.strip():
+            problems.append("the model's draft is empty")
+        if not cited:
+            problems.append("the model cited no source")
+        unknown = [c for c in cited if c not in given]
+        if unknown:
+            problems.append(f"the model cited sources it was not given: {', '.join(unknown)}")
+        promised = commitments_in(f"{answer.subject}\n{answer.body}")
+        if promised:
+            problems.append(
+                f"the draft makes commitments only a human may make: {', '.join(promised)}"
+            )
+        if answer.needs_human:
+            problems.append("the model asked for a human")
+        return DraftReply(
+            subject=render("messages/reply_subject.txt.j2", **frame).strip(),
+            body=answer.body,
+            engine=self.engine_label,
+            needs_human=bool(problems),
+            sources=[given[c] for c in cited if c in given],
+            candidates=[c.ref for c in candidates],
+            notes=[f"Not sendable as it stands: {p}." for p in problems],
+            not_sendable="; ".join(problems) or None,
+        )

@@ -1,226 +1,69 @@
 """The deterministic offline engine: the same typed outputs as the model, made
 from rules, data and templates, so csops is useful without an API key.
 
-It reads English only. Anything else, or anything it does not recognise, comes
-back with low confidence, which sends the work to a human.
+It reads English, German, Spanish, French and Portuguese (adapters/reading), and
+it answers only from a source: the reply quotes the best-matching help-centre
+article or past answer and cites it. Without a confident source in the
+customer's language it composes nothing to send; a human gets the ticket with
+the candidates attached.
 """
 
 from __future__ import annotations
 
-import re
-
+from adapters.knowledge import Candidate
+from adapters.reading.language import HANDLED, UNKNOWN
+from adapters.reading.reader import Reading, read_ticket
 from adapters.templates import render
 from contracts.escalation import DraftReply, TicketAssessment, TicketContext
+from contracts.knowledge import Grounding
 
 ENGINE = "offline"
-
-# Common function words per language: enough to tell what a ticket is written in.
-_STOPWORDS = {
-    "en": [
-        "the",
-        "and",
-        "is",
-        "are",
-        "to",
-        "of",
-        "we",
-        "our",
-        "you",
-        "your",
-        "it",
-        "this",
-        "that",
-        "with",
-        "for",
-        "not",
-        "have",
-        "please",
-        "can",
-    ],
-    "es": [
-        "el",
-        "la",
-        "los",
-        "las",
-        "es",
-        "y",
-        "de",
-        "que",
-        "en",
-        "por",
-        "favor",
-        "nuestro",
-        "nuestra",
-        "no",
-        "para",
-        "con",
-        "una",
-        "un",
-    ],
-    "de": [
-        "der",
-        "die",
-        "das",
-        "und",
-        "ist",
-        "nicht",
-        "wir",
-        "unser",
-        "bitte",
-        "mit",
-        "für",
-        "ein",
-        "eine",
-        "ich",
-        "sie",
-        "zu",
-    ],
-    "fr": [
-        "le",
-        "la",
-        "les",
-        "est",
-        "et",
-        "de",
-        "que",
-        "nous",
-        "notre",
-        "pas",
-        "pour",
-        "avec",
-        "une",
-        "un",
-        "je",
-        "vous",
-        "ne",
-    ],
-    "pt": [
-        "o",
-        "a",
-        "os",
-        "as",
-        "é",
-        "e",
-        "de",
-        "que",
-        "em",
-        "nosso",
-        "nossa",
-        "não",
-        "para",
-        "com",
-        "uma",
-        "um",
-        "por",
-        "favor",
-    ],
-}
-
-# Ordered: the first intent whose pattern matches wins (refunds before billing).
-_INTENTS = [
-    ("refund_request", r"\brefund|money back|reimburse"),
-    ("renewal_signature", r"sign(ing)? (the |our )?renewal|renewal (contract|order form)"),
-    ("contract", r"non-standard|contract terms|custom terms|liability|indemnif|redline|\bmsa\b"),
-    ("cancellation", r"\bcancel|terminate|not (going to )?renew|churn"),
-    ("outage", r"\bdown\b|outage|not loading|unavailable|5\d\d error"),
-    ("bug_report", r"\bbug\b|error|broken|crash|not working|doesn'?t work|fails?\b"),
-    ("billing", r"invoice|billing|charged?\b|payment"),
-    ("feature_request", r"feature request|would be (great|nice) if|can you add"),
-    ("how_to", r"how (do|can|to)|where (do|can) i|is there a way|set ?up|configure|export"),
-]
-
-_NEGATIVE = {
-    "unacceptable": 0.5,
-    "furious": 0.5,
-    "angry": 0.35,
-    "terrible": 0.35,
-    "worst": 0.35,
-    "ridiculous": 0.3,
-    "frustrated": 0.3,
-    "frustrating": 0.3,
-    "disappointed": 0.25,
-    "evaluating other vendors": 0.4,
-    "alternatives": 0.2,
-    "again": 0.1,
-    "still": 0.1,
-    "urgent": 0.15,
-    "asap": 0.15,
-    "broken": 0.15,
-    "useless": 0.35,
-    "lawyer": 0.4,
-    # Quieter anger: churn intent, repeat failures, escalations.
-    "not acceptable": 0.45,
-    "considering cancel": 0.45,
-    "cancelling": 0.3,
-    "fed up": 0.4,
-    "third time": 0.3,
-    "wrong answers": 0.3,
-    "escalation": 0.2,
-    "disappointing": 0.25,
-    "waste of": 0.35,
-    "no one has": 0.2,
-    "nobody has": 0.2,
-    "still waiting": 0.25,
-}
-_POSITIVE = {"thanks": 0.15, "thank you": 0.2, "great": 0.15, "love": 0.25, "appreciate": 0.2}
-
-# Text that tries to instruct the agent instead of asking for help.
-_INJECTION = re.compile(
-    r"ignore (all |your |the |any )?(previous |prior )?(instructions|rules)|disregard (the |your )?"
-    r"|system prompt|you are now|as (the|an|your) admin|i (hereby )?approve|override (the )?policy"
-    r"|developer mode|act as",
-    re.IGNORECASE,
-)
+# Risk categories that are critical on their own; churn is high; the rest medium.
+_CRITICAL = {"security_incident", "data_loss", "outage"}
+_COMMERCIAL_INTENTS = ("cancellation", "contract", "refund_request", "renewal_signature")
 
 
-def detect_language(text: str) -> str:
-    words = re.findall(r"[a-zäöüßéèêàçñáíóúãõ']+", text.lower())
-    if not words:
-        return "unknown"
-    scores = {lang: sum(w in stop for w in words) for lang, stop in _STOPWORDS.items()}
-    lang, best = max(scores.items(), key=lambda kv: kv[1])
-    return lang if best >= 2 else "unknown"
+def severity_of(reading: Reading, priority: str | None) -> str:
+    if set(reading.risks) & _CRITICAL:
+        return "critical"
+    if "churn_threat" in reading.risks or priority == "urgent" or reading.sentiment <= -0.6:
+        return "high"
+    if (
+        reading.risks
+        or priority == "high"
+        or reading.sentiment <= -0.4
+        or reading.intent in (*_COMMERCIAL_INTENTS, "bug_report", "billing")
+    ):
+        return "medium"
+    return "low"
 
 
 def assess(ctx: TicketContext) -> TicketAssessment:
-    text = f"{ctx.ticket.subject}\n{ctx.ticket.body}"
-    lowered = text.lower()
-    language = detect_language(text)
-    reasons: list[str] = []
-
-    intent = next((name for name, pat in _INTENTS if re.search(pat, lowered)), "other")
-    sentiment = sum(w for p, w in _POSITIVE.items() if p in lowered)
-    sentiment -= sum(w for p, w in _NEGATIVE.items() if p in lowered)
-    sentiment -= 0.1 * min(3, text.count("!"))
-    sentiment = max(-1.0, min(1.0, round(sentiment, 2)))
-
-    if intent == "outage" or sentiment <= -0.8:
-        severity = "critical" if intent == "outage" and sentiment <= -0.3 else "high"
-    elif sentiment <= -0.4 or intent in ("cancellation", "contract", "refund_request"):
-        severity = "high" if sentiment <= -0.6 else "medium"
-    elif intent in ("bug_report", "billing"):
-        severity = "medium"
-    else:
-        severity = "low"
-
-    confidence = 0.85 if intent != "other" else 0.5
-    if language != "en":
+    t = ctx.ticket
+    reading = read_ticket(t.subject, t.body, t.priority)
+    reasons = [f"intent {reading.intent} by keyword rules"]
+    confidence = 0.85 if reading.intent != "other" else 0.5
+    if reading.language == UNKNOWN:
         confidence = 0.3
-        reasons.append(f"written in {language!r}: the offline engine reads English only")
-    injection = bool(_INJECTION.search(text))
-    if injection:
+        reasons.append(
+            f"language not recognised with confidence ({reading.language_confidence:.2f}); "
+            f"csops reads {', '.join(HANDLED)}"
+        )
+    if reading.risks:
+        reasons.append(f"risk: {', '.join(reading.risks)}")
+    if reading.injection:
         confidence = min(confidence, 0.4)
-        reasons.append("the ticket contains instructions addressed to the agent")
-    reasons.append(f"intent {intent} by keyword rules")
-
+        reasons += reading.injection
+    severity = severity_of(reading, t.priority)
     return TicketAssessment(
-        intent=intent,
-        sentiment=sentiment,
+        intent=reading.intent,
+        sentiment=reading.sentiment,
         severity=severity,
-        hot=sentiment <= -0.6 or severity == "critical",
+        hot=reading.sentiment <= -0.6 or severity == "critical",
         confidence=confidence,
-        language=language,
-        injection_suspected=injection,
+        language=reading.language,
+        injection_suspected=bool(reading.injection),
+        risks=reading.risks,
         reasons=reasons,
         engine=ENGINE,
     )
@@ -231,12 +74,98 @@ def renewal_summary(package) -> str:
     return render("artifacts/renewal_summary.md.j2", p=package)
 
 
-def draft_reply(ctx: TicketContext, assessment: TicketAssessment) -> DraftReply:
-    body = render(
-        "messages/customer_reply.md.j2",
-        ticket=ctx.ticket,
-        account=ctx.account,
-        assessment=assessment,
-        greeting_name=(ctx.account.primary_contact_name or "there").split(" ")[0],
+def reply_frame(ctx: TicketContext, language: str) -> dict:
+    """What every reply shares: who it greets, in which language, under which subject."""
+    lang = language if language in HANDLED else "en"
+    return {
+        "lang": lang,
+        "greeting_name": (ctx.account.primary_contact_name or "").split(" ")[0],
+        "ticket_id": ctx.ticket.ticket_id,
+    }
+
+
+def draft_reply(
+    ctx: TicketContext,
+    assessment: TicketAssessment,
+    candidates: list[Candidate],
+    grounding: Grounding,
+) -> DraftReply:
+    """A reply grounded in the best candidate, or an empty frame a human fills in.
+
+    Sendable as it stands only when retrieval is confident, the source is in the
+    customer's language and that language was read with confidence.
+    """
+    refs = [c.ref for c in candidates]
+    frame = reply_frame(ctx, assessment.language)
+    subject = render("messages/reply_subject.txt.j2", **frame).strip()
+    confident = grounding.confident(refs)
+    problems = []
+    if assessment.language == UNKNOWN:
+        problems.append("the ticket's language could not be read with confidence")
+    if not confident:
+        problems.append(
+            "no source answers this with confidence"
+            + (f" (best: {refs[0].citation()}, score {refs[0].score:.1f})" if refs else "")
+        )
+    elif refs[0].language != assessment.language:
+        problems.append(
+            f"the best source is in {refs[0].language!r} but the customer wrote in "
+            f"{assessment.language!r}: translate it"
+        )
+    best = candidates[0] if confident else None
+    body = render("messages/customer_reply.md.j2", **frame, source=best.ref if best else None,
+                  answer=best.answer if best else None)  # fmt: skip
+    notes = [f"Not sendable as it stands: {p}." for p in problems]
+    if not best:
+        notes.append("Write the answer between the greeting and the sign-off.")
+    notes += [f"Candidate source: {r.citation()} (score {r.score:.1f})" for r in refs]
+    return DraftReply(
+        subject=subject,
+        body=body.strip() + "\n",
+        engine=ENGINE,
+        sources=[best.ref] if best else [],
+        candidates=refs,
+        notes=notes,
+        not_sendable="; ".join(problems) or None,
     )
-    return DraftReply(subject=f"Re: {ctx.ticket.subject}", body=body, engine=ENGINE)
+
+
+# Intents the rules may see that a model's answer can never lower.
+_FLOOR_INTENTS = ("refund_request", "renewal_signature", "contract", "cancellation", "outage")
+_SEVERITY = ["low", "medium", "high", "critical"]
+
+
+def with_rule_floor(model: TicketAssessment, rules: TicketAssessment) -> TicketAssessment:
+    """The model's assessment, never below the rule reading: a model fooled by the
+    ticket cannot call a refund, a contract, a security incident or an injection a
+    how-to. Risks, injection and hot only add up; severity and sentiment take the
+    worse; the language is the detector's."""
+    floor_reasons = []
+    intent = model.intent
+    if rules.intent in _FLOOR_INTENTS and model.intent != rules.intent:
+        intent = rules.intent
+        floor_reasons.append(f"rule floor: intent {rules.intent}, not {model.intent}")
+    risks = list(dict.fromkeys([*model.risks, *rules.risks]))
+    if set(risks) - set(model.risks):
+        floor_reasons.append(f"rule floor: risk {', '.join(sorted(set(risks) - set(model.risks)))}")
+    injection = model.injection_suspected or rules.injection_suspected
+    if injection and not model.injection_suspected:
+        floor_reasons += [
+            f"rule check: {r}" for r in rules.reasons if "agent" in r or "in the ticket" in r
+        ]
+    severity = max(model.severity, rules.severity, key=_SEVERITY.index)
+    return model.model_copy(
+        update={
+            "intent": intent,
+            "risks": risks,
+            "injection_suspected": injection,
+            "severity": severity,
+            "sentiment": min(model.sentiment, rules.sentiment),
+            "hot": model.hot or rules.hot,
+            "language": rules.language,
+            "confidence": min(model.confidence, rules.confidence)
+            if injection
+            else model.confidence,
+            "reasons": [*model.reasons, *floor_reasons],
+        }
+    )

@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     policy_dir: Path | None = Field(None, validation_alias="CSOPS_POLICY_DIR")
     # Where renewal packages are written
     artifact_dir: Path = Field(Path(".csops/packages"), validation_alias="CSOPS_ARTIFACT_DIR")
+    # The retrieval index over articles and solved tickets (rebuilt from the database)
+    knowledge_dir: Path = Field(Path(".csops/knowledge"), validation_alias="CSOPS_KNOWLEDGE_DIR")
     # Where queued outbox messages go: "maildir:PATH", "smtp://HOST:PORT" or "none"
     outbox_delivery: str = Field("maildir:.csops/maildir", validation_alias="CSOPS_OUTBOX_DELIVERY")
 

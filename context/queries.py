@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from context.tables import Account, Contact, NpsResponse, SupportTicket, UsageDaily
+from context.tables import (
+    OPEN_TICKET_STATUSES,
+    Account,
+    Contact,
+    NpsResponse,
+    SupportTicket,
+    UsageDaily,
+)
 from contracts.accounts import AccountFacts
 from contracts.escalation import Ticket, TicketContext
 
@@ -98,12 +105,27 @@ def usage_value(
     return float(value)
 
 
-TICKET_FIELDS = {"account_id", "subject", "body", "requester_email", "created_at"}
+TICKET_FIELDS = {"account_id", "subject", "body", "requester_email", "created_at", "priority"}
 
 
 def ticket_of(row: SupportTicket) -> Ticket:
     """The ticket as workflows see it."""
-    return Ticket(ticket_id=row.id, **row.model_dump(include=TICKET_FIELDS))
+    return Ticket(ticket_id=row.id, tags=row.tags or [], **row.model_dump(include=TICKET_FIELDS))
+
+
+def set_ticket_status(
+    s: Session, ticket_id: str, status: str, answer: str | None, source: str | None
+) -> None:
+    """Record where the ticket stands (idempotent: the same call twice is one change)."""
+    row = s.get(SupportTicket, ticket_id)
+    if row is None:
+        raise NotFound(f"ticket {ticket_id!r} is not in the context database")
+    row.status = status
+    if answer is not None:
+        row.answer, row.answer_source = answer, source
+    row.updated_at = datetime.now(UTC)
+    s.add(row)
+    s.commit()
 
 
 def ticket_context(s: Session, ticket_id: str) -> TicketContext:
@@ -114,7 +136,10 @@ def ticket_context(s: Session, ticket_id: str) -> TicketContext:
     open_tickets = s.exec(
         select(func.count())
         .select_from(SupportTicket)
-        .where(SupportTicket.account_id == row.account_id, SupportTicket.status == "open")
+        .where(
+            SupportTicket.account_id == row.account_id,
+            col(SupportTicket.status).in_(OPEN_TICKET_STATUSES),
+        )
     ).one()
     last_nps = s.exec(
         select(NpsResponse.score)

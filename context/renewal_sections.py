@@ -29,6 +29,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from context.tables import (
+    OPEN_TICKET_STATUSES,
     AuditEvent,
     CallTranscript,
     Contact,
@@ -322,7 +323,7 @@ def risk_assessment(
     per rule that fired, with its numbers and weight.
 
     Rules: active users (average per day) last 30 vs previous 30 days <= -20%: +35,
-    <= -10%: +15; +5 per open ticket (status "open"), at most +15; +25 when any open
+    <= -10%: +15; +5 per open ticket (new, open, awaiting a human or escalated), at most +15; +25 when any open
     ticket is angry; NPS average of the last 90 days <= 6: +15, and a fall of >= 2
     points against the 90 days before: +10; +15 per decision maker with sentiment
     <= -0.3; +10 per champion not touched in over 60 days; +10 when nobody is a champion.
@@ -348,7 +349,10 @@ def risk_assessment(
 
     tickets = s.exec(
         select(SupportTicket)
-        .where(SupportTicket.account_id == facts.account_id, SupportTicket.status == "open")
+        .where(
+            SupportTicket.account_id == facts.account_id,
+            col(SupportTicket.status).in_(OPEN_TICKET_STATUSES),
+        )
         .order_by(col(SupportTicket.created_at), col(SupportTicket.id))
     ).all()
     if tickets:

@@ -60,8 +60,51 @@ class SupportTicket(SQLModel, table=True):
     body: str
     requester_email: str | None = None
     created_at: datetime
-    status: str = "open"  # open | pending | closed
+    # new | answered | awaiting_human | escalated | solved (the escalation sets them);
+    # demo history and older rows also say open | pending | closed.
+    status: str = "open"
     language: str = "en"
+    priority: str | None = None  # the helpdesk's own: low | normal | high | urgent
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    channel: str = "email"
+    # The reply that answered it and the source it was grounded in
+    # ("article:<id>" / "ticket:<id>"); for imported history, the solving answer.
+    answer: str | None = Field(default=None, sa_column=Column(Text))
+    answer_source: str | None = None
+    updated_at: datetime | None = None
+
+
+# Tickets still waiting on someone, old statuses and new.
+OPEN_TICKET_STATUSES = ("open", "new", "awaiting_human", "escalated")
+
+
+class PastTicket(SQLModel, table=True):
+    """A ticket imported from a help desk's history; the solved ones with their
+    answer are knowledge the agent answers from. Not tied to a live account."""
+
+    id: str = Field(primary_key=True)
+    subject: str
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    answer: str | None = Field(default=None, sa_column=Column(Text))
+    status: str
+    priority: str | None = None
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    language: str = Field(index=True)
+    created_at: datetime | None = None
+    account_id: str | None = None  # the customer's own account key, when the export has one
+    content_hash: str
+
+
+class KnowledgeArticle(SQLModel, table=True):
+    """One help-centre article in one language (imported from Markdown or Zendesk)."""
+
+    id: str = Field(primary_key=True)
+    title: str
+    locale: str = Field(index=True)
+    url: str | None = None
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    content_hash: str
 
 
 class _AccountEvent(SQLModel):

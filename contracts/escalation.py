@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from contracts.accounts import AccountFacts
 from contracts.autonomy import AutonomyLevel
 from contracts.human import HumanRequest
+from contracts.knowledge import Grounding, SourceRef
 
 
 class Ticket(BaseModel):
@@ -20,6 +21,8 @@ class Ticket(BaseModel):
     body: str
     requester_email: str | None = None
     created_at: datetime
+    priority: str | None = None  # the helpdesk's own: low | normal | high | urgent
+    tags: list[str] = []
 
 
 class TicketContext(BaseModel):
@@ -50,13 +53,18 @@ class TicketAssessment(BaseModel):
     language: str = "en"
     injection_suspected: bool = False
     needs_human: bool = False  # the model may ask for a human; it can never ask for less
+    # Risk categories that always need a human: security_incident, data_loss,
+    # legal_compliance, outage, churn_threat, billing_dispute.
+    risks: list[str] = []
     reasons: list[str] = []
     engine: str = ""  # "offline" or "openai:<model>": shown wherever the output appears
 
     def summary_line(self) -> str:
+        risks = f", risks {', '.join(self.risks)}" if self.risks else ""
         return (
             f"Assessment ({self.engine}): intent {self.intent}, sentiment {self.sentiment:+.2f}, "
             f"severity {self.severity}, confidence {self.confidence:.2f}, language {self.language}"
+            f"{risks}"
         )
 
     @classmethod
@@ -78,13 +86,45 @@ class DraftReplyInput(BaseModel):
     workflow_id: str
     context: TicketContext
     assessment: TicketAssessment
+    grounding: Grounding | None = None  # None: the defaults (older workflows)
 
 
 class DraftReply(BaseModel):
+    """A reply as the customer would read it, with what a reviewer needs beside it.
+
+    `body` is only ever customer-facing text; reviewer notes live in `notes` and
+    can never be sent.
+    """
+
     subject: str
     body: str
     engine: str = ""
     needs_human: bool = False  # the draft could not be trusted: a human decides
+    sources: list[SourceRef] = []  # what the body's answer is taken from, cited in it
+    candidates: list[SourceRef] = []  # what retrieval found, for the human to use
+    notes: list[str] = []  # for the reviewer only
+    not_sendable: str | None = None  # why it cannot go out as it stands (None: it can)
+
+
+class ModelDraft(BaseModel):
+    """What a model answers when asked for a reply: it must cite the sources given."""
+
+    subject: str
+    body: str
+    cited_source_ids: list[str] = []
+    needs_human: bool = False
+
+
+TicketStatus = Literal["new", "answered", "awaiting_human", "escalated", "solved"]
+
+
+class TicketStatusInput(BaseModel):
+    """The ticket's status in the context layer, following its escalation."""
+
+    ticket_id: str
+    status: TicketStatus
+    answer: str | None = None  # the reply the customer got
+    source: str | None = None  # what it was grounded in ("article:<id>" / "ticket:<id>")
 
 
 class EscalationInput(BaseModel):
@@ -99,3 +139,6 @@ class EscalationResult(BaseModel):
     outcome: str  # sent | sent_sampled | approved | edited | rejected | acked | done | expired | human_task
     customer_messages_sent: int
     requests: list[HumanRequest]
+    ticket_status: str = ""  # as recorded in the context layer
+    sources: list[SourceRef] = []  # what the reply sent was grounded in
+    human_reasons: list[str] = []  # why a human got the ticket, when one did

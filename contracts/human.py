@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from contracts.autonomy import AutonomyLevel
+from contracts.knowledge import SourceRef
 
 RequestKind = Literal["approval", "task", "ack"]
 DecisionValue = Literal["approve", "reject", "edit", "ack", "done"]
@@ -71,6 +72,9 @@ class HumanRequest(BaseModel):
     note: str | None = None
     reminded: bool = False
     escalated: bool = False
+    notes: list[str] = []  # for the reviewer only: never part of what is sent
+    sources: list[SourceRef] = []  # what the draft is (or could be) grounded in
+    not_sendable: str | None = None  # why the draft cannot be approved as it stands
 
     def view(self) -> HumanRequestView:
         """What the `human_requests` query shows of it."""
@@ -78,7 +82,15 @@ class HumanRequest(BaseModel):
                                 signal_payload=self.signal_payload())  # fmt: skip
 
     def signal_payload(self) -> dict:
-        """The ready-to-paste `decide` payload for the first eligible approver."""
+        """The ready-to-paste `decide` payload for the first eligible approver. A
+        draft that cannot go out as it stands is offered as an edit, never an approval."""
+        if self.not_sendable and self.kind == "approval":
+            return {
+                "request_id": self.request_id,
+                "decision": "edit",
+                "approver": self.eligible_approvers[0],
+                "text": "<your reply to the customer>",
+            }
         decision = ALLOWED_DECISIONS[self.kind][0]
         return {
             "request_id": self.request_id,
@@ -100,6 +112,9 @@ class HumanRequestView(BaseModel):
     due_at: datetime
     expire_at: datetime
     created_at: datetime
+    notes: list[str] = []
+    sources: list[SourceRef] = []
+    not_sendable: str | None = None
     signal_payload: dict
 
 

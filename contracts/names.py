@@ -41,3 +41,4 @@ CSM_DIGEST_RUN_PREFIX = "csm-digest"
 # Patch ids (workflow.patched): each keeps histories recorded before it replaying
 PATCH_RENEWAL_TERMS_REQUESTS = "renewal-terms-requests"
 PATCH_RENEWAL_SUMMARY = "renewal-summary"
+PATCH_GROUNDED_REPLIES = "grounded-replies"

@@ -7,6 +7,7 @@ action to the right (more human), never to the left.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 from contracts.accounts import AccountFacts
 from contracts.autonomy import AutonomyDecision, AutonomyLevel
@@ -16,7 +17,47 @@ from policies.model import Condition, PolicySet, RoutingPolicy
 SEVERITY_ORDER = ["low", "medium", "high", "critical"]
 
 
-def _matches(when: Condition, facts: AccountFacts, hot: bool) -> bool:
+@dataclass(frozen=True)
+class TicketSignals:
+    """What autonomy rules may match about a ticket."""
+
+    risks: tuple[str, ...]
+    priority: str | None
+    severity: str
+    language: str
+    injection: bool
+
+    @classmethod
+    def of(cls, assessment: TicketAssessment, priority: str | None) -> TicketSignals:
+        return cls(
+            risks=tuple(assessment.risks),
+            priority=priority,
+            severity=assessment.severity,
+            language=assessment.language,
+            injection=assessment.injection_suspected,
+        )
+
+
+def _ticket_matches(when: Condition, t: TicketSignals | None) -> bool:
+    asks = (when.any_risk, when.risk_in, when.priority_in, when.severity_at_least,
+            when.language_in, when.injection)  # fmt: skip
+    if all(a is None for a in asks):
+        return True
+    if t is None:
+        return False
+    checks = [
+        when.any_risk is None or when.any_risk == bool(t.risks),
+        when.risk_in is None or bool(set(when.risk_in) & set(t.risks)),
+        when.priority_in is None or t.priority in when.priority_in,
+        when.severity_at_least is None
+        or SEVERITY_ORDER.index(t.severity) >= SEVERITY_ORDER.index(when.severity_at_least),
+        when.language_in is None or t.language in when.language_in,
+        when.injection is None or when.injection == t.injection,
+    ]
+    return all(checks)
+
+
+def _matches(when: Condition, facts: AccountFacts, hot: bool, ticket: TicketSignals | None) -> bool:
     checks = [
         when.arr_below is None or facts.arr < when.arr_below,
         when.arr_at_least is None or facts.arr >= when.arr_at_least,
@@ -25,11 +66,16 @@ def _matches(when: Condition, facts: AccountFacts, hot: bool) -> bool:
         when.top_rank_at_most is None or facts.top_rank <= when.top_rank_at_most,
         when.hot is None or when.hot == hot,
     ]
-    return all(checks)
+    return all(checks) and _ticket_matches(when, ticket)
 
 
 def decide_autonomy(
-    policies: PolicySet, action: str, facts: AccountFacts, *, hot: bool = False
+    policies: PolicySet,
+    action: str,
+    facts: AccountFacts,
+    *,
+    hot: bool = False,
+    ticket: TicketSignals | None = None,
 ) -> AutonomyDecision:
     """Place one action on the autonomy spectrum: first matching rule, else the default.
 
@@ -44,7 +90,7 @@ def decide_autonomy(
             policy_version=policies.version,
         )
     for rule in spec.rules:
-        if _matches(rule.when, facts, hot):
+        if _matches(rule.when, facts, hot, ticket):
             return AutonomyDecision(
                 action=action, level=rule.level, rule=rule.name, policy_version=policies.version
             )
@@ -88,6 +134,7 @@ def hot_reasons(routing: RoutingPolicy, assessment: TicketAssessment, text: str)
     if assessment.sentiment <= rules.sentiment_at_most:
         reasons.append(f"sentiment {assessment.sentiment:+.2f}")
     reasons.extend(f'phrase "{p}"' for p in rules.phrases if p.lower() in lowered)
+    reasons.extend(f"risk {r}" for r in assessment.risks if r in rules.risks)
     return reasons
 
 

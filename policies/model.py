@@ -10,14 +10,19 @@ from typing import ClassVar, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contracts.autonomy import AutonomyLevel, WorkType
+from contracts.knowledge import Grounding
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+Severity = Literal["low", "medium", "high", "critical"]
+
+
 class Condition(_Strict):
-    """Facts about the account a rule applies to; every given field must hold."""
+    """Facts about the account (and, for tickets, the ticket) a rule applies to;
+    every given field must hold."""
 
     arr_below: float | None = None
     arr_at_least: float | None = None
@@ -25,6 +30,13 @@ class Condition(_Strict):
     stage_in: list[str] | None = None
     top_rank_at_most: int | None = None
     hot: bool | None = None
+    # Ticket facts: a rule with any of these never matches work that is not a ticket.
+    any_risk: bool | None = None  # the ticket has (true) or has no (false) risk category
+    risk_in: list[str] | None = None  # any of these risk categories
+    priority_in: list[str] | None = None  # the helpdesk's priority
+    severity_at_least: Severity | None = None
+    language_in: list[str] | None = None  # "unknown" when no language was read
+    injection: bool | None = None
 
 
 class Rule(_Strict):
@@ -48,6 +60,7 @@ class HotRules(_Strict):
     severity_at_least: str = "high"
     sentiment_at_most: float = Field(-0.6, ge=-1, le=1)
     phrases: list[str] = []
+    risks: list[str] = []  # risk categories that make a ticket hot on their own
 
 
 @dataclass(frozen=True)
@@ -106,6 +119,7 @@ class RoutingPolicy(_Strict):
     confidence_floor: float = Field(0.6, ge=0, le=1)
     intent_actions: dict[str, str]
     strategic_phrases: list[str] = []
+    grounding: Grounding = Grounding()
 
 
 class UsageCheck(_Strict):

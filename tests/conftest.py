@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import shutil
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -21,9 +22,12 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from adapters.knowledge import KnowledgeBase
+from adapters.settings import load_settings
 from context.db import make_engine
 from contracts import search_attributes as sa
 from csops.devserver import find_binary
+from csops.importing import import_demo_knowledge
 from worker import build_worker
 
 SHUTDOWN_LIMIT_S = 60
@@ -73,9 +77,27 @@ def artifact_dir(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="session")
+def knowledge_template(tmp_path_factory):
+    """A context database holding the demo help centre and solved tickets, and
+    their retrieval index, built once: each test's database starts as a copy."""
+    folder = tmp_path_factory.mktemp("knowledge")
+    engine = make_engine(f"sqlite:///{folder / 'template.db'}")
+    import_demo_knowledge(engine, KnowledgeBase(engine, folder / "index"))
+    engine.dispose()
+    return folder
+
+
 @pytest.fixture
-def db(tmp_path):
+def db(tmp_path, knowledge_template):
+    shutil.copyfile(knowledge_template / "template.db", tmp_path / "context.db")
     return make_engine(f"sqlite:///{tmp_path / 'context.db'}")
+
+
+@pytest.fixture
+def knowledge(db, knowledge_template):
+    """This test's knowledge base: the demo help centre (index shared, read-only)."""
+    return KnowledgeBase(db, knowledge_template / "index")
 
 
 @pytest.fixture(scope="session")
@@ -85,7 +107,7 @@ def executor():
 
 
 @pytest.fixture
-def run_worker(db, executor):
+def run_worker(db, executor, knowledge):
     """`async with run_worker(env) as task_queue:` runs a worker on a fresh queue."""
 
     @asynccontextmanager
@@ -93,7 +115,10 @@ def run_worker(db, executor):
         env: WorkflowEnvironment, provider=None, task_queue: str | None = None, **options
     ):
         task_queue = task_queue or f"tq-{uuid.uuid4()}"
-        worker = build_worker(env.client, task_queue, db, provider, executor, **options)
+        settings = load_settings().model_copy(update={"knowledge_dir": knowledge.index.folder})
+        worker = build_worker(
+            env.client, task_queue, db, provider, executor, settings=settings, **options
+        )
         running = asyncio.create_task(worker.run())
         try:
             yield task_queue

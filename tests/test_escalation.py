@@ -11,14 +11,15 @@ from support.data import (
     CSM,
     HOT_TEXT,
     HOW_TO,
-    HOW_TO_SUBJECT,
     MANAGER,
     ON_CALL,
     add_account,
     add_ticket,
     audit,
     customer_messages,
+    help_article,
     outbox,
+    ticket_row,
 )
 from support.polling import eventually
 from support.temporal import (
@@ -32,6 +33,7 @@ from support.temporal import (
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowUpdateFailedError
 
+from adapters.knowledge import article_answer
 from contracts.escalation import EscalationResult
 
 
@@ -135,14 +137,23 @@ async def test_how_to_at_small_account_is_sent_without_a_human(dev_env, db, run_
     assert outcome.outcome in ("sent", "sent_sampled")
     [reply] = outbox(db, handle.id)
     assert reply.audience == "customer" and reply.to == "sam@acc-20k.example"
-    assert reply.subject == f"Re: {HOW_TO_SUBJECT}" and "export" in reply.body
+    # Grounded: the answer is the help-centre article's own, and the article is cited.
+    article = help_article(db, "export-report-csv-en")
+    assert reply.subject == f"Your support request {ticket}"
+    assert article_answer(article.body) in reply.body
+    assert f"Source: {article.title} ({article.url})" in reply.body
     assert reply.sampled_for_review == (outcome.outcome == "sent_sampled")
+    assert [s.source_id for s in outcome.sources] == ["article:export-report-csv-en"]
     [sent] = [e for e in audit(db, handle.id) if e.action == "customer_reply"]
     assert (sent.autonomy, sent.policy_rule, sent.actor) == (
         "supervised",
         "under-50k-supervised",
         "agent",
     )
+    assert sent.detail["sources"] == [f"{article.title} ({article.url})"]
+    stored = ticket_row(db, ticket)
+    assert (stored.status, stored.answer_source) == ("answered", "article:export-report-csv-en")
+    assert stored.answer == reply.body and outcome.ticket_status == "answered"
     await replay_and_maybe_record(handle, "escalation_supervised_sent")
 
 
@@ -216,8 +227,13 @@ async def test_update_decide_rejects_an_ineligible_approver(dev_env, db, run_wor
         await handle.cancel()
 
 
-async def test_a_ticket_the_offline_engine_cannot_read_goes_to_a_human(dev_env, db, run_worker):
-    add_account(db, "acc-es", arr=20_000, top_rank=180)  # English here would be sent alone
+async def test_a_question_no_source_answers_goes_to_a_human_and_its_draft_cannot_be_approved(
+    dev_env, db, run_worker
+):
+    """DEMO-4's path: Spanish is read, nothing in the help centre answers it with
+    confidence, so a human gets it; the reviewer's notes never enter the draft,
+    and the draft as it stands cannot be approved."""
+    add_account(db, "acc-es", arr=20_000, top_rank=180)  # a sourced answer would go alone
     ticket = new_ticket_id()
     add_ticket(
         db,
@@ -230,8 +246,30 @@ async def test_a_ticket_the_offline_engine_cannot_read_goes_to_a_human(dev_env, 
         handle = await start_escalation(db, dev_env.client, tq, ticket)
         [request] = await wait_for_requests(handle)
         assert (request.kind, request.autonomy.value) == ("approval", "copilot")
-        assert "reads English only" in request.draft  # the draft tells the human why
-        details = await current_details(handle)
-        assert "language es" in details and "confidence 0.30 below 0.6" in details
+        assert request.draft == "Hola Sam,\n\nSaludos cordiales,\nCustomer Success de Acme\n"
+        assert request.not_sendable.startswith("no source answers this with confidence")
+        assert any("Not sendable as it stands" in n for n in request.notes)
+        assert "article:export-report-csv-es" in [s.source_id for s in request.sources]
+        # The payload offered is an edit, and approving it unedited is refused, by
+        # update (a clear error) and by signal (recorded, the workflow keeps waiting).
+        assert request.signal_payload["decision"] == "edit"
+        with pytest.raises(WorkflowUpdateFailedError) as err:
+            await decide(handle, request_id="approval-1", decision="approve", approver=CSM)
+        assert "cannot be sent as it stands" in str(err.value.cause)
+        with pytest.raises(WorkflowUpdateFailedError):
+            await decide(
+                handle, request_id="approval-1", decision="edit", approver=CSM, text=request.draft
+            )
+        await handle.signal("decide", {"request_id": "approval-1", "decision": "approve",
+                                       "approver": CSM})  # fmt: skip
+        details = await eventually(
+            lambda: current_details(handle), holds=lambda d: "cannot be sent as it stands" in d
+        )
+        assert "language es" in details
         assert not customer_messages(db, handle.id)
-        await handle.cancel()
+        answer = "Hola Sam, abra Informes, elija el informe y pulse Exportar. Saludos, Jane"
+        await decide(handle, request_id="approval-1", decision="edit", approver=CSM, text=answer)
+        outcome: EscalationResult = await handle.result()
+    [sent] = customer_messages(db, handle.id)
+    assert sent.body == answer and outcome.outcome == "edited"
+    assert ticket_row(db, ticket).status == "answered"

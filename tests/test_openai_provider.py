@@ -44,7 +44,8 @@ ASSESSMENT = {
 }
 DRAFT = {
     "subject": f"Re: {HOW_TO_SUBJECT}",
-    "body": "Hi Sam, open Reports, pick the weekly report and choose Export > CSV. Jane's team",
+    "body": "Hi Sam, open Reports, pick the report and choose Export > CSV. Jane's team",
+    "cited_source_ids": ["article:export-report-csv-en"],
 }
 LABEL = "openai:test-model"
 
@@ -104,7 +105,8 @@ async def test_valid_structured_answers_are_used_and_audited(dev_env, db, run_wo
     assert outcome.autonomy.value == "supervised"
     [reply] = outbox(db, handle.id)
     assert reply.audience == "customer" and reply.to == "sam@acc-20k.example"
-    assert (reply.subject, reply.body) == (DRAFT["subject"], DRAFT["body"])
+    # The model's body; the subject is csops' own, never the customer's line back.
+    assert (reply.subject, reply.body) == (f"Your support request {ticket}", DRAFT["body"])
     assert reply.engine == LABEL
 
     [assessed] = rows(db, handle.id, "ticket_classification")
@@ -115,7 +117,8 @@ async def test_valid_structured_answers_are_used_and_audited(dev_env, db, run_wo
     [drafted] = rows(db, handle.id, "draft_reply")
     assert (drafted.outcome, drafted.engine, drafted.model) == ("drafted", LABEL, "test-model")
     assert drafted.tokens == 280 and drafted.latency_ms > 0
-    assert drafted.detail == {"subject": DRAFT["subject"], "engine": LABEL}
+    assert drafted.detail["sources"] == ["article:export-report-csv-en"]
+    assert drafted.detail["not_sendable"] is None and drafted.detail["engine"] == LABEL
     [sent] = rows(db, handle.id, "customer_reply")
     assert (sent.actor, sent.autonomy, sent.engine) == ("agent", "supervised", LABEL)
 
@@ -127,7 +130,11 @@ async def test_valid_structured_answers_are_used_and_audited(dev_env, db, run_wo
         system, user = call["body"]["messages"]
         assert (system["role"], user["role"]) == ("system", "user")
         assert HOW_TO_BODY in user["content"]
-    assert (schema_name(assess_call), schema_name(draft_call)) == ("TicketAssessment", "DraftReply")
+    assert (schema_name(assess_call), schema_name(draft_call)) == ("TicketAssessment", "ModelDraft")
+    # The model answers from the retrieved sources, which the prompt gives with their ids.
+    assert (
+        '<source id="article:export-report-csv-en"' in draft_call["body"]["messages"][1]["content"]
+    )
     assert f'<ticket id="{ticket}">' in assess_call["body"]["messages"][1]["content"]
 
 
@@ -147,7 +154,7 @@ async def test_a_rate_limited_call_is_retried_by_temporal(dev_env, db, run_worke
     assert [m.body for m in outbox(db, handle.id)] == [DRAFT["body"]]
     first, retry, draft_call = fake.requests
     assert first["body"] == retry["body"]  # the same call, made again
-    assert (schema_name(retry), schema_name(draft_call)) == ("TicketAssessment", "DraftReply")
+    assert (schema_name(retry), schema_name(draft_call)) == ("TicketAssessment", "ModelDraft")
 
     started = assess["started"].activity_task_started_event_attributes
     assert started.attempt == 2
@@ -184,7 +191,7 @@ async def test_invalid_model_output_goes_to_a_human(dev_env, db, run_worker):
             outcome: EscalationResult = await handle.result()
         assert fake.pending == 0
         # Unusable output is not retried: one assessment call, one draft call.
-        assert [schema_name(r) for r in fake.requests] == ["TicketAssessment", "DraftReply"]
+        assert [schema_name(r) for r in fake.requests] == ["TicketAssessment", "ModelDraft"]
 
     assert outcome.outcome == "rejected" and outcome.customer_messages_sent == 0
     [assessed] = rows(db, handle.id, "ticket_classification")
@@ -225,7 +232,7 @@ async def test_a_refused_request_is_not_retried_and_a_human_gets_the_ticket(
             outcome: EscalationResult = await handle.result()
         assert fake.pending == 0
         # Exactly one assessment call reached the server: the 400 was not retried.
-        assert [schema_name(r) for r in fake.requests] == ["TicketAssessment", "DraftReply"]
+        assert [schema_name(r) for r in fake.requests] == ["TicketAssessment", "ModelDraft"]
 
     assert assess["started"].activity_task_started_event_attributes.attempt == 1
     failure = assess["failed"].activity_task_failed_event_attributes.failure

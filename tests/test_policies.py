@@ -133,19 +133,19 @@ def _broken(tmp_path: Path, filename: str, old: str, new: str) -> Path:
             "autonomy.yaml",
             "level: supervised",
             "level: mostly",
-            "autonomy.yaml: actions.customer_reply.rules.1.level: Input should be 'autonomous'",
+            "autonomy.yaml: actions.customer_reply.rules.6.level: Input should be 'autonomous'",
         ),
         (
             "autonomy.yaml",
             "{arr_below: 50000}\n        level: supervised",
             "{arr_below: lots}\n        level: supervised",
-            "autonomy.yaml: actions.customer_reply.rules.1.when.arr_below: Input should be a valid number",
+            "autonomy.yaml: actions.customer_reply.rules.6.when.arr_below: Input should be a valid number",
         ),
         (
             "autonomy.yaml",
             "top_rank_at_most: 50}",
             "top_rank_at_most: 50, arr_blow: 3}",
-            "autonomy.yaml: actions.customer_reply.rules.0.when.arr_blow: Extra inputs are not permitted",
+            "autonomy.yaml: actions.customer_reply.rules.5.when.arr_blow: Extra inputs are not permitted",
         ),
         (
             "routing.yaml",
@@ -212,5 +212,5 @@ def test_worker_refuses_to_start_on_a_broken_policy(tmp_path):
             check=False,
         )
         assert run.returncode == 2, run.stderr
-        assert "autonomy.yaml: actions.customer_reply.rules.1.level" in run.stderr
+        assert "autonomy.yaml: actions.customer_reply.rules.6.level" in run.stderr
         assert "Input should be 'autonomous', 'supervised', 'copilot' or 'off_limits'" in run.stderr

@@ -9,7 +9,6 @@ from support.data import CSM, MANAGER, add_account, add_ticket, audit, outbox
 from support.openai_server import FakeOpenAI, json_answer, provider_for
 from support.polling import eventually
 from support.temporal import (
-    copilot_reply_request,
     current_details,
     decide,
     new_ticket_id,
@@ -86,7 +85,9 @@ async def test_injected_instructions_go_to_a_human_never_to_the_customer(
         row = classification(db, handle.id)
         assert row.outcome == "assessed" and row.engine == "offline"
         assert row.detail["injection_suspected"] is True
-        assert "the ticket contains instructions addressed to the agent" in row.detail["reasons"]
+        assert any(
+            r.startswith("instructions addressed to the agent") for r in row.detail["reasons"]
+        )
         await assert_nothing_reached_the_customer(db, handle.id)
 
         await decide(
@@ -107,6 +108,9 @@ async def test_injected_instructions_go_to_a_human_never_to_the_customer(
 
 
 async def test_a_fooled_model_is_overruled_by_the_rule_check(dev_env, db, run_worker):
+    """The model calls a refund demand with injected instructions a routine how-to;
+    the rule reading is a floor under it: the intent stays a refund (off limits),
+    the injection stays flagged, and the agent never even drafts."""
     add_account(db, "acc-20k", arr=20_000, top_rank=180)
     ticket = new_ticket_id()
     add_ticket(db, ticket, "acc-20k", "A request", REFUND_INJECTION)
@@ -121,38 +125,32 @@ async def test_a_fooled_model_is_overruled_by_the_rule_check(dev_env, db, run_wo
         "needs_human": False,
         "reasons": ["a routine question"],
     }
-    draft = {"subject": "Re: A request", "body": "Done! Your full refund has been issued."}
+    draft = {"subject": "Re: A request", "body": "Done! Your full refund has been issued.",
+             "cited_source_ids": []}  # fmt: skip
     with FakeOpenAI() as fake:
         fake.script(json_answer(fooled), json_answer(draft))
         async with run_worker(dev_env, provider=provider_for(fake)) as tq:
             handle = await start_escalation(db, dev_env.client, tq, ticket)
-            request = await copilot_reply_request(handle)
-            # The model's how_to maps to customer_reply (supervised at $20K); the rule
-            # check's injection flag moves it to copilot: a human sees the draft.
-            assert request.draft == draft["body"]
+            [request] = await wait_for_requests(handle)
+            assert (request.kind, request.action, request.autonomy.value) == (
+                "task", "issue_refund", "off_limits",
+            )  # fmt: skip
             details = await current_details(handle)
-            assert "Assessment (openai:test-model): intent how_to" in details
-            assert f"moved right: {INJECTION_ADJUSTMENT}" in details
+            assert "Assessment (openai:test-model): intent refund_request" in details
             row = classification(db, handle.id)
             assert row.engine == "openai:test-model" and row.model == "test-model"
             assert row.detail["injection_suspected"] is True
-            assert row.detail["confidence"] == 0.99  # the model's answer, kept as given
-            assert "rule check: instructions addressed to the agent" in row.detail["reasons"]
+            assert row.detail["confidence"] == 0.4  # an injection caps it, whatever the model said
+            assert "rule floor: intent refund_request, not how_to" in row.detail["reasons"]
+            assert "rule floor: risk billing_dispute" in row.detail["reasons"]
+            assert any(r.startswith("rule check: instructions addressed to the agent")
+                       for r in row.detail["reasons"])  # fmt: skip
             await assert_nothing_reached_the_customer(db, handle.id)
-
-            await decide(
-                handle,
-                request_id=request.request_id,
-                decision="reject",
-                approver=MANAGER,
-                note="no refund promised",
-            )
+            await decide(handle, request_id=request.request_id, decision="done", approver=MANAGER)
             outcome: EscalationResult = await handle.result()
-        assert fake.pending == 0 and len(fake.requests) == 2
+        # Only the assessment was asked: nobody asks a model to draft off-limits work.
+        assert fake.pending == 1 and len(fake.requests) == 1
 
-    assert outcome.outcome == "rejected" and outcome.customer_messages_sent == 0
+    assert outcome.outcome == "done" and outcome.customer_messages_sent == 0
     await assert_nothing_reached_the_customer(db, handle.id)
-    assert_agent_never_acted(db, handle.id, drafted=True)
-    [rejected] = [e for e in audit(db, handle.id) if e.outcome == "rejected"]
-    assert rejected.actor == MANAGER and rejected.autonomy == "copilot"
-    assert rejected.policy_rule == "under-50k-supervised"
+    assert_agent_never_acted(db, handle.id, drafted=False)

@@ -337,11 +337,13 @@ async def test_a_csm_filters_opens_and_decides_in_the_temporal_web_ui(ui_env, db
             "Paste into Send a Signal → decide:",
         ):
             await expect(current).to_contain_text(shown)
-        # The draft to judge, quoted (the renderer curls quotes: compare the other lines).
+        # The draft to judge, quoted and rendered: the renderer curls quotes (compare
+        # the other lines) and turns the article's Markdown steps into a list.
         draft = now.locator("blockquote")
         for line in request.draft.splitlines():
             if line.strip() and not set(line) & set("\"'"):
-                await expect(draft).to_contain_text(line.strip())
+                rendered = re.sub(r"^\d+\.\s+|^[-*]\s+", "", line.strip()).replace("**", "")
+                await expect(draft).to_contain_text(rendered)
         pasted = (await now.locator("pre code").inner_text()).strip()
         assert json.loads(pasted) == request.signal_payload
         await waiting.evaluate("h => h.scrollIntoView({block: 'start'})")  # what waits, on top

@@ -26,8 +26,11 @@ with workflow.unsafe.imports_passed_through():
         PullTicketContextInput,
         TicketAssessment,
         TicketContext,
+        TicketStatus,
+        TicketStatusInput,
     )
     from contracts.human import HumanRequest
+    from contracts.knowledge import SourceRef
     from policies import evaluate
     from policies.model import PolicySet
 
@@ -48,6 +51,10 @@ class EscalationWorkflow(HumanDecisions):
         self.hot_why: list[str] = []
         self.outcome = "in progress"
         self.customer_messages_sent = 0
+        self.grounded = False  # this run follows the grounded-replies rules
+        self.ticket_status = ""
+        self.sources: list[SourceRef] = []
+        self.human_reasons: list[str] = []
 
     def details_header(self) -> list[str]:
         lines = [
@@ -70,6 +77,7 @@ class EscalationWorkflow(HumanDecisions):
     async def run(self, inp: EscalationInput) -> EscalationResult:
         self.ticket_id = inp.ticket_id
         self.stage = "assessing"
+        self.grounded = workflow.patched(names.PATCH_GROUNDED_REPLIES)
         self.publish()
         policies = await reads.policy_snapshot()
         ctx = await workflow.execute_activity_method(
@@ -104,6 +112,9 @@ class EscalationWorkflow(HumanDecisions):
             outcome=self.outcome,
             customer_messages_sent=self.customer_messages_sent,
             requests=list(self.requests.values()),
+            ticket_status=self.ticket_status,
+            sources=self.sources,
+            human_reasons=self.human_reasons,
         )
 
     async def _assess(self, ctx: TicketContext) -> TicketAssessment:
@@ -131,6 +142,8 @@ class EscalationWorkflow(HumanDecisions):
             policies, "crisis_communication", ctx.account, hot=True
         )
         self.decision = ack_decision
+        self.human_reasons = [f"hot: {r}" for r in self.hot_why]
+        await self._ticket_status("escalated")
         self.stage = "hot: awaiting ack"
         ladder = routing.ack.ladder()
         request_id = self.next_request_id("ack")
@@ -180,62 +193,102 @@ class EscalationWorkflow(HumanDecisions):
         self, policies: PolicySet, ctx: TicketContext, assessment: TicketAssessment
     ) -> None:
         action = evaluate.action_for_intent(policies.routing, assessment.intent)
+        signals = (
+            evaluate.TicketSignals.of(assessment, ctx.ticket.priority) if self.grounded else None
+        )
         decision = evaluate.with_assessment(
-            evaluate.decide_autonomy(policies, action, ctx.account), assessment, policies.routing
+            evaluate.decide_autonomy(policies, action, ctx.account, ticket=signals),
+            assessment,
+            policies.routing,
         )
         self.decision = decision
         if decision.level == AutonomyLevel.OFF_LIMITS:
             # The agent neither acts nor drafts: a human task is created.
             self.stage = "human task"
+            self.human_reasons = [f"{action} is off-limits (rule {decision.rule})"]
+            await self._ticket_status("awaiting_human")
             req = await self._ticket_task(
                 policies,
                 ctx,
                 decision,
                 f"Handle {ctx.ticket.ticket_id} yourself: {action} is off-limits for the agent",
             )
-            self.outcome = req.status
-            self.stage = "closed"
-            self.publish()
+            await self._closed_by_human(req)
             return
 
         self.stage = "drafting"
         self.publish()
-        draft = await ask_model(
-            LlmActivities.draft_reply,
-            DraftReplyInput(
-                workflow_id=workflow.info().workflow_id, context=ctx, assessment=assessment
-            ),
-            f"draft reply to {ctx.ticket.ticket_id}",
-        )
-        if draft.needs_human and decision.level != AutonomyLevel.COPILOT:
+        try:
+            draft = await ask_model(
+                LlmActivities.draft_reply,
+                DraftReplyInput(
+                    workflow_id=workflow.info().workflow_id,
+                    context=ctx,
+                    assessment=assessment,
+                    grounding=policies.routing.grounding if self.grounded else None,
+                ),
+                f"draft reply to {ctx.ticket.ticket_id}",
+            )
+        except ActivityError as err:
+            if not self.grounded:
+                raise
+            # The model is down: the ticket is not lost, a human writes the reply.
+            why = f"the draft step failed: {err.cause or err}"[:300]
+            self.stage = "human task"
+            self.human_reasons = [why]
+            await self._ticket_status("awaiting_human")
+            req = await self._ticket_task(
+                policies, ctx, decision, f"Answer {ctx.ticket.ticket_id} yourself: {why}"
+            )
+            await self._closed_by_human(req)
+            return
+        adjustments = []
+        if draft.needs_human:
+            adjustments.append("the draft could not be trusted")
+        if self.grounded and draft.not_sendable:
+            adjustments.append(f"the draft cannot be sent as it stands: {draft.not_sendable}")
+        elif self.grounded and not draft.sources:
+            adjustments.append("the draft cites no source")
+        if adjustments and decision.level != AutonomyLevel.COPILOT:
             decision = decision.model_copy(
                 update={
                     "level": decision.level.at_least(AutonomyLevel.COPILOT),
-                    "adjustments": [*decision.adjustments, "the draft could not be trusted"],
+                    "adjustments": [*decision.adjustments, *adjustments],
                 }
             )
             self.decision = decision
         to = [ctx.ticket.requester_email or ctx.account.primary_contact_email or ""]
+        source = draft.sources[0].source_id if draft.sources else None
 
         if decision.level in (AutonomyLevel.AUTONOMOUS, AutonomyLevel.SUPERVISED):
             sampled = decision.level == AutonomyLevel.SUPERVISED and evaluate.sampled_for_review(
                 policies.autonomy.supervised_sample_rate, workflow.info().workflow_id
             )
             await self._send_reply(ctx, draft.subject, draft.body, draft.engine, to, sampled)
+            self.sources = draft.sources
             await self.audit(
                 "reply/sent",
                 action,
                 "sent",
                 decision=decision,
                 engine=draft.engine,
-                detail={"sampled_for_review": sampled},
+                detail={
+                    "sampled_for_review": sampled,
+                    "sources": [r.citation() for r in draft.sources],
+                },
             )
+            await self._ticket_status("answered", draft.body, source)
             self.outcome = "sent_sampled" if sampled else "sent"
             self.stage = "resolved"
             self.publish()
             return
 
         self.stage = "awaiting approval"
+        self.human_reasons = [
+            f"{decision.level.value} (rule {decision.rule})",
+            *decision.adjustments,
+        ]
+        await self._ticket_status("awaiting_human")
         req = await self.ask(
             kind="approval",
             decision=decision,
@@ -243,19 +296,53 @@ class EscalationWorkflow(HumanDecisions):
             approvers=[ctx.account.owner_csm, ctx.account.manager],
             ladder=policies.routing.approval.ladder(),
             draft=draft.body,
+            notes=draft.notes if self.grounded else None,
+            sources=(draft.sources or draft.candidates) if self.grounded else None,
+            not_sendable=draft.not_sendable if self.grounded else None,
         )
         if req.status in ("approved", "edited"):
+            final = req.final_text or draft.body
             await self._send_reply(
                 ctx,
                 draft.subject,
-                req.final_text or draft.body,
+                final,
                 draft.engine if req.status == "approved" else f"edited by {req.decided_by}",
                 to,
                 False,
             )
+            if req.status == "approved":
+                self.sources = draft.sources
+            await self._ticket_status(
+                "answered", final, source if req.status == "approved" else None
+            )
         self.outcome = req.status
         self.stage = "resolved" if req.status in ("approved", "edited") else "closed"
         self.publish()
+
+    async def _closed_by_human(self, req: HumanRequest) -> None:
+        self.outcome = req.status
+        if req.status == "done":
+            await self._ticket_status("solved")
+        self.stage = "closed"
+        self.publish()
+
+    async def _ticket_status(
+        self, status: TicketStatus, answer: str | None = None, source: str | None = None
+    ) -> None:
+        """Keep the ticket's status in the context layer true (runs from
+        grounded-replies on; older histories never recorded it)."""
+        if not self.grounded:
+            return
+        self.ticket_status = status
+        await workflow.execute_activity_method(
+            ContextActivities.record_ticket_status,
+            TicketStatusInput(
+                ticket_id=self.ticket_id, status=status, answer=answer, source=source
+            ),
+            summary=f"ticket {self.ticket_id}: {status}",
+            start_to_close_timeout=RECORD_TIMEOUT,
+            retry_policy=RECORD_RETRY,
+        )
 
     async def _send_reply(
         self, ctx: TicketContext, subject: str, body: str, engine: str, to: list[str], sampled: bool

@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         Refusal,
         RequestKind,
     )
+    from contracts.knowledge import SourceRef
     from policies.model import Ladder
 
 from workflows import effects
@@ -139,6 +140,13 @@ class HumanDecisions:
             )
         if inp.decision == "edit" and not (inp.text or "").strip():
             return "an edit needs the edited draft in `text`"
+        if req.not_sendable and (
+            inp.decision == "approve" or (inp.decision == "edit" and inp.text == req.draft)
+        ):
+            return (
+                f"the draft of {req.request_id!r} cannot be sent as it stands ({req.not_sendable}); "
+                "send decision=edit with your reply in `text`, or reject it"
+            )
         return None
 
     def _apply(self, inp: DecideInput) -> HumanRequest:
@@ -176,6 +184,9 @@ class HumanDecisions:
         draft: str | None = None,
         notify: bool = True,
         request_id: str | None = None,
+        notes: list[str] | None = None,
+        sources: list[SourceRef] | None = None,
+        not_sendable: str | None = None,
     ) -> HumanRequest:
         """Open a request and wait until a human closes it or it expires.
 
@@ -199,6 +210,9 @@ class HumanDecisions:
             remind_at=remind_at,
             escalate_at=escalate_at,
             expire_at=now + ladder.expire,
+            notes=notes or [],
+            sources=sources or [],
+            not_sendable=not_sendable,
         )
         self.requests[request_id] = req
         self.publish()

@@ -30,6 +30,13 @@ def _open_request(r: HumanRequest) -> list[str]:
     ]
     if r.draft:
         lines += ["- Draft to judge:", "", *(f"> {line}" for line in r.draft.splitlines()), ""]
+    if r.not_sendable:
+        others = [d for d in others if d != "approve"]
+        lines.append(f"- **Cannot be approved as it stands**: {r.not_sendable}")
+    if r.sources:
+        lines += ["- Sources:", *(f"  - {s.citation()} (score {s.score:.1f})" for s in r.sources)]
+    if r.notes:
+        lines += ["- Notes for you (never sent to the customer):", *(f"  - {n}" for n in r.notes)]
     lines += [
         "- Paste into **Send a Signal** → `decide`:",
         "",

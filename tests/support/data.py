@@ -8,7 +8,14 @@ from datetime import UTC, date, datetime
 from sqlmodel import select
 
 from context.db import session
-from context.tables import Account, AuditEvent, Contact, OutboxMessage
+from context.tables import (
+    Account,
+    AuditEvent,
+    Contact,
+    KnowledgeArticle,
+    OutboxMessage,
+    SupportTicket,
+)
 from csops.tickets import store_ticket
 
 # Every account added here is Jane's, managed by Maria; hot tickets also reach on-call.
@@ -16,7 +23,7 @@ CSM, MANAGER, ON_CALL = "jane@acme.test", "maria@acme.test", "oncall@csops.test"
 
 # A plain how-to question: sent alone at a small account, a copilot approval at a big one.
 HOW_TO_SUBJECT = "How do I export reports?"
-HOW_TO_BODY = "Hi, how do I export our weekly reports to CSV? Thanks!"
+HOW_TO_BODY = "Hi, how do I export a report to CSV or Excel? Thanks!"
 HOW_TO = (HOW_TO_SUBJECT, HOW_TO_BODY)
 # An angry customer: a hot ticket, whatever the account.
 HOT_TEXT = "This is unacceptable. Our CEO is furious and we are evaluating other vendors."
@@ -91,3 +98,17 @@ def audit(engine, workflow_id: str) -> list[AuditEvent]:
                 .order_by(AuditEvent.id)
             ).all()
         )
+
+
+def help_article(engine, article_id: str) -> KnowledgeArticle:
+    with session(engine) as s:
+        article = s.get(KnowledgeArticle, article_id)
+    assert article is not None, f"no article {article_id}"
+    return article
+
+
+def ticket_row(engine, ticket_id: str) -> SupportTicket:
+    with session(engine) as s:
+        row = s.get(SupportTicket, ticket_id)
+    assert row is not None, f"no ticket {ticket_id}"
+    return row
