@@ -148,6 +148,99 @@ def seed(
     )
 
 
+# ---------------------------------------------------------------- import
+
+import_app = typer.Typer(
+    help="Knowledge the agent answers from: help-centre articles and past solved tickets. "
+    "Importing the same file twice changes nothing.",
+    no_args_is_help=True,
+)
+app.add_typer(import_app, name="import")
+
+
+def _print_import(report, as_json: bool) -> None:
+    data = report.as_dict()
+
+    def human() -> None:
+        typer.echo(
+            f"{data['kind']}: {data['imported']} imported, {data['updated']} updated, "
+            f"{data['unchanged']} unchanged, {len(data['refused'])} refused"
+            + (f"; index rebuilt for {', '.join(data['reindexed'])}" if data["reindexed"] else "")
+        )
+        for r in data["refused"]:
+            typer.echo(f"  refused {r['where']}:{r['line']}: {r['reason']}", err=True)
+
+    emit(data, as_json, human)
+
+
+def _progress(as_json: bool) -> Callable[[int], None] | None:
+    if as_json or not sys.stderr.isatty():
+        return None
+    return lambda n: typer.echo(f"  {n:,} rows read…", err=True)
+
+
+@import_app.command("articles")
+def import_articles_command(
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="A folder of Markdown files with front matter, or a Zendesk articles .json."
+        ),
+    ],
+    as_json: JsonOpt = False,
+) -> None:
+    """Help-centre articles. Markdown front matter: id, title, locale, url, tags."""
+    from adapters.importers import ImportFileError
+    from adapters.knowledge import KnowledgeBase
+    from csops.importing import import_articles
+
+    settings = _settings()
+    engine = _engine(settings)
+    try:
+        report = import_articles(
+            engine, KnowledgeBase(engine, settings.knowledge_dir), path, _progress(as_json)
+        )
+    except (ImportFileError, OSError) as err:
+        fail(str(err), code=2)
+    _print_import(report, as_json)
+
+
+@import_app.command("tickets")
+def import_tickets_command(
+    file: Annotated[Path, typer.Argument(help="The ticket export.")],
+    fmt: str = typer.Option("csv", "--format", help="csv or zendesk-json."),
+    field_map: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help="field=Column for a CSV whose column names differ; fields: id, subject, body, "
+            "answer, status, priority, tags, language, created_at, account.",
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Past tickets; the solved ones with the answer that solved them become knowledge.
+    Bad rows are reported with their line and reason; good rows are kept."""
+    from adapters.importers import ImportFileError, parse_field_map
+    from adapters.knowledge import KnowledgeBase
+    from csops.importing import import_tickets
+
+    settings = _settings()
+    engine = _engine(settings)
+    try:
+        report = import_tickets(
+            engine,
+            KnowledgeBase(engine, settings.knowledge_dir),
+            file,
+            fmt,
+            parse_field_map(field_map or []),
+            _progress(as_json),
+        )
+    except (ImportFileError, OSError, UnicodeDecodeError) as err:
+        fail(str(err), code=2)
+    _print_import(report, as_json)
+
+
 # ---------------------------------------------------------------- tickets
 
 
@@ -155,7 +248,16 @@ def seed(
 def ticket(
     account: str = typer.Option(..., "--account", help="Account id, e.g. acc-0007."),
     subject: str = typer.Option(..., "--subject"),
-    body: str = typer.Option(..., "--body"),
+    body: str | None = typer.Option(None, "--body", help="The text (or --body-file, or stdin)."),
+    body_file: Annotated[
+        Path | None, typer.Option("--body-file", help="Read the text from a file.")
+    ] = None,
+    priority: str | None = typer.Option(
+        None, "--priority", help="The helpdesk's priority: low, normal, high or urgent."
+    ),
+    tags: Annotated[
+        list[str] | None, typer.Option("--tag", help="A tag (repeat for more).")
+    ] = None,
     requester: str | None = typer.Option(None, "--from", help="Requester email."),
     ticket_id: str | None = typer.Option(
         None, "--id", help="Ticket id (default: T-<date>-<random>)."
@@ -163,9 +265,25 @@ def ticket(
     as_json: JsonOpt = False,
 ) -> None:
     """Submit a support ticket and start its escalation workflow."""
+    from adapters.importers import PRIORITIES
     from context.queries import NotFound
-    from csops.tickets import new_ticket_id, submit_ticket
+    from csops.tickets import TicketConflict, new_ticket_id, submit_ticket
 
+    if priority is not None and priority.lower() not in PRIORITIES:
+        fail(f"--priority {priority!r} is not one of low, normal, high, urgent", code=2)
+    if body is not None and body_file is not None:
+        fail("give the text with --body or --body-file, not both", code=2)
+    if body_file is not None:
+        try:
+            body = body_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            fail(f"cannot read --body-file {body_file}: {err}", code=2)
+    elif body is None:
+        if sys.stdin.isatty():
+            fail("no ticket text: give --body, --body-file or pipe it on stdin", code=2)
+        body = sys.stdin.read()
+    if not body.strip():
+        fail("the ticket text is empty", code=2)
     settings = _settings()
     engine = _engine(settings)
 
@@ -174,9 +292,10 @@ def ticket(
         tid = ticket_id or new_ticket_id()
         try:
             launch = await submit_ticket(
-                engine, client, settings.task_queue, tid, account, subject, body, requester
-            )
-        except NotFound as err:
+                engine, client, settings.task_queue, tid, account, subject, body, requester,
+                priority=PRIORITIES[priority.lower()] if priority else None, tags=tags,
+            )  # fmt: skip
+        except (NotFound, TicketConflict) as err:
             fail(str(err), code=2)
         return tid, launch
 

@@ -78,6 +78,15 @@ async def _prepare(
             f"{summary.usage_rows:,} usage rows, {summary.tickets} tickets"
         )
 
+    from adapters.knowledge import KnowledgeBase
+    from csops.importing import import_demo_knowledge
+
+    for report in import_demo_knowledge(engine, KnowledgeBase(engine, settings.knowledge_dir)):
+        _say(
+            f"• demo help centre {report.kind}: {report.imported} imported, "
+            f"{report.unchanged} unchanged (index: {settings.knowledge_dir})"
+        )
+
     _say(f"• starting the worker (log: {data_dir}/worker.log)")
     children.append(await asyncio.to_thread(_start_worker, data_dir, address))
 

@@ -50,7 +50,10 @@ def intent_of(folded: str, risks: list[str]) -> str:
     for risk, intent in _RISK_INTENTS:
         if risk in risks:
             return intent
-    return next((n for n, p in ordered if n not in _COMMERCIAL and p.search(folded)), "other")
+    found = next((n for n, p in ordered if n not in _COMMERCIAL and p.search(folded)), None)
+    # A question nothing else names is still a question: whether the agent can
+    # answer it is retrieval's call, not the keyword list's.
+    return found or ("how_to" if "?" in folded else "other")
 
 
 def injection_signs(text: str) -> list[str]:

@@ -69,10 +69,12 @@ def add_account(
         s.commit()
 
 
-def add_ticket(engine, ticket_id: str, account_id: str, subject: str, body: str) -> None:
+def add_ticket(
+    engine, ticket_id: str, account_id: str, subject: str, body: str, priority: str | None = None
+) -> None:
     """Store a ticket the way `csops ticket` does, from the account's primary contact."""
     store_ticket(engine, ticket_id, account_id, subject, body,
-                 created_at=datetime(2026, 11, 20, tzinfo=UTC))  # fmt: skip
+                 created_at=datetime(2026, 11, 20, tzinfo=UTC), priority=priority)  # fmt: skip
 
 
 def outbox(engine, workflow_id: str | None = None) -> list[OutboxMessage]:
