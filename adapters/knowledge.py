@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from adapters.knowledge_index import KnowledgeIndex, terms
+from adapters.reading.language import HANDLED
 from context.db import session
 from context.tables import KnowledgeArticle, PastTicket
 from contracts.knowledge import SourceRef
@@ -94,11 +95,8 @@ class KnowledgeBase:
     def refresh(self, languages: Iterable[str]) -> list[str]:
         """Rebuild the shards of these languages whose documents changed; the
         languages rebuilt."""
-        return [
-            lang
-            for lang in sorted(set(languages))
-            if self.index.rebuild(lang, self._documents(lang))
-        ]
+        handled = sorted(set(languages) & set(HANDLED))  # an unread language has no stemmer
+        return [lang for lang in handled if self.index.rebuild(lang, self._documents(lang))]
 
     def stored_languages(self) -> set[str]:
         with session(self._engine) as s:

@@ -46,6 +46,7 @@ class Response:
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0  # how long the server waits before answering (a timeout test)
 
 
 def json_answer(
@@ -144,6 +145,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(fake._next_response())
 
     def _send(self, response: Response) -> None:
+        if response.delay_s:
+            time.sleep(response.delay_s)
         payload = json.dumps(response.body).encode()
         self.send_response(response.status)
         self.send_header("Content-Type", "application/json")
@@ -242,8 +245,8 @@ class FakeOpenAI:
         return http_error(500, "FakeOpenAI: no scripted response for this call")
 
 
-def provider_for(fake: FakeOpenAI) -> OpenAIProvider:
+def provider_for(fake: FakeOpenAI, timeout_s: float = 5) -> OpenAIProvider:
     """csops' real OpenAI provider, pointed at the fake server."""
     return OpenAIProvider(
-        api_key="test-key", base_url=fake.base_url, model="test-model", timeout_s=5
+        api_key="test-key", base_url=fake.base_url, model="test-model", timeout_s=timeout_s
     )
