@@ -191,6 +191,39 @@ async def test_ticket_starts_one_escalation_per_ticket_and_rejects_unknown_accou
         with pytest.raises(RPCError):
             await dev_env.client.get_workflow_handle(f"escalation/{missing_tid}").describe()
 
+        # The text from a file, the helpdesk's priority and tags land on the ticket.
+        body_file = tmp_path / "body.txt"
+        body_file.write_text("Our production is down for everyone since 9:00!", encoding="utf-8")
+        urgent_tid = new_ticket_id()
+        urgent = await csops(
+            env, "ticket", "--account", account, "--subject", "Down", "--body-file",
+            str(body_file), "--priority", "URGENT", "--tag", "prod", "--tag", "vip",
+            "--id", urgent_tid, "--json", cwd=tmp_path,
+        )  # fmt: skip
+        assert urgent.json()["started"] is True
+        with session(db) as s:
+            row = s.get(SupportTicket, urgent_tid)
+        assert (row.body, row.priority, row.tags) == (
+            body_file.read_text(),
+            "urgent",
+            ["prod", "vip"],
+        )
+        await dev_env.client.get_workflow_handle(f"escalation/{urgent_tid}").terminate("test done")
+
+        # A reused id with other content is refused, never routed as the old ticket.
+        reused, bad_priority = await asyncio.gather(
+            csops(env, "ticket", "--account", account, "--subject", "Other", "--body", "else",
+                  "--id", tid, cwd=tmp_path),
+            csops(env, "ticket", "--account", account, "--subject", "x", "--body", "y",
+                  "--priority", "soonish", cwd=tmp_path),
+        )  # fmt: skip
+        assert (
+            reused.exited(2) and f"ticket {tid!r} already exists with other content" in reused.err
+        )
+        assert bad_priority.exited(2) and "--priority 'soonish' is not one of" in bad_priority.err
+        with session(db) as s:
+            assert s.get(SupportTicket, tid).subject == HOW_TO_SUBJECT
+
 
 async def test_inbox_status_and_decide_as_a_csm_would(tmp_path, dev_env, db, run_worker):
     big, hot = unique_account(), unique_account()
