@@ -138,7 +138,7 @@ class LlmActivities:
             )
         if self._provider is not None:
             # The rule reading is a floor under the model, whatever the model said.
-            result = offline_engine.with_rule_floor(result, offline_engine.assess(ctx))
+            result = offline_engine.with_rule_floor(result, ctx)
         outcome = "invalid_output" if problem else "assessed"
         detail = result.model_dump(mode="json")
         await self._audit(ctx.account.account_id, ASSESS.action, outcome, stats, detail)
@@ -185,7 +185,7 @@ class LlmActivities:
                 })  # fmt: skip
             else:
                 draft = self._checked(
-                    answer, candidates, offline_engine.reply_frame(ctx, assessment.language)
+                    answer, candidates, offline_engine.reply_subject(ctx, assessment.language)
                 )
         outcome = "invalid_output" if problem else "drafted"
         detail = {
@@ -197,7 +197,7 @@ class LlmActivities:
         await self._audit(ctx.account.account_id, DRAFT.action, outcome, stats, detail)
         return draft
 
-    def _checked(self, answer: ModelDraft, candidates: list[Candidate], frame: dict) -> DraftReply:
+    def _checked(self, answer: ModelDraft, candidates: list[Candidate], subject: str) -> DraftReply:
         """The model's draft, with what makes it unsendable: no citation, a citation
         of a source it was not given, or a commitment only a human may make."""
         given = {c.ref.source_id: c.ref for c in candidates}
@@ -218,10 +218,10 @@ class LlmActivities:
         if answer.needs_human:
             problems.append("the model asked for a human")
         return DraftReply(
-            subject=render("messages/reply_subject.txt.j2", **frame).strip(),
+            subject=subject,
             body=answer.body,
             engine=self.engine_label,
-            needs_human=bool(problems),
+            # needs_human stays False: not_sendable moves it to a human, with the reasons
             sources=[given[c] for c in cited if c in given],
             candidates=[c.ref for c in candidates],
             notes=[f"Not sendable as it stands: {p}." for p in problems],

@@ -195,7 +195,7 @@ def _ticket(values: dict[str, Any]) -> TicketRecord:
         raise ValueError("neither subject nor body")
     return TicketRecord(
         id=ticket_id, subject=subject, body=body,
-        answer=str(values["answer"]).strip() or None if values.get("answer") else None,
+        answer=str(values.get("answer") or "").strip() or None,
         status=str(values.get("status") or "solved").strip().lower(),
         priority=_priority(values.get("priority")), tags=_tags(values.get("tags")),
         language=str(values.get("language") or "").strip().lower() or None,

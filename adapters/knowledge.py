@@ -7,7 +7,6 @@ is good enough to answer alone is the caller's call (the grounding policy).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,21 +22,10 @@ from contracts.knowledge import SourceRef
 
 FALLBACK_LANGUAGE = "en"
 SOLVED_STATUSES = ("solved", "closed")
-# Words of greeting and thanks carry no question: they do not count against coverage.
-_CHATTER = set(
-    "hi hello hey dear team thanks thank please regards cheers best kind "
-    "hallo liebe lieber danke dank bitte gruss grusse freundlichen viele "
-    "hola buenos buenas gracias saludos favor equipo "
-    "bonjour salut merci cordialement equipe svp "
-    "ola oi obrigado obrigada abracos atenciosamente equipa equipe".split()
-)
 
 
-def _answered():
-    """Past tickets that count as knowledge: solved, with the answer that solved them."""
-    return select(PastTicket).where(
-        col(PastTicket.answer).is_not(None), col(PastTicket.status).in_(SOLVED_STATUSES)
-    )
+# Past tickets that count as knowledge: solved, with the answer that solved them.
+_ANSWERED = (col(PastTicket.answer).is_not(None), col(PastTicket.status).in_(SOLVED_STATUSES))
 
 
 @dataclass(frozen=True)
@@ -54,10 +42,6 @@ def article_source_id(article_id: str) -> str:
 
 def ticket_source_id(ticket_id: str) -> str:
     return f"ticket:{ticket_id}"
-
-
-def content_hash(*parts: str) -> str:
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 
 def article_answer(body: str) -> str:
@@ -84,7 +68,9 @@ class KnowledgeBase:
             articles = s.exec(
                 select(KnowledgeArticle).where(KnowledgeArticle.locale == language)
             ).all()
-            solved = s.exec(_answered().where(PastTicket.language == language)).all()
+            solved = s.exec(
+                select(PastTicket).where(*_ANSWERED, PastTicket.language == language)
+            ).all()
         docs = [
             (article_source_id(a.id), f"{a.title}\n{' '.join(a.tags or [])}\n{a.body}")
             for a in articles
@@ -98,10 +84,14 @@ class KnowledgeBase:
         handled = sorted(set(languages) & set(HANDLED))  # an unread language has no stemmer
         return [lang for lang in handled if self.index.rebuild(lang, self._documents(lang))]
 
+    def unindexed_languages(self) -> set[str]:
+        """Languages the database has knowledge in but the index has no shard for."""
+        return self.stored_languages() - set(self.index.languages())
+
     def stored_languages(self) -> set[str]:
         with session(self._engine) as s:
             locales = set(s.exec(select(KnowledgeArticle.locale).distinct()).all())
-            answered = {t.language for t in s.exec(_answered()).all()}
+            answered = set(s.exec(select(PastTicket.language).where(*_ANSWERED).distinct()).all())
         return locales | answered
 
     # ------------------------------------------------------------------ search
@@ -109,47 +99,40 @@ class KnowledgeBase:
     def find(self, question: str, language: str, k: int = 5) -> list[Candidate]:
         """Candidates in the customer's language first; English ones when that
         language has none (a human may translate them, the agent may not send them)."""
-        found = self._find_in(question, language, k) if language in self.index.languages() else []
+        found = self._find_in(question, language, k)
         if not found and language != FALLBACK_LANGUAGE:
             found = self._find_in(question, FALLBACK_LANGUAGE, k)
         return found
 
     def _find_in(self, question: str, language: str, k: int) -> list[Candidate]:
+        """The hits as candidates, each with how far it says what the best one says."""
         hits = self.index.search(question, language, k)
-        asked = {t for t in terms(question, language) if t not in _CHATTER}
-        found = []
+        with session(self._engine) as s:  # one session for every hit
+            found = [c for hit in hits if (c := _candidate(s, hit.source_id, hit.score))]
         best: set[str] = set()
-        for hit in hits:
-            candidate = self._candidate(hit.source_id, hit.score)
-            if candidate is None:
-                continue  # deleted since the shard was built
-            have = set(terms(f"{candidate.ref.title}\n{candidate.answer}", language))
+        agreeing = []
+        for c in found:
+            have = set(terms(f"{c.ref.title}\n{c.answer}", language))
             best = best or have
-            coverage = len(asked & have) / len(asked) if asked else 0.0
             agreement = len(best & have) / len(best | have) if have else 0.0
-            ref = candidate.ref.model_copy(
-                update={"coverage": round(coverage, 2), "agreement": round(agreement, 2)}
-            )
-            found.append(Candidate(ref, candidate.answer))
-        return found
+            ref = c.ref.model_copy(update={"agreement": round(agreement, 2)})
+            agreeing.append(Candidate(ref, c.answer))
+        return agreeing
 
-    def _candidate(self, source_id: str, score: float) -> Candidate | None:
-        kind, _, key = source_id.partition(":")
-        with session(self._engine) as s:
-            if kind == "article":
-                a = s.get(KnowledgeArticle, key)
-                if a is None:
-                    return None
-                ref = SourceRef(
-                    source_id=source_id, kind="article", title=a.title, url=a.url,
-                    language=a.locale, score=score,
-                )  # fmt: skip
-                return Candidate(ref, article_answer(a.body))
-            t = s.get(PastTicket, key)
-            if t is None or not t.answer:
-                return None
-            ref = SourceRef(
-                source_id=source_id, kind="ticket", title=t.subject, language=t.language,
-                score=score,
-            )  # fmt: skip
-            return Candidate(ref, t.answer.strip())
+
+def _candidate(s, source_id: str, score: float) -> Candidate | None:
+    """The stored source behind a hit; None when it was deleted since the index was built."""
+    kind, _, key = source_id.partition(":")
+    if kind == "article":
+        a = s.get(KnowledgeArticle, key)
+        if a is None:
+            return None
+        ref = SourceRef(source_id=source_id, kind="article", title=a.title, url=a.url,
+                        language=a.locale, score=score)  # fmt: skip
+        return Candidate(ref, article_answer(a.body))
+    t = s.get(PastTicket, key)
+    if t is None or not t.answer:
+        return None
+    ref = SourceRef(source_id=source_id, kind="ticket", title=t.subject, language=t.language,
+                    score=score)  # fmt: skip
+    return Candidate(ref, t.answer.strip())

@@ -20,15 +20,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import bm25s
 import Stemmer
 
 from adapters.reading.folding import fold
 
-# PyStemmer's algorithm and bm25s' stop-word list for each handled language.
+# PyStemmer's algorithm for each handled language (bm25s names stop-word lists by code).
 _STEMMERS = {"en": "english", "de": "german", "es": "spanish", "fr": "french", "pt": "portuguese"}
-_STOPWORDS = {"en": "en", "de": "de", "es": "es", "fr": "fr", "pt": "pt"}
 _CURRENT = "CURRENT"
 _IDS = "ids.json"
 
@@ -48,19 +48,19 @@ class _Shard:
 
 @cache
 def _stemmer(language: str) -> Stemmer.Stemmer:
-    return Stemmer.Stemmer(_STEMMERS.get(language, "english"))
+    return Stemmer.Stemmer(_STEMMERS[language])
+
+
+def _tokenize(texts: list[str], language: str, **how: Any):
+    """Folded, stop words dropped, stemmed: the same for documents and questions."""
+    language = language if language in _STEMMERS else "en"
+    return bm25s.tokenize([fold(t) for t in texts], stopwords=language,
+                          stemmer=_stemmer(language), show_progress=False, **how)  # fmt: skip
 
 
 def terms(text: str, language: str) -> list[str]:
-    """The text's searchable terms: folded, stop words dropped, stemmed."""
-    tokens = bm25s.tokenize(
-        [fold(text)],
-        stopwords=_STOPWORDS.get(language, "en"),
-        stemmer=_stemmer(language),
-        return_ids=False,
-        show_progress=False,
-    )
-    return list(tokens[0])
+    """The text's searchable terms."""
+    return list(_tokenize([text], language, return_ids=False)[0])
 
 
 def content_version(docs: Sequence[tuple[str, str]]) -> str:
@@ -101,13 +101,7 @@ class KnowledgeIndex:
         staging.mkdir(parents=True)
         retriever = bm25s.BM25()
         if docs:
-            corpus = bm25s.tokenize(
-                [fold(text) for _, text in docs],
-                stopwords=_STOPWORDS.get(language, "en"),
-                stemmer=_stemmer(language),
-                show_progress=False,
-            )
-            retriever.index(corpus, show_progress=False)
+            retriever.index(_tokenize([text for _, text in docs], language), show_progress=False)
             retriever.save(str(staging), show_progress=False)
         (staging / _IDS).write_text(json.dumps([source_id for source_id, _ in docs]))
         shutil.rmtree(target, ignore_errors=True)
@@ -115,8 +109,8 @@ class KnowledgeIndex:
         pointer = shard_dir / f".{_CURRENT}.{os.getpid()}"
         pointer.write_text(version)
         os.replace(pointer, shard_dir / _CURRENT)  # atomic: readers see old or new
-        for old in shard_dir.iterdir():
-            if old.is_dir() and old.name not in (version,) and not old.name.startswith("."):
+        for old in shard_dir.iterdir():  # earlier versions; dot-names are being written
+            if old.is_dir() and old.name != version and not old.name.startswith("."):
                 shutil.rmtree(old, ignore_errors=True)
         return True
 

@@ -39,8 +39,10 @@ def severity_of(reading: Reading, priority: str | None) -> str:
 
 
 def assess(ctx: TicketContext) -> TicketAssessment:
-    t = ctx.ticket
-    reading = read_ticket(t.subject, t.body, t.priority)
+    return _assessment_of(read_ticket(ctx.ticket.subject, ctx.ticket.body), ctx.ticket.priority)
+
+
+def _assessment_of(reading: Reading, priority: str | None) -> TicketAssessment:
     reasons = [f"intent {reading.intent} by keyword rules"]
     confidence = 0.85 if reading.intent != "other" else 0.5
     if reading.language == UNKNOWN:
@@ -54,7 +56,7 @@ def assess(ctx: TicketContext) -> TicketAssessment:
     if reading.injection:
         confidence = min(confidence, 0.4)
         reasons += reading.injection
-    severity = severity_of(reading, t.priority)
+    severity = severity_of(reading, priority)
     return TicketAssessment(
         intent=reading.intent,
         sentiment=reading.sentiment,
@@ -74,14 +76,23 @@ def renewal_summary(package) -> str:
     return render("artifacts/renewal_summary.md.j2", p=package)
 
 
+def _reply_language(language: str) -> str:
+    return language if language in HANDLED else "en"
+
+
 def reply_frame(ctx: TicketContext, language: str) -> dict:
-    """What every reply shares: who it greets, in which language, under which subject."""
-    lang = language if language in HANDLED else "en"
+    """What every reply shares: who it greets, in which language."""
     return {
-        "lang": lang,
+        "lang": _reply_language(language),
         "greeting_name": (ctx.account.primary_contact_name or "").split(" ")[0],
         "ticket_id": ctx.ticket.ticket_id,
     }
+
+
+def reply_subject(ctx: TicketContext, language: str) -> str:
+    """The subject of every reply, whoever wrote the body."""
+    lang, ticket_id = _reply_language(language), ctx.ticket.ticket_id
+    return render("messages/reply_subject.txt.j2", lang=lang, ticket_id=ticket_id).strip()
 
 
 def draft_reply(
@@ -97,7 +108,7 @@ def draft_reply(
     """
     refs = [c.ref for c in candidates]
     frame = reply_frame(ctx, assessment.language)
-    subject = render("messages/reply_subject.txt.j2", **frame).strip()
+    subject = reply_subject(ctx, assessment.language)
     confident = grounding.confident(refs)
     problems = []
     if assessment.language == UNKNOWN:
@@ -135,11 +146,13 @@ _FLOOR_INTENTS = ("refund_request", "renewal_signature", "contract", "cancellati
 _SEVERITY = ["low", "medium", "high", "critical"]
 
 
-def with_rule_floor(model: TicketAssessment, rules: TicketAssessment) -> TicketAssessment:
+def with_rule_floor(model: TicketAssessment, ctx: TicketContext) -> TicketAssessment:
     """The model's assessment, never below the rule reading: a model fooled by the
     ticket cannot call a refund, a contract, a security incident or an injection a
     how-to. Risks, injection and hot only add up; severity and sentiment take the
     worse; the language is the detector's."""
+    reading = read_ticket(ctx.ticket.subject, ctx.ticket.body)
+    rules = _assessment_of(reading, ctx.ticket.priority)
     floor_reasons = []
     intent = model.intent
     if rules.intent in _FLOOR_INTENTS and model.intent != rules.intent:
@@ -150,9 +163,7 @@ def with_rule_floor(model: TicketAssessment, rules: TicketAssessment) -> TicketA
         floor_reasons.append(f"rule floor: risk {', '.join(sorted(set(risks) - set(model.risks)))}")
     injection = model.injection_suspected or rules.injection_suspected
     if injection and not model.injection_suspected:
-        floor_reasons += [
-            f"rule check: {r}" for r in rules.reasons if "agent" in r or "in the ticket" in r
-        ]
+        floor_reasons += [f"rule check: {sign}" for sign in reading.injection]
     severity = max(model.severity, rules.severity, key=_SEVERITY.index)
     return model.model_copy(
         update={

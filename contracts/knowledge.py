@@ -19,7 +19,6 @@ class SourceRef(BaseModel):
     url: str | None = None  # articles have one; past tickets are cited by id
     language: str
     score: float = 0.0  # retrieval score (BM25)
-    coverage: float = 0.0  # share of the question's terms the source contains
     agreement: float = 1.0  # overlap of its terms with the best source's (1: the best itself)
 
     def citation(self) -> str:

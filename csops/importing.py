@@ -4,6 +4,8 @@ changed. Importing the same file twice changes nothing."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +14,7 @@ from typing import Any, TypeVar
 from sqlalchemy.engine import Engine
 
 from adapters.importers import ArticleRecord, Parsed, TicketRecord, parse_articles, parse_tickets
-from adapters.knowledge import KnowledgeBase, content_hash
+from adapters.knowledge import KnowledgeBase
 from adapters.reading import language
 from context.db import session
 from context.tables import KnowledgeArticle, PastTicket
@@ -52,42 +54,56 @@ def _counted(
             progress(n)
 
 
-def _upsert(s, model: type, key: str, values: dict[str, Any], report: ImportReport) -> None:
-    row = s.get(model, key)
+def _upsert(s, model: type, values: dict[str, Any]) -> str:
+    """Insert or update one row: "imported", "updated" or "unchanged" (same content)."""
+    values["content_hash"] = hashlib.sha256(
+        json.dumps(values, sort_keys=True, default=str).encode()
+    ).hexdigest()[:16]
+    row = s.get(model, values["id"])
     if row is None:
         s.add(model(**values))
-        report.imported += 1
-    elif row.content_hash == values["content_hash"]:
-        report.unchanged += 1
-    else:
-        for name, value in values.items():
-            setattr(row, name, value)
-        s.add(row)
-        report.updated += 1
+        return "imported"
+    if row.content_hash == values["content_hash"]:
+        return "unchanged"
+    for name, value in values.items():
+        setattr(row, name, value)
+    s.add(row)
+    return "updated"
+
+
+def _store(
+    engine: Engine,
+    kb: KnowledgeBase,
+    report: ImportReport,
+    model: type,
+    rows: Iterable[dict],
+    language_field: str,
+) -> ImportReport:
+    """Upsert the rows, then bring the index up to date for the languages that changed
+    and any stored language it lacks (a lost index folder is rebuilt)."""
+    touched: set[str] = set()
+    with session(engine) as s:
+        for values in rows:
+            outcome = _upsert(s, model, values)
+            setattr(report, outcome, getattr(report, outcome) + 1)
+            if outcome != "unchanged":
+                touched.add(values[language_field])
+        s.commit()
+    report.reindexed = kb.refresh(touched | kb.unindexed_languages())
+    return report
 
 
 def import_articles(
     engine: Engine, kb: KnowledgeBase, path: Path, progress: Progress | None = None
 ) -> ImportReport:
     report = ImportReport("articles")
-    touched: set[str] = set()
-    with session(engine) as s:
-        for a in _counted(parse_articles(path), report, progress):
-            values = _article_values(a)
-            before = report.unchanged
-            _upsert(s, KnowledgeArticle, a.id, values, report)
-            if report.unchanged == before:
-                touched.add(a.locale)
-        s.commit()
-    report.reindexed = kb.refresh(touched or kb.stored_languages())
-    return report
+    rows = (_article_values(a) for a in _counted(parse_articles(path), report, progress))
+    return _store(engine, kb, report, KnowledgeArticle, rows, "locale")
 
 
 def _article_values(a: ArticleRecord) -> dict[str, Any]:
-    return {
-        "id": a.id, "title": a.title, "locale": a.locale, "url": a.url, "tags": a.tags,
-        "body": a.body, "content_hash": content_hash(a.title, a.locale, a.url or "", " ".join(a.tags), a.body),
-    }  # fmt: skip
+    return {"id": a.id, "title": a.title, "locale": a.locale, "url": a.url, "tags": a.tags,
+            "body": a.body}  # fmt: skip
 
 
 def import_tickets(
@@ -100,29 +116,17 @@ def import_tickets(
 ) -> ImportReport:
     """Past tickets; the solved ones with an answer become knowledge."""
     report = ImportReport("tickets")
-    touched: set[str] = set()
-    with session(engine) as s:
-        for t in _counted(parse_tickets(path, fmt, mapping), report, progress):
-            values = _ticket_values(t)
-            before = report.unchanged
-            _upsert(s, PastTicket, t.id, values, report)
-            if report.unchanged == before:
-                touched.add(values["language"])
-        s.commit()
-    report.reindexed = kb.refresh(touched or kb.stored_languages())
-    return report
+    rows = (
+        _ticket_values(t) for t in _counted(parse_tickets(path, fmt, mapping), report, progress)
+    )
+    return _store(engine, kb, report, PastTicket, rows, "language")
 
 
 def _ticket_values(t: TicketRecord) -> dict[str, Any]:
-    lang = t.language or language.detect(f"{t.subject}\n{t.body}")[0]
     return {
         "id": t.id, "subject": t.subject, "body": t.body, "answer": t.answer, "status": t.status,
-        "priority": t.priority, "tags": t.tags, "language": lang, "created_at": t.created_at,
-        "account_id": t.account,
-        "content_hash": content_hash(
-            t.subject, t.body, t.answer or "", t.status, t.priority or "", " ".join(t.tags), lang,
-            t.created_at.isoformat() if t.created_at else "", t.account or "",
-        ),
+        "priority": t.priority, "tags": t.tags, "created_at": t.created_at, "account_id": t.account,
+        "language": t.language or language.detect(f"{t.subject}\n{t.body}")[0],
     }  # fmt: skip
 
 

@@ -8,15 +8,14 @@ from datetime import timedelta
 
 from support.data import (
     CSM,
-    HOW_TO,
+    HOW_TO_ASSESSMENT,
     HOW_TO_BODY,
-    HOW_TO_SUBJECT,
+    HOW_TO_DRAFT,
     MANAGER,
-    add_account,
-    add_ticket,
     audit,
     customer_messages,
     outbox,
+    small_how_to,
 )
 from support.openai_server import FakeOpenAI, http_error, json_answer, provider_for
 from support.polling import eventually
@@ -24,7 +23,6 @@ from support.temporal import (
     copilot_reply_request,
     current_details,
     decide,
-    new_ticket_id,
     start_escalation,
     wait_for_requests,
 )
@@ -33,28 +31,7 @@ from temporalio.client import WorkflowHandle
 
 from contracts.escalation import EscalationResult
 
-ASSESSMENT = {
-    "intent": "how_to",
-    "sentiment": 0.2,
-    "severity": "low",
-    "hot": False,
-    "confidence": 0.9,
-    "language": "en",
-    "reasons": ["asks how to export"],
-}
-DRAFT = {
-    "subject": f"Re: {HOW_TO_SUBJECT}",
-    "body": "Hi Sam, open Reports, pick the report and choose Export > CSV. Jane's team",
-    "cited_source_ids": ["article:export-report-csv-en"],
-}
 LABEL = "openai:test-model"
-
-
-def small_how_to(db) -> str:
-    add_account(db, "acc-20k", arr=20_000, top_rank=180)
-    ticket = new_ticket_id()
-    add_ticket(db, ticket, "acc-20k", *HOW_TO)
-    return ticket
 
 
 def schema_name(request: dict) -> str:
@@ -93,8 +70,8 @@ async def test_valid_structured_answers_are_used_and_audited(dev_env, db, run_wo
     ticket = small_how_to(db)
     with FakeOpenAI() as fake:
         fake.script(
-            json_answer(ASSESSMENT, prompt_tokens=120, completion_tokens=30),
-            json_answer(DRAFT, prompt_tokens=200, completion_tokens=80),
+            json_answer(HOW_TO_ASSESSMENT, prompt_tokens=120, completion_tokens=30),
+            json_answer(HOW_TO_DRAFT, prompt_tokens=200, completion_tokens=80),
         )
         async with run_worker(dev_env, provider=provider_for(fake)) as tq:
             handle = await start_escalation(db, dev_env.client, tq, ticket)
@@ -106,7 +83,7 @@ async def test_valid_structured_answers_are_used_and_audited(dev_env, db, run_wo
     [reply] = outbox(db, handle.id)
     assert reply.audience == "customer" and reply.to == "sam@acc-20k.example"
     # The model's body; the subject is csops' own, never the customer's line back.
-    assert (reply.subject, reply.body) == (f"Your support request {ticket}", DRAFT["body"])
+    assert (reply.subject, reply.body) == (f"Your support request {ticket}", HOW_TO_DRAFT["body"])
     assert reply.engine == LABEL
 
     [assessed] = rows(db, handle.id, "ticket_classification")
@@ -142,7 +119,9 @@ async def test_a_rate_limited_call_is_retried_by_temporal(dev_env, db, run_worke
     ticket = small_how_to(db)
     with FakeOpenAI() as fake:
         fake.script(
-            http_error(429, "slow down", retry_after=2), json_answer(ASSESSMENT), json_answer(DRAFT)
+            http_error(429, "slow down", retry_after=2),
+            json_answer(HOW_TO_ASSESSMENT),
+            json_answer(HOW_TO_DRAFT),
         )
         async with run_worker(dev_env, provider=provider_for(fake)) as tq:
             handle = await start_escalation(db, dev_env.client, tq, ticket)
@@ -151,7 +130,7 @@ async def test_a_rate_limited_call_is_retried_by_temporal(dev_env, db, run_worke
         assert fake.pending == 0
 
     assert outcome.outcome in ("sent", "sent_sampled")
-    assert [m.body for m in outbox(db, handle.id)] == [DRAFT["body"]]
+    assert [m.body for m in outbox(db, handle.id)] == [HOW_TO_DRAFT["body"]]
     first, retry, draft_call = fake.requests
     assert first["body"] == retry["body"]  # the same call, made again
     assert (schema_name(retry), schema_name(draft_call)) == ("TicketAssessment", "ModelDraft")
@@ -175,12 +154,12 @@ async def test_a_rate_limited_call_is_retried_by_temporal(dev_env, db, run_worke
 async def test_invalid_model_output_goes_to_a_human(dev_env, db, run_worker):
     ticket = small_how_to(db)
     with FakeOpenAI() as fake:
-        fake.script(json_answer("this is not json {"), json_answer(DRAFT))
+        fake.script(json_answer("this is not json {"), json_answer(HOW_TO_DRAFT))
         async with run_worker(dev_env, provider=provider_for(fake)) as tq:
             handle = await start_escalation(db, dev_env.client, tq, ticket)
             request = await copilot_reply_request(handle)
             # $20K would be supervised; unusable model output means a human decides.
-            assert request.draft == DRAFT["body"]
+            assert request.draft == HOW_TO_DRAFT["body"]
             details = await current_details(handle)
             assert f"Assessment ({LABEL} (invalid output))" in details
             assert "the assessment asked for a human" in details
@@ -212,7 +191,7 @@ async def test_a_refused_request_is_not_retried_and_a_human_gets_the_ticket(
 ):
     ticket = small_how_to(db)
     with FakeOpenAI() as fake:
-        fake.script(http_error(400, "response_format is not supported"), json_answer(DRAFT))
+        fake.script(http_error(400, "response_format is not supported"), json_answer(HOW_TO_DRAFT))
         async with run_worker(dev_env, provider=provider_for(fake)) as tq:
             handle = await start_escalation(db, dev_env.client, tq, ticket)
             [request] = await wait_for_requests(handle)
@@ -243,6 +222,6 @@ async def test_a_refused_request_is_not_retried_and_a_human_gets_the_ticket(
 
     assert outcome.outcome == "approved" and outcome.customer_messages_sent == 1
     [reply] = customer_messages(db, handle.id)
-    assert reply.body == DRAFT["body"]
+    assert reply.body == HOW_TO_DRAFT["body"]
     [approved] = [e for e in audit(db, handle.id) if e.outcome == "approved"]
     assert approved.actor == MANAGER and approved.autonomy == "copilot"

@@ -204,16 +204,13 @@ class EscalationWorkflow(HumanDecisions):
         self.decision = decision
         if decision.level == AutonomyLevel.OFF_LIMITS:
             # The agent neither acts nor drafts: a human task is created.
-            self.stage = "human task"
-            self.human_reasons = [f"{action} is off-limits (rule {decision.rule})"]
-            await self._ticket_status("awaiting_human")
-            req = await self._ticket_task(
+            await self._human_task(
                 policies,
                 ctx,
                 decision,
                 f"Handle {ctx.ticket.ticket_id} yourself: {action} is off-limits for the agent",
+                why=f"{action} is off-limits (rule {decision.rule})",
             )
-            await self._closed_by_human(req)
             return
 
         self.stage = "drafting"
@@ -234,13 +231,9 @@ class EscalationWorkflow(HumanDecisions):
                 raise
             # The model is down: the ticket is not lost, a human writes the reply.
             why = f"the draft step failed: {err.cause or err}"[:300]
-            self.stage = "human task"
-            self.human_reasons = [why]
-            await self._ticket_status("awaiting_human")
-            req = await self._ticket_task(
-                policies, ctx, decision, f"Answer {ctx.ticket.ticket_id} yourself: {why}"
+            await self._human_task(
+                policies, ctx, decision, f"Answer {ctx.ticket.ticket_id} yourself: {why}", why
             )
-            await self._closed_by_human(req)
             return
         adjustments = []
         if draft.needs_human:
@@ -319,7 +312,19 @@ class EscalationWorkflow(HumanDecisions):
         self.stage = "resolved" if req.status in ("approved", "edited") else "closed"
         self.publish()
 
-    async def _closed_by_human(self, req: HumanRequest) -> None:
+    async def _human_task(
+        self,
+        policies: PolicySet,
+        ctx: TicketContext,
+        decision: AutonomyDecision,
+        title: str,
+        why: str,
+    ) -> None:
+        """The ticket is a person's to handle: a task, and the ticket's status with it."""
+        self.stage = "human task"
+        self.human_reasons = [why]
+        await self._ticket_status("awaiting_human")
+        req = await self._ticket_task(policies, ctx, decision, title)
         self.outcome = req.status
         if req.status == "done":
             await self._ticket_status("solved")

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from adapters.reading import language
-from adapters.reading.folding import fold, read_all
+from adapters.reading.folding import Folded, fold, read_all
 from adapters.reading.lexicon import lexicon
 
 # Intents that outrank everything the lexicon's `intents` list reads: the risk
@@ -56,9 +56,8 @@ def intent_of(folded: str, risks: list[str]) -> str:
     return found or ("how_to" if "?" in folded else "other")
 
 
-def injection_signs(text: str) -> list[str]:
+def injection_signs(every_part: Folded) -> list[str]:
     """Why the text looks like it addresses the agent (empty when it does not)."""
-    every_part = read_all(text)
     signs = []
     match = lexicon().injection.search(every_part.text)
     if match:
@@ -67,20 +66,20 @@ def injection_signs(text: str) -> list[str]:
     return signs
 
 
-def read_ticket(subject: str, body: str, priority: str | None = None) -> Reading:
+def read_ticket(subject: str, body: str) -> Reading:
     text = f"{subject}\n{body}"
-    folded = read_all(text).text
+    every_part = read_all(text)
+    folded = every_part.text
     lang, confidence = language.detect(text)
     risks = [name for name, pattern in lexicon().risks.items() if pattern.search(folded)]
-    sentiment = sentiment_of(folded)
-    sentiment -= 0.1 * min(3, text.count("!"))
+    sentiment = sentiment_of(folded) - 0.1 * min(3, text.count("!"))
     return Reading(
         language=lang,
         language_confidence=confidence,
         intent=intent_of(folded, risks),
         sentiment=max(-1.0, round(sentiment, 2)),
         risks=risks,
-        injection=injection_signs(text),
+        injection=injection_signs(every_part),
     )
 
 

@@ -17,6 +17,7 @@ from context.tables import (
     SupportTicket,
 )
 from csops.tickets import store_ticket
+from support.temporal import new_ticket_id
 
 # Every account added here is Jane's, managed by Maria; hot tickets also reach on-call.
 CSM, MANAGER, ON_CALL = "jane@acme.test", "maria@acme.test", "oncall@csops.test"
@@ -25,6 +26,21 @@ CSM, MANAGER, ON_CALL = "jane@acme.test", "maria@acme.test", "oncall@csops.test"
 HOW_TO_SUBJECT = "How do I export reports?"
 HOW_TO_BODY = "Hi, how do I export a report to CSV or Excel? Thanks!"
 HOW_TO = (HOW_TO_SUBJECT, HOW_TO_BODY)
+# What a model answers for it: the assessment, and a draft citing the help centre.
+HOW_TO_ASSESSMENT = {
+    "intent": "how_to",
+    "sentiment": 0.2,
+    "severity": "low",
+    "hot": False,
+    "confidence": 0.9,
+    "language": "en",
+    "reasons": ["asks how to export"],
+}
+HOW_TO_DRAFT = {
+    "subject": f"Re: {HOW_TO_SUBJECT}",
+    "body": "Hi Sam, open Reports, pick the report and choose Export > CSV. Jane's team",
+    "cited_source_ids": ["article:export-report-csv-en"],
+}
 # An angry customer: a hot ticket, whatever the account.
 HOT_TEXT = "This is unacceptable. Our CEO is furious and we are evaluating other vendors."
 
@@ -114,3 +130,11 @@ def ticket_row(engine, ticket_id: str) -> SupportTicket:
         row = s.get(SupportTicket, ticket_id)
     assert row is not None, f"no ticket {ticket_id}"
     return row
+
+
+def small_how_to(db) -> str:
+    """The how-to at a $20K account far from the top 50: a sourced answer would go alone."""
+    add_account(db, "acc-20k", arr=20_000, top_rank=180)
+    ticket = new_ticket_id()
+    add_ticket(db, ticket, "acc-20k", *HOW_TO)
+    return ticket
