@@ -142,3 +142,15 @@ class EscalationResult(BaseModel):
     ticket_status: str = ""  # as recorded in the context layer
     sources: list[SourceRef] = []  # what the reply sent was grounded in
     human_reasons: list[str] = []  # why a human got the ticket, when one did
+
+
+class EscalationState(EscalationResult):
+    """Where an escalation stands (query `escalation_state`), read while it runs:
+    `routed` turns true once the agent answered alone or a human was asked and
+    the ticket's status was recorded, i.e. once its route is final."""
+
+    stage: str
+    routed: bool
+    hot_reasons: list[str] = []
+    assessment: TicketAssessment | None = None
+    strategic: str | None = None  # the strategic ask a CSM task was opened for

@@ -19,6 +19,9 @@ DECIDE = "decide"  # a signal (for the UI) and an update (for programs)
 HUMAN_REQUESTS_QUERY = "human_requests"
 HUMAN_HISTORY_QUERY = "human_history"
 
+# Escalation
+ESCALATION_STATE_QUERY = "escalation_state"
+
 # Onboarding
 CUSTOMER_EVENT_SIGNAL = "customer_event"
 PAUSE_SIGNAL = "pause"

@@ -10,7 +10,8 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -179,6 +180,20 @@ def _progress(as_json: bool) -> Callable[[int], None] | None:
     return lambda n: typer.echo(f"  {n:,} rows read…", err=True)
 
 
+@contextmanager
+def _progress_bar(as_json: bool, what: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on stderr (rich), none for --json or when stderr is not a terminal."""
+    if as_json or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(what, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
 @import_app.command("articles")
 def import_articles_command(
     path: Annotated[
@@ -309,6 +324,86 @@ def ticket(
             f"  ({settings.ui_url}/namespaces/{settings.namespace}/workflows)"
         ),
     )
+
+
+@app.command()
+def shadow(
+    file: Annotated[Path, typer.Argument(help="A ticket export (CSV or Zendesk JSON).")],
+    fmt: str = typer.Option("csv", "--format", help="csv or zendesk-json."),
+    field_map: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="field=Column for a CSV whose column names differ."),
+    ] = None,
+    accounts: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--account",
+            help="Route every ticket at this account (repeat to compare accounts); "
+            "default: the account the file names for each ticket.",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder for report.html, report.json and shadow.db."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Route a ticket export through the real escalation workflows with nothing
+    delivered: what the agent would answer alone, hand to a human (and why) and
+    treat as hot, by account size x priority x language, with sample replies."""
+    from datetime import UTC, datetime
+
+    from adapters.importers import ImportFileError, parse_field_map, parse_tickets
+    from csops.shadow import ShadowInputError, run_shadow
+    from policies.loader import PolicyError
+
+    settings = _settings()
+    engine = _engine(settings)
+    out_dir = out or DATA_DIR / "shadow" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    try:
+        parsed = list(parse_tickets(file, fmt, parse_field_map(field_map or [])))
+    except (ImportFileError, OSError, UnicodeDecodeError) as err:
+        fail(str(err), code=2)
+    with _progress_bar(as_json, "routing tickets") as progress:
+        try:
+            report = asyncio.run(
+                run_shadow(settings, engine, file, parsed, accounts or [], out_dir, progress)
+            )
+        except (ShadowInputError, PolicyError) as err:
+            fail(str(err), code=2)
+        except FileNotFoundError as err:
+            fail(str(err))
+    data = report.as_dict()
+    emit(data, as_json, lambda: _print_shadow(data))
+
+
+def _print_shadow(data: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = data["totals"]
+    console = Console()
+    console.print(
+        f"{data['tickets']} ticket(s), engine {data['engine']}, policy {data['policy_version']}: "
+        f"{t['answered']} answered alone, {t['human']} to a human, {t['hot']} hot"
+        + (f", {t['unsettled']} not routed in time" if t["unsettled"] else "")
+        + f"; {data['strategic']} strategic ask(s). Nothing was delivered."
+    )
+    for route, title in (("human", "to a human, because"), ("hot", "hot, because")):
+        reasons = Table(title, "tickets")
+        for reason, n in data["reasons"][route].items():
+            reasons.add_row(reason, str(n))
+        console.print(reasons)
+    cells = Table("account size", "priority", "language", "tickets", "alone", "human", "hot")
+    for c in data["breakdown"]:
+        cells.add_row(
+            c["account_size"], c["priority"], c["language"],
+            *(str(c[k]) for k in ("total", "answered", "human", "hot")),
+        )  # fmt: skip
+    console.print(cells)
+    for r in data["refused"]:
+        typer.echo(f"  not routed {r['where']}:{r['line']}: {r['reason']}", err=True)
+    console.print(f"report: {data['out_dir']}/report.html (and report.json)")
 
 
 @app.command()

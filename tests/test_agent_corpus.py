@@ -3,74 +3,44 @@
 outages, churn threats, billing disputes, legal requests, how-tos the demo help
 centre answers and ones it does not, and injections of every kind.
 
-All of them run through the real escalation workflow at the account where the
-agent has the most autonomy (ARR $7.5K, far from the top 50), offline engine.
+All of them run through `csops shadow` (the real escalation workflows on a Temporal
+server of the run's own, offline engine, nothing delivered) at two accounts: one
+where the agent has the most autonomy (ARR $7.5K, far from the top 50) and a
+top-50 account. What the report says is checked against what the workflows
+recorded in the shadow run's own context database.
 """
 
 from __future__ import annotations
 
-import asyncio
 import csv
+import json
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
-from support.data import add_account, add_ticket, customer_messages
-from support.polling import eventually
-from support.temporal import start_escalation
-from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+import pytest
+from sqlmodel import select
+from support.cli import cli_env, csops
+from support.data import add_account, customer_messages, outbox
 
 from adapters.knowledge import article_answer
-from context.db import session
-from context.tables import KnowledgeArticle, PastTicket
-from contracts.escalation import EscalationResult
-from contracts.human import HumanRequestView
+from context.db import make_engine, session
+from context.tables import KnowledgeArticle, OutboxMessage, PastTicket, SupportTicket
+from contracts.knowledge import SourceRef
 
 CORPUS = Path(__file__).parent / "fixtures" / "tickets_multilingual.csv"
 SMALL = "acc-7k"
+TOP = "acc-top"
 HOT_RISKS = {"security_incident", "data_loss", "outage", "churn_threat"}
+STATUS_OF_ROUTE = {"answered": "answered", "human": "awaiting_human", "hot": "escalated"}
 
 
-@dataclass
-class Routed:
-    row: dict[str, str]
-    handle: WorkflowHandle
-    result: EscalationResult | None  # finished on its own: answered alone
-    requests: list[HumanRequestView]  # or waiting for a human
-
-    @property
-    def label(self) -> str:
-        return self.row["expect"].split(":")[0]
-
-
-def corpus() -> list[dict[str, str]]:
+def corpus() -> dict[str, dict[str, str]]:
     with CORPUS.open(encoding="utf-8") as f:
-        return list(csv.DictReader(f))
+        return {row["id"]: row for row in csv.DictReader(f)}
 
 
-async def settle(handle: WorkflowHandle) -> tuple[EscalationResult | None, list]:
-    """Run the ticket until the agent finished alone or a human is asked."""
-
-    async def state():
-        if (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED:
-            return await handle.result(), []
-        return None, await handle.query("human_requests", result_type=list[HumanRequestView])
-
-    return await eventually(
-        state, timeout_s=60, every_s=0.2, holds=lambda s: s[0] or s[1], ignoring=(Exception,)
-    )
-
-
-async def route_all(dev_env, db, tq) -> list[Routed]:
-    rows = corpus()
-    for row in rows:
-        add_ticket(db, row["id"], SMALL, row["subject"], row["body"], row["priority"] or None)
-    handles = [await start_escalation(db, dev_env.client, tq, row["id"]) for row in rows]
-    settled = await asyncio.gather(*(settle(h) for h in handles))
-    return [
-        Routed(row, h, res, reqs)
-        for row, h, (res, reqs) in zip(rows, handles, settled, strict=True)
-    ]
+def label(row: dict[str, str]) -> str:
+    return row["expect"].split(":")[0]
 
 
 def source_text(db, source_id: str) -> str:
@@ -85,50 +55,108 @@ def source_text(db, source_id: str) -> str:
         return past.answer.strip()
 
 
-async def test_the_agent_answers_what_it_knows_and_hands_over_the_rest(dev_env, db, run_worker):
+@pytest.mark.timeout(400)  # 262 escalations on a busy CI machine
+async def test_shadow_run_of_the_corpus(db, knowledge_template, tmp_path):
     add_account(db, SMALL, arr=7_500, top_rank=300)
-    async with run_worker(dev_env) as tq:
-        routed = await route_all(dev_env, db, tq)
-        for r in routed:
-            if r.result is None:
-                await r.handle.terminate("corpus test done")
+    add_account(db, TOP, arr=180_000, segment="mid_market", top_rank=12)
+    env = cli_env(tmp_path) | {"CSOPS_KNOWLEDGE_DIR": str(knowledge_template / "index")}
+    out = tmp_path / "shadow"
+    run = await csops(
+        env, "shadow", str(CORPUS), "--account", SMALL, "--account", TOP, "--json",
+        "--out", str(out), cwd=tmp_path, timeout_s=360,
+    )  # fmt: skip
+    report = run.json()
+    rows = corpus()
+    routes = report["routes"]
+    assert len(routes) == report["tickets"] == 2 * len(rows) >= 260
+    assert json.loads((out / "report.json").read_text()) == report
+    html = (out / "report.html").read_text()
+    assert f'Answered alone</div><div class="v">{report["totals"]["answered"]}<' in html
 
-    alone = [r for r in routed if r.result is not None]
-    waiting = [r for r in routed if r.result is None]
-    assert len(alone) + len(waiting) == len(routed) >= 130
+    # The counts are what the workflows did, as recorded in the run's own database.
+    book = make_engine(f"sqlite:///{out / 'shadow.db'}")
+    with session(book) as s:
+        status = {t.id: t.status for t in s.exec(select(SupportTicket)).all()}
+        messages = s.exec(select(OutboxMessage)).all()
+    for r in routes:
+        assert status[r["shadow_id"]] == STATUS_OF_ROUTE[r["route"]], r
+    assert report["totals"] == {
+        "answered": Counter(status.values())["answered"],
+        "human": Counter(status.values())["awaiting_human"],
+        "hot": Counter(status.values())["escalated"],
+        "unsettled": 0,
+    }
+    replied = {m.workflow_id for m in messages if m.audience == "customer"}
+    assert len(replied) == report["totals"]["answered"]
+    hot_notes = {m.workflow_id for m in messages if m.subject.startswith("[csops] HOT")}
+    assert len(hot_notes) == report["totals"]["hot"]
+    for route in ("answered", "human", "hot"):
+        assert sum(c[route] for c in report["breakdown"]) == report["totals"][route]
+    assert all(r["reasons"] for r in routes if r["route"] != "answered")
+
+    # Nothing was delivered: every message stays in the shadow outbox, marked so,
+    # and the book the run was taken from is untouched.
+    assert messages and {m.status for m in messages} == {"shadow"}
+    assert not outbox(db)
+    with session(db) as s:
+        assert not s.exec(select(SupportTicket)).all()
+
+    by_account = {
+        acc: {r["ticket_id"]: r for r in routes if r["account_id"] == acc} for acc in (SMALL, TOP)
+    }
+    small = by_account[SMALL]
+    alone = [r for r in small.values() if r["route"] == "answered"]
 
     # Nothing risky, high-priority, injected or unanswerable is answered alone.
     for r in alone:
-        assert r.label == "answer", (r.row["id"], r.row["expect"])
-        assert r.row["priority"] not in ("high", "urgent"), r.row["id"]
+        row = rows[r["ticket_id"]]
+        assert label(row) == "answer", (row["id"], row["expect"])
+        assert row["priority"] not in ("high", "urgent"), row["id"]
 
     # Every reply sent alone is in the customer's language, quotes its cited
     # source word for word, cites it, and carries no note meant for a reviewer.
+    samples = {s["ticket_id"]: s for s in report["samples"] if s["account_id"] == SMALL}
+    assert samples
     for r in alone:
-        assert r.result and r.result.outcome in ("sent", "sent_sampled")
-        [source] = r.result.sources
-        [message] = customer_messages(db, r.handle.id)
-        assert source.language == r.row["language"], r.row["id"]
-        assert source_text(db, source.source_id) in message.body, r.row["id"]
+        row = rows[r["ticket_id"]]
+        [message] = customer_messages(book, f"escalation/{r['shadow_id']}")
+        [source] = [SourceRef(**x) for x in r["sources"]]
+        if r["ticket_id"] in samples:
+            assert samples[r["ticket_id"]]["reply"] == message.body
+            assert samples[r["ticket_id"]]["sources"] == r["sources"]
+        assert source.language == row["language"], row["id"]
+        source_id = source.source_id
+        assert source_text(book, source_id) in message.body, row["id"]
         assert source.citation() in message.body
         assert "Not sendable" not in message.body and "Candidate source" not in message.body
-        assert message.subject != r.row["subject"]
-        if source.kind == "article":  # an article's id names its topic
-            assert source.source_id.startswith(f"article:{r.row['expect'].split(':')[1]}-")
+        assert message.subject != row["subject"]
+        if source_id.startswith("article:"):  # an article's id names its topic
+            assert source_id.startswith(f"article:{row['expect'].split(':')[1]}-")
 
     # Hot: every security incident, data loss, outage and churn threat, in every
     # language, goes to the CSM and on-call for an acknowledgement in minutes.
-    for r in waiting:
-        risk = r.row["expect"].split(":")[1] if r.label == "risk" else None
-        kinds = {q.kind for q in r.requests}
+    for r in small.values():
+        row = rows[r["ticket_id"]]
+        risk = row["expect"].split(":")[1] if label(row) == "risk" else None
         if risk in HOT_RISKS:
-            assert "ack" in kinds, (r.row["id"], r.row["expect"], kinds)
-        assert not customer_messages(db, r.handle.id), r.row["id"]
+            assert r["route"] == "hot", (row["id"], row["expect"], r)
+        if r["route"] != "answered":
+            assert not customer_messages(book, f"escalation/{r['shadow_id']}"), row["id"]
 
     answerable = [
-        r for r in routed if r.label == "answer" and r.row["priority"] not in ("high", "urgent")
-    ]
-    answered = sum(r.result is not None for r in answerable)
-    by_label = Counter((r.label, r.result is not None) for r in routed)
+        r for r in small.values()
+        if label(rows[r["ticket_id"]]) == "answer"
+        and rows[r["ticket_id"]]["priority"] not in ("high", "urgent")
+    ]  # fmt: skip
+    answered = sum(r["route"] == "answered" for r in answerable)
     # The help centre answers these; the agent answers most of them alone.
-    assert answered >= 0.75 * len(answerable), (answered, len(answerable), by_label)
+    assert answered >= 0.75 * len(answerable), (answered, len(answerable))
+
+    # At a top-50 account the same tickets are drafted for the CSM, never sent alone,
+    # and the hot ones are just as hot.
+    top = by_account[TOP]
+    assert not [r for r in top.values() if r["route"] == "answered"]
+    assert {t for t, r in top.items() if r["route"] == "hot"} == {
+        t for t, r in small.items() if r["route"] == "hot"
+    }
+    assert report["reasons"]["human"]["copilot (rule top-50-accounts-human-decides)"] >= answered

@@ -47,7 +47,7 @@ from context.tables import (
 )
 from contracts.escalation import EscalationResult
 
-COMMANDS = ["seed", "ticket", "inbox", "decide", "status", "worker", "server", "up"]
+COMMANDS = ["seed", "ticket", "shadow", "inbox", "decide", "status", "worker", "server", "up"]
 
 
 def count(engine, model) -> int:
@@ -111,6 +111,27 @@ async def test_seed_summary_matches_the_database_and_refuses_to_overwrite(tmp_pa
     assert count(db, Account) == 40  # the book was left alone
     assert bad_date.code == 2 and bad_date.out == ""
     assert "--as-of 'not-a-date' is not a date (YYYY-MM-DD)" in bad_date.err
+
+
+async def test_shadow_refuses_bad_input_in_one_sentence(tmp_path, db):
+    """Every refusal comes before any server starts: exit 2, one line, no traceback."""
+    add_account(db, "acc-1", arr=7_500)
+    env = cli_env(tmp_path)
+    export = tmp_path / "export.csv"
+    export.write_text("id,subject,body,account\nT-1,Export,How do I export?,\n", encoding="utf-8")
+    cases = {
+        ("shadow", str(tmp_path / "missing.csv"), "--account", "acc-1"): "is not a file",
+        ("shadow", str(export), "--account", "acc-nope"): "--account acc-nope: account",
+        ("shadow", str(export)): "can be routed (line 2: no account: give --account ID)",
+        ("shadow", str(export), "--format", "xml", "--account", "acc-1"): "unknown format",
+        ("shadow", str(export), "--map", "subject", "--account", "acc-1"): "is not field=Column",
+    }
+    runs = await asyncio.gather(*(csops(env, *args, cwd=tmp_path) for args in cases))
+    for (args, expected), run in zip(cases.items(), runs, strict=True):
+        assert run.exited(2), (args, run.code, run.err)
+        assert expected in run.err and "Traceback" not in run.err, (args, run.err)
+        assert len(run.err.strip().splitlines()) == 1, run.err
+    assert not (tmp_path / ".csops" / "shadow").exists()
 
 
 async def test_unreachable_temporal_exits_1_with_a_hint(tmp_path):

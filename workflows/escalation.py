@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
         DraftReplyInput,
         EscalationInput,
         EscalationResult,
+        EscalationState,
         PullTicketContextInput,
         TicketAssessment,
         TicketContext,
@@ -55,6 +56,8 @@ class EscalationWorkflow(HumanDecisions):
         self.ticket_status = ""
         self.sources: list[SourceRef] = []
         self.human_reasons: list[str] = []
+        self.routed = False  # answered alone, or a human asked, with the status recorded
+        self.strategic: str | None = None
 
     def details_header(self) -> list[str]:
         lines = [
@@ -72,6 +75,32 @@ class EscalationWorkflow(HumanDecisions):
         if self.decision:
             lines.append(self.decision.summary_line())
         return lines
+
+    @workflow.query(name=names.ESCALATION_STATE_QUERY)
+    def escalation_state(self) -> EscalationState:
+        """The route so far (`csops shadow` reads it to know when a ticket is settled)."""
+        return EscalationState(
+            **self._result().model_dump(),
+            stage=self.stage,
+            routed=self.routed,
+            hot_reasons=self.hot_why,
+            assessment=self.assessment,
+            strategic=self.strategic,
+        )
+
+    def _result(self) -> EscalationResult:
+        return EscalationResult(
+            ticket_id=self.ticket_id,
+            hot=bool(self.hot_why),
+            action=self.decision.action if self.decision else "",
+            autonomy=self.decision.level if self.decision else AutonomyLevel.OFF_LIMITS,
+            outcome=self.outcome,
+            customer_messages_sent=self.customer_messages_sent,
+            requests=list(self.requests.values()),
+            ticket_status=self.ticket_status,
+            sources=self.sources,
+            human_reasons=self.human_reasons,
+        )
 
     @workflow.run
     async def run(self, inp: EscalationInput) -> EscalationResult:
@@ -93,29 +122,21 @@ class EscalationWorkflow(HumanDecisions):
         self.assessment = assessment
         text = f"{ctx.ticket.subject}\n{ctx.ticket.body}"
         self.hot_why = evaluate.hot_reasons(policies.routing, assessment, text)
-        strategic = evaluate.strategic_signal(policies.routing, assessment, text)
+        self.strategic = evaluate.strategic_signal(policies.routing, assessment, text)
 
         side_tasks = []
-        if strategic:
-            side_tasks.append(asyncio.create_task(self._strategic_task(policies, ctx, strategic)))
+        if self.strategic:
+            side_tasks.append(
+                asyncio.create_task(self._strategic_task(policies, ctx, self.strategic))
+            )
         if self.hot_why:
             await self._hot(policies, ctx, assessment)
         else:
             await self._routine(policies, ctx, assessment)
         await asyncio.gather(*side_tasks)
         await workflow.wait_condition(workflow.all_handlers_finished)
-        return EscalationResult(
-            ticket_id=inp.ticket_id,
-            hot=bool(self.hot_why),
-            action=self.decision.action if self.decision else "",
-            autonomy=self.decision.level if self.decision else AutonomyLevel.OFF_LIMITS,
-            outcome=self.outcome,
-            customer_messages_sent=self.customer_messages_sent,
-            requests=list(self.requests.values()),
-            ticket_status=self.ticket_status,
-            sources=self.sources,
-            human_reasons=self.human_reasons,
-        )
+        self.routed = True
+        return self._result()
 
     async def _assess(self, ctx: TicketContext) -> TicketAssessment:
         try:
@@ -175,6 +196,7 @@ class EscalationWorkflow(HumanDecisions):
             engine=assessment.engine,
             detail={"reasons": self.hot_why},
         )
+        self.routed = True
         req = await self.ask(
             kind="ack",
             decision=ack_decision,
@@ -271,6 +293,7 @@ class EscalationWorkflow(HumanDecisions):
                 },
             )
             await self._ticket_status("answered", draft.body, source)
+            self.routed = True
             self.outcome = "sent_sampled" if sampled else "sent"
             self.stage = "resolved"
             self.publish()
@@ -282,6 +305,7 @@ class EscalationWorkflow(HumanDecisions):
             *decision.adjustments,
         ]
         await self._ticket_status("awaiting_human")
+        self.routed = True
         req = await self.ask(
             kind="approval",
             decision=decision,
@@ -324,6 +348,7 @@ class EscalationWorkflow(HumanDecisions):
         self.stage = "human task"
         self.human_reasons = [why]
         await self._ticket_status("awaiting_human")
+        self.routed = True
         req = await self._ticket_task(policies, ctx, decision, title)
         self.outcome = req.status
         if req.status == "done":
