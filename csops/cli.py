@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -394,13 +395,17 @@ def _print_shadow(data: dict[str, Any]) -> None:
         for reason, n in data["reasons"][route].items():
             reasons.add_row(reason, str(n))
         console.print(reasons)
-    cells = Table("account size", "priority", "language", "tickets", "alone", "human", "hot")
-    for c in data["breakdown"]:
-        cells.add_row(
-            c["account_size"], c["priority"], c["language"],
-            *(str(c[k]) for k in ("total", "answered", "human", "hot")),
-        )  # fmt: skip
-    console.print(cells)
+    # The full size x priority x language cube is in the report; here two faces of it.
+    for by in ("priority", "language"):
+        sums: dict[tuple[str, str], Counter] = {}
+        for c in data["breakdown"]:
+            sums.setdefault((c["account_size"], c[by]), Counter()).update(
+                {k: c[k] for k in ("total", "answered", "human", "hot")}
+            )
+        cells = Table("account size", by, "tickets", "alone", "human", "hot")
+        for (size, value), n in sums.items():
+            cells.add_row(size, value, *(str(n[k]) for k in ("total", "answered", "human", "hot")))
+        console.print(cells)
     for r in data["refused"]:
         typer.echo(f"  not routed {r['where']}:{r['line']}: {r['reason']}", err=True)
     console.print(f"report: {data['out_dir']}/report.html (and report.json)")

@@ -109,7 +109,7 @@ def with_assessment(
     """
     reasons = []
     if assessment.confidence < routing.confidence_floor:
-        reasons.append(f"confidence {assessment.confidence:.2f} below {routing.confidence_floor}")
+        reasons.append(f"confidence below {routing.confidence_floor}: {assessment.confidence:.2f}")
     if assessment.injection_suspected:
         reasons.append("possible prompt injection in the ticket")
     if assessment.needs_human:
@@ -123,7 +123,8 @@ def with_assessment(
 
 
 def hot_reasons(routing: RoutingPolicy, assessment: TicketAssessment, text: str) -> list[str]:
-    """Why a ticket is hot (empty when it is not). Either side can make it hot."""
+    """Why a ticket is hot (empty when it is not). Either side can make it hot.
+    Each reason is "what" or "what: particulars", so reasons can be counted."""
     rules = routing.hot
     lowered = text.lower()
     reasons = []
@@ -132,8 +133,10 @@ def hot_reasons(routing: RoutingPolicy, assessment: TicketAssessment, text: str)
     if SEVERITY_ORDER.index(assessment.severity) >= SEVERITY_ORDER.index(rules.severity_at_least):
         reasons.append(f"severity {assessment.severity}")
     if assessment.sentiment <= rules.sentiment_at_most:
-        reasons.append(f"sentiment {assessment.sentiment:+.2f}")
-    reasons.extend(f'phrase "{p}"' for p in rules.phrases if p.lower() in lowered)
+        reasons.append(
+            f"sentiment at or below {rules.sentiment_at_most:+.2f}: {assessment.sentiment:+.2f}"
+        )
+    reasons.extend(f'phrase: "{p}"' for p in rules.phrases if p.lower() in lowered)
     reasons.extend(f"risk {r}" for r in assessment.risks if r in rules.risks)
     return reasons
 

@@ -201,7 +201,7 @@ async def test_a_refused_request_is_not_retried_and_a_human_gets_the_ticket(
             assert request.eligible_approvers == [CSM, MANAGER]
             details = await current_details(handle)
             assert "Assessment (unavailable)" in details
-            assert "confidence 0.00 below 0.6; the assessment asked for a human" in details
+            assert "confidence below 0.6: 0.00; the assessment asked for a human" in details
             told = await eventually(lambda: outbox(db, handle.id))  # the approvers' notice
             assert [m.audience for m in told] == ["internal"]
 

@@ -80,7 +80,7 @@ def _assessment(**overrides) -> TicketAssessment:
 @pytest.mark.parametrize(
     "overrides, expect_reason",
     [
-        ({"confidence": 0.3}, "confidence 0.30 below 0.6"),
+        ({"confidence": 0.3}, "confidence below 0.6: 0.30"),
         ({"injection_suspected": True}, "possible prompt injection"),
         ({"needs_human": True}, "asked for a human"),
     ],
@@ -100,7 +100,7 @@ def test_hot_and_strategic_rules_read_the_text():
     routing = load_policies().routing
     calm = _assessment()
     assert evaluate.hot_reasons(routing, calm, "how do I export?") == []
-    assert 'phrase "evaluating other vendors"' in evaluate.hot_reasons(
+    assert 'phrase: "evaluating other vendors"' in evaluate.hot_reasons(
         routing, calm, "We are evaluating other vendors."
     )
     assert evaluate.strategic_signal(routing, calm, "We are restructuring our team") == (
