@@ -36,6 +36,7 @@ from context.db import make_engine
 from policies.loader import load_policies
 from workflows.digest import CsmDigestWorkflow
 from workflows.escalation import EscalationWorkflow
+from workflows.handler_guard import HandlerGuard
 from workflows.onboarding import OnboardingWorkflow
 from workflows.renewal import RenewalPackageWorkflow, RenewalSweepWorkflow
 
@@ -46,6 +47,8 @@ WORKFLOWS = [
     RenewalSweepWorkflow,
     CsmDigestWorkflow,
 ]
+# The Worker and every Replayer run the workflows with the same interceptors.
+INTERCEPTORS = [HandlerGuard()]
 
 
 def build_worker(
@@ -94,6 +97,7 @@ def build_worker(
             sweep.start_renewal_batch,
             digest.send_csm_digests,
         ],
+        interceptors=[*INTERCEPTORS, *options.pop("interceptors", [])],
         # Sync activities (DB) run here, never on the event loop.
         activity_executor=executor,
         max_concurrent_workflow_task_polls=settings.workflow_pollers,

@@ -10,7 +10,8 @@ workflows, the UI and tests which failure it was::
     │   ├── TEMPLATE_ERROR       a template is missing or names a missing value
     │   ├── INVALID_ACCOUNT_ID   an account id that cannot name a directory
     │   ├── INTEGRITY_ERROR      a row the database refuses for good
-    │   └── LLM_REQUEST_REFUSED  the model endpoint refused the request (4xx but 429)
+    │   ├── LLM_REQUEST_REFUSED  the model endpoint refused the request (4xx but 429)
+    │   └── BAD_HANDLER_ARGUMENTS an update sent with the wrong number of arguments
     └── retryable
         └── RATE_LIMITED         the model endpoint said 429; retried after Retry-After
 """
@@ -24,3 +25,4 @@ INVALID_ACCOUNT_ID = "InvalidAccountId"
 INTEGRITY_ERROR = "IntegrityError"
 LLM_REQUEST_REFUSED = "LlmRequestRefused"
 RATE_LIMITED = "RateLimited"
+BAD_HANDLER_ARGUMENTS = "BadHandlerArguments"

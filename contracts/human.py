@@ -123,7 +123,8 @@ _VIEW_FIELDS = set(HumanRequestView.model_fields) - {"signal_payload"}
 
 
 class Refusal(BaseModel):
-    """A `decide` signal that could not be applied: kept visible, never fatal."""
+    """A signal (`decide` or any other) that could not be applied: kept visible,
+    never fatal."""
 
     at: datetime
     reason: str

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
-from typing import Any, Unpack
+from typing import Any, TypeVar, Unpack
 
 from temporalio import workflow
 from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import ValidationError
+    from pydantic import BaseModel, ValidationError
 
     from contracts import names
     from contracts import search_attributes as sa
@@ -41,10 +41,27 @@ with workflow.unsafe.imports_passed_through():
     from policies.model import Ladder
 
 from workflows import effects
+from workflows.handler_guard import preview
 from workflows.human_details import details_markdown, fmt
 from workflows.required import required
 
 MAX_REFUSALS_KEPT = 20
+M = TypeVar("M", bound=BaseModel)
+
+
+def decode_payload(raw: RawValue, model: type[M]) -> tuple[M | None, str | None]:
+    """A raw handler argument as `model`, or None and why not in one sentence."""
+    try:
+        data = workflow.payload_converter().from_payload(raw.payload)
+    except Exception:  # noqa: BLE001 (any decoding failure is the sender's error)
+        return None, "not valid JSON"
+    try:
+        return model.model_validate(data), None
+    except ValidationError as err:
+        fields = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'payload'}: {e['msg']}" for e in err.errors()
+        )
+        return None, f"malformed payload ({fields})"
 
 
 class HumanDecisions:
@@ -78,7 +95,7 @@ class HumanDecisions:
         # shown, instead of being dropped by the SDK before we ever see it.
         inp, problem = self.parse_decision(raw)
         if problem:
-            self._refuse(problem, raw.payload.data.decode("utf-8", errors="replace")[:500])
+            self.refuse(problem, preview(raw))
             return
         assert inp is not None  # parse_decision names a problem whenever it has no decision
         self._apply(inp)
@@ -103,18 +120,17 @@ class HumanDecisions:
 
     def parse_decision(self, raw: RawValue) -> tuple[DecideInput | None, str | None]:
         """The decision in a raw `decide` payload, or why it cannot be applied."""
-        try:
-            data = workflow.payload_converter().from_payload(raw.payload)
-        except Exception:  # noqa: BLE001 (any decoding failure is the sender's error)
-            return None, "not valid JSON"
-        try:
-            inp = DecideInput.model_validate(data)
-        except ValidationError as err:
-            fields = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or 'payload'}: {e['msg']}" for e in err.errors()
-            )
-            return None, f"malformed payload ({fields})"
+        inp, problem = decode_payload(raw, DecideInput)
+        if inp is None:
+            return None, problem
         return inp, self.decision_problem(inp)
+
+    def signal_input(self, name: str, raw: RawValue, model: type[M]) -> M | None:
+        """A signal's payload as `model`, or None once the refusal is recorded."""
+        inp, problem = decode_payload(raw, model)
+        if inp is None:
+            self.refuse(f"signal {name!r}: {problem}", preview(raw))
+        return inp
 
     def decision_problem(self, inp: DecideInput) -> str | None:
         """Why this decision cannot be applied, or None when it can."""
@@ -159,8 +175,10 @@ class HumanDecisions:
         self.publish()
         return req
 
-    def _refuse(self, reason: str, payload: str) -> None:
-        workflow.logger.warning("refused decide signal: %s", reason)
+    def refuse(self, reason: str, payload: str) -> None:
+        """A signal that cannot be applied: recorded and shown (the last few kept,
+        so a flood of bad signals cannot grow the workflow's state)."""
+        workflow.logger.warning("refused signal: %s", reason)
         self.refusals = [
             *self.refusals[-(MAX_REFUSALS_KEPT - 1) :],
             Refusal(at=workflow.now(), reason=reason, payload=payload),

@@ -72,12 +72,8 @@ class OnboardingWorkflow(HumanDecisions):
     @workflow.signal(name=names.CUSTOMER_EVENT_SIGNAL)
     def customer_event(self, raw: RawValue) -> None:
         """Completes the milestone whose `event` matches; anything else is noted."""
-        try:
-            inp = CustomerEventInput.model_validate(
-                workflow.payload_converter().from_payload(raw.payload)
-            )
-        except Exception:  # noqa: BLE001 (a bad payload must never fail the workflow task)
-            self._note_event(f"ignored malformed customer_event: {raw.payload.data[:200]!r}")
+        inp = self.signal_input(names.CUSTOMER_EVENT_SIGNAL, raw, CustomerEventInput)
+        if inp is None:
             return
         plan = self._plan()
         matching = [m for m in plan if m.event == inp.event] if plan else []
@@ -94,15 +90,18 @@ class OnboardingWorkflow(HumanDecisions):
             f"customer event {inp.event!r} completed {', '.join(m.id for m in matching)}"
         )
 
+    # Raw arguments: a payload of the wrong shape is refused and shown, never dropped.
     @workflow.signal(name=names.PAUSE_SIGNAL)
-    def pause(self, inp: PauseInput) -> None:
-        if self.paused_since is None and not self.finished:
+    def pause(self, raw: RawValue) -> None:
+        inp = self.signal_input(names.PAUSE_SIGNAL, raw, PauseInput)
+        if inp and self.paused_since is None and not self.finished:
             self.paused_since = workflow.now()
             self._note_event(f"paused{': ' + inp.reason if inp.reason else ''}")
 
     @workflow.signal(name=names.RESUME_SIGNAL)
-    def resume(self, inp: ResumeInput) -> None:
-        if self.paused_since is not None:
+    def resume(self, raw: RawValue) -> None:
+        inp = self.signal_input(names.RESUME_SIGNAL, raw, ResumeInput)
+        if inp and self.paused_since is not None:
             self.paused_total += workflow.now() - self.paused_since
             self.paused_since = None
             self._note_event(f"resumed; the plan moved by {self.paused_total}")

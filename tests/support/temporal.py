@@ -79,12 +79,12 @@ async def current_details(handle: WorkflowHandle) -> str:
 async def replay_and_maybe_record(handle: WorkflowHandle, name: str) -> None:
     """Replay the finished run's history against today's workflow code; with
     CSOPS_RECORD_HISTORIES=1 also save it under tests/histories/ for the replay test."""
-    from worker import WORKFLOWS
+    from worker import INTERCEPTORS, WORKFLOWS
 
     history = await handle.fetch_history()
-    await Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter).replay_workflow(
-        history
-    )
+    await Replayer(
+        workflows=WORKFLOWS, interceptors=INTERCEPTORS, data_converter=pydantic_data_converter
+    ).replay_workflow(history)
     if os.environ.get("CSOPS_RECORD_HISTORIES") == "1":
         HISTORY_DIR.mkdir(exist_ok=True)
         (HISTORY_DIR / f"{name}.json").write_text(history.to_json())

@@ -1,0 +1,116 @@
+"""Signals and updates sent with no input, too many inputs or the wrong shape are
+refused and recorded; the workflow task never fails and the workflow keeps going.
+
+Before the guard, `temporal workflow signal --name decide` with no input failed
+every workflow task from then on (`decide_signal() missing 1 required positional
+argument`), and `pause` with a bad payload was dropped without a trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from support.data import CSM, HOW_TO, add_account, add_ticket
+from support.polling import eventually
+from support.temporal import (
+    decide,
+    human_history,
+    new_ticket_id,
+    start_escalation,
+    wait_for_requests,
+)
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+
+from adapters.launcher import start_onboarding
+from context.db import session
+from context.queries import account_facts
+from contracts import search_attributes as sa
+from csops.devserver import find_binary
+
+
+async def refusal_reasons(handle: WorkflowHandle, n: int) -> list[str]:
+    history = await eventually(
+        lambda: human_history(handle), holds=lambda h: len(h["refusals"]) >= n
+    )
+    return [r["reason"] for r in history["refusals"]]
+
+
+async def task_failures(handle: WorkflowHandle) -> list:
+    return [
+        e
+        async for e in handle.fetch_history_events()
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
+    ]
+
+
+async def temporal_cli(env, *args: str) -> None:
+    """The real `temporal` CLI against the test's server, as an operator runs it."""
+    target = env.client.service_client.config.target_host
+    proc = await asyncio.create_subprocess_exec(
+        find_binary("temporal"), *args, "--address", target,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, (out, err)
+
+
+async def test_decide_with_no_input_or_two_inputs_is_refused_and_the_request_stays_decidable(
+    dev_env, db, run_worker
+):
+    add_account(db, "acc-top", arr=400_000, segment="enterprise", top_rank=12)
+    ticket = new_ticket_id()
+    add_ticket(db, ticket, "acc-top", *HOW_TO)
+    valid = {"request_id": "approval-1", "decision": "reject", "approver": CSM}
+    async with run_worker(dev_env) as tq:
+        handle = await start_escalation(db, dev_env.client, tq, ticket)
+        await wait_for_requests(handle)
+
+        await temporal_cli(dev_env, "workflow", "signal", "-w", handle.id, "--name", "decide")
+        await handle.signal("decide", args=[valid, valid])
+        reasons = await refusal_reasons(handle, 2)
+        assert reasons == [
+            "signal 'decide' takes one JSON object; it was sent 0",
+            "signal 'decide' takes one JSON object; it was sent 2",
+        ]
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await handle.execute_update("decide", args=[])
+        assert "update 'decide' takes one JSON object; it was sent 0" in str(refused.value.cause)
+
+        # The request is still open and decidable; the workflow then finishes.
+        [request] = await wait_for_requests(handle)
+        assert request.request_id == "approval-1"
+        result = await decide(handle, **valid)
+        assert result.status == "rejected"
+        await handle.result()
+    assert not await task_failures(handle)
+
+
+async def test_onboarding_signals_of_any_shape_are_refused_and_recorded(dev_env, db, run_worker):
+    add_account(db, "acc-new", arr=9_000, stage="new")
+    with session(db) as s:
+        facts = account_facts(s, "acc-new")
+    async with run_worker(dev_env) as tq:
+        handle = (await start_onboarding(dev_env.client, tq, facts)).handle
+        await handle.signal("pause", args=[])
+        await handle.signal("pause", {"reason": ["not", "a", "string"]})
+        await handle.signal("resume", args=[{}, {}])
+        await handle.signal("customer_event", args=[])
+        await handle.signal("customer_event", {"note": "no event named"})
+        reasons = await refusal_reasons(handle, 5)
+        assert reasons[0] == "signal 'pause' takes one JSON object; it was sent 0"
+        assert reasons[1].startswith("signal 'pause': malformed payload (reason: ")
+        assert reasons[2] == "signal 'resume' takes one JSON object; it was sent 2"
+        assert reasons[3] == "signal 'customer_event' takes one JSON object; it was sent 0"
+        assert reasons[4] == "signal 'customer_event': malformed payload (event: Field required)"
+
+        # A valid pause still works after all of that.
+        await handle.signal("pause", {"reason": "customer on holiday"})
+
+        async def stage():
+            return (await handle.describe()).typed_search_attributes.get(sa.STAGE)
+
+        await eventually(stage, holds=lambda s: s == "Paused")
+        assert not await task_failures(handle)
+        await handle.terminate("test done")
