@@ -156,7 +156,9 @@ class OutboxMessage(SQLModel, table=True):
     engine: str | None = None
     sampled_for_review: bool = False
     created_at: datetime
-    status: str = Field(default="pending", index=True)  # pending | sent | failed
+    # pending | sending (claimed by a dispatcher) | sent | failed | shadow (csops shadow)
+    status: str = Field(default="pending", index=True)
+    claimed_at: datetime | None = None
     attempts: int = 0
     delivered_at: datetime | None = None
     last_error: str | None = None
