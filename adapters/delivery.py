@@ -10,14 +10,17 @@ deliver each message once (see `release_stale_claims` for the one crash window).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import mailbox
+import re
 import smtplib
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
+from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select, update
 
@@ -28,17 +31,59 @@ log = logging.getLogger("csops.outbox")
 SENDER = "csops@csops.test"
 
 
+class UndeliverableError(ValueError):
+    """The message can never be delivered as it stands (a bad address): no retry."""
+
+
+def checked_address(address: str) -> str:
+    """One email address, normalized (e.g. an IDN domain in ASCII).
+
+    Raises:
+        UndeliverableError: not a single valid address, said in one sentence
+            (`"a@x, b@evil.test"` is two addresses, not one).
+    """
+    try:
+        # Deliverability (DNS) is not checked: there is no network at intake time, and
+        # the demo's .test / .example domains are legitimate in a test environment.
+        checked = validate_email(address.strip(), check_deliverability=False, test_environment=True)
+    except EmailNotValidError as err:
+        raise UndeliverableError(f"{address!r} is not an email address: {err}") from None
+    return checked.ascii_email or checked.normalized
+
+
+def header_text(value: str) -> str:
+    """A header value with no line breaks or other control characters: a CR/LF in a
+    ticket subject must not break (or inject into) the message's headers."""
+    return " ".join(CONTROL_CHARS.sub(" ", value).split())
+
+
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\x85]")
+
+
+def message_id(idempotency_key: str) -> str:
+    """The Message-ID: the idempotency key in characters a Message-ID allows (any
+    ticket id, any length), so receivers can drop a crash-window duplicate."""
+    local = quote(idempotency_key.replace("/", "."), safe="")
+    if len(local) > 200:  # keep the header short; the key's digest is as unique
+        local = hashlib.sha256(idempotency_key.encode()).hexdigest()
+    return f"<{local}@csops.test>"
+
+
 def to_email(row: OutboxMessage) -> EmailMessage:
+    """The row as an email.
+
+    Raises:
+        UndeliverableError: a recipient is not a valid address.
+    """
     msg = EmailMessage()
     msg["From"] = SENDER
-    msg["To"] = row.to
-    msg["Subject"] = row.subject
-    # Receivers deduplicate on this, should a delivery be retried after a crash.
-    msg["Message-ID"] = f"<{row.idempotency_key.replace('/', '.')}@csops.test>"
-    msg["X-Csops-Workflow"] = row.workflow_id
+    msg["To"] = ", ".join(checked_address(a) for a in row.to.split(",") if a.strip())
+    msg["Subject"] = header_text(row.subject)
+    msg["Message-ID"] = message_id(row.idempotency_key)
+    msg["X-Csops-Workflow"] = header_text(row.workflow_id)
     msg["X-Csops-Audience"] = row.audience
     if row.engine:
-        msg["X-Csops-Engine"] = row.engine
+        msg["X-Csops-Engine"] = header_text(row.engine)
     msg.set_content(row.body)
     return msg
 
@@ -133,7 +178,8 @@ def deliver_pending(engine: Engine, channel, limit: int = 100) -> int:
                 delivered += 1
             except Exception as err:  # noqa: BLE001 (a channel failure must not stop the others)
                 row.last_error = f"{type(err).__name__}: {err}"[:500]
-                row.status = "failed" if row.attempts >= MAX_ATTEMPTS else "pending"
+                final = row.attempts >= MAX_ATTEMPTS or isinstance(err, UndeliverableError)
+                row.status = "failed" if final else "pending"
                 log.warning("outbox delivery of %s failed: %s", row.idempotency_key, err)
             s.add(row)
             s.commit()

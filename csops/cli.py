@@ -283,7 +283,13 @@ def ticket(
     """Submit a support ticket and start its escalation workflow."""
     from adapters.importers import PRIORITIES
     from context.queries import NotFound
-    from csops.tickets import TicketConflict, new_ticket_id, submit_ticket
+    from csops.tickets import (
+        BadTicket,
+        TicketConflict,
+        checked_ticket,
+        new_ticket_id,
+        submit_ticket,
+    )
 
     if priority is not None and priority.lower() not in PRIORITIES:
         fail(f"--priority {priority!r} is not one of low, normal, high, urgent", code=2)
@@ -300,22 +306,26 @@ def ticket(
         body = sys.stdin.read()
     if not body.strip():
         fail("the ticket text is empty", code=2)
+    tid = ticket_id or new_ticket_id()
+    try:
+        checked_ticket(tid, requester)  # before connecting: bad input is exit 2 at once
+    except BadTicket as err:
+        fail(str(err), code=2)
     settings = _settings()
     engine = _engine(settings)
 
     async def go():
         client = await _client(settings)
-        tid = ticket_id or new_ticket_id()
         try:
             launch = await submit_ticket(
                 engine, client, settings.task_queue, tid, account, subject, body, requester,
                 priority=PRIORITIES[priority.lower()] if priority else None, tags=tags,
             )  # fmt: skip
-        except (NotFound, TicketConflict) as err:
+        except (NotFound, TicketConflict, BadTicket) as err:
             fail(str(err), code=2)
-        return tid, launch
+        return launch
 
-    tid, launch = asyncio.run(go())
+    launch = asyncio.run(go())
     data = {"ticket_id": tid, "workflow_id": launch.handle.id, "started": launch.started}
     emit(
         data,

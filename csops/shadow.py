@@ -48,7 +48,7 @@ from contracts.accounts import AccountFacts
 from contracts.converter import DATA_CONVERTER
 from contracts.escalation import EscalationState
 from csops.devserver import DEV_SERVER_TUNING, find_binary
-from csops.tickets import store_ticket
+from csops.tickets import BadTicket, check_ticket_id, store_ticket
 from policies.loader import load_policies
 from worker import build_worker
 
@@ -126,6 +126,11 @@ def plan(
         record = row.record
         if record is None:
             refused.append(row)
+            continue
+        try:
+            check_ticket_id(record.id)
+        except BadTicket as err:
+            refused.append(Parsed(row.line, row.where, problem=str(err)))
             continue
         at = account_ids or ([record.account] if record.account else [])
         if not at:
@@ -205,6 +210,7 @@ async def route_all(
     settings: Settings,
     book: Engine,
     tickets: list[ShadowTicket],
+    provider: OpenAIProvider | None,
     progress: Callable[[int, int], None] | None = None,
     timeout_s: float = 120,
 ) -> list[Routed]:
@@ -238,7 +244,6 @@ async def route_all(
             progress(done, len(tickets))
         return Routed(t, state)
 
-    provider = OpenAIProvider.from_settings(settings)
     async with env:
         with ThreadPoolExecutor(max_workers=16) as executor:
             worker = build_worker(env.client, TASK_QUEUE, book, provider, executor, settings)
@@ -272,6 +277,7 @@ class ShadowReport:
     policy_version: str
     routed: list[Routed]
     refused: list[Parsed[TicketRecord]] = field(default_factory=list)
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def as_dict(self) -> dict[str, Any]:
         accounts = {r.ticket.account.account_id: r.ticket.account for r in self.routed}
@@ -294,7 +300,7 @@ class ShadowReport:
             "out_dir": str(self.out_dir),
             "engine": self.engine,
             "policy_version": self.policy_version,
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "created_at": self.created_at.isoformat(timespec="seconds"),
             "tickets": len(self.routed),
             "totals": {route: totals.get(route, 0) for route in ROUTES},
             "strategic": sum(bool(r.state and r.state.strategic) for r in self.routed),
@@ -400,12 +406,12 @@ async def run_shadow(
     """
     policies = load_policies(settings.policy_dir)
     tickets, refused = plan(source, parsed, account_ids)
+    provider = OpenAIProvider.from_settings(settings)
     book = _book(source, out_dir, tickets)
     try:
-        routed = await route_all(settings, book, tickets, progress)
+        routed = await route_all(settings, book, tickets, provider, progress)
     finally:
         book.dispose()
-    provider = OpenAIProvider.from_settings(settings)
     report = ShadowReport(
         file=str(file),
         out_dir=out_dir,

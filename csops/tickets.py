@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 from temporalio.client import Client
 
+from adapters.delivery import UndeliverableError, checked_address
 from adapters.launcher import Launch, start_escalation
 from context.db import session
 from context.queries import account_facts
@@ -26,6 +27,37 @@ def new_ticket_id() -> str:
 
 class TicketConflict(Exception):
     """The ticket id is taken by a ticket with other content."""
+
+
+class BadTicket(ValueError):
+    """A ticket id or requester csops cannot route or answer (said in one sentence)."""
+
+
+MAX_TICKET_ID = 200  # it becomes a workflow id (Temporal's limit is 1,000) and a header
+
+
+def checked_ticket(ticket_id: str, requester: str | None) -> str | None:
+    """Check what a ticket will be routed by; the requester's address, normalized.
+
+    Raises:
+        BadTicket: see `check_ticket_id`, or the requester is not one valid address
+            (`"a@x.test, b@evil.test"` would send the reply to both).
+    """
+    check_ticket_id(ticket_id)
+    if requester is None:
+        return None
+    try:
+        return checked_address(requester)
+    except UndeliverableError as err:
+        raise BadTicket(f"requester {err}") from None
+
+
+def check_ticket_id(ticket_id: str) -> str:
+    if not ticket_id or len(ticket_id) > MAX_TICKET_ID:
+        raise BadTicket(f"a ticket id has 1 to {MAX_TICKET_ID} characters ({len(ticket_id)} given)")
+    if any(c.isspace() or not c.isprintable() for c in ticket_id):
+        raise BadTicket(f"ticket id {ticket_id!r} contains spaces or control characters")
+    return ticket_id
 
 
 def store_ticket(
@@ -50,7 +82,10 @@ def store_ticket(
         NotFound: the account is not in the context database.
         TicketConflict: the id belongs to a ticket with other content; routing it
             would answer the old ticket, not this one.
+        BadTicket: the id is too long or has control characters, or the requester
+            is not one valid email address.
     """
+    requester = checked_ticket(ticket_id, requester)
     with session(engine) as s:
         facts = account_facts(s, account_id)
         existing = s.get(SupportTicket, ticket_id)

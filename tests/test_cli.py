@@ -134,6 +134,27 @@ async def test_shadow_refuses_bad_input_in_one_sentence(tmp_path, db):
     assert not (tmp_path / ".csops" / "shadow").exists()
 
 
+async def test_ticket_refuses_a_requester_list_and_an_unusable_id_before_connecting(tmp_path):
+    """`--from "a@x, b@evil.test"` once sent the reply to both; an 1,100-character id
+    printed a traceback and left a ticket with no workflow. Nothing is stored."""
+    env = cli_env(tmp_path)  # no server there: refusals come first
+    base = ("ticket", "--account", "acc-1", "--subject", "Export", "--body", "How?")
+    cases = {
+        (
+            "--from",
+            "sam@acc-1.test, b@evil.test",
+        ): "requester 'sam@acc-1.test, b@evil.test' is not an email address",
+        ("--from", "sam@"): "requester 'sam@' is not an email address",
+        ("--id", "T-" + "x" * 1100): "a ticket id has 1 to 200 characters (1102 given)",
+        ("--id", "T-1\r\nX"): "contains spaces or control characters",
+    }
+    runs = await asyncio.gather(*(csops(env, *base, *args, cwd=tmp_path) for args in cases))
+    for (args, expected), run in zip(cases.items(), runs, strict=True):
+        assert run.exited(2), (args, run.code, run.err)
+        assert expected in run.err and "Traceback" not in run.err, (args, run.err)
+        assert len(run.err.strip().splitlines()) == 1, run.err
+
+
 async def test_unreachable_temporal_exits_1_with_a_hint(tmp_path):
     run = await csops(cli_env(tmp_path, address="127.0.0.1:1"), "inbox", cwd=tmp_path)
     assert run.exited(1), f"exit {run.code}: {run.err}"

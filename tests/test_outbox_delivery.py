@@ -256,3 +256,37 @@ def test_a_claim_left_by_a_dead_dispatcher_is_delivered_after_the_lease(db, smtp
     [envelope] = handler.envelopes
     message_id = email.message_from_bytes(envelope.content)["Message-ID"]
     assert message_id == f"<{row.idempotency_key.replace('/', '.')}@csops.test>"
+
+
+def test_headers_survive_line_breaks_and_any_ticket_id(db, smtp_server):
+    """A CR/LF/VT/FF in a subject or a non-ASCII, very long ticket id used to break
+    the header: ten tries, then `failed`, and nobody told."""
+    handler, port = smtp_server
+    row = queue(db, subject="Export\r\nBcc: victim@evil.test\x0b\x0cnow")
+    long_key = queue(db)
+    with session(db) as s:
+        stored = s.get(OutboxMessage, long_key.id)
+        stored.idempotency_key = f"escalation/Tïcket-{'x' * 1100}/reply"
+        stored.workflow_id = f"escalation/Tïcket-{'x' * 1100}"
+        s.add(stored)
+        s.commit()
+
+    assert deliver_pending(db, SmtpChannel("127.0.0.1", port)) == 2
+    first, second = (
+        email.message_from_bytes(e.content, policy=policy.default) for e in handler.envelopes
+    )
+    assert first["Subject"] == "Export Bcc: victim@evil.test now"
+    assert first["Bcc"] is None
+    assert [e.rcpt_tos for e in handler.envelopes] == [[row.to], [long_key.to]]
+    assert str(second["X-Csops-Workflow"]).startswith("escalation/Tïcket-xxx")
+    assert len(second["Message-ID"]) < 220
+
+
+def test_an_invalid_recipient_fails_at_once_with_the_reason(db, smtp_server):
+    handler, port = smtp_server
+    row = queue(db, to="sam@")
+    assert deliver_pending(db, SmtpChannel("127.0.0.1", port)) == 0
+    failed = reload(db, row.id)
+    assert (failed.status, failed.attempts) == ("failed", 1)
+    assert failed.last_error.startswith("UndeliverableError: 'sam@' is not an email address")
+    assert not handler.envelopes
