@@ -30,5 +30,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Benchmarks, csops against a raw baseline in the same run (minutes on 2 cores);
+# writes bench/RESULTS.md and bench/results.json. One, quickly:
+# `.venv/bin/python -m bench --only retrieval --size small --rounds 1`.
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
 clean:
 	rm -rf $(VENV) .csops .pytest_cache

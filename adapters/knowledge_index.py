@@ -137,7 +137,11 @@ class KnowledgeIndex:
         if not query_terms:
             return []
         docs, scores = shard.retriever.retrieve(
-            [query_terms], k=min(k, len(shard.ids)), show_progress=False, n_threads=1
+            # n_threads=0: sequential; 1 starts a thread pool per call (+0.6 ms p50, bench/)
+            [query_terms],
+            k=min(k, len(shard.ids)),
+            show_progress=False,
+            n_threads=0,
         )
         return [
             Hit(shard.ids[int(i)], round(float(s), 3))

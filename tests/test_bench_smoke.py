@@ -1,0 +1,90 @@
+"""Every benchmark runs end to end at a tiny size and writes results the later
+tools can read. Structure only: timings are never asserted (they drift)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parent.parent
+KEYS = {"name", "metric", "raw", "csops", "ratio", "target", "met", "bottleneck"}
+# The comparisons `met_when` may name, written out here so the test does not trust bench's.
+MET_WHEN = {
+    "csops <= target": lambda e: e["csops"] <= e["target"],
+    "csops >= target": lambda e: e["csops"] >= e["target"],
+}
+
+
+def _benchmark_names() -> set[str]:
+    """Benchmarks are bench/ modules with a NAME; read as text, as bench is not installed."""
+    return {
+        line.split("=", 1)[1].strip().strip("\"'")
+        for path in (ROOT / "bench").glob("*.py")
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.startswith("NAME = ")
+    }
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """One tiny run of every benchmark into a temporary folder."""
+    out = tmp_path_factory.mktemp("bench")
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--size", "small", "--rounds", "1", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=90,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return out, done
+
+
+def test_results_json_has_a_complete_entry_per_benchmark(run) -> None:
+    out, _ = run
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    entries = {e["name"]: e for e in results["benchmarks"]}
+    assert set(entries) == _benchmark_names() and "retrieval" in entries
+    for entry in entries.values():
+        assert KEYS <= entry.keys(), entry.keys()
+        assert entry["raw"] > 0 and entry["csops"] > 0 and entry["target"] > 0
+        assert entry["ratio"] == pytest.approx(entry["csops"] / entry["raw"], rel=1e-12)
+        assert entry["met"] is MET_WHEN[entry["met_when"]](entry)
+        if entry["met"]:
+            assert entry["bottleneck"] is None
+        else:
+            assert isinstance(entry["bottleneck"], str) and entry["bottleneck"]
+    machine = results["machine"]
+    assert machine["cores"] >= 1 and machine["ram_gib"] > 0 and machine["cpu"]
+    assert results["command"] == f"python -m bench --size small --rounds 1 --out {out}"
+
+
+def test_retrieval_reports_its_percentiles_build_and_both_sides_finding_documents(run) -> None:
+    out, _ = run
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    [entry] = [e for e in results["benchmarks"] if e["name"] == "retrieval"]
+    details = entry["details"]
+    assert (details["documents"], details["questions"], details["rounds"]) == (2000, 20, 1)
+    assert details["articles"] + details["tickets"] == 2000
+    assert set(details["shard documents"]) == {"en", "de", "es", "fr", "pt"}
+    latency = details["latency ms (median, min, max over rounds)"]
+    for case in ("raw", "csops"):
+        p50, p95, p99 = (latency[case][p] for p in ("p50", "p95", "p99"))
+        assert 0 < p50[0] <= p95[0] <= p99[0]
+        assert p95[1] <= p95[0] <= p95[2]  # the median lies in its range
+    assert latency["raw"]["p95"][0] == entry["raw"]
+    assert latency["csops"]["p95"][0] == entry["csops"]
+    assert all(seconds > 0 for seconds in details["build s"].values())
+    assert details["quality"]["questions with a candidate (csops)"] > 0.5
+    assert details["quality"]["questions with a hit (raw)"] > 0.5
+
+
+def test_results_md_names_the_command_the_machine_and_the_figures(run) -> None:
+    out, done = run
+    text = (out / "RESULTS.md").read_text(encoding="utf-8")
+    assert f"`python -m bench --size small --rounds 1 --out {out}`" in text
+    assert "cores" in text and "GiB RAM" in text and "bm25s" in text
+    assert "## retrieval: knowledge search over 2,000 documents" in text
+    assert "| csops/raw (medians) |" in text
+    assert "round 1/1 csops" in done.stderr  # progress goes to stderr
