@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Literal, get_args
 
 from pydantic import BaseModel
+
+# The vocabularies policies match on (facts themselves stay plain strings, so
+# histories recorded before a value was added keep decoding).
+Segment = Literal["smb", "mid_market", "enterprise"]
+Stage = Literal["new", "onboarding", "adopting", "renewing", "at_risk"]
+SEGMENTS: tuple[str, ...] = get_args(Segment)
 
 
 class AccountFacts(BaseModel):

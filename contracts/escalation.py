@@ -13,6 +13,15 @@ from contracts.autonomy import AutonomyLevel
 from contracts.human import HumanRequest
 from contracts.knowledge import Grounding, SourceRef
 
+# What policies may name about a ticket.
+Priority = Literal["low", "normal", "high", "urgent"]
+RiskCategory = Literal[
+    "security_incident", "data_loss", "legal_compliance", "outage", "churn_threat",
+    "billing_dispute",
+]  # fmt: skip
+Language = Literal["en", "de", "es", "fr", "pt", "unknown"]  # "unknown": none was read
+Severity = Literal["low", "medium", "high", "critical"]
+
 
 class Ticket(BaseModel):
     ticket_id: str
@@ -46,7 +55,7 @@ class TicketAssessment(BaseModel):
 
     intent: str  # how_to | bug_report | billing | refund_request | contract | cancellation | outage | feature_request | other
     sentiment: float = Field(ge=-1, le=1)
-    severity: Literal["low", "medium", "high", "critical"]
+    severity: Severity
     hot: bool
     strategic_signal: str | None = None
     confidence: float = Field(ge=0, le=1)

@@ -93,6 +93,48 @@ def _policies(settings: Settings) -> PolicySet:
         fail(str(err), code=2)
 
 
+# ---------------------------------------------------------------- policy
+
+policy_app = typer.Typer(help="The policy files: check them before a worker loads them.")
+app.add_typer(policy_app, name="policy")
+
+
+@policy_app.command("check")
+def policy_check(
+    directory: Annotated[
+        Path | None,
+        typer.Argument(help="A policy folder (default: CSOPS_POLICY_DIR or the shipped one)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Validate the policy files as the worker does, and warn about rules that can
+    never apply. Exit 2 when a file is invalid."""
+    from policies.checks import rule_warnings
+    from policies.loader import DEFAULT_POLICY_DIR, PolicyError, load_policies
+
+    folder = directory or _settings().policy_dir or DEFAULT_POLICY_DIR
+    try:
+        policies = load_policies(folder)
+    except PolicyError as err:
+        message = str(err)
+        errors = [line.strip() for line in message.splitlines()[1:]]
+        data = {"directory": str(folder), "valid": False, "errors": errors}
+        emit(data, as_json, lambda: typer.echo(message, err=True))
+        raise typer.Exit(2) from None
+    warnings = rule_warnings(policies)
+    data = {
+        "directory": str(folder), "valid": True, "version": policies.version,
+        "errors": [], "warnings": warnings,
+    }  # fmt: skip
+
+    def human() -> None:
+        typer.echo(f"{folder}: valid, version {policies.version}, {len(warnings)} warning(s)")
+        for w in warnings:
+            typer.echo(f"  warning: {w}")
+
+    emit(data, as_json, human)
+
+
 # ---------------------------------------------------------------- runtime
 
 
@@ -526,12 +568,17 @@ def schedule_install(
     """Create or update both Schedules: the renewal sweep and the CSM digest
     (overlap: skip; missed runs caught up within a window)."""
     from csops.schedules import DIGEST_SCHEDULE_ID, SCHEDULE_ID, install, install_digest
+    from policies.model import known_timezone
 
     settings = _settings()
     renewal_policy = _policies(settings).renewal
     assert renewal_policy is not None  # the loader always fills it
     d = renewal_policy.schedule
     tz = timezone or d.timezone
+    try:
+        known_timezone(tz)
+    except ValueError as err:
+        fail(f"--timezone {err}", code=2)
 
     async def go():
         client = await _client(settings)

@@ -5,11 +5,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import ClassVar, Literal, Self
+from typing import Annotated, ClassVar, Literal, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
+from contracts.accounts import SEGMENTS, Segment, Stage
 from contracts.autonomy import AutonomyLevel, WorkType
+from contracts.escalation import Language, Priority, RiskCategory, Severity
 from contracts.knowledge import Grounding
 
 
@@ -17,7 +27,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-Severity = Literal["low", "medium", "high", "critical"]
+Phrase = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 
 class Condition(_Strict):
@@ -26,16 +36,16 @@ class Condition(_Strict):
 
     arr_below: float | None = None
     arr_at_least: float | None = None
-    segment_in: list[str] | None = None
-    stage_in: list[str] | None = None
+    segment_in: list[Segment] | None = None
+    stage_in: list[Stage] | None = None
     top_rank_at_most: int | None = None
     hot: bool | None = None
     # Ticket facts: a rule with any of these never matches work that is not a ticket.
     any_risk: bool | None = None  # the ticket has (true) or has no (false) risk category
-    risk_in: list[str] | None = None  # any of these risk categories
-    priority_in: list[str] | None = None  # the helpdesk's priority
+    risk_in: list[RiskCategory] | None = None  # any of these risk categories
+    priority_in: list[Priority] | None = None  # the helpdesk's priority
     severity_at_least: Severity | None = None
-    language_in: list[str] | None = None  # "unknown" when no language was read
+    language_in: list[Language] | None = None  # "unknown" when no language was read
     injection: bool | None = None
 
 
@@ -57,10 +67,10 @@ class AutonomyPolicy(_Strict):
 
 
 class HotRules(_Strict):
-    severity_at_least: str = "high"
+    severity_at_least: Severity = "high"
     sentiment_at_most: float = Field(-0.6, ge=-1, le=1)
-    phrases: list[str] = []
-    risks: list[str] = []  # risk categories that make a ticket hot on their own
+    phrases: list[Phrase] = []  # an empty phrase would match every ticket
+    risks: list[RiskCategory] = []  # risk categories that make a ticket hot on their own
 
 
 @dataclass(frozen=True)
@@ -95,20 +105,26 @@ class _LadderSpec(_Strict):
         return Ladder(due=due, remind=remind, escalate=escalate, expire=expire)
 
 
+# Bounds: a hot ticket's ladder runs out within a week, an approval's within a
+# year (a timer beyond the calendar's range would fail the workflow).
+ACK_MAX_MINUTES = 7 * 24 * 60
+APPROVAL_MAX_HOURS = 365 * 24
+
+
 class AckLadder(_LadderSpec):
     UNIT = timedelta(minutes=1)
-    deadline_minutes: int = Field(gt=0)
-    remind_after_minutes: int = Field(gt=0)
-    escalate_after_minutes: int = Field(gt=0)
-    expire_after_minutes: int = Field(gt=0)
+    deadline_minutes: int = Field(gt=0, le=ACK_MAX_MINUTES)
+    remind_after_minutes: int = Field(gt=0, le=ACK_MAX_MINUTES)
+    escalate_after_minutes: int = Field(gt=0, le=ACK_MAX_MINUTES)
+    expire_after_minutes: int = Field(gt=0, le=ACK_MAX_MINUTES)
 
 
 class ApprovalLadder(_LadderSpec):
     UNIT = timedelta(hours=1)
-    deadline_hours: int = Field(gt=0)
-    remind_after_hours: int = Field(gt=0)
-    escalate_after_hours: int = Field(gt=0)
-    expire_after_hours: int = Field(gt=0)
+    deadline_hours: int = Field(gt=0, le=APPROVAL_MAX_HOURS)
+    remind_after_hours: int = Field(gt=0, le=APPROVAL_MAX_HOURS)
+    escalate_after_hours: int = Field(gt=0, le=APPROVAL_MAX_HOURS)
+    expire_after_hours: int = Field(gt=0, le=APPROVAL_MAX_HOURS)
 
 
 class RoutingPolicy(_Strict):
@@ -118,7 +134,7 @@ class RoutingPolicy(_Strict):
     approval: ApprovalLadder
     confidence_floor: float = Field(0.6, ge=0, le=1)
     intent_actions: dict[str, str]
-    strategic_phrases: list[str] = []
+    strategic_phrases: list[Phrase] = []
     grounding: Grounding = Grounding()
 
 
@@ -171,6 +187,18 @@ class OnboardingPolicy(_Strict):
     plans: dict[str, Plan]
     review_day: int = Field(30, gt=0, le=90)
 
+    @model_validator(mode="after")
+    def _a_plan_per_segment(self) -> OnboardingPolicy:
+        missing = [s for s in SEGMENTS if s not in self.plans]
+        unknown = [s for s in self.plans if s not in SEGMENTS]
+        if missing or unknown:
+            raise ValueError(
+                f"plans: one plan per segment ({', '.join(SEGMENTS)})"
+                + (f"; none for {', '.join(missing)}" if missing else "")
+                + (f"; unknown segment(s) {', '.join(unknown)}" if unknown else "")
+            )
+        return self
+
 
 class SweepSettings(_Strict):
     concurrency: int = Field(gt=0, le=500)
@@ -178,9 +206,18 @@ class SweepSettings(_Strict):
     batches_per_run: int = Field(gt=0)
 
 
+def known_timezone(name: str) -> str:
+    """An IANA time zone name the system knows (Temporal Schedules need one)."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{name!r} is not an IANA time zone (e.g. Europe/Berlin)") from None
+    return name
+
+
 class ScheduleDefaults(_Strict):
     cron: str
-    timezone: str = "UTC"
+    timezone: Annotated[str, AfterValidator(known_timezone)] = "UTC"
     catchup_window_hours: int = Field(gt=0)
 
 

@@ -3,6 +3,7 @@ broken files (in the loader and at `csops worker` start-up)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ from contracts.accounts import AccountFacts
 from contracts.autonomy import AutonomyLevel
 from contracts.escalation import TicketAssessment
 from policies import evaluate
+from policies.checks import rule_warnings
 from policies.loader import DEFAULT_POLICY_DIR, PolicyError, load_policies
 
 AUTO, SUP, COP, OFF = (
@@ -189,6 +191,52 @@ def _broken(tmp_path: Path, filename: str, old: str, new: str) -> Path:
             "by_day: 1}",
             "onboarding.yaml: plans.smb.milestones.1: Value error, check.by_day 1 is before day 2",
         ),
+        # Values that once passed start-up and broke or changed workflows at run time.
+        (
+            "routing.yaml",
+            "severity_at_least: high",
+            "severity_at_least: hgh",
+            "routing.yaml: hot.severity_at_least: Input should be 'low', 'medium', 'high' or 'critical'",
+        ),
+        (
+            "routing.yaml",
+            "expire_after_hours: 72",
+            "expire_after_hours: 100000000",
+            "routing.yaml: approval.expire_after_hours: Input should be less than or equal to 8760",
+        ),
+        (
+            "routing.yaml",
+            "    - unacceptable\n",
+            "    - unacceptable\n    - ''\n",
+            "routing.yaml: hot.phrases.1: String should have at least 1 character",
+        ),
+        (
+            "onboarding.yaml",
+            "\n  smb:",
+            "\n  small:",
+            "onboarding.yaml: (top level): Value error, plans: one plan per segment (smb, mid_market, enterprise); none for smb; unknown segment(s) small",
+        ),
+        (
+            "autonomy.yaml",
+            "top_rank_at_most: 50}",
+            "segment_in: [Enterprise]}",
+            "autonomy.yaml: actions.customer_reply.rules.5.when.segment_in.0: Input should be 'smb', 'mid_market' or 'enterprise'",
+        ),
+        (
+            "autonomy.yaml",
+            "  issue_refund: {work_type: operations, default: off_limits}",
+            (
+                "  issue_refund: {work_type: operations, default: off_limits}\n"
+                "  issue_refund: {work_type: operations, default: autonomous}"
+            ),
+            "autonomy.yaml: not valid YAML: duplicate key 'issue_refund'",
+        ),
+        (
+            "renewal.yaml",
+            "timezone: ",
+            "timezone: Mars/Olympus # ",
+            "renewal.yaml: schedule.timezone: Value error, 'Mars/Olympus' is not an IANA time zone",
+        ),
     ],
 )
 def test_broken_policy_files_name_file_field_and_reason(tmp_path, filename, old, new, expected):
@@ -214,3 +262,44 @@ def test_worker_refuses_to_start_on_a_broken_policy(tmp_path):
         assert run.returncode == 2, run.stderr
         assert "autonomy.yaml: actions.customer_reply.rules.6.level" in run.stderr
         assert "Input should be 'autonomous', 'supervised', 'copilot' or 'off_limits'" in run.stderr
+
+
+def test_rules_that_can_never_apply_are_warned_about(tmp_path):
+    copy = _broken(
+        tmp_path, "autonomy.yaml",
+        "      - name: under-50k-supervised",
+        "      - name: top-10-never-reached\n"
+        "        when: {top_rank_at_most: 10}\n"
+        "        level: copilot\n"
+        "      - name: impossible\n"
+        "        when: {arr_below: 1000, arr_at_least: 5000}\n"
+        "        level: supervised\n"
+        "      - name: under-50k-supervised",
+    )  # fmt: skip
+    assert rule_warnings(load_policies(copy)) == [
+        (
+            "autonomy.yaml: actions.customer_reply.rules 'top-10-never-reached' is never reached: "
+            "rule 'top-50-accounts-human-decides' before it matches everything it matches"
+        ),
+        (
+            "autonomy.yaml: actions.customer_reply.rules 'impossible' can never match: "
+            "arr_below 1000 is not above arr_at_least 5000"
+        ),
+    ]
+    assert rule_warnings(load_policies()) == []
+
+
+def test_policy_check_prints_what_the_worker_would_refuse(tmp_path):
+    csops = [sys.executable, "-m", "csops.cli", "policy", "check"]
+    good = subprocess.run([*csops, "--json"], capture_output=True, text=True, check=False)
+    assert good.returncode == 0, good.stderr
+    assert json.loads(good.stdout) | {"directory": ""} == {
+        "directory": "", "valid": True, "version": load_policies().version,
+        "errors": [], "warnings": [],
+    }  # fmt: skip
+    bad = _broken(tmp_path, "routing.yaml", "severity_at_least: high", "severity_at_least: hgh")
+    run = subprocess.run([*csops, str(bad), "--json"], capture_output=True, text=True, check=False)
+    assert run.returncode == 2
+    assert json.loads(run.stdout)["errors"] == [
+        f"{bad}/routing.yaml: hot.severity_at_least: Input should be 'low', 'medium', 'high' or 'critical'"
+    ]
