@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from activities.errors import permanent_not_found
+from activities.records import queue_message
 from context.db import session
 from context.queries import account_facts, set_ticket_status, ticket_context, usage_value
-from contracts import errors
 from contracts.accounts import AccountFacts, PullAccountInput
 from contracts.escalation import PullTicketContextInput, TicketContext, TicketStatusInput
 from contracts.onboarding import UsageCheckInput, UsageCheckResult
+from contracts.records import OutboundMessage
 from policies.loader import PolicyError, load_policies
 from policies.model import PolicySet
+
+log = logging.getLogger("csops.policy")
 
 
 class ContextActivities:
@@ -25,6 +30,9 @@ class ContextActivities:
     def __init__(self, engine: Engine, policy_dir: Path | None = None) -> None:
         self._engine = engine
         self._policy_dir = policy_dir
+        # The policy in force: loaded now (a broken file stops the worker at start-up),
+        # replaced by every version that loads, kept while the files are broken.
+        self._in_force = load_policies(policy_dir)
 
     @activity.defn(name="pull_ticket_context")
     def pull_ticket_context(self, inp: PullTicketContextInput) -> TicketContext:
@@ -57,8 +65,33 @@ class ContextActivities:
     @activity.defn(name="load_policies")
     def load_policies(self) -> PolicySet:
         """The policy snapshot a workflow decides with; it lands in history, so
-        replays decide the same way even after the files change."""
+        replays decide the same way even after the files change.
+
+        A file broken while the worker runs never fails a workflow: the last
+        version that loaded stays in force, and the error is logged and sent to
+        on-call once per broken version.
+        """
         try:
-            return load_policies(self._policy_dir)
+            self._in_force = load_policies(self._policy_dir)
         except PolicyError as err:
-            raise ApplicationError(str(err), type=errors.POLICY_ERROR, non_retryable=True) from err
+            log.error("policy files are broken; policy %s stays in force: %s",
+                      self._in_force.version, err)  # fmt: skip
+            self._alert(str(err))
+        return self._in_force
+
+    def _alert(self, problem: str) -> None:
+        digest = hashlib.sha256(problem.encode()).hexdigest()[:12]
+        queue_message(
+            self._engine,
+            OutboundMessage(
+                idempotency_key=f"policy/broken/{digest}",
+                workflow_id="policy",
+                account_id="",
+                audience="internal",
+                channel="chat",
+                to=[self._in_force.routing.on_call],
+                subject=f"[csops] policy files broken; {self._in_force.version} stays in force",
+                body=f"{problem}\n\nRun `csops policy check` after fixing the files.",
+                created_at=datetime.now(UTC),
+            ),
+        )

@@ -40,6 +40,29 @@ def _receipt(row: OutboxMessage, duplicate: bool) -> OutboxReceipt:
     return OutboxReceipt(message_id=row.id, duplicate=duplicate)
 
 
+def queue_message(engine: Engine, msg: OutboundMessage) -> OutboxReceipt:
+    """Insert the message unless its idempotency key is already in the outbox."""
+    with session(engine) as s:
+        existing = _outbox_row(s, msg.idempotency_key)
+        if existing:
+            return _receipt(existing, duplicate=True)
+        row = OutboxMessage(
+            **msg.model_dump(exclude={"to", "body", "template", "values"}),
+            to=",".join(msg.to),
+            body=render_for_activity(msg.template, **msg.values) if msg.template else msg.body,
+        )
+        s.add(row)
+        try:
+            s.commit()
+        except IntegrityError:
+            # A concurrent attempt won the race: same key, same message.
+            s.rollback()
+            existing = _outbox_row(s, msg.idempotency_key)
+            assert existing is not None  # the row that won the race
+            return _receipt(existing, duplicate=True)
+        return _receipt(row, duplicate=False)
+
+
 class RecordActivities:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -47,25 +70,7 @@ class RecordActivities:
     @activity.defn(name="send_message")
     def send_message(self, msg: OutboundMessage) -> OutboxReceipt:
         """Queue a message in the outbox; a channel delivers it (see outbox_delivery)."""
-        with session(self._engine) as s:
-            existing = _outbox_row(s, msg.idempotency_key)
-            if existing:
-                return _receipt(existing, duplicate=True)
-            row = OutboxMessage(
-                **msg.model_dump(exclude={"to", "body", "template", "values"}),
-                to=",".join(msg.to),
-                body=render_for_activity(msg.template, **msg.values) if msg.template else msg.body,
-            )
-            s.add(row)
-            try:
-                s.commit()
-            except IntegrityError:
-                # A concurrent attempt won the race: same key, same message.
-                s.rollback()
-                existing = _outbox_row(s, msg.idempotency_key)
-                assert existing is not None  # the row that won the race
-                return _receipt(existing, duplicate=True)
-            return _receipt(row, duplicate=False)
+        return queue_message(self._engine, msg)
 
     @activity.defn(name="render_message")
     def render_message(self, inp: RenderInput) -> str:

@@ -12,6 +12,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from support.data import HOW_TO, ON_CALL, add_account, add_ticket, audit, outbox
+from support.temporal import new_ticket_id, start_escalation
 
 from contracts.accounts import AccountFacts
 from contracts.autonomy import AutonomyLevel
@@ -303,3 +305,34 @@ def test_policy_check_prints_what_the_worker_would_refuse(tmp_path):
     assert json.loads(run.stdout)["errors"] == [
         f"{bad}/routing.yaml: hot.severity_at_least: Input should be 'low', 'medium', 'high' or 'critical'"
     ]
+
+
+async def test_a_policy_broken_while_the_worker_runs_keeps_the_last_good_one(
+    tmp_path, monkeypatch, dev_env, db, run_worker
+):
+    """Once, the next escalation after a bad edit failed outright."""
+    live = tmp_path / "live"
+    shutil.copytree(DEFAULT_POLICY_DIR, live, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    monkeypatch.setenv("CSOPS_POLICY_DIR", str(live))
+    good = load_policies(live).version
+    add_account(db, "acc-1", arr=7_500)
+    async with run_worker(dev_env) as tq:
+        routing = live / "routing.yaml"
+        routing.write_text(
+            routing.read_text().replace("severity_at_least: high", "severity_at_least: hgh")
+        )
+        handles = []
+        for _ in range(2):  # the same broken version: one alert
+            ticket = new_ticket_id()
+            add_ticket(db, ticket, "acc-1", *HOW_TO)
+            handles.append(await start_escalation(db, dev_env.client, tq, ticket))
+        results = [await h.result() for h in handles]
+
+    assert all(r.outcome.startswith("sent") for r in results), results
+    for h in handles:
+        [decided] = [e for e in audit(db, h.id) if e.action == "customer_reply"]
+        assert decided.policy_version == good
+    [alert] = [m for m in outbox(db) if m.workflow_id == "policy"]
+    assert alert.to == ON_CALL and alert.audience == "internal"
+    assert f"policy files broken; {good} stays in force" in alert.subject
+    assert "routing.yaml: hot.severity_at_least: Input should be" in alert.body
