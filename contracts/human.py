@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.autonomy import AutonomyLevel
 from contracts.knowledge import SourceRef
@@ -32,16 +32,21 @@ ALLOWED_DECISIONS: dict[str, tuple[str, ...]] = {
 }
 
 
+MAX_DECISION_TEXT = 20_000  # characters: a long customer email, edited
+MAX_DECISION_NOTE = 2_000
+
+
 class DecideInput(BaseModel):
     """The one payload of the `decide` signal and update."""
 
     model_config = ConfigDict(extra="forbid")
 
-    request_id: str
+    request_id: str = Field(max_length=100)
     decision: DecisionValue
-    approver: str
-    text: str | None = None  # the edited draft, for decision == "edit"
-    note: str | None = None
+    approver: str = Field(max_length=320)  # the longest email address there is
+    # Bounded: every decision is kept in the workflow's state and its history.
+    text: str | None = Field(None, max_length=MAX_DECISION_TEXT)  # the edited draft (edit)
+    note: str | None = Field(None, max_length=MAX_DECISION_NOTE)
 
 
 class DecideResult(BaseModel):

@@ -78,6 +78,17 @@ async def test_decide_with_no_input_or_two_inputs_is_refused_and_the_request_sta
             await handle.execute_update("decide", args=[])
         assert "update 'decide' takes one JSON object; it was sent 0" in str(refused.value.cause)
 
+        # A decision too large to keep: refused, and only a preview of it is kept.
+        huge = {**valid, "decision": "edit", "text": "x" * 1_900_000}
+        await handle.signal("decide", huge)
+        reasons = await refusal_reasons(handle, 3)
+        assert reasons[2] == "malformed payload (text: String should have at most 20000 characters)"
+        history = await human_history(handle)
+        assert len(history["refusals"][2]["payload"]) <= 500
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await handle.execute_update("decide", huge)
+        assert "text: String should have at most 20000 characters" in str(refused.value.cause)
+
         # The request is still open and decidable; the workflow then finishes.
         [request] = await wait_for_requests(handle)
         assert request.request_id == "approval-1"
