@@ -108,9 +108,24 @@ def usage_value(
 TICKET_FIELDS = {"account_id", "subject", "body", "requester_email", "created_at", "priority"}
 
 
+# What of a ticket travels through workflow histories: enough to read and route it;
+# the whole text stays here (a 3 MB ticket once exceeded Temporal's payload limit
+# and retried its context pull forever).
+MAX_SUBJECT_IN_WORKFLOW = 500
+MAX_BODY_IN_WORKFLOW = 20_000
+
+
 def ticket_of(row: SupportTicket) -> Ticket:
-    """The ticket as workflows see it."""
-    return Ticket(ticket_id=row.id, tags=row.tags or [], **row.model_dump(include=TICKET_FIELDS))
+    """The ticket as workflows see it, its text bounded."""
+    ticket = Ticket(ticket_id=row.id, tags=row.tags or [], **row.model_dump(include=TICKET_FIELDS))
+    cut = len(ticket.body) - MAX_BODY_IN_WORKFLOW
+    if cut > 0:
+        ticket.body = (
+            ticket.body[:MAX_BODY_IN_WORKFLOW]
+            + f"\n[… {cut:,} more characters of this ticket are in the context database]"
+        )
+    ticket.subject = ticket.subject[:MAX_SUBJECT_IN_WORKFLOW]
+    return ticket
 
 
 def set_ticket_status(

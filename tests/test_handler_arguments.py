@@ -9,6 +9,7 @@ argument`), and `pause` with a bad payload was dropped without a trace.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 from support.data import CSM, HOW_TO, add_account, add_ticket
@@ -22,6 +23,7 @@ from support.temporal import (
 )
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.service import RPCError
 
 from adapters.launcher import start_onboarding
 from context.db import session
@@ -125,3 +127,28 @@ async def test_onboarding_signals_of_any_shape_are_refused_and_recorded(dev_env,
         await eventually(stage, holds=lambda s: s == "Paused")
         assert not await task_failures(handle)
         await handle.terminate("test done")
+
+
+async def test_a_three_megabyte_ticket_is_routed_not_retried_forever(dev_env, db, run_worker):
+    """The whole text stays in the context database; workflows carry a bounded part."""
+    add_account(db, "acc-big", arr=7_500)
+    ticket = new_ticket_id()
+    body = "Hi, how do I export a report to CSV? " + "Here is our log line. " * 140_000
+    assert len(body) > 3_000_000
+    add_ticket(db, ticket, "acc-big", "Export question with a log attached", body)
+    async with run_worker(dev_env) as tq:
+        handle = await start_escalation(db, dev_env.client, tq, ticket)
+        state = await eventually(
+            lambda: handle.query("escalation_state"), holds=lambda s: s["routed"], timeout_s=60
+        )
+        with contextlib.suppress(RPCError):  # answered alone: it has already finished
+            await handle.terminate("test done")
+    assert state["ticket_status"] in ("answered", "awaiting_human")
+    assert not await task_failures(handle)
+    completed = [
+        e
+        async for e in handle.fetch_history_events()
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
+    ]
+    sizes = [e.activity_task_completed_event_attributes.result.ByteSize() for e in completed]
+    assert max(sizes) < 200_000, sizes
