@@ -27,7 +27,12 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select, update
-from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+)
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -55,6 +60,8 @@ from worker import build_worker
 TASK_QUEUE = "csops-shadow"
 IN_FLIGHT = 24  # escalations routed at once: keeps a 2-core machine responsive
 SAMPLES = 12
+MAX_PAUSE = 0.5  # between two looks at a ticket still being routed
+RUNNING = WorkflowExecutionStatus.RUNNING
 ROUTES = ("answered", "human", "hot", "unsettled")
 
 
@@ -173,7 +180,7 @@ async def _settle(client: Client, t: ShadowTicket, timeout_s: float) -> Escalati
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     state: EscalationState | None = None
-    pause = 0.05
+    pause = 0.05  # short at first: most tickets are routed within a second
     while loop.time() < deadline:
         try:
             state = await handle.query(names.ESCALATION_STATE_QUERY, result_type=EscalationState)
@@ -181,8 +188,11 @@ async def _settle(client: Client, t: ShadowTicket, timeout_s: float) -> Escalati
             state = None  # no workflow task has run yet
         if state and state.routed:
             break
+        if pause >= MAX_PAUSE and (await handle.describe()).status != RUNNING:
+            state = None  # it ended without a route (failed): reported as unsettled
+            break
         await asyncio.sleep(pause)
-        pause = min(pause * 1.5, 0.5)
+        pause = min(pause * 1.5, MAX_PAUSE)
     else:
         state = None
     try:

@@ -40,6 +40,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import quote
 
+import pytest
 from playwright.async_api import FrameLocator, Locator, Page, async_playwright, expect
 from support.data import (
     CSM,
@@ -148,6 +149,12 @@ async def chromium_page() -> AsyncIterator[tuple[Page, Shots]]:
             await browser.close()
 
 
+# How long one look at the page waits before the page is reloaded or refreshed. Under
+# load (two CI runs on two cores) the UI's own fetch can take several seconds, and a
+# reload restarts it: a short wait here reloaded forever and never saw the list.
+PAGE_WAIT_MS = 8_000
+
+
 async def keep_trying(attempt, retry, *, timeout_s: float) -> None:
     """`await attempt()` (Playwright expectations) until it stops raising AssertionError;
     `await retry()` between tries. Visibility and the current details are eventually
@@ -163,18 +170,18 @@ async def keep_trying(attempt, retry, *, timeout_s: float) -> None:
     )
 
 
-async def reload_until(page: Page, check, timeout_s: float = 30) -> None:
+async def reload_until(page: Page, check, timeout_s: float = 90) -> None:
     """Reload the page (visibility lags the workflow a little) until `check()` passes."""
     await keep_trying(check, lambda: page.reload(wait_until="load"), timeout_s=timeout_s)
 
 
-async def refresh_until(page: Page, frame: FrameLocator, text: str, timeout_s: float = 30):
+async def refresh_until(page: Page, frame: FrameLocator, text: str, timeout_s: float = 90):
     """The current details are a workflow query; the UI re-runs it on R ("Press the R
     for freshness"). Refresh until the rendered Markdown contains `text`."""
     body = frame.locator("body")
 
     async def shows():
-        await expect(body).to_contain_text(text, timeout=2_000)
+        await expect(body).to_contain_text(text, timeout=PAGE_WAIT_MS)
 
     async def press_r():
         await page.locator("body").press("r")
@@ -234,6 +241,7 @@ async def send_decide_signal(page: Page, shots: Shots, payload: str, shot: str) 
 # ---------------------------------------------------------------- the test
 
 
+@pytest.mark.timeout(300)  # a real browser on a loaded CI machine
 async def test_a_csm_filters_opens_and_decides_in_the_temporal_web_ui(ui_env, db, run_worker):
     assert CHROMIUM.exists(), "install Debian's chromium (make test does)"
     env, ui_url = ui_env
@@ -262,8 +270,8 @@ async def test_a_csm_filters_opens_and_decides_in_the_temporal_web_ui(ui_env, db
         theirs = page.get_by_role("link", name=other.id, exact=True)
 
         async def both_listed():
-            await expect(mine).to_be_visible(timeout=2_000)
-            await expect(theirs).to_be_visible(timeout=2_000)
+            await expect(mine).to_be_visible(timeout=PAGE_WAIT_MS)
+            await expect(theirs).to_be_visible(timeout=PAGE_WAIT_MS)
 
         await reload_until(page, both_listed)
         await shots.take("00-all-workflows")
@@ -288,9 +296,9 @@ async def test_a_csm_filters_opens_and_decides_in_the_temporal_web_ui(ui_env, db
         rows = page.get_by_role("row")
 
         async def only_mine_listed():
-            await expect(theirs).to_have_count(0, timeout=2_000)
-            await expect(rows).to_have_count(2, timeout=2_000)  # the header and Jane's one
-            await expect(rows.nth(1)).to_contain_text(handle.id, timeout=2_000)
+            await expect(theirs).to_have_count(0, timeout=PAGE_WAIT_MS)
+            await expect(rows).to_have_count(2, timeout=PAGE_WAIT_MS)  # the header and Jane's one
+            await expect(rows.nth(1)).to_contain_text(handle.id, timeout=PAGE_WAIT_MS)
 
         await reload_until(page, only_mine_listed)
         headers = [h.strip() for h in await page.get_by_role("columnheader").all_inner_texts()]
@@ -397,8 +405,8 @@ async def test_a_csm_filters_opens_and_decides_in_the_temporal_web_ui(ui_env, db
         )
 
         async def none_pending():
-            await expect(mine).to_have_count(0, timeout=2_000)
-            await expect(page.get_by_text("No Workflows Found")).to_be_visible(timeout=2_000)
+            await expect(mine).to_have_count(0, timeout=PAGE_WAIT_MS)
+            await expect(page.get_by_text("No Workflows Found")).to_be_visible(timeout=PAGE_WAIT_MS)
 
         await reload_until(page, none_pending)
         await shots.take("05-nothing-pending")
