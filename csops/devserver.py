@@ -29,6 +29,9 @@ def find_binary(name: str) -> str:
     )
 
 
+MAX_PAYLOAD_BYTES = 256 * 1024
+MAX_SIGNALS_PER_RUN = 150
+
 # Explicit server tuning, each with its reason; benchmarks run raw Temporal with
 # the same list so ratios compare like with like.
 DEV_SERVER_TUNING = [
@@ -36,6 +39,19 @@ DEV_SERVER_TUNING = [
     # a hot ticket's notification crosses several hand-offs.
     "--dynamic-config-value",
     "history.transferProcessorMaxPollRPS=1000",
+    # Bounds on what reaches a history (RELIABILITY.md). Any one payload (a signal,
+    # an update, an activity's input or result) over 256 KB is refused by the server
+    # before it is recorded; csops' largest is the ~8 KB policy snapshot.
+    "--dynamic-config-value",
+    f"limit.blobSize.error={MAX_PAYLOAD_BYTES}",
+    "--dynamic-config-value",
+    "limit.blobSize.warn=65536",
+    # At most 150 signals per workflow run: even a flood of the largest refused
+    # signals (150 x 256 KB = 37.5 MB) stays under the 50 MB history limit, which
+    # would otherwise terminate the workflow. Updates are not counted: a refused
+    # update never enters the history.
+    "--dynamic-config-value",
+    f"history.maximumSignalsPerExecution={MAX_SIGNALS_PER_RUN}",
 ]
 
 

@@ -26,7 +26,7 @@ from adapters.knowledge import KnowledgeBase
 from adapters.settings import load_settings
 from context.db import make_engine
 from contracts import search_attributes as sa
-from csops.devserver import find_binary
+from csops.devserver import DEV_SERVER_TUNING, find_binary
 from csops.importing import import_demo_knowledge
 from worker import build_worker
 
@@ -41,9 +41,11 @@ INDEXED_TYPES = {
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def dev_env():
-    """The real `temporal` dev server (in-memory), search attributes registered."""
+    """The real `temporal` dev server (in-memory), search attributes registered,
+    with the flags `csops server` uses."""
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=find_binary("temporal"),
+        dev_server_extra_args=DEV_SERVER_TUNING,
         search_attributes=sa.ALL,
         data_converter=pydantic_data_converter,
         ui=False,
@@ -148,6 +150,7 @@ async def ui_env():
     ui_port = free_port()
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=find_binary("temporal"),
+        dev_server_extra_args=DEV_SERVER_TUNING,
         search_attributes=sa.ALL,
         data_converter=pydantic_data_converter,
         ui=True,

@@ -29,7 +29,7 @@ from adapters.launcher import start_onboarding
 from context.db import session
 from context.queries import account_facts
 from contracts import search_attributes as sa
-from csops.devserver import find_binary
+from csops.devserver import MAX_SIGNALS_PER_RUN, find_binary
 
 
 async def refusal_reasons(handle: WorkflowHandle, n: int) -> list[str]:
@@ -81,7 +81,7 @@ async def test_decide_with_no_input_or_two_inputs_is_refused_and_the_request_sta
         assert "update 'decide' takes one JSON object; it was sent 0" in str(refused.value.cause)
 
         # A decision too large to keep: refused, and only a preview of it is kept.
-        huge = {**valid, "decision": "edit", "text": "x" * 1_900_000}
+        huge = {**valid, "decision": "edit", "text": "x" * 25_000}  # the server takes it
         await handle.signal("decide", huge)
         reasons = await refusal_reasons(handle, 3)
         assert reasons[2] == "malformed payload (text: String should have at most 20000 characters)"
@@ -152,3 +152,32 @@ async def test_a_three_megabyte_ticket_is_routed_not_retried_forever(dev_env, db
     ]
     sizes = [e.activity_task_completed_event_attributes.result.ByteSize() for e in completed]
     assert max(sizes) < 200_000, sizes
+
+
+async def test_the_server_refuses_what_would_grow_a_history_without_bound(dev_env, db, run_worker):
+    """A 1.9 MB signal once entered the history (27 of them ended the workflow: history
+    size limit). The server csops runs refuses a payload over 256 KB before it is
+    recorded, and more than 150 signals per run."""
+    add_account(db, "acc-top", arr=400_000, segment="enterprise", top_rank=12)
+    ticket = new_ticket_id()
+    add_ticket(db, ticket, "acc-top", *HOW_TO)
+    async with run_worker(dev_env) as tq:
+        handle = await start_escalation(db, dev_env.client, tq, ticket)
+        await wait_for_requests(handle)
+        valid = {"request_id": "approval-1", "decision": "reject", "approver": CSM}
+        with pytest.raises(RPCError, match="Blob data size exceeds limit"):
+            await handle.signal("decide", {**valid, "note": "x" * 1_900_000})
+        bad = {"request_id": "approval-9", "decision": "approve", "approver": CSM}
+        for _ in range(MAX_SIGNALS_PER_RUN):
+            await handle.signal("decide", bad)
+        with pytest.raises(RPCError, match="(?i)signal"):
+            await handle.signal("decide", bad)
+        # The flood is refused and bounded; the workflow still answers its decider.
+        history = await eventually(
+            lambda: human_history(handle), holds=lambda h: len(h["refusals"]) == 20
+        )
+        assert all("unknown request 'approval-9'" in r["reason"] for r in history["refusals"])
+        result = await decide(handle, request_id="approval-1", decision="reject", approver=CSM)
+        assert result.status == "rejected"
+        await handle.result()
+    assert not await task_failures(handle)
