@@ -12,11 +12,10 @@ from support.data import (
     HOW_TO_BODY,
     HOW_TO_SUBJECT,
     MANAGER,
-    add_account,
-    add_ticket,
     audit,
     customer_messages,
     outbox,
+    top_account_ticket,
 )
 from support.polling import eventually
 from support.temporal import (
@@ -24,7 +23,6 @@ from support.temporal import (
     decide,
     human_history,
     human_requests,
-    new_ticket_id,
     start_escalation,
     wait_for_requests,
 )
@@ -58,14 +56,6 @@ async def refused_at_least(handle: WorkflowHandle, n: int) -> list[dict]:
 
 async def open_requests(handle: WorkflowHandle) -> dict[str, HumanRequestView]:
     return {v.request_id: v for v in await human_requests(handle)}
-
-
-def top_account_ticket(db, subject: str, body: str) -> str:
-    """A new ticket at acc-400k, a top-50 enterprise account: its reply waits for a human."""
-    add_account(db, "acc-400k", arr=400_000, segment="enterprise", top_rank=12)
-    ticket = new_ticket_id()
-    add_ticket(db, ticket, "acc-400k", subject, body)
-    return ticket
 
 
 async def status(handle: WorkflowHandle) -> WorkflowExecutionStatus | None:

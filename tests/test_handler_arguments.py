@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 
 import pytest
-from support.data import CSM, HOW_TO, add_account, add_ticket
+from support.data import CSM, HOW_TO, add_account, add_ticket, top_account_ticket
 from support.polling import eventually
 from support.temporal import (
     decide,
@@ -61,9 +61,7 @@ async def temporal_cli(env, *args: str) -> None:
 async def test_decide_with_no_input_or_two_inputs_is_refused_and_the_request_stays_decidable(
     dev_env, db, run_worker
 ):
-    add_account(db, "acc-top", arr=400_000, segment="enterprise", top_rank=12)
-    ticket = new_ticket_id()
-    add_ticket(db, ticket, "acc-top", *HOW_TO)
+    ticket = top_account_ticket(db, *HOW_TO)
     valid = {"request_id": "approval-1", "decision": "reject", "approver": CSM}
     async with run_worker(dev_env) as tq:
         handle = await start_escalation(db, dev_env.client, tq, ticket)
@@ -158,9 +156,7 @@ async def test_the_server_refuses_what_would_grow_a_history_without_bound(dev_en
     """A 1.9 MB signal once entered the history (27 of them ended the workflow: history
     size limit). The server csops runs refuses a payload over 256 KB before it is
     recorded, and more than 150 signals per run."""
-    add_account(db, "acc-top", arr=400_000, segment="enterprise", top_rank=12)
-    ticket = new_ticket_id()
-    add_ticket(db, ticket, "acc-top", *HOW_TO)
+    ticket = top_account_ticket(db, *HOW_TO)
     async with run_worker(dev_env) as tq:
         handle = await start_escalation(db, dev_env.client, tq, ticket)
         await wait_for_requests(handle)

@@ -138,3 +138,11 @@ def small_how_to(db) -> str:
     ticket = new_ticket_id()
     add_ticket(db, ticket, "acc-20k", *HOW_TO)
     return ticket
+
+
+def top_account_ticket(db, subject: str, body: str) -> str:
+    """A new ticket at acc-400k, a top-50 enterprise account: its reply waits for a human."""
+    add_account(db, "acc-400k", arr=400_000, segment="enterprise", top_rank=12)
+    ticket = new_ticket_id()
+    add_ticket(db, ticket, "acc-400k", subject, body)
+    return ticket
