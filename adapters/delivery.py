@@ -186,6 +186,38 @@ def deliver_pending(engine: Engine, channel, limit: int = 100) -> int:
     return delivered
 
 
+def recent_messages(
+    engine: Engine, failed_only: bool = False, limit: int = 50
+) -> list[OutboxMessage]:
+    """The newest outbox rows (only the failed ones with `failed_only`)."""
+    with session(engine) as s:
+        query = select(OutboxMessage).order_by(col(OutboxMessage.id).desc()).limit(limit)
+        if failed_only:
+            query = query.where(OutboxMessage.status == "failed")
+        return list(s.exec(query).all())
+
+
+def retry_message(engine: Engine, row_id: int) -> OutboxMessage:
+    """Put a failed message back in the queue, with a fresh count of attempts.
+
+    Raises:
+        LookupError: no such message, or it has not failed (said in one sentence).
+    """
+    with session(engine) as s:
+        row = s.get(OutboxMessage, row_id)
+        if row is None:
+            raise LookupError(f"no outbox message {row_id}")
+        if row.status != "failed":
+            raise LookupError(
+                f"outbox message {row_id} is {row.status}, not failed: nothing to retry"
+            )
+        row.status, row.attempts = "pending", 0
+        s.add(row)
+        s.commit()
+        s.refresh(row)
+        return row
+
+
 async def run_dispatcher(engine: Engine, spec: str, interval_s: float = 0.5) -> None:
     """Deliver pending messages until cancelled."""
     channel = make_channel(spec)

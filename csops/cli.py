@@ -669,6 +669,64 @@ def schedule_remove(as_json: JsonOpt = False) -> None:
     )
 
 
+@app.command()
+def outbox(
+    failed: bool = typer.Option(False, "--failed", help="Only messages that failed for good."),
+    retry: int | None = typer.Option(None, "--retry", help="Queue this failed message again."),
+    limit: int = typer.Option(50, "--limit", min=1, help="How many of the newest to list."),
+    as_json: JsonOpt = False,
+) -> None:
+    """The outbox: what was queued, delivered or failed (newest first), with the last
+    error; `--retry ID` queues a failed message again."""
+    from adapters.delivery import recent_messages, retry_message
+
+    engine = _engine(_settings())
+    if retry is not None:
+        try:
+            row = retry_message(engine, retry)
+        except LookupError as err:
+            fail(str(err), code=2)
+        emit(
+            {"id": row.id, "status": row.status},
+            as_json,
+            lambda: typer.echo(f"message {row.id} queued again"),
+        )
+        return
+    rows = recent_messages(engine, failed_only=failed, limit=limit)
+    data = [
+        {
+            "id": r.id,
+            "status": r.status,
+            "audience": r.audience,
+            "to": r.to,
+            "subject": r.subject,
+            "workflow_id": r.workflow_id,
+            "attempts": r.attempts,
+            "last_error": r.last_error,
+            "created_at": r.created_at.isoformat(),
+        }  # fmt: skip
+        for r in rows
+    ]
+
+    def human() -> None:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table("id", "status", "to", "subject", "tries", "last error")
+        for r in data:
+            table.add_row(
+                *(
+                    str(r[k] or "")
+                    for k in ("id", "status", "to", "subject", "attempts", "last_error")
+                )
+            )
+        Console().print(
+            table if data else "the outbox is empty" + (" of failures" if failed else "")
+        )
+
+    emit(data, as_json, human)
+
+
 # ---------------------------------------------------------------- humans
 
 

@@ -47,7 +47,10 @@ from context.tables import (
 )
 from contracts.escalation import EscalationResult
 
-COMMANDS = ["seed", "ticket", "shadow", "inbox", "decide", "status", "worker", "server", "up"]
+COMMANDS = [
+    "seed", "ticket", "shadow", "inbox", "decide", "status", "outbox", "policy", "worker",
+    "server", "up",
+]  # fmt: skip
 
 
 def count(engine, model) -> int:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
+from support.cli import cli_env, csops
 from support.data import CSM, HOT_TEXT, ON_CALL, add_account, add_ticket, outbox
 from support.net import free_port
 from support.polling import eventually
@@ -290,3 +291,28 @@ def test_an_invalid_recipient_fails_at_once_with_the_reason(db, smtp_server):
     assert (failed.status, failed.attempts) == ("failed", 1)
     assert failed.last_error.startswith("UndeliverableError: 'sam@' is not an email address")
     assert not handler.envelopes
+
+
+async def test_csops_outbox_lists_failures_and_queues_one_again(db, tmp_path, smtp_server):
+    _, port = smtp_server
+    failing, fine = queue(db, to="sam@"), queue(db)
+    deliver_pending(db, SmtpChannel("127.0.0.1", port))
+    env = cli_env(tmp_path)
+
+    listed = (await csops(env, "outbox", "--failed", "--json", cwd=tmp_path)).json()
+    assert [(r["id"], r["status"], r["attempts"]) for r in listed] == [(failing.id, "failed", 1)]
+    assert listed[0]["last_error"].startswith("UndeliverableError: 'sam@' is not an email address")
+    everything = (await csops(env, "outbox", "--json", cwd=tmp_path)).json()
+    assert [r["id"] for r in everything] == [fine.id, failing.id]  # newest first
+
+    retried = (
+        await csops(env, "outbox", "--retry", str(failing.id), "--json", cwd=tmp_path)
+    ).json()
+    assert retried == {"id": failing.id, "status": "pending"}
+    assert (reload(db, failing.id).status, reload(db, failing.id).attempts) == ("pending", 0)
+    again, unknown = await asyncio.gather(
+        csops(env, "outbox", "--retry", str(failing.id), cwd=tmp_path),
+        csops(env, "outbox", "--retry", "999999", cwd=tmp_path),
+    )
+    assert again.exited(2) and f"outbox message {failing.id} is pending, not failed" in again.err
+    assert unknown.exited(2) and "no outbox message 999999" in unknown.err
