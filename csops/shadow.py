@@ -189,7 +189,9 @@ async def _settle(client: Client, t: ShadowTicket, timeout_s: float) -> Escalati
         if state and state.routed:
             break
         if pause >= MAX_PAUSE and (await handle.describe()).status != RUNNING:
-            state = None  # it ended without a route (failed): reported as unsettled
+            # It closed between two looks: one last look says whether it was routed
+            # (answered alone) or ended without a route (failed: unsettled).
+            state = await _closed_state(handle)
             break
         await asyncio.sleep(pause)
         pause = min(pause * 1.5, MAX_PAUSE)
@@ -200,6 +202,14 @@ async def _settle(client: Client, t: ShadowTicket, timeout_s: float) -> Escalati
     except RPCError:
         pass  # it finished on its own (answered alone)
     return state
+
+
+async def _closed_state(handle: WorkflowHandle) -> EscalationState | None:
+    try:
+        state = await handle.query(names.ESCALATION_STATE_QUERY, result_type=EscalationState)
+    except (RPCError, WorkflowQueryFailedError):
+        return None
+    return state if state.routed else None
 
 
 @contextmanager
@@ -355,7 +365,7 @@ def samples(routed: list[Routed], n: int = SAMPLES) -> list[Routed]:
     """Replies the agent would send alone, spread over languages and accounts."""
     by_key: dict[tuple[str, str], list[Routed]] = {}
     for r in routed:
-        if r.reply is not None:
+        if r.route == "answered" and r.reply is not None:
             by_key.setdefault((r.language, r.ticket.account.account_id), []).append(r)
     picked: list[Routed] = []
     while len(picked) < n and any(by_key.values()):
