@@ -126,16 +126,25 @@ CLAIM_LEASE = timedelta(minutes=5)
 MAX_ATTEMPTS = 10
 
 
-def claim(engine: Engine, row_id: int, now: datetime) -> bool:
-    """Take a pending row for delivery. One conditional UPDATE: of any number of
-    dispatchers (threads, processes, machines) on one database, exactly one wins."""
+def claim(engine: Engine, now: datetime, limit: int = 100) -> list[int]:
+    """Take up to `limit` pending rows for delivery, oldest first, in one conditional
+    UPDATE: of any number of dispatchers (threads, processes, machines) on one
+    database, exactly one gets each row (a row taken meanwhile fails the
+    `status = 'pending'` check and is not returned)."""
+    pending = (
+        select(OutboxMessage.id)
+        .where(OutboxMessage.status == "pending")
+        .order_by(col(OutboxMessage.id))
+        .limit(limit)
+    )
     with engine.begin() as conn:
         taken = conn.execute(
             update(OutboxMessage)
-            .where(col(OutboxMessage.id) == row_id, col(OutboxMessage.status) == "pending")
+            .where(col(OutboxMessage.id).in_(pending), col(OutboxMessage.status) == "pending")
             .values(status="sending", claimed_at=now, attempts=col(OutboxMessage.attempts) + 1)
+            .returning(col(OutboxMessage.id))
         )
-    return taken.rowcount == 1
+        return sorted(row_id for row_id in taken.scalars() if row_id is not None)
 
 
 def release_stale_claims(engine: Engine, now: datetime) -> int:
@@ -158,18 +167,9 @@ def deliver_pending(engine: Engine, channel, limit: int = 100) -> int:
     """Deliver up to `limit` pending messages this dispatcher claims; returns how
     many were delivered."""
     release_stale_claims(engine, datetime.now(UTC))
-    with session(engine) as s:
-        ids = s.exec(
-            select(OutboxMessage.id)
-            .where(OutboxMessage.status == "pending")
-            .order_by(col(OutboxMessage.id))
-            .limit(limit)
-        ).all()
     delivered = 0
-    for row_id in ids:
-        if row_id is None or not claim(engine, row_id, datetime.now(UTC)):
-            continue  # another dispatcher has it
-        with session(engine) as s:
+    with session(engine) as s:
+        for row_id in claim(engine, datetime.now(UTC), limit):
             row = s.get(OutboxMessage, row_id)
             assert row is not None  # rows are never deleted
             try:
@@ -182,7 +182,7 @@ def deliver_pending(engine: Engine, channel, limit: int = 100) -> int:
                 row.status = "failed" if final else "pending"
                 log.warning("outbox delivery of %s failed: %s", row.idempotency_key, err)
             s.add(row)
-            s.commit()
+            s.commit()  # each outcome at once: the resend window stays one message wide
     return delivered
 
 

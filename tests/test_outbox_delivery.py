@@ -246,11 +246,11 @@ def test_a_claim_left_by_a_dead_dispatcher_is_delivered_after_the_lease(db, smtp
     handler, port = smtp_server
     row = queue(db)
     claimed_at = datetime.now(UTC) - CLAIM_LEASE - timedelta(seconds=1)
-    assert claim(db, row.id, claimed_at)  # ... and the dispatcher died here
-    assert not claim(db, row.id, datetime.now(UTC))  # nobody else takes it meanwhile
+    assert claim(db, claimed_at) == [row.id]  # ... and the dispatcher died here
+    assert claim(db, datetime.now(UTC)) == []  # nobody else takes it meanwhile
 
     fresh = queue(db)
-    assert claim(db, fresh.id, datetime.now(UTC))  # a live dispatcher's claim
+    assert claim(db, datetime.now(UTC)) == [fresh.id]  # a live dispatcher's claim
     assert deliver_pending(db, SmtpChannel("127.0.0.1", port)) == 1
     assert (reload(db, row.id).status, reload(db, row.id).attempts) == ("sent", 2)
     assert reload(db, fresh.id).status == "sending"  # within its lease: left alone
