@@ -14,7 +14,8 @@ from temporalio.exceptions import ApplicationError
 
 from activities.errors import permanent_not_found
 from adapters import offline_engine
-from adapters.renewal_artifacts import artifact_paths, render_package, write_atomic
+from adapters.files import write_atomic
+from adapters.renewal_artifacts import artifact_paths, render_package
 from context import renewal_sections as sections
 from context.db import session
 from context.queries import account_facts, ticket_of

@@ -3,9 +3,7 @@ templates, written atomically under the artifact folder."""
 
 from __future__ import annotations
 
-import os
 import re
-import threading
 from pathlib import Path
 
 from temporalio.exceptions import ApplicationError
@@ -75,15 +73,6 @@ def artifact_paths(artifact_dir: str, package: RenewalPackage) -> tuple[Path, Pa
         )
     base = Path(artifact_dir).resolve() / account_id / f"renewal-{package.renewal_date}"
     return base.with_suffix(".md"), base.with_suffix(".html")
-
-
-def write_atomic(path: str | Path, text: str) -> None:
-    """Write atomically (temp file + rename): a reader never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def render_package(package: RenewalPackage) -> tuple[str, str]:

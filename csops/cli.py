@@ -217,15 +217,10 @@ def _print_import(report, as_json: bool) -> None:
     emit(data, as_json, human)
 
 
-def _progress(as_json: bool) -> Callable[[int], None] | None:
-    if as_json or not sys.stderr.isatty():
-        return None
-    return lambda n: typer.echo(f"  {n:,} rows read…", err=True)
-
-
 @contextmanager
-def _progress_bar(as_json: bool, what: str) -> Iterator[Callable[[int, int], None] | None]:
-    """A progress bar on stderr (rich), none for --json or when stderr is not a terminal."""
+def _progress_bar(as_json: bool, what: str) -> Iterator[Callable[..., None] | None]:
+    """A progress bar on stderr (rich), none for --json or when stderr is not a terminal.
+    It yields `update(done, total=None)`: no total for a file read as it streams."""
     if as_json or not sys.stderr.isatty():
         yield None
         return
@@ -234,7 +229,11 @@ def _progress_bar(as_json: bool, what: str) -> Iterator[Callable[[int, int], Non
 
     with Progress(console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(what, total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+        def update(done: int, total: int | None = None) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
 
 
 @import_app.command("articles")
@@ -254,12 +253,13 @@ def import_articles_command(
 
     settings = _settings()
     engine = _engine(settings)
-    try:
-        report = import_articles(
-            engine, KnowledgeBase(engine, settings.knowledge_dir), path, _progress(as_json)
-        )
-    except (ImportFileError, OSError) as err:
-        fail(str(err), code=2)
+    with _progress_bar(as_json, "reading articles") as progress:
+        try:
+            report = import_articles(
+                engine, KnowledgeBase(engine, settings.knowledge_dir), path, progress
+            )
+        except (ImportFileError, OSError) as err:
+            fail(str(err), code=2)
     _print_import(report, as_json)
 
 
@@ -285,17 +285,18 @@ def import_tickets_command(
 
     settings = _settings()
     engine = _engine(settings)
-    try:
-        report = import_tickets(
-            engine,
-            KnowledgeBase(engine, settings.knowledge_dir),
-            file,
-            fmt,
-            parse_field_map(field_map or []),
-            _progress(as_json),
-        )
-    except (ImportFileError, OSError, UnicodeDecodeError) as err:
-        fail(str(err), code=2)
+    with _progress_bar(as_json, "reading tickets") as progress:
+        try:
+            report = import_tickets(
+                engine,
+                KnowledgeBase(engine, settings.knowledge_dir),
+                file,
+                fmt,
+                parse_field_map(field_map or []),
+                progress,
+            )
+        except (ImportFileError, OSError, UnicodeDecodeError) as err:
+            fail(str(err), code=2)
     _print_import(report, as_json)
 
 

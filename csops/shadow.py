@@ -37,10 +37,10 @@ from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, Telemetr
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from adapters.files import write_atomic
 from adapters.importers import Parsed, TicketRecord
 from adapters.launcher import start_escalation
 from adapters.openai_provider import OpenAIProvider
-from adapters.renewal_artifacts import write_atomic
 from adapters.settings import Settings
 from adapters.templates import render
 from context.copying import copy_accounts
@@ -91,6 +91,13 @@ class Routed:
         if self.state.hot:
             return "hot"
         return "answered" if self.state.ticket_status == "answered" else "human"
+
+    @property
+    def reasons(self) -> list[str]:
+        """Why it went where it went: the hot reasons, or why a human got it."""
+        if self.state is None:
+            return []
+        return self.state.hot_reasons if self.state.hot else self.state.human_reasons
 
     @property
     def language(self) -> str:
@@ -307,7 +314,7 @@ class ShadowReport:
                 reason_kind(reason)
                 for r in self.routed
                 if r.route == route
-                for reason in dict.fromkeys(_route(r)["reasons"])
+                for reason in dict.fromkeys(r.reasons)
             ).most_common()
             for route in ("human", "hot")
         }
@@ -400,7 +407,7 @@ def _route(r: Routed) -> dict[str, Any]:
         "route": r.route,
         "action": s.action if s else None,
         "autonomy": s.autonomy.value if s else None,
-        "reasons": (s.hot_reasons if s.hot else s.human_reasons) if s else [],
+        "reasons": r.reasons,
         "risks": s.assessment.risks if s and s.assessment else [],
         "sources": [ref.model_dump(mode="json") for ref in s.sources] if s else [],
         "strategic": s.strategic if s else None,
