@@ -18,8 +18,11 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.context_pulls import ContextActivities
+from activities.deciders import DeciderActivities
+from activities.deliveries import DeliveryActivities, report_outcomes
 from activities.digest import DigestActivities
 from activities.llm_gateway import LlmActivities
 from activities.onboarding import OnboardingActivities
@@ -49,6 +52,11 @@ WORKFLOWS = [
 ]
 # The Worker and every Replayer run the workflows with the same interceptors.
 INTERCEPTORS = [HandlerGuard()]
+# And in the same sandbox: the policy snapshot's models check email addresses when
+# a workflow decodes them, with the worker's own copy of the library.
+WORKFLOW_RUNNER = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules("email_validator", "idna")
+)
 
 
 def build_worker(
@@ -70,6 +78,8 @@ def build_worker(
     renewals = RenewalSectionActivities(engine, settings.artifact_dir.resolve())
     sweep = SweepActivities(engine, functools.partial(start_renewal_package, client))
     digest = DigestActivities(engine, client)
+    deciders = DeciderActivities(client)
+    deliveries = DeliveryActivities(engine)
     return Worker(
         client,
         task_queue=task_queue,
@@ -96,8 +106,11 @@ def build_worker(
             renewals.store_renewal_package,
             sweep.start_renewal_batch,
             digest.send_csm_digests,
+            deciders.check_decider,
+            deliveries.delivery_status,
         ],
         interceptors=[*INTERCEPTORS, *options.pop("interceptors", [])],
+        workflow_runner=WORKFLOW_RUNNER,
         # Sync activities (DB) run here, never on the event loop.
         activity_executor=executor,
         max_concurrent_workflow_task_polls=settings.workflow_pollers,
@@ -127,7 +140,13 @@ async def run_worker(settings: Settings | None = None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     with ThreadPoolExecutor(max_workers=16) as executor:
-        dispatcher = asyncio.create_task(run_dispatcher(engine, settings.outbox_delivery))
+        dispatcher = asyncio.create_task(
+            run_dispatcher(
+                engine,
+                settings.outbox_delivery,
+                after_pass=lambda: report_outcomes(engine, client, policies.routing.on_call),
+            )
+        )
         try:
             async with build_worker(
                 client, settings.task_queue, engine, provider, executor, settings

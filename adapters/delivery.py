@@ -15,17 +15,19 @@ import logging
 import mailbox
 import re
 import smtplib
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlparse
 
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select, update
 
 from context.db import session
 from context.tables import OutboxMessage
+from policies.model import email_address
 
 log = logging.getLogger("csops.outbox")
 SENDER = "csops@csops.test"
@@ -43,12 +45,9 @@ def checked_address(address: str) -> str:
             (`"a@x, b@evil.test"` is two addresses, not one).
     """
     try:
-        # Deliverability (DNS) is not checked: there is no network at intake time, and
-        # the demo's .test / .example domains are legitimate in a test environment.
-        checked = validate_email(address.strip(), check_deliverability=False, test_environment=True)
-    except EmailNotValidError as err:
-        raise UndeliverableError(f"{address!r} is not an email address: {err}") from None
-    return checked.ascii_email or checked.normalized
+        return email_address(address)
+    except ValueError as err:
+        raise UndeliverableError(str(err)) from None
 
 
 def header_text(value: str) -> str:
@@ -95,17 +94,34 @@ class MaildirChannel:
             (Path(path) / sub).mkdir(parents=True, exist_ok=True)
         self._box = mailbox.Maildir(path, create=False)
 
-    def deliver(self, row: OutboxMessage) -> None:
+    def deliver(self, row: OutboxMessage) -> str | None:
         self._box.add(to_email(row))
+        return None
 
 
 class SmtpChannel:
     def __init__(self, host: str, port: int) -> None:
         self._host, self._port = host, port
 
-    def deliver(self, row: OutboxMessage) -> None:
-        with smtplib.SMTP(self._host, self._port, timeout=10) as smtp:
-            smtp.send_message(to_email(row))
+    def deliver(self, row: OutboxMessage) -> str | None:
+        """Raises UndeliverableError when the server refuses every recipient for
+        good (5xx); returns what it refused when it took the message for others."""
+        try:
+            with smtplib.SMTP(self._host, self._port, timeout=10) as smtp:
+                refused = smtp.send_message(to_email(row))
+        except smtplib.SMTPRecipientsRefused as err:
+            if all(code >= 500 for code, _ in err.recipients.values()):
+                raise UndeliverableError(
+                    f"refused by the mail server: {_refusals(err.recipients)}"
+                ) from None
+            raise
+        return f"refused for some recipients: {_refusals(refused)}" if refused else None
+
+
+def _refusals(refused: dict[str, tuple[int, bytes]]) -> str:
+    return "; ".join(
+        f"{a}: {code} {text.decode(errors='replace')}" for a, (code, text) in refused.items()
+    )
 
 
 def make_channel(spec: str):
@@ -173,7 +189,9 @@ def deliver_pending(engine: Engine, channel, limit: int = 100) -> int:
             row = s.get(OutboxMessage, row_id)
             assert row is not None  # rows are never deleted
             try:
-                channel.deliver(row)
+                # Sent, even when the server refused some recipients (sending again would
+                # reach the others twice); the refusal is kept as the row's last error.
+                row.last_error = channel.deliver(row)
                 row.status, row.delivered_at = "sent", datetime.now(UTC)
                 delivered += 1
             except Exception as err:  # noqa: BLE001 (a channel failure must not stop the others)
@@ -218,11 +236,19 @@ def retry_message(engine: Engine, row_id: int) -> OutboxMessage:
         return row
 
 
-async def run_dispatcher(engine: Engine, spec: str, interval_s: float = 0.5) -> None:
-    """Deliver pending messages until cancelled."""
+async def run_dispatcher(
+    engine: Engine,
+    spec: str,
+    interval_s: float = 0.5,
+    after_pass: Callable[[], Awaitable[Any]] | None = None,
+) -> None:
+    """Deliver pending messages until cancelled; `after_pass` runs after each pass
+    (the worker tells sending workflows what became of their messages)."""
     channel = make_channel(spec)
     if channel is None:
         return
     while True:
         await asyncio.to_thread(deliver_pending, engine, channel)
+        if after_pass:
+            await after_pass()
         await asyncio.sleep(interval_s)

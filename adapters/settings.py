@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     namespace: str = Field("default", validation_alias="TEMPORAL_NAMESPACE")
     task_queue: str = Field("csops", validation_alias="CSOPS_TASK_QUEUE")
     ui_url: str = Field("http://localhost:8233", validation_alias="CSOPS_UI_URL")
+    # Who you are to Temporal: the identity `csops decide` sends (its --identity wins)
+    user: str | None = Field(None, validation_alias="CSOPS_USER")
 
     # The context database: any SQLAlchemy URL; None means SQLite under .csops/
     database_url: str | None = Field(None, validation_alias="CSOPS_DATABASE_URL")

@@ -10,8 +10,15 @@ from temporalio.client import Client
 from contracts.converter import DATA_CONVERTER
 
 
-async def connect(address: str, namespace: str) -> Client:
-    return await Client.connect(address, namespace=namespace, data_converter=DATA_CONVERTER)
+async def connect(address: str, namespace: str, identity: str | None = None) -> Client:
+    """A client; `identity` is what Temporal records as the sender of its signals and
+    updates (the SDK's `pid@host` when None)."""
+    return await Client.connect(
+        address,
+        namespace=namespace,
+        data_converter=DATA_CONVERTER,
+        identity=identity or None,
+    )
 
 
 async def wait_until_reachable(address: str, namespace: str, timeout_s: float = 60) -> Client:

@@ -162,6 +162,10 @@ class OutboxMessage(SQLModel, table=True):
     attempts: int = 0
     delivered_at: datetime | None = None
     last_error: str | None = None
+    confirm: bool = False  # the sending workflow waits to hear it was delivered
+    # When the sending workflow was told the outcome (a failure, or a confirmed send);
+    # a failure's alert to the owner is queued by then too.
+    reported_at: datetime | None = None
 
 
 class AuditEvent(SQLModel, table=True):

@@ -37,6 +37,9 @@ class AutonomyDecision(BaseModel):
     rule: str  # the matched rule, or "default" / "unknown-action"
     policy_version: str  # content hash of the policy files
     adjustments: list[str] = []  # why the level moved right of the rule's level
+    # Who may decide when a human must (copilot) or act (off_limits), as the policy
+    # names them for this account; empty only in decisions made before policies did.
+    approvers: list[str] = []
 
     def summary_line(self) -> str:
         moved = f"; moved right: {'; '.join(self.adjustments)}" if self.adjustments else ""

@@ -11,7 +11,8 @@ workflows, the UI and tests which failure it was::
     │   ├── INVALID_ACCOUNT_ID   an account id that cannot name a directory
     │   ├── INTEGRITY_ERROR      a row the database refuses for good
     │   ├── LLM_REQUEST_REFUSED  the model endpoint refused the request (4xx but 429)
-    │   └── BAD_HANDLER_ARGUMENTS an update sent with the wrong number of arguments
+    │   ├── BAD_HANDLER_ARGUMENTS an update sent with the wrong number of arguments
+    │   └── DECISION_REFUSED     a `decide` update refused after it was accepted (who sent it)
     └── retryable
         └── RATE_LIMITED         the model endpoint said 429; retried after Retry-After
 """
@@ -26,3 +27,4 @@ INTEGRITY_ERROR = "IntegrityError"
 LLM_REQUEST_REFUSED = "LlmRequestRefused"
 RATE_LIMITED = "RateLimited"
 BAD_HANDLER_ARGUMENTS = "BadHandlerArguments"
+DECISION_REFUSED = "DecisionRefused"

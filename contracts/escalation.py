@@ -145,12 +145,17 @@ class EscalationResult(BaseModel):
     hot: bool
     action: str
     autonomy: AutonomyLevel
-    outcome: str  # sent | sent_sampled | approved | edited | rejected | acked | done | expired | human_task
+    # sent | sent_sampled | approved | edited | rejected | acked | done | expired |
+    # superseded | delivery_failed (the reply was not delivered: a person has the ticket)
+    outcome: str
     customer_messages_sent: int
     requests: list[HumanRequest]
     ticket_status: str = ""  # as recorded in the context layer
     sources: list[SourceRef] = []  # what the reply sent was grounded in
     human_reasons: list[str] = []  # why a human got the ticket, when one did
+    # The reply's delivery as the outbox reported it: delivered | failed | unconfirmed
+    # (nobody reported it within the wait); "" when no reply was sent or asked about.
+    delivery: str = ""
 
 
 class EscalationState(EscalationResult):

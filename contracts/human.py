@@ -22,6 +22,7 @@ RequestStatus = Literal[
     "done",
     "expired",
     "withdrawn",  # the agent took it back: no longer needed (e.g. the customer did it)
+    "superseded",  # approved, but the policy in force when it ran no longer allowed it
 ]
 
 # Which decisions close which kind of request.
@@ -55,6 +56,27 @@ class DecideResult(BaseModel):
     approver: str
 
 
+class DeciderCheckInput(BaseModel):
+    """Find the signal or update that carried a decision in the workflow's own
+    history, and who Temporal recorded as its sender."""
+
+    workflow_id: str
+    run_id: str
+    request_id: str
+    decision: DecisionValue
+    approver: str
+    update_id: str | None = None  # the update that carried it; None for a signal
+    up_to_event: int = 0  # a signal arrived at or before this event
+    used_events: list[int] = []  # signal events already matched to earlier decisions
+
+
+class DeciderCheck(BaseModel):
+    identity: str  # the sender as Temporal recorded it ("" when it recorded none)
+    event_id: int  # the signal or update-accepted event (0: not found)
+    verified: bool  # the identity is the approver's own address
+    problem: str | None = None  # why the decision is refused; None when it may apply
+
+
 class HumanRequest(BaseModel):
     """One open (or closed) thing a human must do on a workflow."""
 
@@ -73,6 +95,9 @@ class HumanRequest(BaseModel):
     status: RequestStatus = "open"
     decided_by: str | None = None
     decided_at: datetime | None = None
+    # Who sent the decision as Temporal recorded it, and whether that is decided_by.
+    decided_identity: str | None = None
+    identity_verified: bool | None = None
     final_text: str | None = None
     note: str | None = None
     reminded: bool = False
@@ -80,28 +105,43 @@ class HumanRequest(BaseModel):
     notes: list[str] = []  # for the reviewer only: never part of what is sent
     sources: list[SourceRef] = []  # what the draft is (or could be) grounded in
     not_sendable: str | None = None  # why the draft cannot be approved as it stands
+    policy_version: str | None = None  # the policy it was asked under
+    superseded: str | None = None  # why an approval no longer stood when it was to run
 
     def view(self) -> HumanRequestView:
         """What the `human_requests` query shows of it."""
         return HumanRequestView(**self.model_dump(include=_VIEW_FIELDS),
-                                signal_payload=self.signal_payload())  # fmt: skip
+                                signal_payload=self.signal_payload(),
+                                payloads=self.payloads())  # fmt: skip
 
     def signal_payload(self) -> dict:
-        """The ready-to-paste `decide` payload for the first eligible approver. A
-        draft that cannot go out as it stands is offered as an edit, never an approval."""
-        if self.not_sendable and self.kind == "approval":
+        """The ready-to-paste `decide` payload for the first eligible approver."""
+        return self.payloads_for(self.eligible_approvers[0])[0]
+
+    def payloads(self) -> dict[str, list[dict]]:
+        """Each eligible person's own ready-to-paste payloads, so nobody pastes
+        another person's address."""
+        return {a: self.payloads_for(a) for a in self.eligible_approvers}
+
+    def payloads_for(self, approver: str) -> list[dict]:
+        """One payload per decision that closes this request, the usual one first;
+        an edit carries the draft in `text`, ready to change. A draft that cannot
+        go out as it stands is offered as an edit, never an approval."""
+
+        def payload(decision: str, **more: str) -> dict:
             return {
                 "request_id": self.request_id,
-                "decision": "edit",
-                "approver": self.eligible_approvers[0],
-                "text": "<your reply to the customer>",
+                "decision": decision,
+                "approver": approver,
+                **more,
             }
-        decision = ALLOWED_DECISIONS[self.kind][0]
-        return {
-            "request_id": self.request_id,
-            "decision": decision,
-            "approver": self.eligible_approvers[0],
-        }
+
+        if self.not_sendable and self.kind == "approval":
+            return [payload("edit", text="<your reply to the customer>"), payload("reject")]
+        return [
+            payload(d, text=self.draft or "") if d == "edit" else payload(d)
+            for d in ALLOWED_DECISIONS[self.kind]
+        ]
 
 
 class HumanRequestView(BaseModel):
@@ -120,11 +160,12 @@ class HumanRequestView(BaseModel):
     notes: list[str] = []
     sources: list[SourceRef] = []
     not_sendable: str | None = None
-    signal_payload: dict
+    signal_payload: dict  # the first eligible approver's usual decision
+    payloads: dict[str, list[dict]] = {}  # each eligible person's own, every decision
 
 
 # What the view copies from the request as it is (the payload is built for it).
-_VIEW_FIELDS = set(HumanRequestView.model_fields) - {"signal_payload"}
+_VIEW_FIELDS = set(HumanRequestView.model_fields) - {"signal_payload", "payloads"}
 
 
 class Refusal(BaseModel):

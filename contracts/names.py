@@ -19,6 +19,9 @@ DECIDE = "decide"  # a signal (for the UI) and an update (for programs)
 HUMAN_REQUESTS_QUERY = "human_requests"
 HUMAN_HISTORY_QUERY = "human_history"
 
+# The outbox dispatcher tells the sending workflow a message was delivered or failed
+DELIVERY_OUTCOME_SIGNAL = "delivery_outcome"
+
 # Escalation
 ESCALATION_STATE_QUERY = "escalation_state"
 
@@ -45,3 +48,6 @@ CSM_DIGEST_RUN_PREFIX = "csm-digest"
 PATCH_RENEWAL_TERMS_REQUESTS = "renewal-terms-requests"
 PATCH_RENEWAL_SUMMARY = "renewal-summary"
 PATCH_GROUNDED_REPLIES = "grounded-replies"
+PATCH_VERIFIED_DECIDERS = "verified-deciders"
+PATCH_APPROVALS_RECHECKED = "approvals-rechecked"
+PATCH_DELIVERY_CONFIRMED = "delivery-confirmed"

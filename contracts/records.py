@@ -27,6 +27,30 @@ class OutboundMessage(BaseModel):
     engine: str | None = None
     sampled_for_review: bool = False  # supervised sends picked for after-the-fact review
     created_at: datetime
+    # The sending workflow waits to hear it was delivered (a failure is always told).
+    confirm: bool = False
+
+
+class DeliveryNews(BaseModel):
+    """The `delivery_outcome` signal: the outbox dispatcher says a message of this
+    workflow was delivered or failed for good. Only a hint: the workflow reads the
+    outbox itself (`DeliveryStatus`) before it believes it."""
+
+    idempotency_key: str
+
+
+class DeliveryStatus(BaseModel):
+    """A message's delivery as the outbox records it."""
+
+    idempotency_key: str
+    status: str  # pending | sending | sent | failed | shadow; "unknown" when not queued
+    to: str = ""
+    subject: str = ""
+    last_error: str | None = None
+
+    @property
+    def settled(self) -> bool:
+        return self.status in ("sent", "failed")
 
 
 class OutboxReceipt(BaseModel):

@@ -67,9 +67,9 @@ def _settings() -> Settings:
         fail(str(err), code=2)
 
 
-async def _client(settings: Settings) -> Client:
+async def _client(settings: Settings, identity: str | None = None) -> Client:
     try:
-        return await connect(settings.temporal_address, settings.namespace)
+        return await connect(settings.temporal_address, settings.namespace, identity)
     except (RuntimeError, RPCError) as err:
         fail(
             f"cannot reach Temporal at {settings.temporal_address} ({err}); "
@@ -760,7 +760,10 @@ def inbox(
             )
             typer.echo(f"    {r.title}")
             typer.echo(f"    may decide: {', '.join(r.eligible_approvers)}")
-            typer.echo(f"    signal payload: {json.dumps(r.signal_payload)}")
+            mine = approver and next(
+                (p[0] for a, p in r.payloads.items() if a.lower() == approver.lower()), None
+            )
+            typer.echo(f"    signal payload: {json.dumps(mine or r.signal_payload)}")
         typer.echo(f"\n{len(items)} waiting. UI filter: {inbox_query(approver, account)}")
 
     emit([i.model_dump(mode="json") for i in items], as_json, human)
@@ -786,10 +789,19 @@ def decide(
     yes: bool = typer.Option(False, "--yes", "-y", help="Skip the confirmation (bulk only)."),
     text: str | None = typer.Option(None, "--text", help="The edited draft (edit only)."),
     note: str | None = typer.Option(None, "--note"),
+    identity: str | None = typer.Option(
+        None,
+        "--identity",
+        metavar="EMAIL",
+        help="Who you are to Temporal (default: $CSOPS_USER). The workflow refuses a "
+        "decision whose identity is an address other than --approver.",
+    ),
     as_json: JsonOpt = False,
 ) -> None:
     """Decide one request, or all of one approver's (--all-for-approver), through the
-    `decide` update: each refusal comes back with its reason."""
+    `decide` update: each refusal comes back with its reason. The workflow compares
+    the identity Temporal records with the approver (RELIABILITY.md says what that
+    proves)."""
     from pydantic import ValidationError
 
     from contracts.human import DecideInput
@@ -812,7 +824,7 @@ def decide(
     settings = _settings()
 
     async def go() -> tuple[list[Target], list[dict[str, str]]]:
-        client = await _client(settings)
+        client = await _client(settings, identity or settings.user)
         if bulk:
             todo = await open_for(client, who, decision, account)
         else:

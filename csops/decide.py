@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import FailureError
 from temporalio.service import RPCError
 
 from adapters.inbox import collect_inbox
@@ -42,7 +43,10 @@ async def send_decision(client: Client, workflow_id: str, decision: DecideInput)
     try:
         return await handle.execute_update(names.DECIDE, decision, result_type=DecideResult)
     except WorkflowUpdateFailedError as err:
-        raise DecisionRefused(str(err.cause or err)) from err
+        cause = err.cause
+        raise DecisionRefused(
+            cause.message if isinstance(cause, FailureError) else str(err)
+        ) from err
     except RPCError as err:
         raise DecisionRefused(f"{workflow_id}: {err.message}") from err
 

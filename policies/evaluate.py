@@ -88,15 +88,35 @@ def decide_autonomy(
             level=AutonomyLevel.OFF_LIMITS,
             rule="unknown-action",
             policy_version=policies.version,
+            approvers=[facts.owner_csm, facts.manager],
         )
+    level, rule_name = spec.default, "default"
     for rule in spec.rules:
         if _matches(rule.when, facts, hot, ticket):
-            return AutonomyDecision(
-                action=action, level=rule.level, rule=rule.name, policy_version=policies.version
-            )
+            level, rule_name = rule.level, rule.name
+            break
     return AutonomyDecision(
-        action=action, level=spec.default, rule="default", policy_version=policies.version
+        action=action,
+        level=level,
+        rule=rule_name,
+        policy_version=policies.version,
+        approvers=approvers_for(policies, spec.approvers, facts),
     )
+
+
+def approvers_for(policies: PolicySet, roles: list[str], facts: AccountFacts) -> list[str]:
+    """The people the roles name for this account, in the policy's order, once each."""
+    people: list[str] = []
+    for role in roles:
+        if role == "owner_csm":
+            people.append(facts.owner_csm)
+        elif role == "manager":
+            people.append(facts.manager)
+        elif role == "on_call":
+            people.append(policies.routing.on_call)
+        else:
+            people.extend(policies.autonomy.roles.get(role, []))
+    return list(dict.fromkeys(p for p in people if p))
 
 
 def with_assessment(

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Annotated, ClassVar, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -28,6 +29,24 @@ class _Strict(BaseModel):
 
 
 Phrase = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+def email_address(value: str) -> str:
+    """One email address, normalized (an IDN domain in ASCII). Deliverability (DNS)
+    is not checked, and the demo's .test domains are accepted.
+
+    Raises:
+        ValueError: not a single valid address, said in one sentence
+            (`"a@x, b@evil.test"` is two addresses, not one).
+    """
+    try:
+        checked = validate_email(value.strip(), check_deliverability=False, test_environment=True)
+    except EmailNotValidError as err:
+        raise ValueError(f"{value!r} is not an email address: {err}") from None
+    return checked.ascii_email or checked.normalized
+
+
+Email = Annotated[str, AfterValidator(email_address)]
 
 
 class Condition(_Strict):
@@ -55,15 +74,37 @@ class Rule(_Strict):
     level: AutonomyLevel
 
 
+# Who may decide, by role: the account's CSM and their manager, the routing
+# policy's on-call, or a team named under `roles` in autonomy.yaml.
+ACCOUNT_ROLES = ("owner_csm", "manager", "on_call")
+
+
 class ActionPolicy(_Strict):
     work_type: WorkType
     default: AutonomyLevel
     rules: list[Rule] = []
+    approvers: list[Phrase] = Field(["owner_csm", "manager"], min_length=1)
 
 
 class AutonomyPolicy(_Strict):
     actions: dict[str, ActionPolicy]
     supervised_sample_rate: float = Field(0.2, ge=0, le=1)
+    roles: dict[str, list[Email]] = {}  # named teams that may decide, e.g. deal_desk
+
+    @model_validator(mode="after")
+    def _known_approvers(self) -> Self:
+        known = {*ACCOUNT_ROLES, *self.roles}
+        for name, action in self.actions.items():
+            unknown = [a for a in action.approvers if a not in known]
+            if unknown:
+                raise ValueError(
+                    f"actions.{name}.approvers: unknown role(s) {', '.join(unknown)}; "
+                    f"use {', '.join(ACCOUNT_ROLES)} or a name under roles"
+                )
+        empty = [r for r, people in self.roles.items() if not people]
+        if empty:
+            raise ValueError(f"roles: {', '.join(empty)} name(s) nobody")
+        return self
 
 
 class HotRules(_Strict):
@@ -129,7 +170,7 @@ class ApprovalLadder(_LadderSpec):
 
 class RoutingPolicy(_Strict):
     hot: HotRules
-    on_call: str
+    on_call: Email
     ack: AckLadder
     approval: ApprovalLadder
     confidence_floor: float = Field(0.6, ge=0, le=1)

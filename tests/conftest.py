@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 import pytest_asyncio
+from support.data import ON_CALL
 from support.net import free_port, wait_for_port
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
@@ -22,6 +23,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.deliveries import report_outcomes
+from adapters.delivery import run_dispatcher
 from adapters.knowledge import KnowledgeBase
 from adapters.settings import load_settings
 from context.db import make_engine
@@ -109,12 +112,18 @@ def executor():
 
 
 @pytest.fixture
-def run_worker(db, executor, knowledge):
-    """`async with run_worker(env) as task_queue:` runs a worker on a fresh queue."""
+def run_worker(db, executor, knowledge, tmp_path):
+    """`async with run_worker(env) as task_queue:` runs a worker on a fresh queue, with
+    the outbox dispatcher `csops worker` runs (delivering to a maildir in tmp_path,
+    or to `delivery`) telling workflows what became of their messages."""
 
     @asynccontextmanager
     async def _run(
-        env: WorkflowEnvironment, provider=None, task_queue: str | None = None, **options
+        env: WorkflowEnvironment,
+        provider=None,
+        task_queue: str | None = None,
+        delivery: str | None = None,
+        **options,
     ):
         task_queue = task_queue or f"tq-{uuid.uuid4()}"
         settings = load_settings().model_copy(update={"knowledge_dir": knowledge.index.folder})
@@ -122,9 +131,18 @@ def run_worker(db, executor, knowledge):
             env.client, task_queue, db, provider, executor, settings=settings, **options
         )
         running = asyncio.create_task(worker.run())
+        dispatcher = asyncio.create_task(
+            run_dispatcher(
+                db,
+                delivery or f"maildir:{tmp_path / 'maildir'}",
+                interval_s=0.2,
+                after_pass=lambda: report_outcomes(db, env.client, ON_CALL),
+            )
+        )
         try:
             yield task_queue
         finally:
+            dispatcher.cancel()
             await _shut_down(worker, running)
 
     return _run

@@ -183,12 +183,21 @@ async def test_same_text_at_large_account_waits_for_copilot_approval(
         assert request.draft and "export" in request.draft
         [told] = await eventually(lambda: outbox(db, handle.id))  # the CSM is told
         assert told.audience == "internal" and told.to == f"{CSM},{MANAGER}"
-        assert "approval-1 --decision approve" in told.body
         details = await current_details(handle)
         assert "### Waiting for a human (1)" in details
-        payload = {"request_id": "approval-1", "decision": "approve", "approver": CSM}
-        assert f"```json\n{json.dumps(payload, indent=2)}\n```" in details
         assert "Who may decide: jane@acme.test, maria@acme.test" in details
+        # Each person who may decide is offered a payload with their own address:
+        # in the current details, in the query and in the message that tells them.
+        for person in (CSM, MANAGER):
+            payload = {"request_id": "approval-1", "decision": "approve", "approver": person}
+            assert f"**{person}**\n\n```json\n{json.dumps(payload, indent=2)}\n```" in details
+            assert json.dumps(payload) in told.body
+            assert f"approval-1 --decision approve --approver {person}" in told.body
+            assert request.payloads[person] == [
+                payload,
+                {**payload, "decision": "reject"},
+                {**payload, "decision": "edit", "text": request.draft},
+            ]
 
         await decide(
             handle,

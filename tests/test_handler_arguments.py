@@ -8,7 +8,6 @@ argument`), and `pause` with a bad payload was dropped without a trace.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 
 import pytest
@@ -19,6 +18,7 @@ from support.temporal import (
     human_history,
     new_ticket_id,
     start_escalation,
+    temporal_cli,
     wait_for_requests,
 )
 from temporalio.api.enums.v1 import EventType
@@ -29,7 +29,7 @@ from adapters.launcher import start_onboarding
 from context.db import session
 from context.queries import account_facts
 from contracts import search_attributes as sa
-from csops.devserver import MAX_SIGNALS_PER_RUN, find_binary
+from csops.devserver import MAX_SIGNALS_PER_RUN
 
 
 async def refusal_reasons(handle: WorkflowHandle, n: int) -> list[str]:
@@ -45,17 +45,6 @@ async def task_failures(handle: WorkflowHandle) -> list:
         async for e in handle.fetch_history_events()
         if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
     ]
-
-
-async def temporal_cli(env, *args: str) -> None:
-    """The real `temporal` CLI against the test's server, as an operator runs it."""
-    target = env.client.service_client.config.target_host
-    proc = await asyncio.create_subprocess_exec(
-        find_binary("temporal"), *args, "--address", target,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await proc.communicate()
-    assert proc.returncode == 0, (out, err)
 
 
 async def test_decide_with_no_input_or_two_inputs_is_refused_and_the_request_stays_decidable(

@@ -15,10 +15,28 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from support.cli import cli_env, csops
-from support.data import CSM, HOT_TEXT, ON_CALL, add_account, add_ticket, outbox
+from support.data import (
+    CSM,
+    HOT_TEXT,
+    HOW_TO,
+    MANAGER,
+    ON_CALL,
+    add_account,
+    add_ticket,
+    audit,
+    customer_messages,
+    outbox,
+    ticket_row,
+)
 from support.net import free_port
 from support.polling import eventually
-from support.temporal import new_ticket_id, start_escalation
+from support.temporal import (
+    current_details,
+    decide,
+    new_ticket_id,
+    start_escalation,
+    wait_for_requests,
+)
 
 from adapters.delivery import (
     CLAIM_LEASE,
@@ -32,6 +50,7 @@ from adapters.delivery import (
 )
 from context.db import session
 from context.tables import OutboxMessage
+from contracts.escalation import EscalationResult
 
 
 def queue(
@@ -75,10 +94,18 @@ def read_maildir(path: Path) -> list[email.message.EmailMessage]:
 
 
 class Collector:
-    """aiosmtpd handler keeping every envelope it accepts."""
+    """aiosmtpd handler keeping every envelope it accepts; it refuses the addresses
+    in `refuse` as a real server does a mailbox that does not exist."""
 
     def __init__(self) -> None:
         self.envelopes = []
+        self.refuse: set[str] = set()
+
+    async def handle_RCPT(self, server, smtp_session, envelope, address, rcpt_options):  # noqa: N802
+        if address in self.refuse:
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, smtp_session, envelope):  # noqa: N802 (aiosmtpd hook)
         self.envelopes.append(envelope)
@@ -100,7 +127,7 @@ async def test_maildir_delivers_a_queued_escalation_message_once(dev_env, db, ru
     add_account(db, "acc-hot", arr=30_000)
     ticket = new_ticket_id()
     add_ticket(db, ticket, "acc-hot", "Outage again", HOT_TEXT)
-    async with run_worker(dev_env) as tq:
+    async with run_worker(dev_env, delivery="none") as tq:  # this test delivers itself
         handle = await start_escalation(db, dev_env.client, tq, ticket)
         [queued] = await eventually(lambda: outbox(db, handle.id))
         await handle.cancel()  # the ack it waits for is not this test's business
@@ -316,3 +343,46 @@ async def test_csops_outbox_lists_failures_and_queues_one_again(db, tmp_path, sm
     )
     assert again.exited(2) and f"outbox message {failing.id} is pending, not failed" in again.err
     assert unknown.exited(2) and "no outbox message 999999" in unknown.err
+
+
+async def test_a_reply_the_mail_server_refuses_is_the_workflows_outcome_and_the_owner_hears(
+    dev_env, db, run_worker, smtp_server
+):
+    """Before: the row was marked failed after ten tries, nobody was told, and the
+    escalation reported `sent`."""
+    handler, port = smtp_server
+    add_account(db, "acc-bounce", arr=20_000, top_rank=180)
+    handler.refuse.add("sam@acc-bounce.example")
+    ticket = new_ticket_id()
+    add_ticket(db, ticket, "acc-bounce", *HOW_TO)
+    async with run_worker(dev_env, delivery=f"smtp://127.0.0.1:{port}") as tq:
+        handle = await start_escalation(db, dev_env.client, tq, ticket)
+        # Answered alone, not delivered: the ticket is a person's again.
+        [task] = await wait_for_requests(handle)
+        assert task.kind == "task" and task.eligible_approvers == [CSM, MANAGER]
+        assert "the reply to sam@acc-bounce.example was not delivered" in task.title
+        assert "550 5.1.1 mailbox unavailable" in task.title
+        details = await current_details(handle)
+        assert "### Not delivered (the owner was alerted; `csops outbox --failed`)" in details
+        assert ticket_row(db, ticket).status == "awaiting_human"
+        await decide(handle, request_id=task.request_id, decision="done", approver=CSM)
+        result: EscalationResult = await handle.result()
+
+    assert (result.outcome, result.delivery, result.customer_messages_sent) == (
+        "delivery_failed", "failed", 0,
+    )  # fmt: skip
+    [reply] = customer_messages(db, handle.id)
+    assert reply.status == "failed" and reply.attempts == 1  # a 5xx is final at once
+    assert "550 5.1.1 mailbox unavailable" in reply.last_error and reply.reported_at
+    # The owner heard, through the same real mail server.
+    [alert] = [
+        m for m in outbox(db, handle.id) if m.idempotency_key.endswith("/reply/delivery-failed")
+    ]
+    assert (alert.to, alert.audience, alert.status) == (CSM, "internal", "sent")
+    assert alert.subject == f"[csops] Not delivered: {reply.subject}"
+    assert f"csops outbox --retry {reply.id}" in alert.body
+    assert any(e.rcpt_tos == [CSM] and b"Not delivered" in e.content for e in handler.envelopes)
+    assert not [e for e in handler.envelopes if "sam@acc-bounce.example" in e.rcpt_tos]
+    [failed] = [e for e in audit(db, handle.id) if e.action == "delivery"]
+    assert (failed.actor, failed.outcome) == ("outbox", "failed")
+    assert failed.detail["to"] == "sam@acc-bounce.example"

@@ -15,7 +15,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from worker import INTERCEPTORS, WORKFLOWS
+from worker import INTERCEPTORS, WORKFLOW_RUNNER, WORKFLOWS
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
@@ -37,7 +37,10 @@ def test_histories_are_committed():
 async def test_committed_history_replays(path: Path):
     history = WorkflowHistory.from_json(path.stem, await asyncio.to_thread(path.read_text))
     replayer = Replayer(
-        workflows=WORKFLOWS, interceptors=INTERCEPTORS, data_converter=pydantic_data_converter
+        workflows=WORKFLOWS,
+        interceptors=INTERCEPTORS,
+        workflow_runner=WORKFLOW_RUNNER,
+        data_converter=pydantic_data_converter,
     )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"

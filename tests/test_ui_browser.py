@@ -342,7 +342,7 @@ async def test_a_csm_filters_opens_and_decides_in_the_temporal_web_ui(ui_env, db
             f"Who may decide: {CSM}, {MANAGER}",
             f"Decide by {request.due_at:%Y-%m-%d %H:%M} UTC;",
             f"expires {request.expire_at:%Y-%m-%d %H:%M} UTC, then nothing is done",
-            "Paste into Send a Signal → decide:",
+            "Paste into Send a Signal → decide the payload with your own address:",
         ):
             await expect(current).to_contain_text(shown)
         # The draft to judge, quoted and rendered: the renderer curls quotes (compare
@@ -352,8 +352,13 @@ async def test_a_csm_filters_opens_and_decides_in_the_temporal_web_ui(ui_env, db
             if line.strip() and not set(line) & set("\"'"):
                 rendered = re.sub(r"^\d+\.\s+|^[-*]\s+", "", line.strip()).replace("**", "")
                 await expect(draft).to_contain_text(rendered)
-        pasted = (await now.locator("pre code").inner_text()).strip()
-        assert json.loads(pasted) == request.signal_payload
+        # Each person who may decide has their own payload; Jane's comes first.
+        payloads = now.locator("pre code")
+        await expect(payloads).to_have_count(2)
+        pasted = (await payloads.first.inner_text()).strip()
+        assert json.loads(pasted) == request.signal_payload == request.payloads[CSM][0]
+        mine = json.loads((await payloads.last.inner_text()).strip())
+        assert mine == request.payloads[MANAGER][0] and mine["approver"] == MANAGER
         await waiting.evaluate("h => h.scrollIntoView({block: 'start'})")  # what waits, on top
         await shots.take("02-current-details")
 
@@ -416,4 +421,8 @@ async def test_a_csm_filters_opens_and_decides_in_the_temporal_web_ui(ui_env, db
     assert reply.body == request.draft
     [approved] = [e for e in audit(db, handle.id) if e.outcome == "approved"]
     assert approved.actor == CSM
+    # The UI runs without login here: the identity it records proves nothing, and
+    # the audit says so (RELIABILITY.md).
+    print("UI identity:", approved.detail)
+    assert approved.detail["identity_verified"] is False
     assert not [e for e in audit(db, handle.id) if e.actor == MALLORY]

@@ -9,6 +9,7 @@ to the CSM as a task, alongside either path.
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
@@ -40,6 +41,10 @@ from workflows.human import HumanDecisions
 from workflows.llm import ask_model
 from workflows.options import RECORD_RETRY, RECORD_TIMEOUT
 
+# How long a sent reply waits to hear from the outbox before the ticket closes with
+# its delivery `unconfirmed` (the dispatcher reports within a second when it runs).
+DELIVERY_WAIT = timedelta(minutes=30)
+
 
 @workflow.defn(name=names.ESCALATION_WORKFLOW)
 class EscalationWorkflow(HumanDecisions):
@@ -58,6 +63,8 @@ class EscalationWorkflow(HumanDecisions):
         self.human_reasons: list[str] = []
         self.routed = False  # answered alone, or a human asked, with the status recorded
         self.strategic: str | None = None
+        self.delivery = ""
+        self.confirm_delivery = False
 
     def details_header(self) -> list[str]:
         lines = [
@@ -100,6 +107,7 @@ class EscalationWorkflow(HumanDecisions):
             ticket_status=self.ticket_status,
             sources=self.sources,
             human_reasons=self.human_reasons,
+            delivery=self.delivery,
         )
 
     @workflow.run
@@ -107,6 +115,8 @@ class EscalationWorkflow(HumanDecisions):
         self.ticket_id = inp.ticket_id
         self.stage = "assessing"
         self.grounded = workflow.patched(names.PATCH_GROUNDED_REPLIES)
+        # Replies wait for the outbox's word on their delivery (older runs did not).
+        self.confirm_delivery = workflow.patched(names.PATCH_DELIVERY_CONFIRMED)
         self.publish()
         policies = await reads.policy_snapshot()
         ctx = await workflow.execute_activity_method(
@@ -168,7 +178,7 @@ class EscalationWorkflow(HumanDecisions):
         self.stage = "hot: awaiting ack"
         ladder = routing.ack.ladder()
         request_id = self.next_request_id("ack")
-        payload = {"request_id": request_id, "decision": "ack", "approver": ctx.account.owner_csm}
+        approvers = ack_decision.approvers or [ctx.account.owner_csm, routing.on_call]
         await self.send(
             "hot/notify",
             f"notify {ctx.account.owner_csm} + on-call: hot ticket",
@@ -185,7 +195,11 @@ class EscalationWorkflow(HumanDecisions):
                 "workflow_id": wf_id,
                 "request_id": request_id,
                 "due_at": (workflow.now() + ladder.due).strftime("%Y-%m-%d %H:%M"),
-                "payload": payload,
+                # Each person who may take it over, with their own payload.
+                "payloads": {
+                    p: {"request_id": request_id, "decision": "ack", "approver": p}
+                    for p in approvers
+                },
             },
         )
         await self.audit(
@@ -201,7 +215,7 @@ class EscalationWorkflow(HumanDecisions):
             kind="ack",
             decision=ack_decision,
             title=f"Hot escalation {ctx.ticket.ticket_id}: acknowledge and take it over",
-            approvers=[ctx.account.owner_csm, routing.on_call, ctx.account.manager],
+            approvers=approvers,
             ladder=ladder,
             draft=f"{ctx.ticket.subject}\n\n{ctx.ticket.body}",
             notify=False,  # the hot notification above already went out
@@ -218,11 +232,25 @@ class EscalationWorkflow(HumanDecisions):
         signals = (
             evaluate.TicketSignals.of(assessment, ctx.ticket.priority) if self.grounded else None
         )
-        decision = evaluate.with_assessment(
-            evaluate.decide_autonomy(policies, action, ctx.account, ticket=signals),
-            assessment,
-            policies.routing,
-        )
+
+        def reply_decision(policies: PolicySet, adjustments: list[str]) -> AutonomyDecision:
+            """The reply's place on the spectrum under `policies`: the rule, then the
+            assessment, then what is wrong with the draft, each only moving it right."""
+            decision = evaluate.with_assessment(
+                evaluate.decide_autonomy(policies, action, ctx.account, ticket=signals),
+                assessment,
+                policies.routing,
+            )
+            if adjustments and decision.level != AutonomyLevel.COPILOT:
+                decision = decision.model_copy(
+                    update={
+                        "level": decision.level.at_least(AutonomyLevel.COPILOT),
+                        "adjustments": [*decision.adjustments, *adjustments],
+                    }
+                )
+            return decision
+
+        decision = reply_decision(policies, [])
         self.decision = decision
         if decision.level == AutonomyLevel.OFF_LIMITS:
             # The agent neither acts nor drafts: a human task is created.
@@ -264,14 +292,8 @@ class EscalationWorkflow(HumanDecisions):
             adjustments.append(f"the draft cannot be sent as it stands: {draft.not_sendable}")
         elif self.grounded and not draft.sources:
             adjustments.append("the draft cites no source")
-        if adjustments and decision.level != AutonomyLevel.COPILOT:
-            decision = decision.model_copy(
-                update={
-                    "level": decision.level.at_least(AutonomyLevel.COPILOT),
-                    "adjustments": [*decision.adjustments, *adjustments],
-                }
-            )
-            self.decision = decision
+        decision = reply_decision(policies, adjustments)
+        self.decision = decision
         to = [ctx.ticket.requester_email or ctx.account.primary_contact_email or ""]
         source = draft.sources[0].source_id if draft.sources else None
 
@@ -297,6 +319,7 @@ class EscalationWorkflow(HumanDecisions):
             self.outcome = "sent_sampled" if sampled else "sent"
             self.stage = "resolved"
             self.publish()
+            await self._until_delivered(policies, ctx)
             return
 
         self.stage = "awaiting approval"
@@ -306,17 +329,26 @@ class EscalationWorkflow(HumanDecisions):
         ]
         await self._ticket_status("awaiting_human")
         self.routed = True
-        req = await self.ask(
+        req, self.decision = await self.ask_until_allowed(
+            lambda now: reply_decision(now, adjustments),
             kind="approval",
             decision=decision,
             title=f"Approve the reply to {ctx.ticket.ticket_id} ({draft.engine} draft)",
-            approvers=[ctx.account.owner_csm, ctx.account.manager],
             ladder=policies.routing.approval.ladder(),
             draft=draft.body,
             notes=draft.notes if self.grounded else None,
             sources=(draft.sources or draft.candidates) if self.grounded else None,
             not_sendable=draft.not_sendable if self.grounded else None,
         )
+        if req.superseded and self.decision.level == AutonomyLevel.OFF_LIMITS:
+            await self._human_task(
+                policies,
+                ctx,
+                self.decision,
+                f"Handle {ctx.ticket.ticket_id} yourself: the approved reply was not sent",
+                why=req.superseded,
+            )
+            return
         if req.status in ("approved", "edited"):
             final = req.final_text or draft.body
             await self._send_reply(
@@ -334,6 +366,34 @@ class EscalationWorkflow(HumanDecisions):
             )
         self.outcome = req.status
         self.stage = "resolved" if req.status in ("approved", "edited") else "closed"
+        self.publish()
+        if req.status in ("approved", "edited"):
+            await self._until_delivered(policies, ctx)
+
+    async def _until_delivered(self, policies: PolicySet, ctx: TicketContext) -> None:
+        """Wait for the outbox's word on the reply. Not delivered: the outcome says
+        so, and the ticket goes back to a person (the owner was alerted)."""
+        if not self.confirm_delivery:
+            return
+        delivery = await self.delivered("reply", DELIVERY_WAIT)
+        if delivery is None:
+            self.delivery = "unconfirmed"
+            self.publish()
+            return
+        self.delivery = "delivered" if delivery.status == "sent" else "failed"
+        if delivery.status == "sent":
+            self.publish()
+            return
+        self.customer_messages_sent -= 1
+        why = f"the reply to {delivery.to} was not delivered: {delivery.last_error}"
+        await self._human_task(
+            policies,
+            ctx,
+            evaluate.decide_autonomy(policies, "customer_reply", ctx.account),
+            f"Answer {ctx.ticket.ticket_id} yourself: {why}",
+            why,
+        )
+        self.outcome = "delivery_failed"
         self.publish()
 
     async def _human_task(
@@ -386,6 +446,7 @@ class EscalationWorkflow(HumanDecisions):
             body=body,
             engine=engine,
             sampled_for_review=sampled,
+            confirm=self.confirm_delivery,
         )
         self.customer_messages_sent += 1
 
@@ -407,7 +468,6 @@ class EscalationWorkflow(HumanDecisions):
             kind="task",
             decision=decision,
             title=title,
-            approvers=[ctx.account.owner_csm, ctx.account.manager],
             ladder=policies.routing.approval.ladder(),
             draft=f"{ctx.ticket.subject}\n\n{ctx.ticket.body}",
         )

@@ -12,6 +12,7 @@ handler's own check (they take `RawValue` and validate it themselves).
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 from collections.abc import Callable, Sequence
@@ -42,7 +43,7 @@ def arity_problem(
     handler takes any number)."""
     if handler is None:
         return None
-    params = inspect.signature(handler).parameters.values()
+    params = inspect.signature(_method(handler)).parameters.values()
     if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params):
         return None
     wanted = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
@@ -56,6 +57,16 @@ def arity_problem(
         else f"{wanted} arguments"
     )
     return f"{kind} {name!r} takes {what}; it was sent {len(args)}"
+
+
+def _method(handler: Callable) -> Callable:
+    """The handler as declared: the SDK binds an async method to its workflow in a
+    `with_object(*args)` wrapper, whose signature says nothing about the method's."""
+    if inspect.iscoroutinefunction(handler):
+        fn = inspect.getclosurevars(handler).nonlocals.get("fn")
+        if callable(fn):
+            return functools.partial(fn, None)  # `self` bound, as in the handler
+    return handler
 
 
 def preview(*args: Any) -> str:

@@ -13,24 +13,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, Unpack
 
 from temporalio import workflow
 from temporalio.common import RawValue
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
 
-    from contracts import names
+    from activities.deciders import DeciderActivities
+    from activities.deliveries import DeliveryActivities
+    from contracts import errors, names
     from contracts import search_attributes as sa
     from contracts.accounts import AccountFacts
-    from contracts.autonomy import AutonomyDecision
+    from contracts.autonomy import AutonomyDecision, AutonomyLevel
     from contracts.human import (
         ALLOWED_DECISIONS,
         STATUS_FOR_DECISION,
         DecideInput,
+        DeciderCheck,
+        DeciderCheckInput,
         DecideResult,
         HumanRequest,
         HumanRequestView,
@@ -38,11 +45,13 @@ with workflow.unsafe.imports_passed_through():
         RequestKind,
     )
     from contracts.knowledge import SourceRef
-    from policies.model import Ladder
+    from contracts.records import DeliveryNews, DeliveryStatus
+    from policies.model import Ladder, PolicySet
 
-from workflows import effects
+from workflows import effects, reads
 from workflows.handler_guard import preview
 from workflows.human_details import details_markdown, fmt
+from workflows.options import RECORD_RETRY, RECORD_TIMEOUT
 from workflows.required import required
 
 MAX_REFUSALS_KEPT = 20
@@ -74,6 +83,13 @@ class HumanDecisions:
         self.requests: dict[str, HumanRequest] = {}
         self.refusals: list[Refusal] = []
         self._published_attributes: tuple | None = None
+        # One decision is checked and applied at a time (checking who sent it waits
+        # on an activity, and a second decision must see the first one's outcome).
+        self._deciding = asyncio.Lock()
+        self._decider_events: list[int] = []  # signal events matched to decisions
+        # What the outbox says became of this workflow's messages: failures, and the
+        # sends it asked to hear about (by idempotency key).
+        self.deliveries: dict[str, DeliveryStatus] = {}
 
     # ------------------------------------------------------------------ handlers
 
@@ -90,7 +106,7 @@ class HumanDecisions:
         }
 
     @workflow.signal(name=names.DECIDE)
-    def decide_signal(self, raw: RawValue) -> None:
+    async def decide_signal(self, raw: RawValue) -> None:
         # Raw payload: decoding it ourselves means a malformed one is refused and
         # shown, instead of being dropped by the SDK before we ever see it.
         inp, problem = self.parse_decision(raw)
@@ -98,15 +114,20 @@ class HumanDecisions:
             self.refuse(problem, preview(raw))
             return
         assert inp is not None  # parse_decision names a problem whenever it has no decision
-        self._apply(inp)
+        await self._decide(inp, raw, update_id=None)
 
     @workflow.update(name=names.DECIDE)
-    def decide_update(self, raw: RawValue) -> DecideResult:
+    async def decide_update(self, raw: RawValue) -> DecideResult:
         inp, _ = self.parse_decision(raw)
         # The validator refused any payload that does not parse; replays skip the
         # validator, but only accepted updates are in the history.
         assert inp is not None
-        req = self._apply(inp)
+        info = workflow.current_update_info()
+        req = await self._decide(inp, raw, update_id=info.id if info else None)
+        if req is None:
+            raise ApplicationError(
+                self.refusals[-1].reason, type=errors.DECISION_REFUSED, non_retryable=True
+            )
         return DecideResult(request_id=req.request_id, status=req.status, approver=inp.approver)
 
     @decide_update.validator
@@ -115,6 +136,43 @@ class HumanDecisions:
         _, problem = self.parse_decision(raw)
         if problem:
             raise ValueError(problem)
+
+    @workflow.signal(name=names.DELIVERY_OUTCOME_SIGNAL)
+    async def delivery_outcome(self, raw: RawValue) -> None:
+        """The dispatcher's word that a message settled; the outbox is asked, so a
+        forged signal can claim nothing."""
+        news = self.signal_input(names.DELIVERY_OUTCOME_SIGNAL, raw, DeliveryNews)
+        if news is None or news.idempotency_key in self.deliveries:
+            return
+        if not news.idempotency_key.startswith(workflow.info().workflow_id + "/"):
+            self.refuse("delivery news about another workflow's message", preview(raw))
+            return
+        status = await workflow.execute_activity_method(
+            DeliveryActivities.delivery_status,
+            news,
+            summary=f"delivery of {news.idempotency_key}",
+            start_to_close_timeout=RECORD_TIMEOUT,
+            retry_policy=RECORD_RETRY,
+        )
+        if status.settled and news.idempotency_key not in self.deliveries:
+            self.deliveries[news.idempotency_key] = status
+            if status.status == "failed":
+                workflow.logger.warning("not delivered: %s", news.idempotency_key)
+                self.publish()
+
+    async def delivered(self, step: str, within: timedelta) -> DeliveryStatus | None:
+        """What became of this workflow's message `step` (sent with `confirm`): the
+        outbox's status once it settles, None when nobody said so `within`."""
+        key = f"{workflow.info().workflow_id}/{step}"
+        try:
+            await workflow.wait_condition(
+                lambda: key in self.deliveries,
+                timeout=within,
+                timeout_summary=f"delivery of {step}",
+            )
+        except TimeoutError:
+            return None
+        return self.deliveries[key]
 
     # ------------------------------------------------------------------ decisions
 
@@ -165,10 +223,62 @@ class HumanDecisions:
             )
         return None
 
-    def _apply(self, inp: DecideInput) -> HumanRequest:
+    async def _decide(
+        self, inp: DecideInput, raw: RawValue, update_id: str | None
+    ) -> HumanRequest | None:
+        """Check who sent the decision, then apply it; None once it is refused."""
+        async with self._deciding:
+            problem = self.decision_problem(inp)  # a decision before it may have closed it
+            check = None
+            if not problem and workflow.patched(names.PATCH_VERIFIED_DECIDERS):
+                check = await self._check_decider(inp, update_id)
+                # The request may have expired, or been taken back, meanwhile.
+                problem = check.problem or self.decision_problem(inp)
+                if check.problem:
+                    await self._audit_impersonation(inp, check)
+            if problem:
+                self.refuse(problem, preview(raw))
+                return None
+            return self._apply(inp, check)
+
+    async def _check_decider(self, inp: DecideInput, update_id: str | None) -> DeciderCheck:
+        info = workflow.info()
+        check = await workflow.execute_activity_method(
+            DeciderActivities.check_decider,
+            DeciderCheckInput(
+                workflow_id=info.workflow_id,
+                run_id=info.run_id,
+                request_id=inp.request_id,
+                decision=inp.decision,
+                approver=inp.approver,
+                update_id=update_id,
+                up_to_event=info.get_current_history_length(),
+                used_events=self._decider_events,
+            ),
+            summary=f"who sent {inp.decision} on {inp.request_id}",
+            start_to_close_timeout=RECORD_TIMEOUT,
+            retry_policy=RECORD_RETRY,
+        )
+        if update_id is None and check.event_id:
+            self._decider_events.append(check.event_id)
+        return check
+
+    async def _audit_impersonation(self, inp: DecideInput, check: DeciderCheck) -> None:
+        req = self.requests[inp.request_id]
+        await self.audit(
+            f"{inp.request_id}/refused/{check.event_id}",
+            req.action,
+            "refused",
+            actor=check.identity or "unknown",
+            detail={"approver": inp.approver, "decision": inp.decision, "reason": check.problem},
+        )
+
+    def _apply(self, inp: DecideInput, check: DeciderCheck | None = None) -> HumanRequest:
         req = self.requests[inp.request_id]
         req.status = STATUS_FOR_DECISION[inp.decision]
         req.decided_by = inp.approver
+        if check is not None:
+            req.decided_identity, req.identity_verified = check.identity, check.verified
         req.decided_at = workflow.now()
         req.note = inp.note
         req.final_text = inp.text if inp.decision == "edit" else req.draft
@@ -197,8 +307,8 @@ class HumanDecisions:
         kind: RequestKind,
         decision: AutonomyDecision,
         title: str,
-        approvers: list[str],
         ladder: Ladder,
+        approvers: list[str] | None = None,
         draft: str | None = None,
         notify: bool = True,
         request_id: str | None = None,
@@ -210,7 +320,9 @@ class HumanDecisions:
 
         Timers: reminder to the approvers, then escalation to the manager, then
         expiry. Expiry is the safe default: nothing is done on the human's behalf.
+        Who may decide: `approvers`, else whom the policy names for the action.
         """
+        approvers = approvers or decision.approvers or self._account_team()
         now = workflow.now()
         # Locals, because HumanRequest types remind_at and escalate_at as optional.
         remind_at, escalate_at = now + ladder.remind, now + ladder.escalate
@@ -231,6 +343,7 @@ class HumanDecisions:
             notes=notes or [],
             sources=sources or [],
             not_sendable=not_sendable,
+            policy_version=decision.policy_version,
         )
         self.requests[request_id] = req
         self.publish()
@@ -272,9 +385,78 @@ class HumanDecisions:
             req.status,
             actor=req.decided_by or ("agent" if req.status == "withdrawn" else "policy"),
             decision=decision,
-            detail={"note": req.note, "edited": req.status == "edited"},
+            detail={
+                "note": req.note,
+                "edited": req.status == "edited",
+                **(
+                    {"identity": req.decided_identity, "identity_verified": req.identity_verified}
+                    if req.decided_identity is not None
+                    else {}
+                ),
+            },
         )
         return req
+
+    async def ask_until_allowed(
+        self,
+        redecide: Callable[[PolicySet], AutonomyDecision],
+        new_request_id: Callable[[], str] | None = None,
+        **ask: Any,
+    ) -> tuple[HumanRequest, AutonomyDecision]:
+        """`ask` for an approval, then check it against the policy in force when the
+        action is about to run. An approval that policy no longer allows (the action
+        is off-limits now, or the approver is no longer eligible) is superseded,
+        audited, and asked again of whom the policy names now. Returns the last
+        request and the decision in force; an off-limits action comes back
+        `superseded`, for the caller to hand to a person.
+
+        Args:
+            redecide: the caller's autonomy decision for this action under a policy.
+            new_request_id: the id of each request asked again (default: the next).
+            ask: the arguments of `ask`, `decision` among them.
+        """
+        decision: AutonomyDecision = ask.pop("decision")
+        while True:
+            req = await self.ask(decision=decision, **ask)
+            if req.status not in ("approved", "edited") or not workflow.patched(
+                names.PATCH_APPROVALS_RECHECKED
+            ):
+                return req, decision
+            current = redecide(await reads.policy_snapshot())
+            problem = self._approval_problem(req, current)
+            if problem is None:
+                return req, current
+            req.status, req.superseded = "superseded", problem
+            self.publish()
+            await self.audit(
+                f"{req.request_id}/superseded",
+                req.action,
+                "superseded",
+                actor="policy",
+                decision=current,
+                detail={"reason": problem, "decided_by": req.decided_by},
+            )
+            if current.level == AutonomyLevel.OFF_LIMITS:
+                return req, current
+            decision = current
+            ask["request_id"] = new_request_id() if new_request_id else None
+
+    def _approval_problem(self, req: HumanRequest, now: AutonomyDecision) -> str | None:
+        """Why an approval may not run under the decision the policy makes now."""
+        if now.level == AutonomyLevel.OFF_LIMITS:
+            return (
+                f"{now.action} is off-limits under policy {now.policy_version} "
+                f"(rule {now.rule}); it was approved under policy {req.policy_version}"
+            )
+        eligible = [*(now.approvers or self._account_team())]
+        if req.escalated and self.account:
+            eligible.append(self.account.manager)  # the ladder made the manager eligible
+        if (req.decided_by or "").lower() not in (a.lower() for a in eligible):
+            return (
+                f"{req.decided_by} may no longer decide {now.action} under policy "
+                f"{now.policy_version}; eligible now: {', '.join(eligible)}"
+            )
+        return None
 
     async def ask_account_team(
         self,
@@ -285,17 +467,21 @@ class HumanDecisions:
         draft: str | None = None,
         request_id: str | None = None,
     ) -> HumanRequest:
-        """`ask` the account's CSM, with their manager as the other approver."""
-        a = self._account
+        """`ask` whom the policy names for the action (by default the account's CSM,
+        with their manager as the other approver)."""
         return await self.ask(
             kind=kind,
             decision=decision,
             title=title,
-            approvers=[a.owner_csm, a.manager],
             ladder=ladder,
             draft=draft,
             request_id=request_id,
         )
+
+    def _account_team(self) -> list[str]:
+        """The CSM and their manager: who decides where no policy names anyone."""
+        a = self._account
+        return [a.owner_csm, a.manager]
 
     def withdraw(self, request_ids: list[str]) -> None:
         """Take requests back: the agent no longer needs them (the customer did the
@@ -335,7 +521,8 @@ class HumanDecisions:
         await effects.send(self.account_id(), key, summary, **message)
 
     async def _notify(self, req: HumanRequest, stage: str, to: list[str]) -> None:
-        payload = req.signal_payload()
+        # Each recipient's own payload: nobody pastes someone else's address.
+        payloads = {person: req.payloads_for(person)[0] for person in to}
         label = {"new": "Needs you", "reminder": "Reminder", "escalation": "Escalated"}[stage]
         await self.send(
             f"{req.request_id}/{stage}",
@@ -349,8 +536,8 @@ class HumanDecisions:
                 "request": req.model_dump(mode="json"),
                 "account": self.account.model_dump(mode="json") if self.account else {},
                 "workflow_id": workflow.info().workflow_id,
-                "payload": payload,
-                "payload_json": json.dumps(payload),
+                "payloads": {p: json.dumps(payload) for p, payload in payloads.items()},
+                "decision": next(iter(payloads.values()))["decision"],
             },
         )
 
@@ -374,7 +561,12 @@ class HumanDecisions:
         """Make the current details and search attributes say what is true now."""
         open_requests = [r for r in self.requests.values() if r.status == "open"]
         workflow.set_current_details(
-            details_markdown(self.details_header(), self.requests.values(), self.refusals)
+            details_markdown(
+                self.details_header(),
+                self.requests.values(),
+                self.refusals,
+                [d for d in self.deliveries.values() if d.status == "failed"],
+            )
         )
         approvers = sorted({a for r in open_requests for a in r.eligible_approvers})
         state = (self.stage, len(open_requests), tuple(approvers))

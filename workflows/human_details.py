@@ -11,6 +11,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from contracts.human import ALLOWED_DECISIONS, HumanRequest, Refusal
+    from contracts.records import DeliveryStatus
 
 
 def fmt(at: datetime) -> str:
@@ -37,14 +38,10 @@ def _open_request(r: HumanRequest) -> list[str]:
         lines += ["- Sources:", *(f"  - {s.citation()} (score {s.score:.1f})" for s in r.sources)]
     if r.notes:
         lines += ["- Notes for you (never sent to the customer):", *(f"  - {n}" for n in r.notes)]
-    lines += [
-        "- Paste into **Send a Signal** → `decide`:",
-        "",
-        "```json",
+    lines.append("- Paste into **Send a Signal** → `decide` the payload with your own address:")
+    for person, payloads in r.payloads().items():
         # Indented: one long line is cut off in the UI's details pane.
-        json.dumps(payload, indent=2),
-        "```",
-    ]
+        lines += ["", f"  **{person}**", "", "```json", json.dumps(payloads[0], indent=2), "```"]
     if others:
         lines.append(
             f"  Other decisions: {', '.join(others)}"
@@ -54,10 +51,13 @@ def _open_request(r: HumanRequest) -> list[str]:
 
 
 def details_markdown(
-    header: list[str], requests: Iterable[HumanRequest], refusals: list[Refusal]
+    header: list[str],
+    requests: Iterable[HumanRequest],
+    refusals: list[Refusal],
+    undelivered: list[DeliveryStatus] | None = None,
 ) -> str:
-    """The header, then the open requests with their payloads, the decided ones and
-    the last refused signals."""
+    """The header, then the open requests with their payloads, the decided ones,
+    the messages that could not be delivered and the last refused signals."""
     requests = list(requests)
     open_requests = [r for r in requests if r.status == "open"]
     lines = [*header, ""]
@@ -76,6 +76,9 @@ def details_markdown(
             + (f" at {fmt(r.decided_at)}" if r.decided_at else "")
             for r in closed
         ]
+    if undelivered:
+        lines += ["", "### Not delivered (the owner was alerted; `csops outbox --failed`)"]
+        lines += [f"- to {d.to}: *{d.subject}* — {d.last_error}" for d in undelivered]
     if refusals:
         lines += ["", "### Refused signals (the workflow kept waiting)"]
         lines += [f"- {fmt(f.at)}: {f.reason} — payload `{f.payload[:200]}`" for f in refusals[-5:]]

@@ -417,14 +417,18 @@ class OnboardingWorkflow(HumanDecisions):
             return "off-limits: not sent"
         draft = await self._render_preview(template, message["values"])
         nudge = " (nudge)" if key.endswith("nudge") else ""
-        req = await self.ask_account_team(
-            "approval",
-            decision,
-            f"Approve the message to {a.name}: {m.title}{nudge}",
-            self._policies.routing.approval.ladder(),
-            draft,
-            self._request_id_for(m, "approval"),
+        req, _ = await self.ask_until_allowed(
+            lambda now: evaluate.decide_autonomy(now, m.action, a),
+            lambda: self._request_id_for(m, "approval"),
+            kind="approval",
+            decision=decision,
+            title=f"Approve the message to {a.name}: {m.title}{nudge}",
+            ladder=self._policies.routing.approval.ladder(),
+            draft=draft,
+            request_id=self._request_id_for(m, "approval"),
         )
+        if req.superseded:
+            return f"not sent: {req.superseded}"
         if req.status in ("approved", "edited"):
             await self._unpaused()
             await self.send(

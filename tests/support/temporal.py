@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from pathlib import Path
@@ -79,11 +80,14 @@ async def current_details(handle: WorkflowHandle) -> str:
 async def replay_and_maybe_record(handle: WorkflowHandle, name: str) -> None:
     """Replay the finished run's history against today's workflow code; with
     CSOPS_RECORD_HISTORIES=1 also save it under tests/histories/ for the replay test."""
-    from worker import INTERCEPTORS, WORKFLOWS
+    from worker import INTERCEPTORS, WORKFLOW_RUNNER, WORKFLOWS
 
     history = await handle.fetch_history()
     await Replayer(
-        workflows=WORKFLOWS, interceptors=INTERCEPTORS, data_converter=pydantic_data_converter
+        workflows=WORKFLOWS,
+        interceptors=INTERCEPTORS,
+        workflow_runner=WORKFLOW_RUNNER,
+        data_converter=pydantic_data_converter,
     ).replay_workflow(history)
     if os.environ.get("CSOPS_RECORD_HISTORIES") == "1":
         HISTORY_DIR.mkdir(exist_ok=True)
@@ -96,3 +100,18 @@ async def copilot_reply_request(handle: WorkflowHandle) -> HumanRequestView:
     kind = (request.kind, request.action, request.autonomy.value)
     assert kind == ("approval", "customer_reply", "copilot"), kind
     return request
+
+
+async def temporal_cli(env, *args: str) -> str:
+    """The real `temporal` CLI against the test's server, as an operator runs it;
+    its output."""
+    from csops.devserver import find_binary
+
+    target = env.client.service_client.config.target_host
+    proc = await asyncio.create_subprocess_exec(
+        find_binary("temporal"), *args, "--address", target,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, (out, err)
+    return out.decode()
