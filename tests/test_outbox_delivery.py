@@ -367,6 +367,14 @@ async def test_a_reply_the_mail_server_refuses_is_the_workflows_outcome_and_the_
         assert ticket_row(db, ticket).status == "awaiting_human"
         await decide(handle, request_id=task.request_id, decision="done", approver=CSM)
         result: EscalationResult = await handle.result()
+        # The owner hears, through the same real mail server.
+        [alert] = await eventually(
+            lambda: [
+                m
+                for m in outbox(db, handle.id)
+                if m.idempotency_key.endswith("/reply/delivery-failed") and m.status == "sent"
+            ]
+        )
 
     assert (result.outcome, result.delivery, result.customer_messages_sent) == (
         "delivery_failed", "failed", 0,
@@ -374,11 +382,7 @@ async def test_a_reply_the_mail_server_refuses_is_the_workflows_outcome_and_the_
     [reply] = customer_messages(db, handle.id)
     assert reply.status == "failed" and reply.attempts == 1  # a 5xx is final at once
     assert "550 5.1.1 mailbox unavailable" in reply.last_error and reply.reported_at
-    # The owner heard, through the same real mail server.
-    [alert] = [
-        m for m in outbox(db, handle.id) if m.idempotency_key.endswith("/reply/delivery-failed")
-    ]
-    assert (alert.to, alert.audience, alert.status) == (CSM, "internal", "sent")
+    assert (alert.to, alert.audience) == (CSM, "internal")
     assert alert.subject == f"[csops] Not delivered: {reply.subject}"
     assert f"csops outbox --retry {reply.id}" in alert.body
     assert any(e.rcpt_tos == [CSM] and b"Not delivered" in e.content for e in handler.envelopes)
