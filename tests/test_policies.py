@@ -234,6 +234,20 @@ def _broken(tmp_path: Path, filename: str, old: str, new: str) -> Path:
             "autonomy.yaml: not valid YAML: duplicate key 'issue_refund'",
         ),
         (
+            "autonomy.yaml",
+            "approvers: [owner_csm, manager, deal_desk]",
+            "approvers: [owner_csm, legal]",
+            "autonomy.yaml: (top level): Value error, actions.renewal_pricing.approvers: "
+            "unknown role(s) legal; "
+            "use owner_csm, manager, on_call or a name under roles",
+        ),
+        (
+            "autonomy.yaml",
+            "deal_desk: [deal-desk@acme.test]",
+            "deal_desk: [deal-desk]",
+            "autonomy.yaml: roles.deal_desk.0: Value error, 'deal-desk' is not an email address",
+        ),
+        (
             "renewal.yaml",
             "timezone: ",
             "timezone: Mars/Olympus # ",
