@@ -237,9 +237,10 @@ def _broken(tmp_path: Path, filename: str, old: str, new: str) -> Path:
             "autonomy.yaml",
             "approvers: [owner_csm, manager, deal_desk]",
             "approvers: [owner_csm, legal]",
-            "autonomy.yaml: (top level): Value error, actions.renewal_pricing.approvers: "
-            "unknown role(s) legal; "
-            "use owner_csm, manager, on_call or a name under roles",
+            (
+                "autonomy.yaml: (top level): Value error, actions.renewal_pricing.approvers: "
+                "unknown role(s) legal; use owner_csm, manager, on_call or a name under roles"
+            ),
         ),
         (
             "autonomy.yaml",

@@ -1,23 +1,28 @@
 """Committed histories keep replaying: a workflow change that alters commands
 must stay compatible (or be versioned) before it ships.
 
-Re-record with: CSOPS_RECORD_HISTORIES=1 .venv/bin/pytest tests/test_escalation.py
-tests/test_onboarding.py tests/test_renewal.py
+Record the current code's histories beside the older ones with:
+CSOPS_RECORD_HISTORIES=1 CSOPS_HISTORY_TAG=<newest patch id> .venv/bin/pytest
+tests/test_escalation.py tests/test_onboarding.py tests/test_renewal.py
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
+from support.temporal import HISTORY_DIR, HISTORY_IDS
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from worker import INTERCEPTORS, WORKFLOW_RUNNER, WORKFLOWS
 
-HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+HISTORIES = sorted(p for p in HISTORY_DIR.glob("*.json") if p != HISTORY_IDS)
+# The workflow id each history ran under; older recordings replay under their name.
+WORKFLOW_IDS = json.loads(HISTORY_IDS.read_text()) if HISTORY_IDS.exists() else {}
 
 
 def test_histories_are_committed():
@@ -35,7 +40,9 @@ def test_histories_are_committed():
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_committed_history_replays(path: Path):
-    history = WorkflowHistory.from_json(path.stem, await asyncio.to_thread(path.read_text))
+    history = WorkflowHistory.from_json(
+        WORKFLOW_IDS.get(path.stem, path.stem), await asyncio.to_thread(path.read_text)
+    )
     replayer = Replayer(
         workflows=WORKFLOWS,
         interceptors=INTERCEPTORS,

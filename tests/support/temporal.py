@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import uuid
 from pathlib import Path
@@ -17,6 +18,7 @@ from contracts.human import DecideInput, DecideResult, HumanRequestView
 from support.polling import eventually
 
 HISTORY_DIR = Path(__file__).parent.parent / "histories"
+HISTORY_IDS = HISTORY_DIR / "workflow_ids.json"  # history file stem -> its workflow id
 
 
 def new_ticket_id() -> str:
@@ -90,8 +92,18 @@ async def replay_and_maybe_record(handle: WorkflowHandle, name: str) -> None:
         data_converter=pydantic_data_converter,
     ).replay_workflow(history)
     if os.environ.get("CSOPS_RECORD_HISTORIES") == "1":
+        # With CSOPS_HISTORY_TAG=T the recording is saved beside the older ones
+        # (NAME.T.json), which keep proving that older runs still replay.
+        tag = os.environ.get("CSOPS_HISTORY_TAG")
         HISTORY_DIR.mkdir(exist_ok=True)
-        (HISTORY_DIR / f"{name}.json").write_text(history.to_json())
+        stem = f"{name}{'.' + tag if tag else ''}"
+        (HISTORY_DIR / f"{stem}.json").write_text(history.to_json())
+        # A replay must run under the original workflow id (workflows build message
+        # keys from it); the history's JSON does not carry it.
+        ids = json.loads(HISTORY_IDS.read_text()) if HISTORY_IDS.exists() else {}
+        HISTORY_IDS.write_text(
+            json.dumps({**ids, stem: handle.id}, indent=2, sort_keys=True) + "\n"
+        )
 
 
 async def copilot_reply_request(handle: WorkflowHandle) -> HumanRequestView:
