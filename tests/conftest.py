@@ -18,6 +18,7 @@ import pytest_asyncio
 from support.net import free_port, wait_for_port
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -110,16 +111,21 @@ def executor():
 
 @pytest.fixture
 def run_worker(db, executor, knowledge):
-    """`async with run_worker(env) as task_queue:` runs a worker on a fresh queue."""
+    """`async with run_worker(env) as task_queue:` runs a worker on a fresh queue;
+    `client=` runs it with another client of that server (another data converter)."""
 
     @asynccontextmanager
     async def _run(
-        env: WorkflowEnvironment, provider=None, task_queue: str | None = None, **options
+        env: WorkflowEnvironment,
+        provider=None,
+        task_queue: str | None = None,
+        client: Client | None = None,
+        **options,
     ):
         task_queue = task_queue or f"tq-{uuid.uuid4()}"
         settings = load_settings().model_copy(update={"knowledge_dir": knowledge.index.folder})
         worker = build_worker(
-            env.client, task_queue, db, provider, executor, settings=settings, **options
+            client or env.client, task_queue, db, provider, executor, settings=settings, **options
         )
         running = asyncio.create_task(worker.run())
         try:
