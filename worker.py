@@ -126,7 +126,7 @@ async def run_worker(settings: Settings | None = None) -> None:
     policies = load_policies(settings.policy_dir)
     engine = make_engine(settings.database_url)
     provider = OpenAIProvider.from_settings(settings)
-    client = await connect(settings.temporal_address, settings.namespace)
+    client = await connect(settings.temporal_address, settings.namespace, settings.codec_keys)
     log = logging.getLogger("csops.worker")
     log.info(
         "worker on %s queue %r, policy %s, engine %s",

@@ -7,9 +7,13 @@ a bad value is reported with the variable's name instead of failing later.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from adapters.payload_codec import CodecKey, CodecKeyError, parse_codec_keys
 
 
 class SettingsError(Exception):
@@ -48,6 +52,23 @@ class Settings(BaseSettings):
     # 50 completions/s while the CPU idles; a few more roughly double throughput.
     workflow_pollers: int = Field(4, gt=0, validation_alias="CSOPS_WORKFLOW_POLLERS")
     activity_pollers: int = Field(4, gt=0, validation_alias="CSOPS_ACTIVITY_POLLERS")
+
+    # The optional payload codec (adapters/payload_codec.py): "kid1=BASE64,kid2=BASE64",
+    # the first key encrypts, all decrypt. Empty tuple: payloads travel unencrypted.
+    codec_keys: Annotated[tuple[CodecKey, ...], NoDecode] = Field(
+        (), validation_alias="CSOPS_CODEC_KEYS", repr=False
+    )
+
+    @field_validator("codec_keys", mode="before")
+    @classmethod
+    def _parse_codec_keys(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return parse_codec_keys(value)
+        except CodecKeyError as err:
+            # A custom error type keeps pydantic's "Value error, " prefix off the sentence.
+            raise PydanticCustomError("codec_keys", str(err)) from None
 
 
 def load_settings() -> Settings:

@@ -4,30 +4,46 @@ converter, so every payload decodes the same for the worker, CLI and tests."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from collections.abc import Sequence
 
 from temporalio.client import Client
+from temporalio.converter import DataConverter
 
+from adapters.payload_codec import AesGcmCodec, CodecKey
 from contracts.converter import DATA_CONVERTER
 
 
-async def connect(address: str, namespace: str, identity: str | None = None) -> Client:
+def data_converter(codec_keys: Sequence[CodecKey]) -> DataConverter:
+    """csops' data converter, with the AES-GCM payload codec when keys are configured
+    (`Settings.codec_keys`), plain otherwise. Every client, worker and replayer uses it."""
+    if not codec_keys:
+        return DATA_CONVERTER
+    return dataclasses.replace(DATA_CONVERTER, payload_codec=AesGcmCodec(codec_keys))
+
+
+async def connect(
+    address: str, namespace: str, codec_keys: Sequence[CodecKey], identity: str | None = None
+) -> Client:
     """A client; `identity` is what Temporal records as the sender of its signals and
     updates (the SDK's `pid@host` when None)."""
     return await Client.connect(
         address,
         namespace=namespace,
-        data_converter=DATA_CONVERTER,
+        data_converter=data_converter(codec_keys),
         identity=identity or None,
     )
 
 
-async def wait_until_reachable(address: str, namespace: str, timeout_s: float = 60) -> Client:
+async def wait_until_reachable(
+    address: str, namespace: str, codec_keys: Sequence[CodecKey], timeout_s: float = 60
+) -> Client:
     """Connect, retrying while the server starts; raises TimeoutError with the address."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     while True:
         try:
-            client = await connect(address, namespace)
+            client = await connect(address, namespace, codec_keys)
             await client.count_workflows()  # the namespace and visibility answer
             return client
         except Exception as err:  # noqa: BLE001 (any failure while starting means: not yet)

@@ -69,7 +69,9 @@ def _settings() -> Settings:
 
 async def _client(settings: Settings, identity: str | None = None) -> Client:
     try:
-        return await connect(settings.temporal_address, settings.namespace, identity)
+        return await connect(
+            settings.temporal_address, settings.namespace, settings.codec_keys, identity
+        )
     except (RuntimeError, RPCError) as err:
         fail(
             f"cannot reach Temporal at {settings.temporal_address} ({err}); "
@@ -142,14 +144,94 @@ def policy_check(
 def server(
     port: int = typer.Option(7233, help="gRPC port."),
     ui_port: int = typer.Option(8233, help="Web UI port."),
+    codec_port: int = typer.Option(
+        8081, help="With CSOPS_CODEC_KEYS: the port of the codec server the UI decodes with."
+    ),
 ) -> None:
-    """Run the Temporal dev server (SQLite under .csops/, UI, search attributes)."""
+    """Run the Temporal dev server (SQLite under .csops/, UI, search attributes); with
+    CSOPS_CODEC_KEYS also the codec server, so the UI shows payloads decrypted."""
+    from csops.codec_server import start_codec_server
     from csops.devserver import dev_server_command
 
     settings = _settings()
-    cmd = dev_server_command(DATA_DIR, port, ui_port, settings.namespace)
+    codec_endpoint = f"http://127.0.0.1:{codec_port}" if settings.codec_keys else None
+    cmd = dev_server_command(
+        DATA_DIR, port, ui_port, settings.namespace, codec_endpoint=codec_endpoint
+    )
     typer.echo(f"Temporal dev server on localhost:{port}, UI http://localhost:{ui_port}")
-    raise typer.Exit(subprocess.call(cmd))
+    codec = None
+    if codec_endpoint:
+        log = DATA_DIR / "codec-server.log"
+        typer.echo(f"codec server for the UI at {codec_endpoint} (log: {log})")
+        codec = start_codec_server(codec_port, f"http://localhost:{ui_port}", log)
+    try:
+        code = subprocess.call(cmd)
+    finally:
+        if codec is not None:
+            codec.terminate()
+            try:
+                codec.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                codec.kill()
+    raise typer.Exit(code)
+
+
+@app.command("codec-server")
+def codec_server(
+    port: int = typer.Option(8081, help="Port to listen on."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    ui_origin: str | None = typer.Option(
+        None,
+        help="The Temporal UI's origin, the only one answered "
+        "(default: CSOPS_UI_URL's, http://localhost:8233).",
+    ),
+) -> None:
+    """Serve Temporal's remote codec (POST /decode, /encode) for the Web UI's
+    --ui-codec-endpoint, with CSOPS_CODEC_KEYS; CORS for the UI's origin only."""
+    from adapters.payload_codec import AesGcmCodec
+    from csops.codec_server import checked_origin, serve
+
+    settings = _settings()
+    if not settings.codec_keys:
+        fail("CSOPS_CODEC_KEYS is not set, so there is nothing to decode with", code=2)
+    try:
+        if ui_origin:
+            origin = checked_origin(ui_origin)
+        else:
+            origin = checked_origin(settings.ui_url, from_url=True)
+    except ValueError as err:
+        fail(f"{'--ui-origin' if ui_origin else 'CSOPS_UI_URL'} {err}", code=2)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        asyncio.run(serve(AesGcmCodec(settings.codec_keys), origin, host, port))
+    except OSError as err:
+        fail(f"cannot listen on {host}:{port}: {err.strerror or err}")
+
+
+@app.command("codec-key")
+def codec_key(
+    key_id: str | None = typer.Option(None, "--id", help="The key id (default: k + 8 hex)."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Print a new random AES-256 key as `kid=base64` for CSOPS_CODEC_KEYS."""
+    from adapters.payload_codec import CodecKeyError, new_key_entry
+
+    try:
+        entry = new_key_entry(key_id)
+    except CodecKeyError as err:
+        fail(str(err), code=2)
+    kid, _, key = entry.partition("=")
+    emit(
+        {"key_id": kid, "key": key, "entry": entry},
+        as_json,
+        lambda: typer.echo(entry),
+    )
+    if not as_json:
+        typer.echo(
+            "Put it first in CSOPS_CODEC_KEYS (comma-separated) and keep older keys after it "
+            "while histories still need them.",
+            err=True,
+        )
 
 
 @app.command()
@@ -916,13 +998,17 @@ def up(
     accounts: int = typer.Option(60, help="Demo book size (first run only)."),
     port: int = typer.Option(7233),
     ui_port: int = typer.Option(8233),
+    codec_port: int = typer.Option(
+        8081, help="With CSOPS_CODEC_KEYS: the port of the codec server the UI decodes with."
+    ),
 ) -> None:
-    """Server + UI + worker + demo data + demo tickets, in the foreground. Ctrl-C stops all."""
+    """Server + UI + worker + demo data + demo tickets, in the foreground (with
+    CSOPS_CODEC_KEYS also the codec server for the UI). Ctrl-C stops all."""
     from csops.up import run_up
 
     settings = _settings()
     _policies(settings)
-    raise typer.Exit(run_up(DATA_DIR, accounts, port, ui_port, settings))
+    raise typer.Exit(run_up(DATA_DIR, accounts, port, ui_port, settings, codec_port))
 
 
 def main() -> None:
@@ -932,6 +1018,15 @@ def main() -> None:
         code = 0
     except SystemExit as done:
         code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    except Exception as err:
+        from adapters.payload_codec import decode_problem
+
+        # A payload csops cannot decrypt is a configuration matter: one sentence, exit 2.
+        problem = decode_problem(err)
+        if problem is None:
+            raise
+        typer.secho(f"csops: {problem}", err=True, fg=typer.colors.RED)
+        code = 2
     # Skip interpreter finalization: the Temporal client's Rust threads can call into
     # a finalizing interpreter and abort a command that already succeeded
     # (temporalio/sdk-python#300). Everything worth keeping is flushed first.

@@ -56,9 +56,14 @@ DEV_SERVER_TUNING = [
 
 
 def dev_server_command(
-    data_dir: Path, port: int = 7233, ui_port: int = 8233, namespace: str = "default"
+    data_dir: Path,
+    port: int = 7233,
+    ui_port: int = 8233,
+    namespace: str = "default",
+    codec_endpoint: str | None = None,
 ) -> list[str]:
-    """`temporal server start-dev` with SQLite persistence and csops' search attributes."""
+    """`temporal server start-dev` with SQLite persistence and csops' search attributes;
+    with `codec_endpoint` the UI decodes payloads there (`csops codec-server`)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     cmd = [
         find_binary("temporal"),
@@ -78,6 +83,8 @@ def dev_server_command(
     ]
     for key, kind in sa.CLI_TYPES.items():
         cmd += ["--search-attribute", f"{key.name}={kind}"]
+    if codec_endpoint:
+        cmd += ["--ui-codec-endpoint", codec_endpoint]
     return cmd
 
 
@@ -87,10 +94,11 @@ def start_dev_server(
     ui_port: int = 8233,
     namespace: str = "default",
     log_path: Path | None = None,
+    codec_endpoint: str | None = None,
 ) -> subprocess.Popen:
     out = open(log_path, "ab") if log_path else None  # noqa: SIM115 (owned by the process)
     return subprocess.Popen(
-        dev_server_command(data_dir, port, ui_port, namespace),
+        dev_server_command(data_dir, port, ui_port, namespace, codec_endpoint),
         stdout=out or subprocess.DEVNULL,
         stderr=subprocess.STDOUT if out else subprocess.DEVNULL,
         start_new_session=True,  # stopped by whoever started it, not by a stray Ctrl-C

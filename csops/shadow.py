@@ -43,6 +43,7 @@ from adapters.launcher import start_escalation
 from adapters.openai_provider import OpenAIProvider
 from adapters.settings import Settings
 from adapters.templates import render
+from adapters.temporal_client import data_converter
 from context.copying import copy_accounts
 from context.db import make_engine, session
 from context.queries import account_facts
@@ -50,7 +51,6 @@ from context.tables import OutboxMessage
 from contracts import names
 from contracts import search_attributes as sa
 from contracts.accounts import AccountFacts
-from contracts.converter import DATA_CONVERTER
 from contracts.escalation import EscalationState
 from csops.devserver import DEV_SERVER_TUNING, find_binary
 from csops.tickets import BadTicket, check_ticket_id, store_ticket
@@ -255,7 +255,7 @@ async def route_all(
             ),
             dev_server_existing_path=find_binary("temporal"),
             search_attributes=sa.ALL,
-            data_converter=DATA_CONVERTER,
+            data_converter=data_converter(settings.codec_keys),
             dev_server_extra_args=DEV_SERVER_TUNING,
             dev_server_log_level="error",
         )

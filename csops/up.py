@@ -43,6 +43,7 @@ async def _prepare(
     settings: Settings,
     port: int,
     ui_port: int,
+    codec_port: int,
     children: list[subprocess.Popen],
 ) -> None:
     from adapters.inbox import collect_inbox, inbox_query
@@ -54,19 +55,42 @@ async def _prepare(
 
     address = f"localhost:{port}"
     try:
-        client = await wait_until_reachable(address, settings.namespace, timeout_s=1)
+        client = await wait_until_reachable(
+            address, settings.namespace, settings.codec_keys, timeout_s=1
+        )
         _say(f"• Temporal already running at {address}: using it")
     except TimeoutError:
+        codec_endpoint = None
+        if settings.codec_keys:  # the UI decodes through a codec server of this run
+            from csops.codec_server import start_codec_server
+
+            codec_endpoint = f"http://127.0.0.1:{codec_port}"
+            _say(
+                f"• starting the codec server at {codec_endpoint} for the UI "
+                f"(log: {data_dir}/codec-server.log)"
+            )
+            children.append(
+                start_codec_server(
+                    codec_port, f"http://localhost:{ui_port}", data_dir / "codec-server.log"
+                )
+            )
         _say(
             f"• starting Temporal dev server at {address} (SQLite: {data_dir}/temporal.db; "
             f"log: {data_dir}/temporal.log)"
         )
         children.append(
             start_dev_server(
-                data_dir, port, ui_port, settings.namespace, log_path=data_dir / "temporal.log"
+                data_dir,
+                port,
+                ui_port,
+                settings.namespace,
+                log_path=data_dir / "temporal.log",
+                codec_endpoint=codec_endpoint,
             )
         )
-        client = await wait_until_reachable(address, settings.namespace, timeout_s=90)
+        client = await wait_until_reachable(
+            address, settings.namespace, settings.codec_keys, timeout_s=90
+        )
 
     engine = make_engine(settings.database_url)
     if book_exists(engine):
@@ -160,18 +184,25 @@ async def _prepare(
     _say("Ctrl-C stops the server and the worker.", dim=True)
 
 
-def run_up(data_dir: Path, accounts: int, port: int, ui_port: int, settings: Settings) -> int:
+def run_up(
+    data_dir: Path,
+    accounts: int,
+    port: int,
+    ui_port: int,
+    settings: Settings,
+    codec_port: int = 8081,
+) -> int:
     data_dir.mkdir(exist_ok=True)
     children: list[subprocess.Popen] = []
     try:
-        asyncio.run(_prepare(data_dir, accounts, settings, port, ui_port, children))
+        asyncio.run(_prepare(data_dir, accounts, settings, port, ui_port, codec_port, children))
         while all(c.poll() is None for c in children):
             time.sleep(0.5)
         dead = [c for c in children if c.poll() is not None]
         command = dead[0].args
         assert isinstance(command, list)  # both children are started from an argv list
         _say(
-            f"csops: {' '.join(map(str, command[:3]))} exited with {dead[0].returncode}; "
+            f"csops: {' '.join(map(str, command[:4]))} exited with {dead[0].returncode}; "
             f"see {data_dir}/*.log",
             fg=typer.colors.RED,
             err=True,

@@ -19,6 +19,7 @@ from support.data import ON_CALL
 from support.net import free_port, wait_for_port
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -115,7 +116,8 @@ def executor():
 def run_worker(db, executor, knowledge, tmp_path):
     """`async with run_worker(env) as task_queue:` runs a worker on a fresh queue, with
     the outbox dispatcher `csops worker` runs (delivering to a maildir in tmp_path,
-    or to `delivery`) telling workflows what became of their messages."""
+    or to `delivery`) telling workflows what became of their messages; `client=`
+    runs it with another client of that server (another data converter)."""
 
     @asynccontextmanager
     async def _run(
@@ -123,12 +125,13 @@ def run_worker(db, executor, knowledge, tmp_path):
         provider=None,
         task_queue: str | None = None,
         delivery: str | None = None,
+        client: Client | None = None,
         **options,
     ):
         task_queue = task_queue or f"tq-{uuid.uuid4()}"
         settings = load_settings().model_copy(update={"knowledge_dir": knowledge.index.folder})
         worker = build_worker(
-            env.client, task_queue, db, provider, executor, settings=settings, **options
+            client or env.client, task_queue, db, provider, executor, settings=settings, **options
         )
         running = asyncio.create_task(worker.run())
         dispatcher = asyncio.create_task(
@@ -136,7 +139,7 @@ def run_worker(db, executor, knowledge, tmp_path):
                 db,
                 delivery or f"maildir:{tmp_path / 'maildir'}",
                 interval_s=0.2,
-                after_pass=lambda: report_outcomes(db, env.client, ON_CALL),
+                after_pass=lambda: report_outcomes(db, client or env.client, ON_CALL),
             )
         )
         try:

@@ -49,7 +49,7 @@ from contracts.escalation import EscalationResult
 
 COMMANDS = [
     "seed", "ticket", "shadow", "inbox", "decide", "status", "outbox", "policy", "worker",
-    "server", "up",
+    "server", "up", "codec-server", "codec-key",
 ]  # fmt: skip
 
 

@@ -18,6 +18,8 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from adapters.payload_codec import new_key_entry, parse_codec_keys
+from adapters.temporal_client import data_converter
 from worker import INTERCEPTORS, WORKFLOW_RUNNER, WORKFLOWS
 
 HISTORIES = sorted(p for p in HISTORY_DIR.glob("*.json") if p != HISTORY_IDS)
@@ -38,8 +40,17 @@ def test_histories_are_committed():
     } <= names, names
 
 
+# The histories were recorded unencrypted; turning the payload codec on must not stop
+# them replaying (unencrypted payloads pass through its decode).
+CONVERTERS = {
+    "plain": pydantic_data_converter,
+    "codec-on": data_converter(parse_codec_keys(new_key_entry("replay"))),
+}
+
+
+@pytest.mark.parametrize("converter", CONVERTERS)
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
-async def test_committed_history_replays(path: Path):
+async def test_committed_history_replays(path: Path, converter: str):
     history = WorkflowHistory.from_json(
         WORKFLOW_IDS.get(path.stem, path.stem), await asyncio.to_thread(path.read_text)
     )
@@ -47,7 +58,7 @@ async def test_committed_history_replays(path: Path):
         workflows=WORKFLOWS,
         interceptors=INTERCEPTORS,
         workflow_runner=WORKFLOW_RUNNER,
-        data_converter=pydantic_data_converter,
+        data_converter=CONVERTERS[converter],
     )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
