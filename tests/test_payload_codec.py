@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import signal
 import sys
 import uuid
@@ -35,6 +36,7 @@ from adapters.payload_codec import (
 )
 from adapters.settings import SettingsError, load_settings
 from adapters.temporal_client import connect, data_converter
+from contracts import names
 from contracts.converter import DATA_CONVERTER
 from contracts.escalation import EscalationResult
 from contracts.ids import escalation_id
@@ -133,8 +135,10 @@ async def test_histories_hold_ciphertext_that_the_worker_cli_and_ui_codec_read(
         assert text.encode() not in raw_bytes, f"{text!r} is readable in the history"
     # Patch markers (`workflow.patched` ids) are written by the SDK's core, plain.
     patches = [e for e in raw.events if e.marker_recorded_event_attributes.marker_name == "core_patch"]  # fmt: skip
+    patch_ids = {v for k, v in vars(names).items() if k.startswith("PATCH_")}
     assert {p.data for e in patches for p in payloads_in(e)} <= {
-        b'{"id":"grounded-replies","deprecated":false}'
+        json.dumps({"id": i, "deprecated": False}, separators=(",", ":")).encode()
+        for i in patch_ids
     }
     payloads = [p for e in raw.events if e not in patches for p in payloads_in(e)]
     kinds = {e.WhichOneof("attributes") for e in raw.events if e not in patches and payloads_in(e)}

@@ -17,12 +17,12 @@ from support.data import CSM, HOW_TO, MANAGER, audit, customer_messages, top_acc
 from support.polling import eventually
 from support.temporal import (
     decide,
-    human_history,
+    refusal_reasons,
     start_escalation,
     temporal_cli,
     wait_for_requests,
 )
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from contracts.escalation import EscalationResult
@@ -40,13 +40,6 @@ async def as_person(env, identity: str) -> Client:
         identity=identity,
         data_converter=pydantic_data_converter,
     )
-
-
-async def refusal_reasons(handle: WorkflowHandle, n: int) -> list[str]:
-    history = await eventually(
-        lambda: human_history(handle), holds=lambda h: len(h["refusals"]) >= n
-    )
-    return [r["reason"] for r in history["refusals"]]
 
 
 async def test_a_decision_sent_in_someone_elses_name_is_refused_and_audited(

@@ -66,6 +66,25 @@ async def wait_for_requests(
     )
 
 
+async def refusal_reasons(handle: WorkflowHandle, n: int) -> list[str]:
+    """Wait until `n` signals have been refused; the reasons of all refused so far."""
+    history = await eventually(
+        lambda: human_history(handle), holds=lambda h: len(h["refusals"]) >= n
+    )
+    return [r["reason"] for r in history["refusals"]]
+
+
+async def workflow_task_failures(handle: WorkflowHandle) -> list:
+    """Every WorkflowTaskFailed event in the workflow's history (none is the goal)."""
+    from temporalio.api.enums.v1 import EventType
+
+    return [
+        e
+        async for e in handle.fetch_history_events()
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
+    ]
+
+
 async def decide(handle: WorkflowHandle, **payload) -> DecideResult:
     """The `decide` update, as the CLI sends it."""
     return await handle.execute_update("decide", DecideInput(**payload), result_type=DecideResult)
