@@ -8,7 +8,13 @@
   bad input with a clear message;
 - current details in Markdown and the search attributes kept true at every step;
 - per request: reminder, escalation to the manager, then expiry with the safe
-  default (nothing is done, `expired` is recorded). Never auto-approved.
+  default (nothing is done, `expired` is recorded). Never auto-approved;
+- who sent a decision: the identity Temporal recorded, read from the workflow's
+  own history, must not be another person's address (`_decide`);
+- an approval is checked again against the policy in force before its action
+  runs (`ask_until_allowed`);
+- signal `delivery_outcome`: the outbox dispatcher's word that a message of this
+  workflow settled, checked against the outbox (`delivered`).
 """
 
 from __future__ import annotations
