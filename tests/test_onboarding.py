@@ -10,7 +10,18 @@ from datetime import date, datetime, timedelta
 
 from sqlmodel import select
 from support.data import CSM, MANAGER, add_account, audit, customer_messages, outbox
-from support.temporal import current_details, decide, replay_and_maybe_record, wait_for_requests
+from support.temporal import (
+    current_details,
+    decide,
+    replay_and_maybe_record,
+    wait_for_requests,
+)
+from support.temporal import (
+    launch_onboarding as launch,
+)
+from support.temporal import (
+    onboarding_plan as plan,
+)
 
 from adapters.launcher import start_onboarding
 from context.db import session
@@ -19,7 +30,6 @@ from context.tables import Account, OnboardingReviewRecord, UsageDaily
 from contracts import search_attributes as sa
 from contracts.onboarding import (
     CustomerEventInput,
-    MilestoneState,
     OnboardingReview,
     PauseInput,
     ResumeInput,
@@ -52,25 +62,12 @@ async def healthy_usage(engine, env, account_id: str) -> None:
     add_usage(engine, account_id, day0, 10, 40, agent_resolutions=5)
 
 
-async def launch(engine, env, tq, account_id):
-    with session(engine) as s:
-        facts = account_facts(s, account_id)
-    started = await start_onboarding(env.client, tq, facts)
-    assert started.started
-    return started.handle
-
-
 def sent_on_day(messages, start: datetime) -> list[tuple[str, float]]:
     """(key suffix, plan day) of each message, to the hour."""
     return [
         (m.idempotency_key.split("/", 2)[2], round((m.created_at - start) / DAY, 1))
         for m in messages
     ]
-
-
-async def plan(handle) -> dict[str, MilestoneState]:
-    states = await handle.query("onboarding_plan", result_type=list[MilestoneState])
-    return {m.id: m for m in states}
 
 
 async def test_healthy_smb_account_runs_the_whole_plan_alone(ts_env, db, run_worker):

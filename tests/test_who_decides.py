@@ -13,10 +13,20 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from support.data import CSM, HOW_TO, MANAGER, audit, customer_messages, top_account_ticket
+from support.data import (
+    CSM,
+    HOW_TO,
+    MANAGER,
+    add_account,
+    audit,
+    customer_messages,
+    top_account_ticket,
+)
 from support.polling import eventually
 from support.temporal import (
     decide,
+    launch_onboarding,
+    onboarding_plan,
     refusal_reasons,
     start_escalation,
     temporal_cli,
@@ -183,3 +193,33 @@ async def test_an_approver_no_longer_eligible_is_asked_again(
     [superseded] = [e for e in audit(db, handle.id) if e.outcome == "superseded"]
     assert superseded.detail["reason"].startswith(f"{MANAGER} may no longer decide customer_reply")
     assert superseded.detail["reason"].endswith("eligible now: deal-desk@acme.test")
+
+
+async def test_an_onboarding_message_approved_before_it_became_off_limits_is_not_sent(
+    ts_env, db, run_worker, live_policies
+):
+    add_account(db, "acc-ent", arr=650_000, segment="enterprise", top_rank=2, stage="new")
+    async with run_worker(ts_env) as tq:
+        handle = await launch_onboarding(db, ts_env, tq, "acc-ent")
+        requests = {r.request_id: r for r in await wait_for_requests(handle, count=2)}
+        assert requests["approval-1"].action == "onboarding_message"
+        version = edit_policy(
+            live_policies,
+            "autonomy.yaml",
+            "        when: {segment_in: [enterprise]}\n        level: copilot\n",
+            "        when: {segment_in: [enterprise]}\n        level: off_limits\n",
+        )
+        await decide(handle, request_id="approval-1", decision="approve", approver=CSM)
+        welcome = await eventually(
+            lambda: onboarding_plan(handle),
+            holds=lambda plan: (plan["welcome"].message or "").startswith("not sent"),
+        )
+
+    assert welcome["welcome"].message == (
+        "not sent: onboarding_message is off-limits under policy "
+        f"{version} (rule enterprise-onboarding-is-human-led); it was approved under policy "
+        f"{load_policies(DEFAULT_POLICY_DIR).version}"
+    )
+    assert not customer_messages(db, handle.id)
+    [superseded] = [e for e in audit(db, handle.id) if e.outcome == "superseded"]
+    assert (superseded.action, superseded.detail["decided_by"]) == ("onboarding_message", CSM)

@@ -41,6 +41,26 @@ async def start_escalation(
     return started.handle
 
 
+async def launch_onboarding(engine, env, task_queue: str, account_id: str) -> WorkflowHandle:
+    """Start the account's onboarding the way `csops onboard` does."""
+    from adapters.launcher import start_onboarding
+    from context.queries import account_facts
+
+    with session(engine) as s:
+        facts = account_facts(s, account_id)
+    started = await start_onboarding(env.client, task_queue, facts)
+    assert started.started
+    return started.handle
+
+
+async def onboarding_plan(handle: WorkflowHandle) -> dict:
+    """Milestone id -> its state (the `onboarding_plan` query)."""
+    from contracts.onboarding import MilestoneState
+
+    states = await handle.query("onboarding_plan", result_type=list[MilestoneState])
+    return {m.id: m for m in states}
+
+
 async def human_requests(handle: WorkflowHandle) -> list[HumanRequestView]:
     """The open human requests (the `human_requests` query)."""
     return await handle.query("human_requests", result_type=list[HumanRequestView])
