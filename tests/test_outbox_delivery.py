@@ -390,3 +390,43 @@ async def test_a_reply_the_mail_server_refuses_is_the_workflows_outcome_and_the_
     [failed] = [e for e in audit(db, handle.id) if e.action == "delivery"]
     assert (failed.actor, failed.outcome) == ("outbox", "failed")
     assert failed.detail["to"] == "sam@acc-bounce.example"
+
+
+async def test_a_hot_notification_nobody_received_shows_on_the_waiting_workflow(
+    dev_env, db, run_worker, smtp_server
+):
+    """Before: the CSM's and on-call's hot notification failed silently while the
+    escalation waited for an ack that could not come."""
+    handler, port = smtp_server
+    handler.refuse.update({CSM, ON_CALL})
+    add_account(db, "acc-hot", arr=30_000)
+    ticket = new_ticket_id()
+    add_ticket(db, ticket, "acc-hot", "Outage again", HOT_TEXT)
+    async with run_worker(dev_env, delivery=f"smtp://127.0.0.1:{port}") as tq:
+        handle = await start_escalation(db, dev_env.client, tq, ticket)
+        details = await eventually(
+            lambda: current_details(handle), holds=lambda d: "### Not delivered" in d
+        )
+        assert f"- to {CSM},{ON_CALL}: *[csops] HOT acc-hot Inc: Outage again*" in details
+        assert "550 5.1.1 mailbox unavailable" in details
+        [ack] = await wait_for_requests(handle)  # still waiting, still decidable
+        assert ack.kind == "ack"
+        # The alert goes to on-call (the failed message was the owner's own) and is
+        # refused too: audited and logged, never alerted about again.
+        alert_key = f"{handle.id}/hot/notify/delivery-failed"
+        [alert] = await eventually(
+            lambda: [m for m in outbox(db, handle.id) if m.idempotency_key == alert_key]
+        )
+        assert alert.to == ON_CALL
+        await eventually(lambda: [m for m in outbox(db, handle.id) if m.status == "failed"],
+                         holds=lambda failed: len(failed) == 2)  # fmt: skip
+        await handle.cancel()
+    failures = [e for e in audit(db, handle.id) if e.action == "delivery"]
+    # The notification's failure, and the alert's: nothing more.
+    assert sorted(e.idempotency_key for e in failures) == [
+        alert_key,
+        f"{alert_key}/delivery-failed",
+    ]
+    assert not [
+        m for m in outbox(db) if m.idempotency_key.endswith("/delivery-failed/delivery-failed")
+    ]
