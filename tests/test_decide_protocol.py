@@ -25,9 +25,9 @@ from support.temporal import (
     human_requests,
     start_escalation,
     wait_for_requests,
+    workflow_task_failures,
 )
 from temporalio.api.common.v1 import Payload
-from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import RawValue
 
@@ -60,14 +60,6 @@ async def open_requests(handle: WorkflowHandle) -> dict[str, HumanRequestView]:
 
 async def status(handle: WorkflowHandle) -> WorkflowExecutionStatus | None:
     return (await handle.describe()).status
-
-
-async def workflow_task_failures(handle: WorkflowHandle) -> list:
-    return [
-        e
-        async for e in handle.fetch_history_events()
-        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
-    ]
 
 
 async def search_attributes_are(handle: WorkflowHandle, pending: int, approvers: list[str]):

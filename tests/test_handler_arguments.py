@@ -20,6 +20,7 @@ from support.temporal import (
     new_ticket_id,
     start_escalation,
     wait_for_requests,
+    workflow_task_failures,
 )
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
@@ -37,14 +38,6 @@ async def refusal_reasons(handle: WorkflowHandle, n: int) -> list[str]:
         lambda: human_history(handle), holds=lambda h: len(h["refusals"]) >= n
     )
     return [r["reason"] for r in history["refusals"]]
-
-
-async def task_failures(handle: WorkflowHandle) -> list:
-    return [
-        e
-        async for e in handle.fetch_history_events()
-        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
-    ]
 
 
 async def temporal_cli(env, *args: str) -> None:
@@ -95,7 +88,7 @@ async def test_decide_with_no_input_or_two_inputs_is_refused_and_the_request_sta
         result = await decide(handle, **valid)
         assert result.status == "rejected"
         await handle.result()
-    assert not await task_failures(handle)
+    assert not await workflow_task_failures(handle)
 
 
 async def test_onboarding_signals_of_any_shape_are_refused_and_recorded(dev_env, db, run_worker):
@@ -123,7 +116,7 @@ async def test_onboarding_signals_of_any_shape_are_refused_and_recorded(dev_env,
             return (await handle.describe()).typed_search_attributes.get(sa.STAGE)
 
         await eventually(stage, holds=lambda s: s == "Paused")
-        assert not await task_failures(handle)
+        assert not await workflow_task_failures(handle)
         await handle.terminate("test done")
 
 
@@ -142,7 +135,7 @@ async def test_a_three_megabyte_ticket_is_routed_not_retried_forever(dev_env, db
         with contextlib.suppress(RPCError):  # answered alone: it has already finished
             await handle.terminate("test done")
     assert state["ticket_status"] in ("answered", "awaiting_human")
-    assert not await task_failures(handle)
+    assert not await workflow_task_failures(handle)
     completed = [
         e
         async for e in handle.fetch_history_events()
@@ -176,4 +169,4 @@ async def test_the_server_refuses_what_would_grow_a_history_without_bound(dev_en
         result = await decide(handle, request_id="approval-1", decision="reject", approver=CSM)
         assert result.status == "rejected"
         await handle.result()
-    assert not await task_failures(handle)
+    assert not await workflow_task_failures(handle)

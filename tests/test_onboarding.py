@@ -10,7 +10,13 @@ from datetime import date, datetime, timedelta
 
 from sqlmodel import select
 from support.data import CSM, MANAGER, add_account, audit, customer_messages, outbox
-from support.temporal import current_details, decide, replay_and_maybe_record, wait_for_requests
+from support.temporal import (
+    current_details,
+    decide,
+    replay_and_maybe_record,
+    wait_for_requests,
+)
+from support.temporal import start_onboarding as start_account_onboarding
 
 from adapters.launcher import start_onboarding
 from context.db import session
@@ -53,11 +59,7 @@ async def healthy_usage(engine, env, account_id: str) -> None:
 
 
 async def launch(engine, env, tq, account_id):
-    with session(engine) as s:
-        facts = account_facts(s, account_id)
-    started = await start_onboarding(env.client, tq, facts)
-    assert started.started
-    return started.handle
+    return await start_account_onboarding(engine, env.client, tq, account_id)
 
 
 def sent_on_day(messages, start: datetime) -> list[tuple[str, float]]:

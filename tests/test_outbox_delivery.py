@@ -13,7 +13,6 @@ from email import policy
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from support.cli import cli_env, csops
 from support.data import CSM, HOT_TEXT, ON_CALL, add_account, add_ticket, outbox
 from support.net import free_port
@@ -72,28 +71,6 @@ def read_maildir(path: Path) -> list[email.message.EmailMessage]:
         email.message_from_bytes(f.read_bytes(), policy=policy.default)
         for f in sorted((path / "new").iterdir())
     ]
-
-
-class Collector:
-    """aiosmtpd handler keeping every envelope it accepts."""
-
-    def __init__(self) -> None:
-        self.envelopes = []
-
-    async def handle_DATA(self, server, smtp_session, envelope):  # noqa: N802 (aiosmtpd hook)
-        self.envelopes.append(envelope)
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp_server():
-    handler = Collector()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield handler, controller.port
-    finally:
-        controller.stop()
 
 
 async def test_maildir_delivers_a_queued_escalation_message_once(dev_env, db, run_worker, tmp_path):
