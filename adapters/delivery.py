@@ -15,7 +15,7 @@ import logging
 import mailbox
 import re
 import smtplib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -142,14 +142,14 @@ CLAIM_LEASE = timedelta(minutes=5)
 MAX_ATTEMPTS = 10
 
 
-def claim(engine: Engine, now: datetime, limit: int = 100) -> list[int]:
-    """Take up to `limit` pending rows for delivery, oldest first, in one conditional
-    UPDATE: of any number of dispatchers (threads, processes, machines) on one
-    database, exactly one gets each row (a row taken meanwhile fails the
-    `status = 'pending'` check and is not returned)."""
+def claim(engine: Engine, now: datetime, limit: int = 100, skip: Collection[int] = ()) -> list[int]:
+    """Take up to `limit` pending rows for delivery (but those in `skip`), oldest
+    first, in one conditional UPDATE: of any number of dispatchers (threads,
+    processes, machines) on one database, exactly one gets each row (a row taken
+    meanwhile fails the `status = 'pending'` check and is not returned)."""
     pending = (
         select(OutboxMessage.id)
-        .where(OutboxMessage.status == "pending")
+        .where(OutboxMessage.status == "pending", col(OutboxMessage.id).not_in(skip))
         .order_by(col(OutboxMessage.id))
         .limit(limit)
     )
@@ -180,13 +180,23 @@ def release_stale_claims(engine: Engine, now: datetime) -> int:
 
 
 def deliver_pending(engine: Engine, channel, limit: int = 100) -> int:
-    """Deliver up to `limit` pending messages this dispatcher claims; returns how
-    many were delivered."""
+    """Deliver up to `limit` pending messages, claiming each one just before it is
+    handed to the channel; returns how many were delivered.
+
+    One claim per message, not per batch: a dispatcher killed mid-pass holds back
+    only the message in its hands until the lease runs out, never the rest of a
+    batch (a hot ticket's notification among them).
+    """
     release_stale_claims(engine, datetime.now(UTC))
     delivered = 0
     with session(engine) as s:
-        for row_id in claim(engine, datetime.now(UTC), limit):
-            row = s.get(OutboxMessage, row_id)
+        tried: list[int] = []  # a message that failed waits for the next pass
+        for _ in range(limit):
+            taken = claim(engine, datetime.now(UTC), limit=1, skip=tried)
+            if not taken:
+                break
+            tried.append(taken[0])
+            row = s.get(OutboxMessage, taken[0])
             assert row is not None  # rows are never deleted
             try:
                 # Sent, even when the server refused some recipients (sending again would

@@ -15,8 +15,11 @@ from contextlib import asynccontextmanager
 
 import pytest
 import pytest_asyncio
+from aiosmtpd.controller import Controller
 from support.data import ON_CALL
 from support.net import free_port, wait_for_port
+from support.processes import Processes
+from support.smtp import Collector
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
@@ -180,3 +183,28 @@ async def ui_env():
     async with env:
         await wait_for_port("127.0.0.1", ui_port)
         yield env, f"http://127.0.0.1:{ui_port}"
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server on a free port: yields (collector, port)."""
+    handler = Collector()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield handler, controller.port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def processes(tmp_path):
+    """Real subprocesses (dev server, `csops worker`) in their own process groups, logs
+    in tmp_path/logs; every one still running is killed when the test ends."""
+    log_dir = tmp_path / "logs"
+    log_dir.mkdir()
+    spawned = Processes(log_dir)
+    try:
+        yield spawned
+    finally:
+        spawned.kill_all()

@@ -16,12 +16,8 @@ from support.temporal import (
     replay_and_maybe_record,
     wait_for_requests,
 )
-from support.temporal import (
-    launch_onboarding as launch,
-)
-from support.temporal import (
-    onboarding_plan as plan,
-)
+from support.temporal import onboarding_plan as plan
+from support.temporal import start_onboarding as start_account_onboarding
 
 from adapters.launcher import start_onboarding
 from context.db import session
@@ -60,6 +56,10 @@ async def healthy_usage(engine, env, account_id: str) -> None:
     add_usage(engine, account_id, day0, 1, 40, integrations=1)
     add_usage(engine, account_id, day0, 3, 40, active_users=8)
     add_usage(engine, account_id, day0, 10, 40, agent_resolutions=5)
+
+
+async def launch(engine, env, tq, account_id):
+    return await start_account_onboarding(engine, env.client, tq, account_id)
 
 
 def sent_on_day(messages, start: datetime) -> list[tuple[str, float]]:

@@ -13,7 +13,6 @@ from email import policy
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from support.cli import cli_env, csops
 from support.data import (
     CSM,
@@ -91,36 +90,6 @@ def read_maildir(path: Path) -> list[email.message.EmailMessage]:
         email.message_from_bytes(f.read_bytes(), policy=policy.default)
         for f in sorted((path / "new").iterdir())
     ]
-
-
-class Collector:
-    """aiosmtpd handler keeping every envelope it accepts; it refuses the addresses
-    in `refuse` as a real server does a mailbox that does not exist."""
-
-    def __init__(self) -> None:
-        self.envelopes = []
-        self.refuse: set[str] = set()
-
-    async def handle_RCPT(self, server, smtp_session, envelope, address, rcpt_options):  # noqa: N802
-        if address in self.refuse:
-            return "550 5.1.1 mailbox unavailable"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, smtp_session, envelope):  # noqa: N802 (aiosmtpd hook)
-        self.envelopes.append(envelope)
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp_server():
-    handler = Collector()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield handler, controller.port
-    finally:
-        controller.stop()
 
 
 async def test_maildir_delivers_a_queued_escalation_message_once(dev_env, db, run_worker, tmp_path):

@@ -25,10 +25,10 @@ from support.data import (
 from support.polling import eventually
 from support.temporal import (
     decide,
-    launch_onboarding,
     onboarding_plan,
     refusal_reasons,
     start_escalation,
+    start_onboarding,
     temporal_cli,
     wait_for_requests,
 )
@@ -200,7 +200,7 @@ async def test_an_onboarding_message_approved_before_it_became_off_limits_is_not
 ):
     add_account(db, "acc-ent", arr=650_000, segment="enterprise", top_rank=2, stage="new")
     async with run_worker(ts_env) as tq:
-        handle = await launch_onboarding(db, ts_env, tq, "acc-ent")
+        handle = await start_onboarding(db, ts_env.client, tq, "acc-ent")
         requests = {r.request_id: r for r in await wait_for_requests(handle, count=2)}
         assert requests["approval-1"].action == "onboarding_message"
         version = edit_policy(

@@ -6,6 +6,9 @@
 - `temporal`: starting, querying and deciding workflows; replay of finished runs.
 - `cli`: `csops` as a subprocess, the way a user runs it.
 - `net`: free TCP ports and waiting for a listener.
+- `processes`: the dev server on its SQLite file and `csops worker` as real
+  subprocesses, killed and restarted by the test.
+- `smtp`: the SMTP server's handler that keeps every message (Message-IDs counted).
 - `openai_server`: a scripted, OpenAI-compatible HTTP server.
 - `layers`: the import-layer checker behind `test_layers.py`.
 

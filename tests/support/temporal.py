@@ -6,8 +6,10 @@ import asyncio
 import json
 import os
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
@@ -41,16 +43,33 @@ async def start_escalation(
     return started.handle
 
 
-async def launch_onboarding(engine, env, task_queue: str, account_id: str) -> WorkflowHandle:
-    """Start the account's onboarding the way `csops onboard` does."""
-    from adapters.launcher import start_onboarding
+async def start_onboarding(
+    engine, client: Client, task_queue: str, account_id: str
+) -> WorkflowHandle:
+    """Start the account's 30-day plan the way `csops onboard` does (same launch code)."""
+    from adapters.launcher import start_onboarding as launch
+
+    started = await launch(client, task_queue, _facts(engine, account_id))
+    assert started.started, f"{started.handle.id} was already running"
+    return started.handle
+
+
+async def start_renewal_package(
+    engine, client: Client, task_queue: str, account_id: str
+) -> WorkflowHandle:
+    """Start the account's renewal package the way `csops renewal` does."""
+    from adapters.launcher import start_renewal_package as launch
+
+    started = await launch(client, task_queue, _facts(engine, account_id))
+    assert started.started, f"{started.handle.id} was already running"
+    return started.handle
+
+
+def _facts(engine, account_id: str):
     from context.queries import account_facts
 
     with session(engine) as s:
-        facts = account_facts(s, account_id)
-    started = await start_onboarding(env.client, task_queue, facts)
-    assert started.started
-    return started.handle
+        return account_facts(s, account_id)
 
 
 async def onboarding_plan(handle: WorkflowHandle) -> dict:
@@ -61,9 +80,13 @@ async def onboarding_plan(handle: WorkflowHandle) -> dict:
     return {m.id: m for m in states}
 
 
-async def human_requests(handle: WorkflowHandle) -> list[HumanRequestView]:
+async def human_requests(
+    handle: WorkflowHandle, rpc_timeout: timedelta | None = None
+) -> list[HumanRequestView]:
     """The open human requests (the `human_requests` query)."""
-    return await handle.query("human_requests", result_type=list[HumanRequestView])
+    return await handle.query(
+        "human_requests", result_type=list[HumanRequestView], rpc_timeout=rpc_timeout
+    )
 
 
 async def human_history(handle: WorkflowHandle) -> dict:
@@ -94,20 +117,24 @@ async def refusal_reasons(handle: WorkflowHandle, n: int) -> list[str]:
     return [r["reason"] for r in history["refusals"]]
 
 
-async def workflow_task_failures(handle: WorkflowHandle) -> list:
-    """Every WorkflowTaskFailed event in the workflow's history (none is the goal)."""
-    from temporalio.api.enums.v1 import EventType
+async def decide(
+    handle: WorkflowHandle, *, update_id: str | None = None, **payload
+) -> DecideResult:
+    """The `decide` update, as the CLI sends it; the same `update_id` sent again is
+    the same update (the server answers it once)."""
+    return await handle.execute_update(
+        "decide", DecideInput(**payload), id=update_id, result_type=DecideResult
+    )
 
+
+async def workflow_task_failures(handle: WorkflowHandle) -> list:
+    """The run's `WorkflowTaskFailed` events: a handler, a replay or the code itself
+    failed a workflow task (a task that timed out on a dead worker is not one)."""
     return [
         e
         async for e in handle.fetch_history_events()
         if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
     ]
-
-
-async def decide(handle: WorkflowHandle, **payload) -> DecideResult:
-    """The `decide` update, as the CLI sends it."""
-    return await handle.execute_update("decide", DecideInput(**payload), result_type=DecideResult)
 
 
 async def current_details(handle: WorkflowHandle) -> str:
