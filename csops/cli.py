@@ -18,14 +18,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from temporalio.client import Client
-from temporalio.service import RPCError
 
 from adapters.settings import Settings, SettingsError, load_settings
-from adapters.temporal_client import connect
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
+    from temporalio.client import Client
 
     from policies.model import PolicySet
 
@@ -68,6 +66,12 @@ def _settings() -> Settings:
 
 
 async def _client(settings: Settings, identity: str | None = None) -> Client:
+    # Imported here: `csops --help` and commands that never reach Temporal start
+    # without loading the Temporal client (about a third of a second).
+    from temporalio.service import RPCError
+
+    from adapters.temporal_client import connect
+
     try:
         return await connect(
             settings.temporal_address, settings.namespace, settings.codec_keys, identity
@@ -691,6 +695,8 @@ def schedule_show(as_json: JsonOpt = False) -> None:
     settings = _settings()
 
     async def go():
+        from temporalio.service import RPCError
+
         try:
             client = await _client(settings)
             return [await show(client, SCHEDULE_ID), await show(client, DIGEST_SCHEDULE_ID)]
@@ -713,6 +719,8 @@ def schedule_trigger(
     schedule_id = DIGEST_SCHEDULE_ID if digest else SCHEDULE_ID
 
     async def go():
+        from temporalio.service import RPCError
+
         try:
             await (await _client(settings)).get_schedule_handle(schedule_id).trigger()
         except RPCError as err:
@@ -734,6 +742,8 @@ def schedule_remove(as_json: JsonOpt = False) -> None:
     settings = _settings()
 
     async def go():
+        from temporalio.service import RPCError
+
         client = await _client(settings)
         removed = []
         for schedule_id in (SCHEDULE_ID, DIGEST_SCHEDULE_ID):
@@ -950,6 +960,7 @@ def status(workflow_id: str, as_json: JsonOpt = False) -> None:
     """A workflow's state, current details and every human request."""
     from temporalio.api.sdk.v1 import WorkflowMetadata
     from temporalio.client import WorkflowExecutionDescription, WorkflowQueryFailedError
+    from temporalio.service import RPCError
 
     from contracts import names
 
