@@ -22,14 +22,13 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.context_pulls import ContextActivities
 from activities.deciders import DeciderActivities
-from activities.deliveries import DeliveryActivities, report_outcomes
+from activities.deliveries import DeliveryActivities, run_outbox
 from activities.digest import DigestActivities
 from activities.llm_gateway import LlmActivities
 from activities.onboarding import OnboardingActivities
 from activities.records import RecordActivities
 from activities.renewal_sections import RenewalSectionActivities
 from activities.renewal_sweep import SweepActivities
-from adapters.delivery import run_dispatcher
 from adapters.knowledge import KnowledgeBase
 from adapters.launcher import start_renewal_package
 from adapters.openai_provider import OpenAIProvider
@@ -141,11 +140,7 @@ async def run_worker(settings: Settings | None = None) -> None:
         loop.add_signal_handler(sig, stop.set)
     with ThreadPoolExecutor(max_workers=16) as executor:
         dispatcher = asyncio.create_task(
-            run_dispatcher(
-                engine,
-                settings.outbox_delivery,
-                after_pass=lambda: report_outcomes(engine, client, policies.routing.on_call),
-            )
+            run_outbox(engine, client, settings.outbox_delivery, policies.routing.on_call)
         )
         try:
             async with build_worker(

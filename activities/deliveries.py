@@ -22,6 +22,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.records import queue_message, write_audit
+from adapters.delivery import run_dispatcher
 from context.db import session
 from context.queries import NotFound, account_facts
 from context.tables import OutboxMessage
@@ -157,3 +158,13 @@ async def report_outcomes(engine: Engine, client: Client, on_call: str) -> int:
             await asyncio.to_thread(_mark_reported, engine, row.id)
             told += 1
     return told
+
+
+async def run_outbox(
+    engine: Engine, client: Client, spec: str, on_call: str, interval_s: float = 0.5
+) -> None:
+    """The outbox as `csops worker` runs it: deliver through `spec`'s channel, then
+    tell the sending workflows what became of their messages; until cancelled."""
+    await run_dispatcher(
+        engine, spec, interval_s, after_pass=lambda: report_outcomes(engine, client, on_call)
+    )

@@ -27,8 +27,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.deliveries import report_outcomes
-from adapters.delivery import run_dispatcher
+from activities.deliveries import run_outbox
 from adapters.knowledge import KnowledgeBase
 from adapters.settings import load_settings
 from context.db import make_engine
@@ -138,11 +137,12 @@ def run_worker(db, executor, knowledge, tmp_path):
         )
         running = asyncio.create_task(worker.run())
         dispatcher = asyncio.create_task(
-            run_dispatcher(
+            run_outbox(
                 db,
+                client or env.client,
                 delivery or f"maildir:{tmp_path / 'maildir'}",
+                ON_CALL,
                 interval_s=0.2,
-                after_pass=lambda: report_outcomes(db, client or env.client, ON_CALL),
             )
         )
         try:

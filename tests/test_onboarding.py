@@ -257,13 +257,15 @@ async def test_worker_stopped_mid_plan_loses_nothing_and_sends_nothing_twice(
     assert review.status == "On track"
 
 
-async def test_a_second_launch_starts_nothing(ts_env, db, run_worker):
+async def test_a_second_launch_starts_nothing(dev_env, db, run_worker):
+    # The real dev server: a run terminated mid-activity on the time-skipping server
+    # keeps that server from skipping time for the tests after it.
     add_account(db, "acc-twice", arr=30_000, stage="new")
-    async with run_worker(ts_env) as tq:
-        handle = await launch(db, ts_env, tq, "acc-twice")
+    async with run_worker(dev_env) as tq:
+        handle = await launch(db, dev_env, tq, "acc-twice")
         with session(db) as s:
             facts = account_facts(s, "acc-twice")
-        again = await start_onboarding(ts_env.client, tq, facts)
+        again = await start_onboarding(dev_env.client, tq, facts)
         assert not again.started and again.handle.id == handle.id == "onboarding/acc-twice"
         # Still the first run: nothing new was started.
         assert (await again.handle.describe()).run_id == handle.result_run_id

@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from support.cli import target
 from support.data import (
     CSM,
     HOW_TO,
@@ -33,8 +34,8 @@ from support.temporal import (
     wait_for_requests,
 )
 from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.contrib.pydantic import pydantic_data_converter
 
+from adapters.temporal_client import connect
 from contracts.escalation import EscalationResult
 from policies.loader import DEFAULT_POLICY_DIR, load_policies
 
@@ -45,11 +46,7 @@ IMPERSONATION = f"sent by {MALLORY}, not by {CSM}: a decision is made in one's o
 
 async def as_person(env, identity: str) -> Client:
     """A client whose signals and updates Temporal records as sent by `identity`."""
-    return await Client.connect(
-        env.client.service_client.config.target_host,
-        identity=identity,
-        data_converter=pydantic_data_converter,
-    )
+    return await connect(target(env), env.client.namespace, (), identity=identity)
 
 
 async def test_a_decision_sent_in_someone_elses_name_is_refused_and_audited(

@@ -319,7 +319,7 @@ class EscalationWorkflow(HumanDecisions):
             self.outcome = "sent_sampled" if sampled else "sent"
             self.stage = "resolved"
             self.publish()
-            await self._until_delivered(policies, ctx)
+            await self._until_delivered(policies, ctx, decision)
             return
 
         self.stage = "awaiting approval"
@@ -329,7 +329,7 @@ class EscalationWorkflow(HumanDecisions):
         ]
         await self._ticket_status("awaiting_human")
         self.routed = True
-        req, self.decision = await self.ask_until_allowed(
+        req, decision = await self.ask_until_allowed(
             lambda now: reply_decision(now, adjustments),
             kind="approval",
             decision=decision,
@@ -340,11 +340,12 @@ class EscalationWorkflow(HumanDecisions):
             sources=(draft.sources or draft.candidates) if self.grounded else None,
             not_sendable=draft.not_sendable if self.grounded else None,
         )
-        if req.superseded and self.decision.level == AutonomyLevel.OFF_LIMITS:
+        self.decision = decision
+        if req.superseded and decision.level == AutonomyLevel.OFF_LIMITS:
             await self._human_task(
                 policies,
                 ctx,
-                self.decision,
+                decision,
                 f"Handle {ctx.ticket.ticket_id} yourself: the approved reply was not sent",
                 why=req.superseded,
             )
@@ -368,9 +369,11 @@ class EscalationWorkflow(HumanDecisions):
         self.stage = "resolved" if req.status in ("approved", "edited") else "closed"
         self.publish()
         if req.status in ("approved", "edited"):
-            await self._until_delivered(policies, ctx)
+            await self._until_delivered(policies, ctx, decision)
 
-    async def _until_delivered(self, policies: PolicySet, ctx: TicketContext) -> None:
+    async def _until_delivered(
+        self, policies: PolicySet, ctx: TicketContext, decision: AutonomyDecision
+    ) -> None:
         """Wait for the outbox's word on the reply. Not delivered: the outcome says
         so, and the ticket goes back to a person (the owner was alerted)."""
         if not self.confirm_delivery:
@@ -387,11 +390,7 @@ class EscalationWorkflow(HumanDecisions):
         self.customer_messages_sent -= 1
         why = f"the reply to {delivery.to} was not delivered: {delivery.last_error}"
         await self._human_task(
-            policies,
-            ctx,
-            evaluate.decide_autonomy(policies, "customer_reply", ctx.account),
-            f"Answer {ctx.ticket.ticket_id} yourself: {why}",
-            why,
+            policies, ctx, decision, f"Answer {ctx.ticket.ticket_id} yourself: {why}", why
         )
         self.outcome = "delivery_failed"
         self.publish()

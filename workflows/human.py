@@ -418,11 +418,13 @@ class HumanDecisions:
 
         Args:
             redecide: the caller's autonomy decision for this action under a policy.
-            new_request_id: the id of each request asked again (default: the next).
+            new_request_id: the id of each request, asked before each (default: the next).
             ask: the arguments of `ask`, `decision` among them.
         """
         decision: AutonomyDecision = ask.pop("decision")
         while True:
+            if new_request_id:
+                ask["request_id"] = new_request_id()
             req = await self.ask(decision=decision, **ask)
             if req.status not in ("approved", "edited") or not workflow.patched(
                 names.PATCH_APPROVALS_RECHECKED
@@ -445,7 +447,7 @@ class HumanDecisions:
             if current.level == AutonomyLevel.OFF_LIMITS:
                 return req, current
             decision = current
-            ask["request_id"] = new_request_id() if new_request_id else None
+            ask["request_id"] = None  # the next of its kind, unless new_request_id says
 
     def _approval_problem(self, req: HumanRequest, now: AutonomyDecision) -> str | None:
         """Why an approval may not run under the decision the policy makes now."""

@@ -425,7 +425,6 @@ class OnboardingWorkflow(HumanDecisions):
             title=f"Approve the message to {a.name}: {m.title}{nudge}",
             ladder=self._policies.routing.approval.ladder(),
             draft=draft,
-            request_id=self._request_id_for(m, "approval"),
         )
         if req.superseded:
             return f"not sent: {req.superseded}"

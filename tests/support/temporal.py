@@ -49,9 +49,7 @@ async def start_onboarding(
     """Start the account's 30-day plan the way `csops onboard` does (same launch code)."""
     from adapters.launcher import start_onboarding as launch
 
-    started = await launch(client, task_queue, _facts(engine, account_id))
-    assert started.started, f"{started.handle.id} was already running"
-    return started.handle
+    return await _start_for_account(launch, engine, client, task_queue, account_id)
 
 
 async def start_renewal_package(
@@ -60,16 +58,19 @@ async def start_renewal_package(
     """Start the account's renewal package the way `csops renewal` does."""
     from adapters.launcher import start_renewal_package as launch
 
-    started = await launch(client, task_queue, _facts(engine, account_id))
-    assert started.started, f"{started.handle.id} was already running"
-    return started.handle
+    return await _start_for_account(launch, engine, client, task_queue, account_id)
 
 
-def _facts(engine, account_id: str):
+async def _start_for_account(
+    launch, engine, client: Client, task_queue: str, account_id: str
+) -> WorkflowHandle:
     from context.queries import account_facts
 
     with session(engine) as s:
-        return account_facts(s, account_id)
+        facts = account_facts(s, account_id)
+    started = await launch(client, task_queue, facts)
+    assert started.started, f"{started.handle.id} was already running"
+    return started.handle
 
 
 async def onboarding_plan(handle: WorkflowHandle) -> dict:
