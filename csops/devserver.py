@@ -56,25 +56,21 @@ DEV_SERVER_TUNING = [
 
 
 def dev_server_command(
-    data_dir: Path,
+    data_dir: Path | None,
     port: int = 7233,
-    ui_port: int = 8233,
+    ui_port: int | None = 8233,
     namespace: str = "default",
     codec_endpoint: str | None = None,
 ) -> list[str]:
-    """`temporal server start-dev` with SQLite persistence and csops' search attributes;
-    with `codec_endpoint` the UI decodes payloads there (`csops codec-server`)."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        find_binary("temporal"),
-        "server",
-        "start-dev",
-        "--db-filename",
-        str(data_dir / "temporal.db"),
-        "--port",
-        str(port),
-        "--ui-port",
-        str(ui_port),
+    """`temporal server start-dev` with csops' search attributes and tuning: SQLite
+    persistence under `data_dir` (in memory when None), the Web UI on `ui_port` (none
+    when None); with `codec_endpoint` the UI decodes payloads there (`csops codec-server`)."""
+    cmd = [find_binary("temporal"), "server", "start-dev", "--port", str(port)]
+    if data_dir is not None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        cmd += ["--db-filename", str(data_dir / "temporal.db")]
+    cmd += ["--ui-port", str(ui_port)] if ui_port is not None else ["--headless"]
+    cmd += [
         "--namespace",
         namespace,
         "--log-level",

@@ -147,7 +147,7 @@ class DevServer:
 def start_dev_server(processes: Processes, data_dir: Path) -> DevServer:
     port = free_port()
     # No Web UI: nothing here looks at it, and its port would be one more to collide.
-    argv = [*dev_server_command(data_dir, port, free_port()), "--headless"]
+    argv = dev_server_command(data_dir, port, ui_port=None)
     child = processes.spawn("temporal", argv, os.environ, data_dir)
     return DevServer(child, port, data_dir / "temporal.db")
 
