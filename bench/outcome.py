@@ -8,15 +8,17 @@ decides `met`, so a reader need not know each benchmark) and `details`
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-# The comparisons a target can be met by; `met_when` names one of them.
-MET_WHEN: dict[str, Callable[[float, float], bool]] = {
-    "csops <= target": operator.le,
-    "csops >= target": operator.ge,
+# The comparisons a target can be met by (`met_when` names one): an absolute bound
+# on the csops figure, or a bound on its ratio to raw.
+MET_WHEN: dict[str, Callable[[float, float, float], bool]] = {
+    "csops <= target": lambda raw, csops, target: csops <= target,
+    "csops >= target": lambda raw, csops, target: csops >= target,
+    "ratio <= target": lambda raw, csops, target: csops / raw <= target,
+    "ratio >= target": lambda raw, csops, target: csops / raw >= target,
 }
 
 
@@ -42,7 +44,7 @@ class Outcome:
 
     @property
     def met(self) -> bool:
-        return MET_WHEN[self.met_when](self.csops, self.target)
+        return MET_WHEN[self.met_when](self.raw, self.csops, self.target)
 
     def entry(self) -> dict[str, Any]:
         """The benchmark's entry in results.json."""

@@ -16,6 +16,8 @@ KEYS = {"name", "metric", "raw", "csops", "ratio", "target", "met", "bottleneck"
 MET_WHEN = {
     "csops <= target": lambda e: e["csops"] <= e["target"],
     "csops >= target": lambda e: e["csops"] >= e["target"],
+    "ratio <= target": lambda e: e["csops"] / e["raw"] <= e["target"],
+    "ratio >= target": lambda e: e["csops"] / e["raw"] >= e["target"],
 }
 
 
@@ -45,7 +47,9 @@ def test_results_json_has_a_complete_entry_per_benchmark(run) -> None:
     out, _ = run
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))
     entries = {e["name"]: e for e in results["benchmarks"]}
-    assert set(entries) == _benchmark_names() and "retrieval" in entries
+    # Every benchmark module reports: an entry named NAME, or NAME: what (two targets).
+    assert {name.split(":")[0] for name in entries} == _benchmark_names()
+    assert "retrieval" in entries
     for entry in entries.values():
         assert KEYS <= entry.keys(), entry.keys()
         assert entry["raw"] > 0 and entry["csops"] > 0 and entry["target"] > 0
