@@ -13,7 +13,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from adapters.payload_codec import CodecKey, CodecKeyError, parse_codec_keys
+from adapters.codec_keys import CodecKey, CodecKeyError, parse_codec_keys
 
 
 class SettingsError(Exception):
@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     # 50 completions/s while the CPU idles; a few more roughly double throughput.
     workflow_pollers: int = Field(4, gt=0, validation_alias="CSOPS_WORKFLOW_POLLERS")
     activity_pollers: int = Field(4, gt=0, validation_alias="CSOPS_ACTIVITY_POLLERS")
+    # Open workflows the worker keeps in memory (the SDK's default). An evicted one is
+    # rebuilt from its history when it next wakes: sleeping onboardings wake rarely,
+    # so this bounds the worker's memory at little cost (bench/memory.py).
+    workflow_cache: int = Field(1000, ge=0, validation_alias="CSOPS_WORKFLOW_CACHE")
 
     # The optional payload codec (adapters/payload_codec.py): "kid1=BASE64,kid2=BASE64",
     # the first key encrypts, all decrypt. Empty tuple: payloads travel unencrypted.

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from temporalio.client import Client
 from temporalio.converter import DataConverter
 
-from adapters.payload_codec import AesGcmCodec, CodecKey
+from adapters.codec_keys import CodecKey
+from adapters.payload_codec import AesGcmCodec
 from contracts.converter import DATA_CONVERTER
 
 

@@ -19,12 +19,11 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from adapters.settings import Settings, SettingsError, load_settings
-
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
     from temporalio.client import Client
 
+    from adapters.settings import Settings
     from policies.model import PolicySet
 
 app = typer.Typer(
@@ -59,6 +58,10 @@ def _date_option(option: str, value: str | None) -> date | None:
 
 
 def _settings() -> Settings:
+    # Imported here, like the client below: `csops --help` needs neither pydantic
+    # nor the settings.
+    from adapters.settings import SettingsError, load_settings
+
     try:
         return load_settings()
     except SettingsError as err:
@@ -218,7 +221,7 @@ def codec_key(
     as_json: JsonOpt = False,
 ) -> None:
     """Print a new random AES-256 key as `kid=base64` for CSOPS_CODEC_KEYS."""
-    from adapters.payload_codec import CodecKeyError, new_key_entry
+    from adapters.codec_keys import CodecKeyError, new_key_entry
 
     try:
         entry = new_key_entry(key_id)

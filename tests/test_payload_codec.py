@@ -23,16 +23,14 @@ from support.temporal import decide, start_escalation, wait_for_requests
 from temporalio.api.common.v1 import Payload, SearchAttributes
 from temporalio.worker import Replayer
 
+from adapters.codec_keys import CodecKey, new_key_entry, parse_codec_keys
 from adapters.payload_codec import (
     ENCODING,
     KEY_ID,
     NO_KEYS,
     AesGcmCodec,
     CodecError,
-    CodecKey,
     decode_problem,
-    new_key_entry,
-    parse_codec_keys,
 )
 from adapters.settings import SettingsError, load_settings
 from adapters.temporal_client import connect, data_converter

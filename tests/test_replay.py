@@ -18,7 +18,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from adapters.payload_codec import new_key_entry, parse_codec_keys
+from adapters.codec_keys import new_key_entry, parse_codec_keys
 from adapters.temporal_client import data_converter
 from worker import INTERCEPTORS, STRICT_WORKFLOW_RUNNER, WORKFLOW_RUNNER, WORKFLOWS
 
