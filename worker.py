@@ -125,7 +125,7 @@ def build_worker(
         activity_executor=executor,
         max_concurrent_workflow_task_polls=settings.workflow_pollers,
         max_concurrent_activity_task_polls=settings.activity_pollers,
-        **options,
+        **{"max_cached_workflows": settings.workflow_cache, **options},
     )
 
 

@@ -100,6 +100,7 @@ async def main(address: str, task_queue: str) -> None:
             activity_executor=executor,
             max_concurrent_workflow_task_polls=settings.workflow_pollers,
             max_concurrent_activity_task_polls=settings.activity_pollers,
+            max_cached_workflows=settings.workflow_cache,
         )
         await worker.run()
 

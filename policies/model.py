@@ -3,6 +3,7 @@ silently drops a rule."""
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, ClassVar, Literal, Self
@@ -300,3 +301,16 @@ class PolicySet(_Strict):
                         "is missing from autonomy.yaml"
                     )
         return self
+
+
+# One decoded snapshot per version for all the workflows of a process: each open
+# workflow keeps its snapshot (about 63 KiB decoded), and nearly all keep the same
+# version. Weak values: a version no workflow holds any more is freed.
+_SHARED_SNAPSHOTS: weakref.WeakValueDictionary[str, PolicySet] = weakref.WeakValueDictionary()
+
+
+def shared_snapshot(snapshot: PolicySet) -> PolicySet:
+    """`snapshot`, or an equal one decoded before it (the models are frozen, so a
+    workflow cannot change what another holds)."""
+    kept = _SHARED_SNAPSHOTS.setdefault(snapshot.version, snapshot)
+    return kept if kept == snapshot else snapshot

@@ -7,20 +7,22 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.context_pulls import ContextActivities
     from contracts.accounts import AccountFacts, PullAccountInput
-    from policies.model import PolicySet
+    from policies.model import PolicySet, shared_snapshot
 
 from workflows.options import RECORD_RETRY, RECORD_TIMEOUT
 
 
 async def policy_snapshot() -> PolicySet:
     """The policies as they are now; kept in history, so the workflow decides by
-    them until it ends, whatever happens to the files."""
-    return await workflow.execute_activity_method(
+    them until it ends, whatever happens to the files. Workflows of the same version
+    share one decoded copy."""
+    snapshot = await workflow.execute_activity_method(
         ContextActivities.load_policies,
         summary="load policy snapshot",
         start_to_close_timeout=RECORD_TIMEOUT,
         retry_policy=RECORD_RETRY,
     )
+    return shared_snapshot(snapshot)
 
 
 async def account_facts(account_id: str) -> AccountFacts:
