@@ -92,3 +92,51 @@ def test_results_md_names_the_command_the_machine_and_the_figures(run) -> None:
     assert "## retrieval: knowledge search over 2,000 documents" in text
     assert "| csops/raw (medians) |" in text
     assert "round 1/1 csops" in done.stderr  # progress goes to stderr
+
+
+def test_cli_startup_times_each_command_against_the_import_baseline(run) -> None:
+    out, done = run
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    entries = {e["name"]: e for e in results["benchmarks"] if e["name"].startswith("cli_startup")}
+    assert set(entries) == {f"cli_startup: {c}" for c in ("--help", "status", "ticket")}
+    baselines = {e["raw"] for e in entries.values()}
+    assert len(baselines) == 1  # one baseline, the same for every command
+    for entry in entries.values():
+        details = entry["details"]
+        assert (details["runs per round"], details["rounds"]) == (2, 1)
+        wall = details["wall s (median, min, max over rounds)"]
+        for case in ("raw", "csops"):
+            assert wall[case][1] <= wall[case][0] <= wall[case][2]
+            imports = details["imports"][case]
+            assert imports["import ms"] > 0 and imports["largest"]
+        assert wall["csops"][0] == entry["csops"] and wall["raw"][0] == entry["raw"]
+        assert "temporalio.client" in details["imports"]["raw"]["largest"]
+    # --help does not load the Temporal client; the commands that talk to Temporal do.
+    assert (
+        "temporalio.client"
+        not in entries["cli_startup: --help"]["details"]["imports"]["csops"]["largest"]
+    )
+    assert "## cli_startup: `csops` commands from the shell" in (out / "RESULTS.md").read_text()
+    assert "round 1/1:" in done.stderr
+
+
+def test_memory_reports_both_workers_per_open_workflow(run) -> None:
+    out, done = run
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    [entry] = [e for e in results["benchmarks"] if e["name"] == "memory"]
+    details = entry["details"]
+    assert (details["open workflows"], details["rounds"], details["workflow cache"]) == (30, 1, 30)
+    figures = details["figures (median, min, max over rounds)"]
+    for case in ("raw", "csops"):
+        per_workflow = figures[case]["per open workflow KiB"]
+        assert per_workflow[1] <= per_workflow[0] <= per_workflow[2]
+        assert figures[case]["open MiB"][0] > figures[case]["idle MiB"][0] > 0
+        assert figures[case]["settle s"][0] >= figures[case]["start s"][0] > 0
+    assert figures["raw"]["per open workflow KiB"][0] == entry["raw"]
+    assert figures["csops"]["per open workflow KiB"][0] == entry["csops"]
+    # A raw timer's history: started, workflow task scheduled/started/completed, timer.
+    assert figures["raw"]["history events"][0] == 5
+    # An onboarding does more before its timers: policy, account, the welcome.
+    assert figures["csops"]["history events"][0] > 5
+    assert "## memory: worker RSS with 30 open workflows" in (out / "RESULTS.md").read_text()
+    assert "round 1/1 csops" in done.stderr
