@@ -18,9 +18,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-import frontmatter
-from bs4 import BeautifulSoup
-
 TICKET_FIELDS = (
     "id", "subject", "body", "answer", "status", "priority", "tags", "language", "created_at",
     "account",
@@ -73,6 +70,10 @@ class Parsed(Generic[T]):
 
 
 def html_to_text(markup: str) -> str:
+    # Imported here, as frontmatter below: `csops ticket` reads PRIORITIES from this
+    # module, and BeautifulSoup alone costs it a tenth of a second.
+    from bs4 import BeautifulSoup
+
     soup = BeautifulSoup(markup, "html.parser")
     for item in soup.find_all("li"):
         item.insert_before("\n- ")
@@ -119,6 +120,8 @@ def parse_articles(path: Path) -> Iterator[Parsed[ArticleRecord]]:
 
 
 def _markdown_article(n: int, file: Path) -> Parsed[ArticleRecord]:
+    import frontmatter
+
     where = str(file)
     try:
         post = frontmatter.loads(file.read_text(encoding="utf-8"))

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import memory, retrieval
+from bench import cli_startup, memory, retrieval
 from bench.outcome import Outcome
 from bench.report import write
 
@@ -22,6 +22,7 @@ from bench.report import write
 BENCHMARKS: dict[str, Callable[[str, int], Outcome | list[Outcome]]] = {
     retrieval.NAME: retrieval.run,
     memory.NAME: memory.run,
+    cli_startup.NAME: cli_startup.run,
 }
 SIZES = ("small", "full")
 HERE = Path(__file__).parent
