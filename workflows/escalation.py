@@ -119,10 +119,12 @@ class EscalationWorkflow(HumanDecisions):
         # Replies wait for the outbox's word on their delivery (older runs did not).
         self.confirm_delivery = workflow.patched(names.PATCH_DELIVERY_CONFIRMED)
         # The policy and the ticket are read at once, as local activities (quick
-        # reads: no task queue round trip, no extra workflow task), and a hot
-        # ticket's status is recorded while its notification is queued. Older runs
-        # did each as an activity of its own, one after the other.
+        # reads: no task queue round trip, no extra workflow task), a hot ticket's
+        # status is recorded while its notification is queued, and audit rows are
+        # local activities too. Older runs did each as an activity of its own, one
+        # after the other.
         self.sooner = workflow.patched(names.PATCH_NOTIFY_SOONER)
+        self.audit_locally = self.sooner
         self.publish()
         if self.sooner:
             policies, ctx = await asyncio.gather(
