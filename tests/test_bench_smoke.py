@@ -92,3 +92,27 @@ def test_results_md_names_the_command_the_machine_and_the_figures(run) -> None:
     assert "## retrieval: knowledge search over 2,000 documents" in text
     assert "| csops/raw (medians) |" in text
     assert "round 1/1 csops" in done.stderr  # progress goes to stderr
+
+
+def test_hot_ticket_reports_both_rates_both_sides_and_every_ticket(run) -> None:
+    out, _ = run
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    entries = {e["name"]: e for e in results["benchmarks"]}
+    absolute, ratio = entries["hot_ticket"], entries["hot_ticket: p99 ratio"]
+    assert (absolute["met_when"], ratio["met_when"]) == ("csops <= target", "ratio <= target")
+    assert (absolute["raw"], absolute["csops"]) == (ratio["raw"], ratio["csops"])
+    details = absolute["details"]
+    assert details["rates per s"] == [5, 20] and details["rounds"] == 1
+    latency = details["latency ms (median, min, max over rounds)"]
+    for side in ("raw", "csops"):
+        for rate in ("5/s", "20/s"):
+            p50, p95, p99 = (latency[side][rate][p][0] for p in ("p50", "p95", "p99"))
+            assert 0 < p50 <= p95 <= p99
+            tickets = details["tickets"][side][rate]
+            assert (
+                tickets["submitted"] == int(rate.split("/")[0]) * details["seconds per case"][rate]
+            )
+            assert tickets["failed to submit"] == 0
+            assert tickets["completed"] + tickets["unfinished"] == tickets["submitted"]
+            assert details["worker CPU ms per ticket"][side][rate][0] > 0
+        assert latency[side]["20/s"]["p99"][0] == absolute[side]
