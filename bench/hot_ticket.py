@@ -23,6 +23,7 @@ Targets: csops p99 ≤ 1 s at 20/s, and p99 csops/raw ≤ 1.5 at 20/s.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 import tempfile
@@ -34,6 +35,8 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlmodel import select
+from temporalio.client import Client
+from temporalio.service import RPCError
 
 from bench.measure import Progress, Spread, percentile
 from bench.outcome import Outcome
@@ -84,8 +87,68 @@ STAMP_COMMITS = [
 CLOCK_TICK_S = 1 / os.sysconf("SC_CLK_TCK")
 CORES = os.cpu_count() or 1
 
+# Measured while writing this benchmark (py-spy on the worker at 8 tickets/s, the
+# histories of single tickets, small and medium runs); the machine was shared with
+# three other benchmarking sessions (load average 3-10 on 2 cores), so the CPU
+# figures are that run's and only their order of magnitude carries over.
 FINDINGS = """\
-(to be written from the profile)"""
+Measured on 2026-11-22 on this machine, shared with three other benchmarking
+sessions (load average 3-10 on 2 cores): py-spy (`--gil`) on the `csops worker`
+at 8 tickets/s, the history of one ticket at a time, CPU per ticket from /proc.
+
+**Before** (the escalation as it was, the sandbox re-importing the workflow
+modules): a hot ticket took 9 workflow tasks and 7 activity tasks up to its ack
+timer, four of the activities one after the other before the notification
+(`load_policies`, `pull_ticket_context`, `assess_ticket`,
+`record_ticket_status`), then `send_message`, then two `record_audit`. One ticket
+alone: 167 ms to the committed notification (each workflow task 10-17 ms, each
+activity about 10 ms). Worker CPU 96-125 ms and dev-server CPU 82-130 ms per
+ticket. Where the worker's Python time went:
+
+| share of the worker's GIL time | before |
+| --- | --- |
+| creating each workflow's sandbox: re-importing `workflows/escalation.py`, `workflows/human.py` ... | 50% |
+| of which compiling those modules from source (`PYTHONDONTWRITEBYTECODE=1` here: no `.pyc`) | 27% |
+| the SDK's payload visitor (every payload, 6 passes, each entering the sandbox) | 10% |
+| activities (offline assessment, context read, outbox and audit writes) | 9% |
+| outbox dispatcher (`deliver_pending`) | 2-12% |
+
+Loading the policy is no longer a cost: `load_policies` returns its cached set
+in 0.9 ms (files read and hashed, not parsed), and decoding the 11 KB snapshot
+in the workflow takes 0.3-2 ms.
+
+**Fixes**:
+1. Escalation patch `notify-sooner`: the policy snapshot and the ticket context
+   are read at once as local activities (quick reads: no task-queue round trip,
+   no workflow task of their own), a hot ticket's status (a local activity) is
+   recorded beside its notification instead of before it, and the escalation's
+   audit rows are local activities. Before the notification: 2 steps instead
+   of 4 (the reads, then `assess_ticket`); per hot ticket 4 workflow tasks and 2
+   activity tasks instead of 9 and 7. One ticket alone: 167 -> 94 ms. CPU per
+   ticket at 8/s: worker 115-125 -> 73-82 ms, dev server 99-103 -> 40-52 ms. The
+   histories recorded before the patch still replay; new ones are recorded
+   (`*.notify-sooner.json`).
+2. The worker shares its workflow modules with every workflow (sandbox
+   passthrough of `workflows`, done for the memory benchmark): the re-import and
+   the compile above are gone (creating a workflow: 2.6% of the GIL time after).
+
+**After both**, the worker's GIL time goes to the SDK's payload visitor (24%; its
+`get_serialization_context` enters the sandbox for each payload of each pass,
+20%), activity dispatch (10%), the ticket-context read (7%) and the outbox
+dispatcher (5%): nothing csops-specific dominates. CPU per ticket (small runs,
+load 7-9): worker 60-80 ms against the raw worker's 26-33 ms (raw runs 3
+trivial activities; csops a real context read, an assessment, the rendering of
+the notification and three writes), dev server 50-52 ms against 50-66 ms.
+
+Tried and not kept: eager activity execution (`system.enableActivityEagerExecution`
+on the server; the SDK asks for it by default): raw at 20/s was no faster
+(within the noise, worker and server CPU per ticket higher).
+
+**The 20/s target on this machine**: the raw baseline alone spends about 80-100
+ms of CPU per ticket (worker + dev server), so 2 cores sustain at most 20-25
+tickets/s with nothing else running; shared with other sessions, raw's own p99
+at 20/s was 1.6-5.3 s in small runs here. The table above gives each run's
+CPU per ticket; `details` gives the rate the cores could sustain at most."""
 
 
 @dataclass
@@ -169,7 +232,7 @@ async def _run(size: str, rounds: int) -> list[Outcome]:
                             submit, rows, worker = sides[side]
                             case = await _case(
                                 side, rate, seconds[rate], drain_s, f"r{r}-{rate}-", submit, rows,
-                                worker, server.process,
+                                worker, server.process, client,
                             )  # fmt: skip
                             cases.append(case)
                             p = case.percentiles()
@@ -193,7 +256,7 @@ def _key(side: str, ticket_id: str) -> str:
 
 def _prefix(side: str, ticket_id: str) -> str:
     """What the outbox keys of tickets whose ids start with `ticket_id` start with."""
-    return escalation_id(ticket_id) if side == "csops" else ticket_id
+    return _workflow_id(side, ticket_id)
 
 
 def _csops_rows(folder: Path, prefix: str) -> dict[str, float]:
@@ -232,6 +295,7 @@ async def _case(
     rows: Callable[[str], dict[str, float]],
     worker: Process,
     server: Process,
+    client: Client,
 ) -> Case:
     """Submit `rate` tickets a second for `seconds` (open loop), then collect."""
     case = Case(side, rate, submitted=round(rate * seconds))
@@ -268,7 +332,25 @@ async def _case(
         else:  # counted at the moment the wait gave up: a lower bound
             case.unfinished += 1
             case.latencies_ms.append((given_up - starts[ticket_id]) * 1000)
+    # An overloaded case's backlog must not run into the next case.
+    late = [_workflow_id(side, t) for t, k in zip(ids, keys, strict=True) if k not in found]
+    await _terminate(client, late)
     return case
+
+
+def _workflow_id(side: str, ticket_id: str) -> str:
+    return escalation_id(ticket_id) if side == "csops" else ticket_id
+
+
+async def _terminate(client: Client, workflow_ids: list[str]) -> None:
+    limit = asyncio.Semaphore(50)
+
+    async def one(workflow_id: str) -> None:
+        async with limit:
+            with contextlib.suppress(RPCError):  # it ended meanwhile
+                await client.get_workflow_handle(workflow_id).terminate("unfinished at case end")
+
+    await asyncio.gather(*(one(w) for w in workflow_ids))
 
 
 def _outcomes(
@@ -440,7 +522,8 @@ Tickets arrive at a steady rate ({cases_text}; open
 loop: submission i starts at t0 + i/rate, never waiting for earlier ones); each
 case is drained before the next (at most {details["seconds a drain waits at most"]:g} s: a
 notification not committed by then counts as unfinished, its latency taken when
-the wait gave up, a lower bound); {details["rounds"]} round(s), raw and csops
+the wait gave up, a lower bound, and its workflow is terminated so that no
+backlog runs into the next case); {details["rounds"]} round(s), raw and csops
 alternating at each rate, the order swapped every round. One in-memory dev
 server with csops's flags; the `csops worker` process (with its outbox
 dispatcher, offline engine) and the raw worker run all along on their own queues.
