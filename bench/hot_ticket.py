@@ -476,13 +476,13 @@ def _bottleneck(figures: dict, details: dict, top: int) -> str:
     sustain = details["tickets per s the cores sustain at most"]
     cpu = {
         side: f"worker {worker[side][rate][0]:.0f} ms + server {server[side][rate][0]:.0f} ms "
-        f"of CPU per ticket (at most {sustain[side][rate][0]:.0f} tickets/s on {CORES} cores)"
+        f"of CPU per ticket, at most {sustain[side][rate][0]:.0f} tickets/s on {CORES} cores"
         for side in ("raw", "csops")
     }
     if raw_p99 > TARGET_P99_MS:
         return (
             f"raw Temporal alone needs {raw_p99:.0f} ms at p99 for {RAW_STEPS} activities and "
-            f"the notification at {top}/s on this machine ({cpu['raw']}; csops: "
+            f"the notification at {top}/s on this machine (raw: {cpu['raw']}; csops: "
             f"{cpu['csops']}): the dev server and the {CORES} cores, shared with other "
             "processes, not csops."
         )
