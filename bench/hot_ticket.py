@@ -428,7 +428,8 @@ def _outcomes(
         "server CPU ms per ticket": per_side(lambda c: c.server_cpu_ms / max(c.submitted, 1)),
         "submitter CPU ms per ticket": per_side(lambda c: c.submitter_cpu_ms / max(c.submitted, 1)),
         # What the cores could sustain if worker, server and submitter used nothing
-        # else: cores / CPU per ticket. Below the rate, the case cannot keep up.
+        # else: cores / CPU per ticket. Meaningful where every ticket completed (an
+        # overloaded case divides by tickets that were never processed).
         "tickets per s the cores sustain at most": per_side(
             lambda c: CORES * 1000 * c.submitted / max(_cpu_ms(c), 1e-9)
         ),
@@ -471,20 +472,25 @@ def _triple(s: Spread, digits: int) -> list[float]:
 
 def _bottleneck(figures: dict, details: dict, top: int) -> str:
     raw_p99 = figures["raw"][top][99].median
-    rate = f"{top}/s"
+    low = f"{min(figures['raw'])}/s"  # the CPU a ticket costs where all of them complete
     worker, server = details["worker CPU ms per ticket"], details["server CPU ms per ticket"]
     sustain = details["tickets per s the cores sustain at most"]
     cpu = {
-        side: f"worker {worker[side][rate][0]:.0f} ms + server {server[side][rate][0]:.0f} ms "
-        f"of CPU per ticket, at most {sustain[side][rate][0]:.0f} tickets/s on {CORES} cores"
+        side: f"worker {worker[side][low][0]:.0f} ms + server {server[side][low][0]:.0f} ms "
+        f"of CPU per ticket at {low}, at most {sustain[side][low][0]:.0f} tickets/s on "
+        f"{CORES} cores"
+        for side in ("raw", "csops")
+    }
+    done = {
+        side: "{completed} of {submitted}".format(**details["tickets"][side][f"{top}/s"])
         for side in ("raw", "csops")
     }
     if raw_p99 > TARGET_P99_MS:
         return (
             f"raw Temporal alone needs {raw_p99:.0f} ms at p99 for {RAW_STEPS} activities and "
-            f"the notification at {top}/s on this machine (raw: {cpu['raw']}; csops: "
-            f"{cpu['csops']}): the dev server and the {CORES} cores, shared with other "
-            "processes, not csops."
+            f"the notification at {top}/s on this machine ({done['raw']} notified in time; "
+            f"csops {done['csops']}); raw: {cpu['raw']}; csops: {cpu['csops']}. The dev "
+            f"server and the {CORES} cores, shared with other processes, not csops."
         )
     return f"csops: {cpu['csops']}; raw: {cpu['raw']}."
 
