@@ -69,7 +69,7 @@ ACCOUNTS = 20  # tickets cycle over the book's accounts
 # The escalation's sequential steps before `hot/notify` on the hot path
 # (workflows/escalation.py, patch notify-sooner): the reads (load_policies and
 # pull_ticket_context, local activities run at once), then assess_ticket;
-# record_ticket_status runs beside the notification. (Before the patch: four
+# record_ticket_status follows the notification. (Before the patch: four
 # activities one after the other, the status before the notification.)
 RAW_STEPS = 2
 # What the offline engine routes as hot (tests/support/data.py HOT_TEXT).
@@ -121,7 +121,7 @@ in the workflow takes 0.3-2 ms.
 1. Escalation patch `notify-sooner`: the policy snapshot and the ticket context
    are read at once as local activities (quick reads: no task-queue round trip,
    no workflow task of their own), a hot ticket's status (a local activity) is
-   recorded beside its notification instead of before it, and the escalation's
+   recorded after its notification instead of before it, and the escalation's
    audit rows are local activities. Before the notification: 2 steps instead
    of 4 (the reads, then `assess_ticket`); per hot ticket 4 workflow tasks and 2
    activity tasks instead of 9 and 7. One ticket alone: 167 -> 94 ms. CPU per
@@ -551,7 +551,7 @@ dispatcher, offline engine) and the raw worker run all along on their own queues
 - raw: `start_workflow("raw.Chain")`: {RAW_STEPS} trivial activities one after
   another (as many steps as the escalation takes before its notification: the
   reads, policy snapshot and ticket context as two local activities at once,
-  then the assessment activity; the ticket's status is recorded beside the
+  then the assessment activity; the ticket's status is recorded after the
   notification), then one committing a row stamped with the wall clock to an
   SQLite outbox.
 

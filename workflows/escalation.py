@@ -65,7 +65,7 @@ class EscalationWorkflow(HumanDecisions):
         self.strategic: str | None = None
         self.delivery = ""
         self.confirm_delivery = False
-        self.sooner = False  # reads at once; a hot ticket's status beside its notification
+        self.sooner = False  # reads at once; a hot ticket's status after its notification
 
     def details_header(self) -> list[str]:
         lines = [
@@ -120,9 +120,9 @@ class EscalationWorkflow(HumanDecisions):
         self.confirm_delivery = workflow.patched(names.PATCH_DELIVERY_CONFIRMED)
         # The policy and the ticket are read at once, as local activities (quick
         # reads: no task queue round trip, no extra workflow task), a hot ticket's
-        # status is recorded while its notification is queued, and audit rows are
+        # status is recorded once its notification is queued, and audit rows are
         # local activities too. Older runs did each as an activity of its own, one
-        # after the other.
+        # after the other, the hot ticket's status before its notification.
         self.sooner = workflow.patched(names.PATCH_NOTIFY_SOONER)
         self.audit_locally = self.sooner
         self.publish()
@@ -201,14 +201,13 @@ class EscalationWorkflow(HumanDecisions):
         )
         self.decision = ack_decision
         self.human_reasons = [f"hot: {r}" for r in self.hot_why]
-        escalated = self._ticket_status("escalated")
         if not self.sooner:
-            await escalated
+            await self._ticket_status("escalated")
         self.stage = "hot: awaiting ack"
         ladder = routing.ack.ladder()
         request_id = self.next_request_id("ack")
         approvers = ack_decision.approvers or [ctx.account.owner_csm, routing.on_call]
-        notified = self.send(
+        await self.send(
             "hot/notify",
             f"notify {ctx.account.owner_csm} + on-call: hot ticket",
             audience="internal",
@@ -232,9 +231,7 @@ class EscalationWorkflow(HumanDecisions):
             },
         )
         if self.sooner:
-            await asyncio.gather(notified, escalated)
-        else:
-            await notified
+            await self._ticket_status("escalated")
         await self.audit(
             "hot/notify",
             "internal_notification",
