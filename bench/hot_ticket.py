@@ -97,8 +97,8 @@ sessions (load average 3-10 on 2 cores): py-spy (`--gil`) on the `csops worker`
 at 8 tickets/s, the history of one ticket at a time, CPU per ticket from /proc.
 
 **Before** (the escalation as it was, the sandbox re-importing the workflow
-modules): a hot ticket took 9 workflow tasks and 7 activity tasks up to its ack
-timer, four of the activities one after the other before the notification
+modules): a hot ticket took 8 workflow tasks and 7 activity tasks up to its ack
+timer (committed histories), four of the activities one after the other before the notification
 (`load_policies`, `pull_ticket_context`, `assess_ticket`,
 `record_ticket_status`), then `send_message`, then two `record_audit`. One ticket
 alone: 167 ms to the committed notification (each workflow task 10-17 ms, each
@@ -124,7 +124,7 @@ in the workflow takes 0.3-2 ms.
    recorded after its notification instead of before it, and the escalation's
    audit rows are local activities. Before the notification: 2 steps instead
    of 4 (the reads, then `assess_ticket`); per hot ticket 4 workflow tasks and 2
-   activity tasks instead of 9 and 7. One ticket alone: 167 -> 94 ms. CPU per
+   activity tasks instead of 8 and 7. One ticket alone: 167 -> 71 ms. CPU per
    ticket at 8/s: worker 115-125 -> 73-82 ms, dev server 99-103 -> 40-52 ms. The
    histories recorded before the patch still replay; new ones are recorded
    (`*.notify-sooner.json`).
