@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import retrieval, seeding
+from bench import context_pulls, retrieval, seeding
 from bench.outcome import Outcome
 from bench.report import write
 
@@ -22,6 +22,7 @@ from bench.report import write
 BENCHMARKS: dict[str, Callable[[str, int], Outcome | list[Outcome]]] = {
     retrieval.NAME: retrieval.run,
     seeding.NAME: seeding.run,
+    context_pulls.NAME: context_pulls.run,
 }
 SIZES = ("small", "full")
 HERE = Path(__file__).parent
