@@ -17,6 +17,7 @@ issue (captured with a SQLAlchemy event listener) shows index searches only.
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import sqlite3
@@ -33,7 +34,7 @@ from sqlalchemy.engine import Engine
 
 from activities.context_pulls import ContextActivities
 from activities.renewal_sections import RenewalSectionActivities
-from bench.measure import Progress, Spread, latencies_ms, percentile
+from bench.measure import Progress, Spread, percentile
 from bench.outcome import Outcome
 from bench.seeding import AS_OF
 from context.db import make_engine, session
@@ -264,6 +265,14 @@ def _percentiles(samples: list[float]) -> dict[int, float]:
     return {q: percentile(samples, q) for q in PERCENTILES}
 
 
+def _timed(call: Pull, pick: Pick) -> tuple[float, float]:
+    """Wall and CPU milliseconds of one call. The CPU time is this thread's own, so
+    the two apart show how long the call waited for a core on a busy machine."""
+    wall, cpu = time.perf_counter_ns(), time.thread_time_ns()
+    call(pick)
+    return (time.perf_counter_ns() - wall) / 1e6, (time.thread_time_ns() - cpu) / 1e6
+
+
 def run(size: str, rounds: int) -> Outcome:
     """Seed the book, then each round draw accounts and time every pull of each
     account (csops) and the raw read of each account, the two alternating which
@@ -291,6 +300,7 @@ def run(size: str, rounds: int) -> Outcome:
         }
         parse_ms = _policy_parse_ms(folder)
         per_round: dict[str, list[dict[int, float]]] = {name: [] for name in ["raw", *pulls]}
+        cpu_p95: dict[str, list[float]] = {name: [] for name in ["raw", *pulls]}
         package: list[float] = []
         # Untimed: warm both sides as a worker that has served a few workflows (the
         # offline engine's language models load on first use), and read the plans.
@@ -300,33 +310,42 @@ def run(size: str, rounds: int) -> Outcome:
             for pull in pulls.values():
                 pull(pick)
         plans = _plans(engine, path, pulls, warm[0])
+        load = [os.getloadavg()[0]]
         for r in range(rounds):
             picks = _draw(raw.db, checks, drawn, seed=r)
             order = ("raw", "csops") if r % 2 == 0 else ("csops", "raw")
             for case in order:
                 if case == "raw":
-                    per_round["raw"].append(_percentiles(latencies_ms(raw.pull, picks)))
+                    walls, cpus = zip(*(_timed(raw.pull, pick) for pick in picks), strict=True)
+                    per_round["raw"].append(_percentiles(list(walls)))
+                    cpu_p95["raw"].append(percentile(cpus, 95))
                     progress(f"round {r + 1}/{rounds} raw: {len(picks)} accounts, "
                              f"p95 {per_round['raw'][-1][95]:.2f} ms")  # fmt: skip
                     continue
                 taken: dict[str, list[float]] = {name: [] for name in pulls}
+                cpu: dict[str, list[float]] = {name: [] for name in pulls}
                 for pick in picks:  # every pull of one account, as its workflows would
                     for name, pull in pulls.items():
-                        taken[name] += latencies_ms(pull, [pick])
+                        wall_ms, cpu_ms = _timed(pull, pick)
+                        taken[name].append(wall_ms)
+                        cpu[name].append(cpu_ms)
                 for name, samples in taken.items():
                     per_round[name].append(_percentiles(samples))
+                    cpu_p95[name].append(percentile(cpu[name], 95))
                 sums = [sum(one) for one in zip(*(taken[n] for n in PACKAGE), strict=True)]
                 package.append(percentile(sums, 95))
                 worst = max(pulls, key=lambda n: per_round[n][-1][95])
                 progress(f"round {r + 1}/{rounds} csops: {len(picks)} accounts x {len(pulls)} "
                          f"pulls, worst p95 {worst} {per_round[worst][-1][95]:.2f} ms")  # fmt: skip
+            load.append(os.getloadavg()[0])
         engine.dispose()
     figures = {
         name: {q: Spread.of([one[q] for one in rounds_]) for q in PERCENTILES}
         for name, rounds_ in per_round.items()
     }
+    cpu_figures = {name: Spread.of(values) for name, values in cpu_p95.items()}
     return _outcome(book.model_dump(mode="json"), seeded_s, drawn, rounds, figures,
-                    Spread.of(package), parse_ms, plans)  # fmt: skip
+                    cpu_figures, Spread.of(package), parse_ms, plans, load)  # fmt: skip
 
 
 def _outcome(
@@ -335,9 +354,11 @@ def _outcome(
     drawn: int,
     rounds: int,
     figures: dict[str, dict[int, Spread]],
+    cpu: dict[str, Spread],
     package: Spread,
     parse_ms: list[float],
     plans: dict[str, list[dict]],
+    load: list[float],
 ) -> Outcome:
     pulls = [name for name in figures if name != "raw"]
     worst = max(pulls, key=lambda n: figures[n][95].median)
@@ -363,6 +384,11 @@ def _outcome(
             }
             for name, by_q in figures.items()
         },
+        "CPU ms p95 (median, min, max over rounds)": {
+            name: [round(s.median, 3), round(s.low, 3), round(s.high, 3)] for name, s in cpu.items()
+        },
+        "load average (1 min) before and after each round": [round(x, 2) for x in load],
+        "cores": os.cpu_count(),
         "renewal package reads per account, p95 ms (median, min, max)": [
             round(package.median, 2),
             round(package.low, 2),
@@ -372,8 +398,16 @@ def _outcome(
         "queries without an index": unindexed,
         "query plans": plans,
     }
+    raw_tail = figures["raw"][95].median / figures["raw"][50].median
     if unindexed:
         bottleneck = f"{len(unindexed)} quer(ies) scan or sort without an index: " + "; ".join(unindexed)  # fmt: skip
+    elif cpu[worst].median <= TARGET_MS:
+        bottleneck = (
+            f"the machine, not the pulls: {worst}'s p95 is {csops_p95:.1f} ms of wall time but "
+            f"{cpu[worst].median:.1f} ms of CPU; the rest is waiting for a core (load average "
+            f"{max(load):.1f} on {os.cpu_count()} cores during the rounds; the raw read's own p95 "
+            f"is {raw_tail:.0f}x its p50)."
+        )
     else:
         bottleneck = (
             f"{worst} is the slowest pull, p95 {csops_p95:.1f} ms against {raw_p95:.1f} ms for "
@@ -391,13 +425,14 @@ def _outcome(
         bottleneck=bottleneck,
         details=details,
     )
-    outcome.markdown = _markdown(outcome, figures, package, parse_ms, plans)
+    outcome.markdown = _markdown(outcome, figures, cpu, package, parse_ms, plans)
     return outcome
 
 
 def _markdown(
     outcome: Outcome,
     figures: dict[str, dict[int, Spread]],
+    cpu: dict[str, Spread],
     package: Spread,
     parse_ms: list[float],
     plans: dict[str, list[dict]],
@@ -406,7 +441,7 @@ def _markdown(
     rows = "\n".join(
         f"| {'raw: sqlite3, account + contacts + 13 weeks of usage' if name == 'raw' else f'`{name}`'}"
         f" | {CALLERS.get(name, 'renewal package section') if name != 'raw' else '–'} | "
-        + " | ".join(by_q[q].text() for q in PERCENTILES) + " |"
+        + " | ".join(by_q[q].text() for q in PERCENTILES) + f" | {cpu[name].text()} |"
         for name, by_q in figures.items()
     )  # fmt: skip
     plan_rows = "\n".join(
@@ -435,10 +470,13 @@ which goes first.
 - raw: sqlite3 alone reading the account row, its contacts and its 13 weeks of usage
   rows (what the heaviest sections read) by primary key and index.
 
-Latency per pull, ms: median over rounds (min–max).
+Latency per pull, ms: median over rounds (min–max). CPU p95 is the calling thread's
+own CPU time: where it is far below the wall time, the call waited for a core (load
+average {", ".join(f"{x:.1f}" for x in d["load average (1 min) before and after each round"])}
+over the rounds, {d["cores"]} cores).
 
-| pull | called by | p50 | p95 | p99 |
-| --- | --- | --- | --- | --- |
+| pull | called by | p50 | p95 | p99 | CPU p95 |
+| --- | --- | --- | --- | --- | --- |
 {rows}
 
 All the reads of one renewal package (policies, facts and the six sections) add up
