@@ -139,10 +139,12 @@ carries about six times the payloads of a raw chain: inputs, results in local
 activity markers, patch markers and a summary for every step), the SDK's other
 workflow-task handling (15%), activity dispatch (10%), the ticket-context read
 (7%) and the outbox dispatcher (5%); creating a workflow is down to 2.6%.
-Nothing csops-specific dominates. CPU per ticket (load 7-14): worker 60-80 ms
-against the raw worker's 26-33 ms (raw runs 3 trivial activities; csops a real
+Nothing csops-specific dominates. CPU per ticket (load 7-14): worker 52-80 ms
+against the raw worker's 24-33 ms (raw runs 3 trivial activities; csops a real
 context read, an assessment, the rendering of the notification and four
-writes), dev server 50-55 ms against 50-66 ms.
+writes, through 2 activities and 5 local activities), dev server 43-55 ms
+against 45-66 ms. At 8 tickets/s after both fixes: csops worker 56 + server 43
+ms, p50 154 ms; raw 24 + 45 ms, p50 91 ms.
 
 Tried and not kept: eager activity execution (`system.enableActivityEagerExecution`
 on the server; the SDK asks for it by default): raw at 20/s was no faster
@@ -150,14 +152,14 @@ on the server; the SDK asks for it by default): raw at 20/s was no faster
 
 **The 20/s target on this machine**: the raw baseline alone spends about 80-100
 ms of CPU per ticket (worker + dev server), so 2 cores sustain at most 20-25
-tickets/s with nothing else running; csops about 120-130 ms, at most 15-16
+tickets/s with nothing else running; csops about 100-125 ms, at most 16-20
 tickets/s. Shared with other sessions (load average 9-14), raw's own p99 at 20/s
 was 1.6-5.3 s in small runs, and in a full-size run only 76 of raw's 600
 notifications (csops: 65) were committed within the case and 5 s, the dev
 server getting a third of a core. On a quiet 2-core machine raw should stay
-near 1 s at 20/s and csops, about 2.5 cores of work a second, cannot keep up:
-the ratio would be missed by csops's worker CPU (about 40 ms more per ticket
-than raw), not by round trips. The table above gives each run's CPU per
+near 1 s at 20/s, while csops, 2 to 2.5 cores of work a second at 20/s, is at
+or past saturation: what remains between them is csops's worker CPU (about 30
+ms more per ticket than raw), not round trips. The table above gives each run's CPU per
 ticket; `details` gives the rate the cores could sustain at most."""
 
 
