@@ -32,6 +32,7 @@ from activities.renewal_sweep import SweepActivities
 from adapters.knowledge import KnowledgeBase
 from adapters.launcher import start_renewal_package
 from adapters.openai_provider import OpenAIProvider
+from adapters.reading import language
 from adapters.settings import Settings, load_settings
 from adapters.temporal_client import connect
 from context.db import make_engine
@@ -136,7 +137,10 @@ async def run_worker(settings: Settings | None = None) -> None:
     policies = load_policies(settings.policy_dir)
     engine = make_engine(settings.database_url)
     provider = OpenAIProvider.from_settings(settings)
+    # Load the language models while connecting, before the first ticket needs them.
+    warming = asyncio.create_task(asyncio.to_thread(language.warm_up))
     client = await connect(settings.temporal_address, settings.namespace, settings.codec_keys)
+    await warming
     log = logging.getLogger("csops.worker")
     log.info(
         "worker on %s queue %r, policy %s, engine %s",

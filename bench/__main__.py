@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import cli_startup, memory, retrieval
+from bench import cli_startup, context_pulls, hot_ticket, memory, retrieval, seeding
 from bench.outcome import Outcome
 from bench.report import write
 
@@ -21,6 +21,9 @@ from bench.report import write
 # benchmark with two targets (say, an absolute bound and a ratio) returns two outcomes.
 BENCHMARKS: dict[str, Callable[[str, int], Outcome | list[Outcome]]] = {
     retrieval.NAME: retrieval.run,
+    seeding.NAME: seeding.run,
+    context_pulls.NAME: context_pulls.run,
+    hot_ticket.NAME: hot_ticket.run,
     memory.NAME: memory.run,
     cli_startup.NAME: cli_startup.run,
 }

@@ -94,6 +94,62 @@ def test_results_md_names_the_command_the_machine_and_the_figures(run) -> None:
     assert "round 1/1 csops" in done.stderr  # progress goes to stderr
 
 
+def test_seeding_and_context_pulls_report_sizes_percentiles_and_query_plans(run) -> None:
+    out, _ = run
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    entries = {e["name"]: e for e in results["benchmarks"]}
+    seeding, memory = entries["seeding"], entries["seeding: peak memory"]
+    d = seeding["details"]
+    assert (d["accounts"], d["small book accounts"], d["rounds"]) == (300, 30, 1)
+    assert d["rows"]["account"] == 300 and d["rows"]["usagedaily"] > 0
+    assert memory["details"] == d
+    for spread in (*d["seconds (median, min, max over rounds)"].values(),
+                   *d["peak RSS MiB (median, min, max over rounds)"].values()):  # fmt: skip
+        assert 0 < spread[1] <= spread[0] <= spread[2]
+    assert "seeded 300 accounts" in d["csops seed output"]
+
+    pulls = entries["context_pulls"]
+    c = pulls["details"]
+    assert (c["accounts"], c["accounts drawn per round"], c["rounds"]) == (300, 40, 1)
+    assert c["usage rows"] > 0 and c["tickets"] > 0
+    latency = c["latency ms (median, min, max over rounds)"]
+    assert {"raw", "load_policies", "pull_ticket_context", "usage_report"} <= latency.keys()
+    for by_q in latency.values():
+        assert 0 < by_q["p50"][0] <= by_q["p95"][0] <= by_q["p99"][0]
+    assert pulls["raw"] == latency["raw"]["p95"][0]
+    assert pulls["csops"] == max(by_q["p95"][0] for n, by_q in latency.items() if n != "raw")
+    # Every pull but the policy load reads the database, and every plan was read.
+    plans = c["query plans"]
+    assert set(plans) == latency.keys() - {"raw"}
+    assert all(plans[n] for n in plans if n != "load_policies")
+    assert all(q["plan"] and isinstance(q["indexed"], bool) for qs in plans.values() for q in qs)
+    assert c["queries without an index"] == []  # plans, not timings: a lost index fails here
+
+
+def test_hot_ticket_reports_both_rates_both_sides_and_every_ticket(run) -> None:
+    out, _ = run
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    entries = {e["name"]: e for e in results["benchmarks"]}
+    absolute, ratio = entries["hot_ticket"], entries["hot_ticket: p99 ratio"]
+    assert (absolute["met_when"], ratio["met_when"]) == ("csops <= target", "ratio <= target")
+    assert (absolute["raw"], absolute["csops"]) == (ratio["raw"], ratio["csops"])
+    details = absolute["details"]
+    assert details["rates per s"] == [5, 20] and details["rounds"] == 1
+    latency = details["latency ms (median, min, max over rounds)"]
+    for side in ("raw", "csops"):
+        for rate in ("5/s", "20/s"):
+            p50, p95, p99 = (latency[side][rate][p][0] for p in ("p50", "p95", "p99"))
+            assert 0 < p50 <= p95 <= p99
+            tickets = details["tickets"][side][rate]
+            assert (
+                tickets["submitted"] == int(rate.split("/")[0]) * details["seconds per case"][rate]
+            )
+            assert tickets["failed to submit"] == 0
+            assert tickets["completed"] + tickets["unfinished"] == tickets["submitted"]
+            assert details["worker CPU ms per ticket"][side][rate][0] > 0
+        assert latency[side]["20/s"]["p99"][0] == absolute[side]
+
+
 def test_cli_startup_times_each_command_against_the_import_baseline(run) -> None:
     out, done = run
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))

@@ -26,12 +26,24 @@ class AuditedHow(TypedDict, total=False):
 
 
 async def audit(
-    account_id: str, key: str, action: str, outcome: str, **how: Unpack[AuditedHow]
+    account_id: str,
+    key: str,
+    action: str,
+    outcome: str,
+    *,
+    local: bool = False,
+    **how: Unpack[AuditedHow],
 ) -> None:
-    """One audit row: who did what, at which autonomy level, by which rule."""
+    """One audit row: who did what, at which autonomy level, by which rule.
+
+    Args:
+        local: as a local activity (one quick insert: no task queue round trip and
+            no workflow task of its own).
+    """
     info = workflow.info()
     decision = how.get("decision")
-    await workflow.execute_activity_method(
+    run = workflow.execute_local_activity_method if local else workflow.execute_activity_method
+    await run(
         RecordActivities.record_audit,
         AuditEntry(
             idempotency_key=f"{info.workflow_id}/{key}",

@@ -96,6 +96,9 @@ class HumanDecisions:
         # What the outbox says became of this workflow's messages: failures, and the
         # sends it asked to hear about (by idempotency key).
         self.deliveries: dict[str, DeliveryStatus] = {}
+        # Audit rows written by local activities (a workflow turns it on behind its
+        # own patch: it changes the commands).
+        self.audit_locally = False
 
     # ------------------------------------------------------------------ handlers
 
@@ -522,7 +525,9 @@ class HumanDecisions:
         self, key: str, action: str, outcome: str, **how: Unpack[effects.AuditedHow]
     ) -> None:
         """An audit row for this workflow's account (see `effects.audit`)."""
-        await effects.audit(self.account_id(), key, action, outcome, **how)
+        await effects.audit(
+            self.account_id(), key, action, outcome, local=self.audit_locally, **how
+        )
 
     async def send(self, key: str, summary: str, **message: Any) -> None:
         """A message in the outbox for this workflow's account (see `effects.send`)."""

@@ -40,3 +40,9 @@ def detect(text: str) -> tuple[str, float]:
     if best.value < MIN_CONFIDENCE:
         return UNKNOWN, round(best.value, 2)
     return _CODES[best.language], round(best.value, 2)
+
+
+def warm_up() -> None:
+    """Load the models now: the first detection loads them all (2-7 s on 2 cores),
+    which a worker should pay at start, not on its first (possibly hot) ticket."""
+    detect("warm up")
