@@ -308,7 +308,7 @@ def _outcome(
         return Spread.of([figure(side) for side in per_round[case]])
 
     per_wf = {case: spread(case, lambda s: s.per_workflow_kib) for case in per_round}
-    raw_kib, csops_kib = (round(per_wf[case].median, 1) for case in ("raw", "csops"))
+    raw_kib, csops_kib = (round(per_wf[case].median, 2) for case in ("raw", "csops"))
     figures: dict[str, dict[str, Spread]] = {
         case: {
             "per open workflow KiB": per_wf[case],
