@@ -100,7 +100,13 @@ Measured on 2026-11-22 while three other benchmarks shared the 2 cores (load
 4. **Time, not memory, bounds this benchmark**: the onboarding's first steps
    (policy snapshot, account, welcome sent or queued, audit; 5 workflow tasks and
    4 activities, then the outbox's delivery signal) took 47 ms of worker CPU each
-   against 5.8 ms for a raw timer's one workflow task (300 each, loaded).
+   against 5.8 ms for a raw timer's one workflow task (300 each, loaded; 43 ms at
+   500). py-spy on the worker's GIL holder meanwhile (500 onboardings): 30% the
+   sandbox's machinery around every activation (`_run_code`, builtins restricted
+   and restored), 20% the SDK's payload visitor on completions (14% the summaries
+   in user metadata: every activity and timer carries one), 7% the outbox writing
+   the welcomes to the maildir. So 2,000 onboardings need ≈ 90 s of worker CPU a
+   round, and the full size (3 rounds) about 5 minutes on an idle machine.
 5. **Cache size** (`max_cached_workflows`, 1,000 by default in the SDK): this
    benchmark sets both workers to N so that every open workflow is resident. csops
    keeps the SDK's default but makes it a setting (`CSOPS_WORKFLOW_CACHE`): a

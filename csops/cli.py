@@ -971,19 +971,26 @@ def status(workflow_id: str, as_json: JsonOpt = False) -> None:
 
     async def go() -> tuple[WorkflowExecutionDescription, dict[str, Any] | None, str]:
         handle = (await _client(settings)).get_workflow_handle(workflow_id)
-        try:
-            desc = await handle.describe()
-        except RPCError as err:
-            fail(f"{workflow_id}: {err.message}", code=2)
-        history, details = None, ""
-        try:
-            history = await handle.query(names.HUMAN_HISTORY_QUERY, result_type=dict)
-            meta = await handle.query(names.WORKFLOW_METADATA_QUERY, result_type=WorkflowMetadata)
-            details = meta.current_details
-        except (RPCError, WorkflowQueryFailedError) as err:
+        # The three calls are independent: one round trip's wait instead of three.
+        desc, answers = await asyncio.gather(
+            handle.describe(),
+            asyncio.gather(
+                handle.query(names.HUMAN_HISTORY_QUERY, result_type=dict),
+                handle.query(names.WORKFLOW_METADATA_QUERY, result_type=WorkflowMetadata),
+            ),
+            return_exceptions=True,
+        )
+        if isinstance(desc, RPCError):
+            fail(f"{workflow_id}: {desc.message}", code=2)
+        if isinstance(desc, BaseException):
+            raise desc
+        if isinstance(answers, (RPCError, WorkflowQueryFailedError)):
             # No worker answering (e.g. stopped): show what the server knows.
-            details = f"(no answer from a worker: {err})"
-        return desc, history, details
+            return desc, None, f"(no answer from a worker: {answers})"
+        if isinstance(answers, BaseException):
+            raise answers
+        history, meta = answers
+        return desc, history, meta.current_details
 
     desc, history, details = asyncio.run(go())
     data = {
