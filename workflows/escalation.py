@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from contracts.human import HumanRequest
     from contracts.knowledge import SourceRef
     from policies import evaluate
-    from policies.model import PolicySet
+    from policies.model import PolicySet, shared_snapshot
 
 from workflows import reads
 from workflows.human import HumanDecisions
@@ -136,6 +136,7 @@ class EscalationWorkflow(HumanDecisions):
                 ),
                 self._pull_context(inp.ticket_id),
             )
+            policies = shared_snapshot(policies)  # as reads.policy_snapshot() does
         else:
             policies = await reads.policy_snapshot()
             ctx = await self._pull_context(inp.ticket_id)
