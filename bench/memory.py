@@ -106,7 +106,9 @@ Measured on 2026-11-22 while three other benchmarks shared the 2 cores (load
    and restored), 20% the SDK's payload visitor on completions (14% the summaries
    in user metadata: every activity and timer carries one), 7% the outbox writing
    the welcomes to the maildir. So 2,000 onboardings need ≈ 90 s of worker CPU a
-   round, and the full size (3 rounds) about 5 minutes on an idle machine.
+   round: one full-size round took 7 minutes at load 8 (csops settled 314 s
+   after its first start, raw 88 s), for 94.6 KiB (raw) against 167.8 KiB
+   (csops) per open workflow, ratio 1.77.
 5. **Cache size** (`max_cached_workflows`, 1,000 by default in the SDK): this
    benchmark sets both workers to N so that every open workflow is resident. csops
    keeps the SDK's default but makes it a setting (`CSOPS_WORKFLOW_CACHE`): a
