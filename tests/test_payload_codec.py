@@ -138,7 +138,19 @@ async def test_histories_hold_ciphertext_that_the_worker_cli_and_ui_codec_read(
         json.dumps({"id": i, "deprecated": False}, separators=(",", ":")).encode()
         for i in patch_ids
     }
-    payloads = [p for e in raw.events if e not in patches for p in payloads_in(e)]
+    # A local activity's marker: the core's bookkeeping plain (which activity, when),
+    # its result encrypted.
+    local = [e.marker_recorded_event_attributes for e in raw.events
+             if e.marker_recorded_event_attributes.marker_name == "core_local_activity"]  # fmt: skip
+    assert local, "the escalation reads its policy and context as local activities"
+    bookkeeping = [p for m in local for p in m.details["data"].payloads]
+    assert {tuple(sorted(json.loads(p.data))) for p in bookkeeping} == {
+        ("activation_index", "activity_id", "activity_type", "attempt", "backoff",
+         "complete_time", "original_schedule_time", "seq")
+    }  # fmt: skip
+    payloads = [
+        p for e in raw.events if e not in patches for p in payloads_in(e) if p not in bookkeeping
+    ]
     kinds = {e.WhichOneof("attributes") for e in raw.events if e not in patches and payloads_in(e)}
     assert {
         "workflow_execution_started_event_attributes",  # input, summary, details
