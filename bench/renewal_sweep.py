@@ -58,7 +58,7 @@ NIGHT_TARGET_MIN = 30.0
 # more (a third request); the raw side runs the common 16.
 PACKAGE_ACTIVITIES = 16
 # size -> (packages per side per round, warm-up packages per side, timeout s per side)
-SIZES = {"small": (20, 0, 120), "full": (300, 5, 600), "night": (NIGHT_ACCOUNTS, 5, 7_200)}
+SIZES = {"small": (20, 0, 120), "full": (150, 5, 600), "night": (NIGHT_ACCOUNTS, 5, 7_200)}
 USAGE_DAYS = 91  # the sections read 13 weeks
 CSOPS_QUEUE, RAW_QUEUE = "csops", "raw"
 POLL_S = 0.5
@@ -128,6 +128,7 @@ async def _run(
         try:
             for side, queue in (("csops", CSOPS_QUEUE), ("raw", RAW_QUEUE)):
                 await wait_until_polling(client, queue, workers[side])
+            progress(f"workers polling (csops worker pid {workers['csops'].pid})")
             await schedules.install(client, CSOPS_QUEUE, renewal.schedule.cron,
                                     renewal.schedule.timezone, renewal.schedule.catchup_window_hours)  # fmt: skip
             cases = {
@@ -139,7 +140,7 @@ async def _run(
             if warm_up:
                 for side in ("raw", "csops"):
                     await cases[side](accounts[:warm_up])
-                progress(f"workers polling, {warm_up} warm-up packages per side done")
+                progress(f"{warm_up} warm-up packages per side done")
             for r in range(rounds):
                 part = accounts[warm_up + r * n : warm_up + (r + 1) * n]
                 order = ("raw", "csops") if r % 2 == 0 else ("csops", "raw")
