@@ -51,12 +51,14 @@ NAME = "renewal_sweep"
 RATIO_TARGET = 0.5
 NIGHT_ACCOUNTS = 10_000
 NIGHT_TARGET_MIN = 30.0
-# Activities one package runs before it waits on people: policy snapshot, account
-# facts, six sections, the narrative, the store, "package ready" to the CSM, the
-# "stored" audit, and for each of the two requests (pricing, signing) its
-# "requested" audit and its notification. A package with terms requests runs two
-# more (a third request); the raw side runs the common 16.
-PACKAGE_ACTIVITIES = 16
+# Activities one package runs before it waits on people: the policy snapshot and
+# the account (local activities), every section at once (a local activity), the
+# narrative, the store, "package ready" to the CSM, the "stored" audit, and for
+# each of the two requests (pricing, signing) its "requested" audit and its
+# notification. A package with terms requests runs two more (a third request); the
+# raw side runs the common 10. (Before patch renewal-one-read: 16, sections one
+# activity each.)
+PACKAGE_ACTIVITIES = 10
 # size -> (packages per side per round, warm-up packages per side, timeout s per side)
 SIZES = {"small": (20, 0, 120), "full": (150, 5, 600), "night": (NIGHT_ACCOUNTS, 5, 7_200)}
 USAGE_DAYS = 91  # the sections read 13 weeks
@@ -321,9 +323,10 @@ sides alternating, one in-memory dev server; a few warm-up packages per side fir
   The sweep starts the packages from its activity ({d["sweep concurrency"]} at a time,
   {d["sweep batch size"]} per batch); `csops worker` runs them. A package is complete
   when its {PACKAGE_ACTIVITIES} activities before waiting on people are done (policy
-  snapshot, account facts, six sections, narrative, store, "package ready", "stored"
-  audit, and the "requested" audit and notification of the pricing and signing
-  requests); its last row's commit time is taken by an SQLite trigger.
+  snapshot and account facts, then all six sections, as local activities; the
+  narrative, the store, "package ready", the "stored" audit, and the "requested"
+  audit and notification of the pricing and signing requests); its last row's
+  commit time is taken by an SQLite trigger.
 - raw: as many `raw.Chain` workflows of {PACKAGE_ACTIVITIES - 1} trivial activities and one
   committing an outbox row, started from the benchmark at the same concurrency.
 
