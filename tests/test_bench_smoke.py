@@ -92,3 +92,34 @@ def test_results_md_names_the_command_the_machine_and_the_figures(run) -> None:
     assert "## retrieval: knowledge search over 2,000 documents" in text
     assert "| csops/raw (medians) |" in text
     assert "round 1/1 csops" in done.stderr  # progress goes to stderr
+
+
+def test_bulk_launch_and_renewal_sweep_report_both_sides_and_their_counts(run) -> None:
+    out, _ = run
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    entries = {e["name"]: e for e in results["benchmarks"]}
+
+    launch = entries["bulk_launch"]["details"]
+    assert (launch["workflows per round"], launch["rounds"], launch["concurrency"]) == (50, 1, 16)
+    for side in ("raw", "csops"):
+        figures = launch["memory"][side]
+        for key in ("starts/s end to end", "starts/s after start-up", "start-up s", "wall s"):
+            median, low, high = figures[key]
+            assert 0 < low <= median <= high
+        # Spawn to exit takes longer than spawn to the first start.
+        assert figures["wall s"][0] > figures["start-up s"][0]
+    assert entries["bulk_launch"]["csops"] == launch["memory"]["csops"]["starts/s end to end"][0]
+
+    sweep = entries["renewal_sweep"]
+    night = entries["renewal_sweep: 10,000 accounts"]
+    details = sweep["details"]
+    assert (details["packages per round"], details["rounds"]) == (20, 1)
+    per_side = details["per side (median, min, max over rounds)"]
+    for side in ("raw", "csops"):
+        assert per_side[side]["completed"][0] == 20  # every package completed
+        assert per_side[side]["per minute"][0] > 0 and per_side[side]["worker cpu s"][0] > 0
+    assert per_side["csops"]["trigger to sweep start s"][0] >= 0
+    # The night is extrapolated from the measured rates at this size.
+    assert night["details"]["extrapolated"] is True
+    assert night["csops"] == pytest.approx(10_000 / sweep["csops"], rel=0.01)
+    assert night["raw"] == pytest.approx(10_000 / sweep["raw"], rel=0.01)
