@@ -34,7 +34,7 @@ from context.db import make_engine
 from contracts import search_attributes as sa
 from csops.devserver import DEV_SERVER_TUNING, find_binary
 from csops.importing import import_demo_knowledge
-from worker import build_worker
+from worker import STRICT_WORKFLOW_RUNNER, build_worker
 
 SHUTDOWN_LIMIT_S = 60
 INDEXED_TYPES = {
@@ -132,9 +132,11 @@ def run_worker(db, executor, knowledge, tmp_path):
     ):
         task_queue = task_queue or f"tq-{uuid.uuid4()}"
         settings = load_settings().model_copy(update={"knowledge_dir": knowledge.index.folder})
+        # In the sandbox that re-imports workflow code, so it checks its determinism.
         worker = build_worker(
-            client or env.client, task_queue, db, provider, executor, settings=settings, **options
-        )
+            client or env.client, task_queue, db, provider, executor, settings,
+            STRICT_WORKFLOW_RUNNER, **options,
+        )  # fmt: skip
         running = asyncio.create_task(worker.run())
         dispatcher = asyncio.create_task(
             run_outbox(

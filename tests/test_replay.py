@@ -20,7 +20,7 @@ from temporalio.worker import Replayer
 
 from adapters.payload_codec import new_key_entry, parse_codec_keys
 from adapters.temporal_client import data_converter
-from worker import INTERCEPTORS, WORKFLOW_RUNNER, WORKFLOWS
+from worker import INTERCEPTORS, STRICT_WORKFLOW_RUNNER, WORKFLOW_RUNNER, WORKFLOWS
 
 HISTORIES = sorted(p for p in HISTORY_DIR.glob("*.json") if p != HISTORY_IDS)
 # The workflow id each history ran under; older recordings replay under their name.
@@ -48,16 +48,22 @@ CONVERTERS = {
 }
 
 
+# The worker's runner (workflow modules shared), and the strict one that re-imports
+# them per workflow and so catches non-deterministic calls on every recorded path.
+RUNNERS = {"worker": WORKFLOW_RUNNER, "strict": STRICT_WORKFLOW_RUNNER}
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
 @pytest.mark.parametrize("converter", CONVERTERS)
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
-async def test_committed_history_replays(path: Path, converter: str):
+async def test_committed_history_replays(path: Path, converter: str, runner: str):
     history = WorkflowHistory.from_json(
         WORKFLOW_IDS.get(path.stem, path.stem), await asyncio.to_thread(path.read_text)
     )
     replayer = Replayer(
         workflows=WORKFLOWS,
         interceptors=INTERCEPTORS,
-        workflow_runner=WORKFLOW_RUNNER,
+        workflow_runner=RUNNERS[runner],
         data_converter=CONVERTERS[converter],
     )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)

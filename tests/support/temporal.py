@@ -149,13 +149,13 @@ async def current_details(handle: WorkflowHandle) -> str:
 async def replay_and_maybe_record(handle: WorkflowHandle, name: str) -> None:
     """Replay the finished run's history against today's workflow code; with
     CSOPS_RECORD_HISTORIES=1 also save it under tests/histories/ for the replay test."""
-    from worker import INTERCEPTORS, WORKFLOW_RUNNER, WORKFLOWS
+    from worker import INTERCEPTORS, STRICT_WORKFLOW_RUNNER, WORKFLOWS
 
     history = await handle.fetch_history()
     await Replayer(
         workflows=WORKFLOWS,
         interceptors=INTERCEPTORS,
-        workflow_runner=WORKFLOW_RUNNER,
+        workflow_runner=STRICT_WORKFLOW_RUNNER,
         data_converter=pydantic_data_converter,
     ).replay_workflow(history)
     if os.environ.get("CSOPS_RECORD_HISTORIES") == "1":
