@@ -24,7 +24,9 @@ async def main(address: str, task_queue: str, prefix: str, n: int, concurrency: 
     async def one(i: int) -> None:
         nonlocal done
         async with gate:
-            await client.start_workflow("raw.Noop", str(i), id=f"{prefix}{i}", task_queue=task_queue)
+            await client.start_workflow(
+                "raw.Noop", str(i), id=f"{prefix}{i}", task_queue=task_queue
+            )
         done += 1
         print(f"[{done}/{n}] {prefix}{i}: started", file=sys.stderr, flush=True)
 

@@ -30,7 +30,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client
+from temporalio.client import Client, ScheduleActionExecutionStartWorkflow
 
 from bench.measure import Progress, Spread
 from bench.outcome import Outcome
@@ -202,9 +202,9 @@ async def _csops(
     query = COMPLETE.format(slice=",".join("?" * len(part)))
     done = await _poll(lambda: _read(db, query, part), len(part), start + timeout_s)
     last = max((at for _, at in done), default=start)
-    desc = await schedule.describe()
-    sweep_id = desc.info.recent_actions[-1].action.workflow_id
-    sweep = await client.get_workflow_handle(sweep_id).describe()
+    action = (await schedule.describe()).info.recent_actions[-1].action
+    assert isinstance(action, ScheduleActionExecutionStartWorkflow)  # the only kind there is
+    sweep = await client.get_workflow_handle(action.workflow_id).describe()
     return {
         "completed": len(done),
         "seconds": last - start,
@@ -235,7 +235,11 @@ async def _raw(
     query = "SELECT key, committed_at FROM outbox WHERE key LIKE ?"
     done = await _poll(lambda: _read(raw_db, query, [prefix + "%"]), len(part), start + timeout_s)
     last = max((at for _, at in done), default=start)
-    return {"completed": len(done), "seconds": last - start, "per minute": len(done) / (last - start) * 60}
+    return {
+        "completed": len(done),
+        "seconds": last - start,
+        "per minute": len(done) / (last - start) * 60,
+    }
 
 
 def _read(db: Path, query: str, params: list[str]) -> list[tuple[str, float]]:
@@ -252,9 +256,7 @@ async def _poll(read, n: int, deadline: float) -> list[tuple[str, float]]:
         await asyncio.sleep(POLL_S)
 
 
-def _outcomes(
-    size: str, n: int, n_raw: int, rounds: int, result: dict[str, Any]
-) -> list[Outcome]:
+def _outcomes(size: str, n: int, n_raw: int, rounds: int, result: dict[str, Any]) -> list[Outcome]:
     per_round = result["rounds"]
     keys = sorted({k for side in per_round.values() for r in side for k in r})
     figures = {
@@ -301,8 +303,11 @@ def _outcomes(
         name=f"{NAME}: {NIGHT_ACCOUNTS:,} accounts",
         metric=(
             f"minutes for a sweep of {NIGHT_ACCOUNTS:,} packages"
-            + (" (csops measured, raw extrapolated)" if size == "night"
-               else " (extrapolated from the rates above)")  # fmt: skip
+            + (
+                " (csops measured, raw extrapolated)"
+                if size == "night"
+                else " (extrapolated from the rates above)"
+            )  # fmt: skip
         ),
         raw=round(minutes["raw"], 2),
         csops=round(minutes["csops"], 2),
