@@ -56,9 +56,9 @@ NIGHT_TARGET_MIN = 30.0
 # narrative, the store, "package ready" to the CSM, the "stored" audit, and for
 # each of the two requests (pricing, signing) its "requested" audit and its
 # notification. A package with terms requests runs two more (a third request); the
-# raw side runs the common 10. (Before patch renewal-one-read: 16, sections one
+# raw side runs the common 11. (Before patch renewal-one-read: 16, sections one
 # activity each.)
-PACKAGE_ACTIVITIES = 10
+PACKAGE_ACTIVITIES = 11
 # size -> (csops packages, raw packages per round, warm-up packages per side, timeout
 # s per side); the night measures the 10,000 on the csops side, raw at its full size.
 SIZES = {
@@ -94,8 +94,47 @@ WHERE r.account_id IN ({slice})
       = 2 + (json_array_length(json_extract(r.package, '$.terms_requests')) > 0)
 """
 
+# Where csops's time went, for RESULTS.md: measured while writing this benchmark on
+# 2026-11-22, on this 2-core machine shared with three other benchmarks (load
+# average 5-9), so the ratios count more than the absolute rates.
 FINDINGS = """\
-(to be written)"""
+Before (16 activities per package: the six sections one activity each; 300
+packages, 1 round): csops 75 packages/min against raw 193/min (ratio 0.39; a
+second run of 150: 112 against 165, 0.68). Per package the csops worker used
+220 ms of CPU (raw 105 ms) and the server 216 ms (raw 162 ms).
+
+py-spy on the csops worker (`--gil`, the 150-package run):
+- 30% workflow code in the sandbox, most of it re-importing `workflows.renewal`,
+  `workflows.human` and their helpers for every workflow (fixed on main: the
+  worker shares its workflow modules, merged here);
+- 18% the outbox dispatcher delivering the three messages of each package to the
+  maildir (a claim, the delivery and a commit per message);
+- 15% the section activities: each of the six read the account again, four read
+  the 13 weeks of usage, and the expansion section computed the usage report and
+  the whole risk assessment a second time (risk 5.7%, expansion 3.2%);
+- payload sizes in a package's history: the policy snapshot 11.2 KB, the package
+  sent to the narrative 4.2 KB and to the store 4.5 KB. Passing ids instead of the
+  package would save about 9 KB per package; not done, as the snapshot is larger
+  and both are small against the server's own work per activity.
+
+Fix (patch `renewal-one-read`, older packages replay their recorded commands):
+the policy snapshot and the account are read at once, and all six sections in
+one activity (`RenewalSectionActivities.renewal_sections`: the account, its usage
+and contacts read once, the risk computed once), all three as local activities
+(no task queue round trip). A package runs 11 activities instead of 16, 8 of them
+through the task queue. After (150 packages, 1 round, load average 8): csops 261
+packages/min against raw 212/min (a raw chain of 10 activities in that run, one
+short; ratio 1.23); per package the
+csops worker used 125 ms of CPU (raw 69 ms) and the server 90 ms (raw 113 ms: the
+raw chain sends every activity through the task queue, which is why csops can
+beat it). The SQL of every section uses an index; the usage read sorts its 455
+rows in a temporary B-tree for GROUP BY, which an index on usagedaily(account_id,
+feature, day) would avoid (not measurable here)."""
+
+# The 10,000-package night, measured by `python -m bench --only renewal_sweep
+# --size night` (too long for `make bench`).
+NIGHT_MEASURED = """\
+(to be measured)"""
 
 
 def run(size: str, rounds: int) -> list[Outcome]:
@@ -370,6 +409,8 @@ Target: csops/raw ≥ {rate.target:g}: **{verdict}**
 
 {NIGHT_ACCOUNTS:,} packages in a night: {night.metric}: raw {night.raw:.1f}, csops
 {night.csops:.1f} minutes. Target ≤ {night.target:g} minutes: **{night_verdict}**
+
+{NIGHT_MEASURED}
 
 ### What the profile showed
 

@@ -136,14 +136,17 @@ class OnboardingWorkflow(HumanDecisions):
         self.start = workflow.now()
         # The policy and the account are read at once, as local activities (quick
         # reads: no task queue round trip); older runs read them one after the other.
-        if workflow.patched(names.PATCH_ONBOARDING_READS_AT_ONCE):
+        # The account's search attributes are upserted only where they differ from
+        # those the run started with.
+        at_once = workflow.patched(names.PATCH_ONBOARDING_READS_AT_ONCE)
+        if at_once:
             self.policies, account = await asyncio.gather(
                 reads.policy_snapshot(local=True), reads.account_facts(inp.account_id, local=True)
             )
         else:
             self.policies = await reads.policy_snapshot()
             account = await reads.account_facts(inp.account_id)
-        self.set_account(account)
+        self.set_account(account, only_changes=at_once)
         for m in self._plan():
             self.milestones[m.id] = MilestoneState(
                 id=m.id,

@@ -126,7 +126,7 @@ class RenewalPackageWorkflow(HumanDecisions):
         else:
             policies = await reads.policy_snapshot()
             account = await reads.account_facts(inp.account_id)
-        self.set_account(account)
+        self.set_account(account, only_changes=one_read)  # not those it started with
         self.publish()
 
         section = SectionInput(
