@@ -86,28 +86,37 @@ class SweepActivities:
         counts = SweepCounts()
         gate = asyncio.Semaphore(inp.concurrency)
         assembling: set[str] = set()  # started by this batch, not stored yet
+        starting = 0  # starts under way (counted before they return)
         checking = asyncio.Lock()
 
         def progress() -> None:
             activity.heartbeat(counts.started + counts.skipped + counts.failed)
 
         async def room() -> None:
-            """Until fewer than IN_FLIGHT of this batch's packages are being assembled."""
+            """Until fewer than IN_FLIGHT of this batch's packages are being assembled;
+            then counts this start as under way."""
+            nonlocal starting
             loop = asyncio.get_running_loop()
             async with checking:
                 since = loop.time()
-                while len(assembling) >= IN_FLIGHT:
-                    stored = await asyncio.to_thread(self._stored, sorted(assembling))
+                while len(assembling) + starting >= IN_FLIGHT:
+                    stored = (
+                        await asyncio.to_thread(self._stored, sorted(assembling))
+                        if assembling
+                        else set()
+                    )
                     if stored:
                         assembling.difference_update(stored)
                         since = loop.time()
                     elif loop.time() - since > STALL_S:
                         assembling.clear()
-                    if len(assembling) >= IN_FLIGHT:
+                    if len(assembling) + starting >= IN_FLIGHT:
                         progress()
                         await asyncio.sleep(POLL_S)
+                starting += 1
 
         async def one(facts: AccountFacts, has_package: bool) -> None:
+            nonlocal starting
             if has_package:
                 counts.skipped += 1
                 return
@@ -120,6 +129,8 @@ class SweepActivities:
                     if len(counts.failures) < 10:
                         counts.failures.append(f"{facts.account_id}: {err}")
                     return
+                finally:
+                    starting -= 1
             if launch.started:
                 counts.started += 1
                 assembling.add(launch.handle.id)
