@@ -307,8 +307,14 @@ async def test_a_sweep_batch_keeps_few_packages_being_assembled_at_once(db, monk
     monkeypatch.setattr(activities, "_stored", store_one)
     result = await ActivityEnvironment().run(
         activities.start_renewal_batch,
-        SweepBatchInput(as_of=today(), window_days=45, after_account_id=None, batch_size=500,
-                        concurrency=20, task_queue="q"),  # fmt: skip
+        SweepBatchInput(
+            as_of=today(),
+            window_days=45,
+            after_account_id=None,
+            batch_size=500,
+            concurrency=20,
+            task_queue="q",
+        ),  # fmt: skip
     )
     assert result.counts.started == len(started) > 3 * 2
     assert most == 3  # the next start waits until one of the three is stored
