@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import bulk_launch, renewal_sweep, retrieval
+from bench import bulk_launch, context_pulls, renewal_sweep, retrieval, seeding
 from bench.outcome import Outcome
 from bench.report import write
 
@@ -21,6 +21,8 @@ from bench.report import write
 # benchmark with two targets (say, an absolute bound and a ratio) returns two outcomes.
 BENCHMARKS: dict[str, Callable[[str, int], Outcome | list[Outcome]]] = {
     retrieval.NAME: retrieval.run,
+    seeding.NAME: seeding.run,
+    context_pulls.NAME: context_pulls.run,
     bulk_launch.NAME: bulk_launch.run,
     renewal_sweep.NAME: renewal_sweep.run,
 }

@@ -36,12 +36,13 @@ def account_facts(s: Session, account_id: str) -> AccountFacts:
     account = s.get(Account, account_id)
     if account is None:
         raise NotFound(f"account {account_id!r} is not in the context database")
-    primary = s.exec(
-        select(Contact)
-        .where(Contact.account_id == account_id)
-        .order_by(col(Contact.is_primary).desc(), col(Contact.id))
-        .limit(1)
-    ).first()
+    # The primary contact, else the first: picked here from the account's few
+    # contacts, which the index returns in id order (ordering by is_primary in SQL
+    # sorted them in a temporary B-tree).
+    contacts = s.exec(
+        select(Contact).where(Contact.account_id == account_id).order_by(col(Contact.id))
+    ).all()
+    primary = next((c for c in contacts if c.is_primary), contacts[0] if contacts else None)
     return _facts(account, primary)
 
 

@@ -33,11 +33,12 @@ def _benchmark_names() -> set[str]:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    """One tiny run of every benchmark into a temporary folder."""
+    """One tiny run of every benchmark into a temporary folder (the timeout only
+    stops a hung run: the workflow benchmarks start dev servers and workers)."""
     out = tmp_path_factory.mktemp("bench")
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--size", "small", "--rounds", "1", "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=90,
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     return out, done
@@ -92,6 +93,38 @@ def test_results_md_names_the_command_the_machine_and_the_figures(run) -> None:
     assert "## retrieval: knowledge search over 2,000 documents" in text
     assert "| csops/raw (medians) |" in text
     assert "round 1/1 csops" in done.stderr  # progress goes to stderr
+
+
+def test_seeding_and_context_pulls_report_sizes_percentiles_and_query_plans(run) -> None:
+    out, _ = run
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    entries = {e["name"]: e for e in results["benchmarks"]}
+    seeding, memory = entries["seeding"], entries["seeding: peak memory"]
+    d = seeding["details"]
+    assert (d["accounts"], d["small book accounts"], d["rounds"]) == (300, 30, 1)
+    assert d["rows"]["account"] == 300 and d["rows"]["usagedaily"] > 0
+    assert memory["details"] == d
+    for spread in (*d["seconds (median, min, max over rounds)"].values(),
+                   *d["peak RSS MiB (median, min, max over rounds)"].values()):  # fmt: skip
+        assert 0 < spread[1] <= spread[0] <= spread[2]
+    assert "seeded 300 accounts" in d["csops seed output"]
+
+    pulls = entries["context_pulls"]
+    c = pulls["details"]
+    assert (c["accounts"], c["accounts drawn per round"], c["rounds"]) == (300, 40, 1)
+    assert c["usage rows"] > 0 and c["tickets"] > 0
+    latency = c["latency ms (median, min, max over rounds)"]
+    assert {"raw", "load_policies", "pull_ticket_context", "usage_report"} <= latency.keys()
+    for by_q in latency.values():
+        assert 0 < by_q["p50"][0] <= by_q["p95"][0] <= by_q["p99"][0]
+    assert pulls["raw"] == latency["raw"]["p95"][0]
+    assert pulls["csops"] == max(by_q["p95"][0] for n, by_q in latency.items() if n != "raw")
+    # Every pull but the policy load reads the database, and every plan was read.
+    plans = c["query plans"]
+    assert set(plans) == latency.keys() - {"raw"}
+    assert all(plans[n] for n in plans if n != "load_policies")
+    assert all(q["plan"] and isinstance(q["indexed"], bool) for qs in plans.values() for q in qs)
+    assert c["queries without an index"] == []  # plans, not timings: a lost index fails here
 
 
 def test_bulk_launch_and_renewal_sweep_report_both_sides_and_their_counts(run) -> None:
