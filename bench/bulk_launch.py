@@ -91,8 +91,16 @@ another; the CPU figures were polluted by the sweep. The CLI itself starts in
 2.5-5 s here against 1.0-1.5 s for the raw launcher (imports, settings, the
 database engine): about 2% of a 2,000-account launch.
 
+Last check, on the machine alone at last (1 round, load average 0.4): raw 210
+starts/s, csops 99/s (0.47; 0.49 after start-up); on SQLite with 300 starts, 72
+and 47 (0.65). During the in-memory launch the server used 21.4 s of CPU for
+csops (10.7 ms per start) against 11.2 s for raw (5.6 ms), the workers 6.3 s
+against 1.7 s: server, worker and launcher together kept both cores busy, so the
+server's extra work per onboarding sets the rate.
+
 What remains is the onboarding's own work at its start, which a no-op does not
-do: on two cores the worker and the server running 2,000 onboardings take CPU
+do (three workflow tasks, two activities, four timers and two search-attribute
+upserts against one workflow task): on two cores the worker and the server running 2,000 onboardings take CPU
 from the launch itself. On SQLite every start and every onboarding step is
 committed to disk; there the gap narrows (0.69-0.74), the disk being the limit
 for both sides."""
