@@ -96,7 +96,10 @@ starts/s, csops 99/s (0.47; 0.49 after start-up); on SQLite with 300 starts, 72
 and 47 (0.65). During the in-memory launch the server used 21.4 s of CPU for
 csops (10.7 ms per start) against 11.2 s for raw (5.6 ms), the workers 6.3 s
 against 1.7 s: server, worker and launcher together kept both cores busy, so the
-server's extra work per onboarding sets the rate.
+server's extra work per onboarding sets the rate. A 3-round run right after
+(other benchmarks starting again midway): raw 176, 107, 106 starts/s, csops 93,
+102, 90; per round 0.53, 0.95, 0.85; median ratio 0.87. The verdict moves with
+the machine's load: when the machine is otherwise idle, raw starts twice as fast.
 
 What remains is the onboarding's own work at its start, which a no-op does not
 do (three workflow tasks, two activities, four timers and two search-attribute
