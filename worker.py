@@ -108,6 +108,7 @@ def build_worker(
             llm.draft_reply,
             llm.summarize_renewal,
             onboarding.write_onboarding_review,
+            renewals.renewal_sections,
             renewals.usage_report,
             renewals.roi_proof,
             renewals.risk_assessment,

@@ -26,6 +26,7 @@ from contracts.escalation import TicketContext
 from contracts.renewal import (
     DecisionMakerMap,
     ExpansionRecommendation,
+    RenewalSections,
     RiskAssessment,
     RoiProof,
     SectionInput,
@@ -84,6 +85,29 @@ class RenewalSectionActivities:
         return sections.risk_assessment(
             s, facts, as_of, usage, sections.contacts_of(s, facts.account_id), _anger_judge(facts)
         )
+
+    @activity.defn(name="renewal_sections")
+    def renewal_sections(self, inp: SectionInput) -> RenewalSections:
+        """Every section in one session, each input read once (the account, its
+        13 weeks of usage, its contacts) and the risk computed once."""
+        with session(self._engine) as s:
+            facts = self._facts(s, inp.account_id)
+            daily = sections.daily_usage(s, facts.account_id, inp.as_of)
+            usage = sections.usage_report(facts, inp.as_of, daily)
+            contacts = sections.contacts_of(s, facts.account_id)
+            risk = sections.risk_assessment(
+                s, facts, inp.as_of, usage, contacts, _anger_judge(facts)
+            )
+            return RenewalSections(
+                usage=usage,
+                roi=sections.roi_proof(s, facts, inp.as_of, daily),
+                risk=risk,
+                expansion=sections.expansion_recommendation(
+                    facts, usage, risk, sections.first_usage_day(daily)
+                ),
+                decision_makers=sections.decision_maker_map(contacts, inp.as_of),
+                terms_requests=sections.terms_requests(s, facts.account_id, inp.as_of),
+            )
 
     @activity.defn(name="usage_report")
     def usage_report(self, inp: SectionInput) -> UsageReport:

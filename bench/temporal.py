@@ -173,3 +173,9 @@ async def wait_until_polling(
         if loop.time() > deadline:
             raise TimeoutError(f"{worker.name} did not poll {task_queue!r} in {timeout_s:.0f} s")
         await asyncio.sleep(0.2)
+
+
+def cpu_s(process: Process) -> float:
+    """CPU seconds (user + system) the process has used so far, from /proc (Linux)."""
+    fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime

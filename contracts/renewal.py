@@ -91,6 +91,17 @@ class DecisionMakerMap(BaseModel):
     missing: list[str]  # roles nobody covers, stale relationships
 
 
+class RenewalSections(BaseModel):
+    """Every section of one package, computed at once (each table read once)."""
+
+    usage: UsageReport
+    roi: RoiProof
+    risk: RiskAssessment
+    expansion: ExpansionRecommendation
+    decision_makers: DecisionMakerMap
+    terms_requests: list[str]
+
+
 class PricingProposal(BaseModel):
     current_arr: float
     proposed_arr: float

@@ -12,13 +12,15 @@ from temporalio.client import Client
 
 from adapters.launcher import start_onboarding
 from context.db import session
-from context.queries import NotFound, account_facts
+from context.queries import NotFound, accounts_facts
 from context.tables import Account
 from contracts.ids import onboarding_id
 
 # Starts are cheap RPCs; a bound keeps a 10,000-account cohort from opening
 # 10,000 concurrent calls.
 LAUNCH_CONCURRENCY = 16
+# Accounts whose facts are read per query (SQLite caps the parameters of one).
+READ_CHUNK = 500
 
 
 class LaunchOutcome(BaseModel):
@@ -41,6 +43,14 @@ async def launch_onboarding(
     progress: Callable[[int, int, LaunchOutcome], None] = lambda *_: None,
 ) -> list[LaunchOutcome]:
     """Start each account's plan; already running ones are reported, not restarted."""
+    # Every account's facts first, a chunk per query: a read per start would block
+    # the event loop between starts.
+    with session(engine) as s:
+        facts = {
+            f.account_id: f
+            for i in range(0, len(account_ids), READ_CHUNK)
+            for f in accounts_facts(s, account_ids[i : i + READ_CHUNK])
+        }
     gate = asyncio.Semaphore(LAUNCH_CONCURRENCY)
     done = 0
 
@@ -48,9 +58,9 @@ async def launch_onboarding(
         nonlocal done
         async with gate:
             try:
-                with session(engine) as s:
-                    facts = account_facts(s, account_id)
-                launch = await start_onboarding(client, task_queue, facts)
+                if account_id not in facts:
+                    raise NotFound(f"account {account_id!r} is not in the context database")
+                launch = await start_onboarding(client, task_queue, facts[account_id])
                 result = LaunchOutcome(
                     account_id=account_id,
                     workflow_id=launch.handle.id,

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+# The one tiny run starts dev servers and workers for every benchmark: minutes, not seconds.
+pytestmark = pytest.mark.timeout(400)
+
 ROOT = Path(__file__).parent.parent
 KEYS = {"name", "metric", "raw", "csops", "ratio", "target", "met", "bottleneck"}
 # The comparisons `met_when` may name, written out here so the test does not trust bench's.
@@ -33,11 +36,12 @@ def _benchmark_names() -> set[str]:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    """One tiny run of every benchmark into a temporary folder."""
+    """One tiny run of every benchmark into a temporary folder (the timeout only
+    stops a hung run: the workflow benchmarks start dev servers and workers)."""
     out = tmp_path_factory.mktemp("bench")
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--size", "small", "--rounds", "1", "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=90,
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     return out, done
@@ -196,3 +200,35 @@ def test_memory_reports_both_workers_per_open_workflow(run) -> None:
     assert figures["csops"]["history events"][0] > 5
     assert "## memory: worker RSS with 30 open workflows" in (out / "RESULTS.md").read_text()
     assert "round 1/1 csops" in done.stderr
+
+
+def test_bulk_launch_and_renewal_sweep_report_both_sides_and_their_counts(run) -> None:
+    out, _ = run
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    entries = {e["name"]: e for e in results["benchmarks"]}
+
+    launch = entries["bulk_launch"]["details"]
+    assert (launch["workflows per round"], launch["rounds"], launch["concurrency"]) == (50, 1, 16)
+    for side in ("raw", "csops"):
+        figures = launch["memory"][side]
+        for key in ("starts/s end to end", "starts/s after start-up", "start-up s", "wall s"):
+            median, low, high = figures[key]
+            assert 0 < low <= median <= high
+        # Spawn to exit takes longer than spawn to the first start.
+        assert figures["wall s"][0] > figures["start-up s"][0]
+    headline = launch["memory"]["csops"]["starts/s end to end"][0]
+    assert entries["bulk_launch"]["csops"] == pytest.approx(headline, abs=0.01)
+
+    sweep = entries["renewal_sweep"]
+    night = entries["renewal_sweep: 10,000 accounts"]
+    details = sweep["details"]
+    assert (details["packages per round"], details["rounds"]) == (20, 1)
+    per_side = details["per side (median, min, max over rounds)"]
+    for side in ("raw", "csops"):
+        assert per_side[side]["completed"][0] == 20  # every package completed
+        assert per_side[side]["per minute"][0] > 0 and per_side[side]["worker cpu s"][0] > 0
+    assert per_side["csops"]["trigger to sweep start s"][0] >= 0
+    # The night is extrapolated from the measured rates at this size.
+    assert night["details"]["extrapolated"] is True
+    assert night["csops"] == pytest.approx(10_000 / sweep["csops"], rel=0.01)
+    assert night["raw"] == pytest.approx(10_000 / sweep["raw"], rel=0.01)

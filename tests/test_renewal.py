@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, date, datetime, timedelta
 
@@ -270,3 +271,50 @@ async def test_a_request_for_non_standard_terms_becomes_an_off_limits_human_task
         and e.actor == "agent"
         and e.outcome not in ("requested",)
     ]
+
+
+async def test_a_sweep_batch_keeps_few_packages_being_assembled_at_once(db, monkeypatch):
+    """Without a dev server: the starter and the stored records are stand-ins."""
+    import types
+
+    from temporalio.testing import ActivityEnvironment
+
+    import activities.renewal_sweep as sweep
+    from adapters.launcher import Launch
+    from contracts.sweep import SweepBatchInput
+
+    book(db, 120, seed=21)
+    monkeypatch.setattr(sweep, "IN_FLIGHT", 3)
+    monkeypatch.setattr(sweep, "POLL_S", 0.001)
+    started: list[str] = []
+    stored: set[str] = set()
+    most = 0
+
+    async def start(task_queue: str, facts) -> Launch:
+        nonlocal most
+        workflow_id = renewal_id(facts.account_id, facts.renewal_date)
+        started.append(workflow_id)
+        most = max(most, len(started) - len(stored))
+        await asyncio.sleep(0)  # other starts run meanwhile, as over the network
+        return Launch(types.SimpleNamespace(id=workflow_id), True)  # type: ignore[arg-type]
+
+    def store_one(workflow_ids: list[str]) -> set[str]:
+        assert workflow_ids
+        stored.add(workflow_ids[0])  # one package is stored per look
+        return {workflow_ids[0]}
+
+    activities = sweep.SweepActivities(db, start)
+    monkeypatch.setattr(activities, "_stored", store_one)
+    result = await ActivityEnvironment().run(
+        activities.start_renewal_batch,
+        SweepBatchInput(
+            as_of=today(),
+            window_days=45,
+            after_account_id=None,
+            batch_size=500,
+            concurrency=20,
+            task_queue="q",
+        ),  # fmt: skip
+    )
+    assert result.counts.started == len(started) > 3 * 2
+    assert most == 3  # the next start waits until one of the three is stored

@@ -197,6 +197,25 @@ def test_usage_report_reads_usage_in_one_query(engine, acts):
     assert len(statements) <= 3  # the account, its primary contact, its usage
 
 
+def test_all_sections_at_once_equal_each_section_and_read_each_table_once(engine, acts):
+    for account_id in [*established_accounts(engine)[:3], "acc-0001"]:
+        section = inp(account_id)
+        statements, stop = count_queries(engine)
+        try:
+            got = acts.renewal_sections(section)
+        finally:
+            stop()
+        assert got.usage == acts.usage_report(section)
+        assert got.roi == acts.roi_proof(section)
+        assert got.risk == acts.risk_assessment(section)
+        assert got.expansion == acts.expansion_recommendation(section)
+        assert got.decision_makers == acts.decision_maker_map(section)
+        assert got.terms_requests == acts.find_terms_requests(section)
+        assert sum("from usagedaily" in st.lower() for st in statements) == 1
+        assert sum("from contact" in st.lower() for st in statements) == 2  # primary, all
+        assert sum("from account" in st.lower() for st in statements) == 1
+
+
 def test_roi_proof_figures_match_sql(engine, acts):
     account_id, arr = q(
         engine, "SELECT id, arr FROM account WHERE stage = 'adopting' ORDER BY top_rank LIMIT 1"

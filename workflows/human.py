@@ -556,10 +556,17 @@ class HumanDecisions:
 
     # ------------------------------------------------------------------ visibility
 
-    def set_account(self, account: AccountFacts) -> None:
-        """The workflow's account, and its search attributes to match."""
+    def set_account(self, account: AccountFacts, only_changes: bool = False) -> None:
+        """The workflow's account, and its search attributes to match; with
+        `only_changes`, only those it did not start with (each upsert is a
+        visibility write on the server)."""
         self.account = account
-        workflow.upsert_search_attributes(sa.account_updates(account))
+        updates = sa.account_updates(account)
+        if only_changes:
+            have = workflow.info().typed_search_attributes
+            updates = [u for u in updates if have.get(u.key) != u.value]
+        if updates:
+            workflow.upsert_search_attributes(updates)
 
     @property
     def _account(self) -> AccountFacts:

@@ -12,11 +12,16 @@ with workflow.unsafe.imports_passed_through():
 from workflows.options import RECORD_RETRY, RECORD_TIMEOUT
 
 
-async def policy_snapshot() -> PolicySet:
+def _runner(local: bool):
+    """A local activity skips the task queue round trip: for quick reads."""
+    return workflow.execute_local_activity_method if local else workflow.execute_activity_method
+
+
+async def policy_snapshot(local: bool = False) -> PolicySet:
     """The policies as they are now; kept in history, so the workflow decides by
     them until it ends, whatever happens to the files. Workflows of the same version
     share one decoded copy."""
-    snapshot = await workflow.execute_activity_method(
+    snapshot = await _runner(local)(
         ContextActivities.load_policies,
         summary="load policy snapshot",
         start_to_close_timeout=RECORD_TIMEOUT,
@@ -25,8 +30,8 @@ async def policy_snapshot() -> PolicySet:
     return shared_snapshot(snapshot)
 
 
-async def account_facts(account_id: str) -> AccountFacts:
-    return await workflow.execute_activity_method(
+async def account_facts(account_id: str, local: bool = False) -> AccountFacts:
+    return await _runner(local)(
         ContextActivities.pull_account_facts,
         PullAccountInput(account_id=account_id),
         summary=f"pull account {account_id}",

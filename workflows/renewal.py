@@ -115,29 +115,42 @@ class RenewalPackageWorkflow(HumanDecisions):
     async def run(self, inp: RenewalPackageInput) -> RenewalPackageResult:
         self.renewal_date = inp.renewal_date
         self.stage = "gathering"
-        policies = await reads.policy_snapshot()
-        account = await reads.account_facts(inp.account_id)
-        self.set_account(account)
+        # The policy and the account are read at once, and every section in one
+        # activity, all as local activities (quick reads: no task queue round trip,
+        # each table read once). Older packages read them one activity each.
+        one_read = workflow.patched(names.PATCH_RENEWAL_ONE_READ)
+        if one_read:
+            policies, account = await asyncio.gather(
+                reads.policy_snapshot(local=True), reads.account_facts(inp.account_id, local=True)
+            )
+        else:
+            policies = await reads.policy_snapshot()
+            account = await reads.account_facts(inp.account_id)
+        self.set_account(account, only_changes=one_read)  # not those it started with
         self.publish()
 
         section = SectionInput(
             account_id=inp.account_id, renewal_date=inp.renewal_date, as_of=workflow.now().date()
         )
         s = RenewalSectionActivities
-        sections: list[Awaitable[Any]] = [
-            _section(s.usage_report, section, "usage report: 90-day trends"),
-            _section(s.roi_proof, section, "ROI proof"),
-            _section(s.risk_assessment, section, "risk assessment"),
-            _section(s.expansion_recommendation, section, "expansion recommendation"),
-            _section(s.decision_maker_map, section, "decision-maker map"),
-        ]
-        # Packages started before the terms check keep their recorded commands.
-        if workflow.patched(names.PATCH_RENEWAL_TERMS_REQUESTS):
-            sections.append(
-                _section(s.find_terms_requests, section, "non-standard terms requested?")
+        if one_read:
+            got = await workflow.execute_local_activity_method(
+                s.renewal_sections,
+                section,
+                summary="sections: usage, ROI, risk, expansion, decision makers, terms",
+                start_to_close_timeout=SECTION_TIMEOUT,
+                retry_policy=RECORD_RETRY,
             )
-        usage, roi, risk, expansion, people, *rest = await asyncio.gather(*sections)
-        terms = rest[0] if rest else []
+            usage, roi, risk, expansion, people, terms = (
+                got.usage,
+                got.roi,
+                got.risk,
+                got.expansion,
+                got.decision_makers,
+                got.terms_requests,
+            )
+        else:
+            usage, roi, risk, expansion, people, terms = await self._sections_one_by_one(section)
         package = RenewalPackage(
             account=account,
             renewal_date=inp.renewal_date,
@@ -182,6 +195,25 @@ class RenewalPackageWorkflow(HumanDecisions):
             pricing_status=pricing.status,
             signing_task_status=signing.status,
         )
+
+    async def _sections_one_by_one(self, section: SectionInput) -> tuple[Any, ...]:
+        """The sections as packages started before `renewal-one-read` gather them:
+        one activity each, in parallel."""
+        s = RenewalSectionActivities
+        sections: list[Awaitable[Any]] = [
+            _section(s.usage_report, section, "usage report: 90-day trends"),
+            _section(s.roi_proof, section, "ROI proof"),
+            _section(s.risk_assessment, section, "risk assessment"),
+            _section(s.expansion_recommendation, section, "expansion recommendation"),
+            _section(s.decision_maker_map, section, "decision-maker map"),
+        ]
+        # Packages started before the terms check keep their recorded commands.
+        if workflow.patched(names.PATCH_RENEWAL_TERMS_REQUESTS):
+            sections.append(
+                _section(s.find_terms_requests, section, "non-standard terms requested?")
+            )
+        usage, roi, risk, expansion, people, *rest = await asyncio.gather(*sections)
+        return usage, roi, risk, expansion, people, rest[0] if rest else []
 
     async def _with_summary(self, package: RenewalPackage) -> RenewalPackage:
         """The narrative from the LLM gateway; without it the package still ships."""
