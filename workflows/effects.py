@@ -13,7 +13,7 @@ with workflow.unsafe.imports_passed_through():
     from contracts.autonomy import AutonomyDecision
     from contracts.records import AuditEntry, OutboundMessage
 
-from workflows.options import RECORD_RETRY, RECORD_TIMEOUT
+from workflows.options import RECORD_RETRY, RECORD_TIMEOUT, activity_runner
 
 
 class AuditedHow(TypedDict, total=False):
@@ -42,8 +42,7 @@ async def audit(
     """
     info = workflow.info()
     decision = how.get("decision")
-    run = workflow.execute_local_activity_method if local else workflow.execute_activity_method
-    await run(
+    await activity_runner(local)(
         RecordActivities.record_audit,
         AuditEntry(
             idempotency_key=f"{info.workflow_id}/{key}",

@@ -34,12 +34,12 @@ with workflow.unsafe.imports_passed_through():
     from contracts.human import HumanRequest
     from contracts.knowledge import SourceRef
     from policies import evaluate
-    from policies.model import PolicySet, shared_snapshot
+    from policies.model import PolicySet
 
 from workflows import reads
 from workflows.human import HumanDecisions
 from workflows.llm import ask_model
-from workflows.options import RECORD_RETRY, RECORD_TIMEOUT
+from workflows.options import RECORD_RETRY, RECORD_TIMEOUT, activity_runner
 
 # How long a sent reply waits to hear from the outbox before the ticket closes with
 # its delivery `unconfirmed` (the dispatcher reports within a second when it runs).
@@ -128,15 +128,8 @@ class EscalationWorkflow(HumanDecisions):
         self.publish()
         if self.sooner:
             policies, ctx = await asyncio.gather(
-                workflow.execute_local_activity_method(
-                    ContextActivities.load_policies,
-                    summary="load policy snapshot",
-                    start_to_close_timeout=RECORD_TIMEOUT,
-                    retry_policy=RECORD_RETRY,
-                ),
-                self._pull_context(inp.ticket_id),
+                reads.policy_snapshot(local=True), self._pull_context(inp.ticket_id)
             )
-            policies = shared_snapshot(policies)  # as reads.policy_snapshot() does
         else:
             policies = await reads.policy_snapshot()
             ctx = await self._pull_context(inp.ticket_id)
@@ -163,12 +156,7 @@ class EscalationWorkflow(HumanDecisions):
         return self._result()
 
     async def _pull_context(self, ticket_id: str) -> TicketContext:
-        run = (
-            workflow.execute_local_activity_method
-            if self.sooner
-            else workflow.execute_activity_method
-        )
-        return await run(
+        return await activity_runner(self.sooner)(
             ContextActivities.pull_ticket_context,
             PullTicketContextInput(ticket_id=ticket_id),
             summary=f"pull context for {ticket_id}",
@@ -454,12 +442,7 @@ class EscalationWorkflow(HumanDecisions):
         if not self.grounded:
             return
         self.ticket_status = status
-        run = (
-            workflow.execute_local_activity_method
-            if self.sooner
-            else workflow.execute_activity_method
-        )
-        await run(
+        await activity_runner(self.sooner)(
             ContextActivities.record_ticket_status,
             TicketStatusInput(
                 ticket_id=self.ticket_id, status=status, answer=answer, source=source

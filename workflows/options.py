@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 # Database reads and writes: quick, and worth retrying until the database is back.
@@ -21,3 +22,9 @@ LLM_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=30),
     maximum_attempts=6,
 )
+
+
+def activity_runner(local: bool):  # the SDK method itself, so its typed overloads apply
+    """How to run an activity method: as a local activity (a quick read or insert: no
+    task queue round trip, no workflow task of its own) or through the task queue."""
+    return workflow.execute_local_activity_method if local else workflow.execute_activity_method

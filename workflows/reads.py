@@ -9,19 +9,14 @@ with workflow.unsafe.imports_passed_through():
     from contracts.accounts import AccountFacts, PullAccountInput
     from policies.model import PolicySet, shared_snapshot
 
-from workflows.options import RECORD_RETRY, RECORD_TIMEOUT
-
-
-def _runner(local: bool):
-    """A local activity skips the task queue round trip: for quick reads."""
-    return workflow.execute_local_activity_method if local else workflow.execute_activity_method
+from workflows.options import RECORD_RETRY, RECORD_TIMEOUT, activity_runner
 
 
 async def policy_snapshot(local: bool = False) -> PolicySet:
     """The policies as they are now; kept in history, so the workflow decides by
     them until it ends, whatever happens to the files. Workflows of the same version
     share one decoded copy."""
-    snapshot = await _runner(local)(
+    snapshot = await activity_runner(local)(
         ContextActivities.load_policies,
         summary="load policy snapshot",
         start_to_close_timeout=RECORD_TIMEOUT,
@@ -31,7 +26,7 @@ async def policy_snapshot(local: bool = False) -> PolicySet:
 
 
 async def account_facts(account_id: str, local: bool = False) -> AccountFacts:
-    return await _runner(local)(
+    return await activity_runner(local)(
         ContextActivities.pull_account_facts,
         PullAccountInput(account_id=account_id),
         summary=f"pull account {account_id}",
