@@ -53,6 +53,10 @@ from csops.onboard import LAUNCH_CONCURRENCY, launch_onboarding
 NAME = "memory"
 TARGET_RATIO = 2.0
 SIZES = {"small": 30, "full": 2_000}  # open workflows per side
+# At full size a round takes about 2.5 minutes on 2 cores (2,000 onboardings need
+# ~90 s of worker CPU to settle), and RSS per open workflow varied by 6% between
+# three rounds: two rounds keep `make bench` inside its 20 minutes.
+MAX_ROUNDS = {"small": 3, "full": 2}
 # Days of usage in the seeded book: an onboarding's first steps read none of it.
 BOOK_DAYS = 14
 CACHE_VAR = "CSOPS_WORKFLOW_CACHE"
@@ -140,6 +144,7 @@ def run(size: str, rounds: int) -> Outcome:
     accounts'), the raw worker and the csops worker one after the other."""
     progress = Progress(NAME)
     n = SIZES[size]
+    rounds = min(rounds, MAX_ROUNDS[size])
     with tempfile.TemporaryDirectory(prefix="csops-bench-memory-") as tmp:
         folder = Path(tmp)
         book = folder / "book.db"
