@@ -139,19 +139,17 @@ after these figures) removes."""
 # The 10,000-package night, measured by `python -m bench --only renewal_sweep
 # --size night` (too long for `make bench`).
 NIGHT_MEASURED = """\
-Measured on 2026-11-22 (`--size night`, bench/night/; commit "Renewal sweep: a
-batch keeps at most 200 packages being assembled at once"), on this 2-core
-machine while three other benchmarks ran (load average 6-10): a sweep over
-10,000 accounts, every one renewing inside the window, completed its 10,000
-packages in 34.1 minutes (294 per minute; the sweep workflow itself ran for 33.7
-minutes). raw.Chain of 11 activities on the same server: 276 per minute over
-150, so 36.2 minutes for 10,000: the 30-minute night is missed by raw Temporal
-too, on this machine under that load. Per package the csops worker used 126 ms
-of CPU and the server 106 ms (raw: 79 and 118 ms); 232 ms of CPU per package on
-two cores is about 19 minutes for 10,000 on a machine of its own. Before the
-sweep kept its packages in flight to 200, the same sweep stored about 70
-packages per minute in its first minutes (10,000 workflows started at once, far
-more than the worker's workflow cache of 1,000; another benchmark ran beside it)."""
+Measured on 2026-11-22 alone on this 2-core machine (`python -m bench --size
+night`, bench/night/): a sweep over 10,000 accounts, every one renewing inside
+the window, stored its 10,000 packages in 24.9 minutes (401 per minute) from the
+Schedule's trigger: inside the 30-minute night. The `csops worker` process used
+1,471 s of CPU in those 1,497 s: one core, the whole time, so the worker's one
+Python process is what bounds the night (a second worker process on a machine
+with more cores would share it). raw.Chain of 11 activities on the same server:
+949 per minute over 150. An earlier run, with three other benchmarks beside it
+(load 6-10), took 34.1 minutes; before the sweep kept its packages in flight to
+200, it stored about 70 packages per minute in its first minutes (10,000
+workflows started at once, far more than the worker's workflow cache of 1,000)."""
 
 
 def run(size: str, rounds: int) -> list[Outcome]:
