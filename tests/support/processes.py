@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -144,12 +146,28 @@ class DevServer:
         return await self.client()
 
 
+BIND_ATTEMPTS = 3
+
+
 def start_dev_server(processes: Processes, data_dir: Path) -> DevServer:
-    port = free_port()
-    # No Web UI: nothing here looks at it, and its port would be one more to collide.
-    argv = dev_server_command(data_dir, port, ui_port=None)
-    child = processes.spawn("temporal", argv, os.environ, data_dir)
-    return DevServer(child, port, data_dir / "temporal.db")
+    """The server on a free port, listening. A port found free can be taken before the
+    server binds it (another run's server picking its own ports): it then exits at
+    once, and starts again on another port."""
+    for _ in range(BIND_ATTEMPTS):
+        port = free_port()
+        # No Web UI: nothing here looks at it, and its port would be one more to collide.
+        argv = dev_server_command(data_dir, port, ui_port=None)
+        child = processes.spawn("temporal", argv, os.environ, data_dir)
+        deadline = time.monotonic() + 60
+        while child.alive and time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return DevServer(child, port, data_dir / "temporal.db")
+            except OSError:
+                time.sleep(0.1)
+        if child.alive:
+            break  # running but not listening in a minute: no other port will help
+    raise AssertionError(f"the dev server did not start:\n{child.tail()}")
 
 
 def worker_env(
