@@ -271,10 +271,10 @@ def _outcome(
     for backend, by_side in figures.items():
         details[backend] = {
             side: {
-                "starts/s end to end": _triple(f["rate"]),
-                "starts/s after start-up": _triple(f["steady"]),
-                "start-up s": _triple(f["startup"]),
-                "wall s": _triple(f["wall"]),
+                "starts/s end to end": f["rate"].rounded(),
+                "starts/s after start-up": f["steady"].rounded(),
+                "start-up s": f["startup"].rounded(),
+                "wall s": f["wall"].rounded(),
             }
             for side, f in by_side.items()
         }
@@ -285,7 +285,7 @@ def _outcome(
             by_side["csops"]["steady"].median / by_side["raw"]["steady"].median, 3
         )
         details[backend]["cpu s during a launch"] = {
-            k: _triple(Spread.of(v)) for k, v in results[backend]["cpu s"].items()
+            k: Spread.of(v).rounded() for k, v in results[backend]["cpu s"].items()
         }
     cpu = details["memory"]["cpu s during a launch"]
     bottleneck = (
@@ -307,10 +307,6 @@ def _outcome(
     )
     outcome.markdown = _markdown(outcome, figures)
     return outcome
-
-
-def _triple(s: Spread) -> list[float]:
-    return [round(s.median, 3), round(s.low, 3), round(s.high, 3)]
 
 
 def _markdown(outcome: Outcome, figures: dict[str, dict[str, dict[str, Spread]]]) -> str:

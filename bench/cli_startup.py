@@ -217,8 +217,8 @@ def _outcomes(
         details = {
             **details_common,
             "wall s (median, min, max over rounds)": {
-                "raw": [round(baseline.median, 3), round(baseline.low, 3), round(baseline.high, 3)],
-                "csops": [round(s.median, 3), round(s.low, 3), round(s.high, 3)],
+                "raw": baseline.rounded(),
+                "csops": s.rounded(),
             },
             "imports": {"raw": imports[BASELINE], "csops": imports[command]},
         }

@@ -378,15 +378,9 @@ def _outcome(
         "rounds": rounds,
         "slowest pull (p95)": worst,
         "latency ms (median, min, max over rounds)": {
-            name: {
-                f"p{q}": [round(s.median, 3), round(s.low, 3), round(s.high, 3)]
-                for q, s in by_q.items()
-            }
-            for name, by_q in figures.items()
+            name: {f"p{q}": s.rounded() for q, s in by_q.items()} for name, by_q in figures.items()
         },
-        "CPU ms p95 (median, min, max over rounds)": {
-            name: [round(s.median, 3), round(s.low, 3), round(s.high, 3)] for name, s in cpu.items()
-        },
+        "CPU ms p95 (median, min, max over rounds)": {name: s.rounded() for name, s in cpu.items()},
         "load average (1 min) before and after each round": [round(x, 2) for x in load],
         "cores": os.cpu_count(),
         "renewal package reads per account, p95 ms (median, min, max)": [

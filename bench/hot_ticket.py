@@ -43,6 +43,7 @@ from bench.outcome import Outcome
 from bench.raw_worker import ChainInput, prepare_outbox
 from bench.temporal import (
     Process,
+    cpu_s,
     dev_server,
     start_csops_worker,
     start_raw_worker,
@@ -84,7 +85,6 @@ STAMP_COMMITS = [
          VALUES (NEW.idempotency_key, (julianday('now') - 2440587.5) * 86400.0);
        END""",
 ]
-CLOCK_TICK_S = 1 / os.sysconf("SC_CLK_TCK")
 CORES = os.cpu_count() or 1
 
 # Measured while writing this benchmark (py-spy on the worker at 8 tickets/s, the
@@ -180,12 +180,6 @@ class Case:
 
     def percentiles(self) -> dict[int, float]:
         return {q: percentile(self.latencies_ms, q) for q in PERCENTILES}
-
-
-def cpu_s(process: Process) -> float:
-    """User + system CPU seconds the process has used (Linux /proc)."""
-    fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) * CLOCK_TICK_S
 
 
 def run(size: str, rounds: int) -> list[Outcome]:
@@ -396,7 +390,7 @@ def _outcomes(
 
     def per_side(what: Callable[[Case], float], digits: int = 1) -> dict:
         return {
-            side: {f"{rate}/s": _triple(spread(side, rate, what), digits) for rate in rates}
+            side: {f"{rate}/s": spread(side, rate, what).rounded(digits) for rate in rates}
             for side in sides
         }
 
@@ -409,7 +403,7 @@ def _outcomes(
         "raw steps before the notification": RAW_STEPS,
         "latency ms (median, min, max over rounds)": {
             side: {
-                f"{rate}/s": {f"p{q}": _triple(s, 1) for q, s in by_q.items()}
+                f"{rate}/s": {f"p{q}": s.rounded(1) for q, s in by_q.items()}
                 for rate, by_q in by_rate.items()
             }
             for side, by_rate in figures.items()
@@ -476,10 +470,6 @@ def _outcomes(
 def _cpu_ms(case: Case) -> float:
     """Worker, server and submitter CPU for the whole case."""
     return case.worker_cpu_ms + case.server_cpu_ms + case.submitter_cpu_ms
-
-
-def _triple(s: Spread, digits: int) -> list[float]:
-    return [round(s.median, digits), round(s.low, digits), round(s.high, digits)]
 
 
 def _bottleneck(figures: dict, details: dict, top: int) -> str:

@@ -27,6 +27,10 @@ class Spread:
     def of(cls, values: Sequence[float]) -> Spread:
         return cls(statistics.median(values), min(values), max(values))
 
+    def rounded(self, digits: int = 3) -> list[float]:
+        """[median, low, high], for results.json's details."""
+        return [round(self.median, digits), round(self.low, digits), round(self.high, digits)]
+
     def text(self, digits: int = 2) -> str:
         """`median (low–high)`, for the report's tables."""
         return f"{self.median:.{digits}f} ({self.low:.{digits}f}–{self.high:.{digits}f})"

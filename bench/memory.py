@@ -340,10 +340,7 @@ def _outcome(
         "book segments": segments,
         "seed s": round(seed_s, 1),
         "figures (median, min, max over rounds)": {
-            case: {
-                k: [round(s.median, 2), round(s.low, 2), round(s.high, 2)] for k, s in by.items()
-            }
-            for case, by in figures.items()
+            case: {k: s.rounded(2) for k, s in by.items()} for case, by in figures.items()
         },
     }
     outcome = Outcome(

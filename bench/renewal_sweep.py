@@ -329,8 +329,7 @@ def _outcomes(size: str, n: int, n_raw: int, rounds: int, result: dict[str, Any]
         "seed s": round(result["seed s"], 1),
         "measured at": datetime.now(UTC).isoformat(timespec="seconds"),
         "per side (median, min, max over rounds)": {
-            side: {k: [round(s.median, 3), round(s.low, 3), round(s.high, 3)] for k, s in f.items()}
-            for side, f in figures.items()
+            side: {k: s.rounded() for k, s in f.items()} for side, f in figures.items()
         },
         "worker cpu ms per package": {
             side: round(figures[side]["worker cpu s"].median / count * 1000, 1)

@@ -234,11 +234,7 @@ def _outcome(
         "shard documents": dict(shards),
         "question kinds": dict(Counter(q.kind for q in questions)),
         "latency ms (median, min, max over rounds)": {
-            case: {
-                f"p{q}": [round(s.median, 3), round(s.low, 3), round(s.high, 3)]
-                for q, s in by_q.items()
-            }
-            for case, by_q in figures.items()
+            case: {f"p{q}": s.rounded() for q, s in by_q.items()} for case, by_q in figures.items()
         },
         "build s": {step: round(s, 2) for step, s in build.items()},
         "first search per language ms (shard load)": {k: round(v, 1) for k, v in loads.items()},

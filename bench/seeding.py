@@ -232,12 +232,8 @@ def _outcomes(
         "rounds": rounds,
         "rows": rows,
         "csops seed output": summary,
-        "seconds (median, min, max over rounds)": {
-            case: [round(s.median, 2), round(s.low, 2), round(s.high, 2)] for case, s in t.items()
-        },
-        "CPU seconds (median, min, max over rounds)": {
-            case: [round(s.median, 2), round(s.low, 2), round(s.high, 2)] for case, s in c.items()
-        },
+        "seconds (median, min, max over rounds)": {case: s.rounded(2) for case, s in t.items()},
+        "CPU seconds (median, min, max over rounds)": {case: s.rounded(2) for case, s in c.items()},
         "peak RSS MiB (median, min, max over rounds)": {
             f"{accounts if case == 'book' else small} accounts": [
                 round(s.median, 1),
