@@ -35,6 +35,7 @@ from adapters.openai_provider import OpenAIProvider
 from adapters.reading import language
 from adapters.settings import Settings, load_settings
 from adapters.temporal_client import connect
+from adapters.workflow_runner import DirectContextSandboxRunner
 from context.db import make_engine
 from policies.loader import load_policies
 from workflows.digest import CsmDigestWorkflow
@@ -64,7 +65,9 @@ STRICT_WORKFLOW_RUNNER = SandboxedWorkflowRunner(
 # 84 KiB and 6-9 ms with only the helpers shared, 7 KiB and 0.2 ms with all shared).
 # They hold no module-level mutable state. The price is those checks, which the tests
 # keep (STRICT_WORKFLOW_RUNNER above).
-WORKFLOW_RUNNER = SandboxedWorkflowRunner(
+# It also answers the SDK's per-payload serialization-context lookups without
+# entering the sandbox (adapters/workflow_runner.py).
+WORKFLOW_RUNNER = DirectContextSandboxRunner(
     restrictions=STRICT_WORKFLOW_RUNNER.restrictions.with_passthrough_modules("workflows")
 )
 

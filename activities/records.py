@@ -3,64 +3,64 @@ activity or a replayed workflow never writes (or sends) twice."""
 
 from __future__ import annotations
 
+from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import col
 from temporalio import activity
 
 from adapters.templates import render_for_activity
-from context.db import session
 from context.tables import AuditEvent, OutboxMessage
 from contracts.records import AuditEntry, OutboundMessage, OutboxReceipt, RenderInput
+
+# Both writes are single Core statements, not ORM units of work: they run for every
+# step of every workflow, and the ORM's flush and instance loading cost the worker
+# 2-3 times the statement itself (hot-ticket benchmark, bench/hot_ticket.py).
 
 
 def write_audit(engine: Engine, entry: AuditEntry, **extra) -> bool:
     """Insert one audit event; False when its key was already recorded."""
-    row = AuditEvent(
+    values = {
         **entry.model_dump(exclude={"autonomy"}),
-        autonomy=entry.autonomy.value if entry.autonomy else None,
+        "autonomy": entry.autonomy.value if entry.autonomy else None,
         **extra,
-    )
-    with session(engine) as s:
-        s.add(row)
-        try:
-            s.commit()
-            return True
-        except IntegrityError:
-            s.rollback()
-            return False
+    }
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(AuditEvent), values)
+    except IntegrityError:
+        return False
+    return True
 
 
-def _outbox_row(s: Session, key: str) -> OutboxMessage | None:
-    return s.exec(select(OutboxMessage).where(OutboxMessage.idempotency_key == key)).first()
-
-
-def _receipt(row: OutboxMessage, duplicate: bool) -> OutboxReceipt:
-    assert row.id is not None  # stored rows have their id
-    return OutboxReceipt(message_id=row.id, duplicate=duplicate)
+def _queued_id(engine: Engine, key: str) -> int | None:
+    with engine.connect() as conn:
+        return conn.execute(
+            select(col(OutboxMessage.id)).where(col(OutboxMessage.idempotency_key) == key)
+        ).scalar()
 
 
 def queue_message(engine: Engine, msg: OutboundMessage) -> OutboxReceipt:
     """Insert the message unless its idempotency key is already in the outbox."""
-    with session(engine) as s:
-        existing = _outbox_row(s, msg.idempotency_key)
-        if existing:
-            return _receipt(existing, duplicate=True)
-        row = OutboxMessage(
-            **msg.model_dump(exclude={"to", "body", "template", "values"}),
-            to=",".join(msg.to),
-            body=render_for_activity(msg.template, **msg.values) if msg.template else msg.body,
-        )
-        s.add(row)
-        try:
-            s.commit()
-        except IntegrityError:
-            # A concurrent attempt won the race: same key, same message.
-            s.rollback()
-            existing = _outbox_row(s, msg.idempotency_key)
-            assert existing is not None  # the row that won the race
-            return _receipt(existing, duplicate=True)
-        return _receipt(row, duplicate=False)
+    existing = _queued_id(engine, msg.idempotency_key)
+    if existing is not None:
+        return OutboxReceipt(message_id=existing, duplicate=True)
+    values = {
+        **msg.model_dump(exclude={"to", "body", "template", "values"}),
+        "to": ",".join(msg.to),
+        "body": render_for_activity(msg.template, **msg.values) if msg.template else msg.body,
+    }
+    try:
+        with engine.begin() as conn:
+            message_id = conn.execute(
+                insert(OutboxMessage).returning(col(OutboxMessage.id)), values
+            ).scalar_one()
+    except IntegrityError:
+        # A concurrent attempt won the race: same key, same message.
+        existing = _queued_id(engine, msg.idempotency_key)
+        assert existing is not None  # the row that won the race
+        return OutboxReceipt(message_id=existing, duplicate=True)
+    return OutboxReceipt(message_id=message_id, duplicate=False)
 
 
 class RecordActivities:

@@ -139,6 +139,7 @@ def make_channel(spec: str):
 # A claim older than this is a dispatcher that died mid-delivery: the row goes back
 # to pending. Far above the SMTP timeout, so a live delivery is never taken over.
 CLAIM_LEASE = timedelta(minutes=5)
+OUTBOX_COLUMNS = list(OutboxMessage.__table__.columns)  # type: ignore[attr-defined]
 MAX_ATTEMPTS = 10
 
 
@@ -147,6 +148,13 @@ def claim(engine: Engine, now: datetime, limit: int = 100, skip: Collection[int]
     first, in one conditional UPDATE: of any number of dispatchers (threads,
     processes, machines) on one database, exactly one gets each row (a row taken
     meanwhile fails the `status = 'pending'` check and is not returned)."""
+    return sorted(row.id for row in _claim_rows(engine, now, limit, skip) if row.id is not None)
+
+
+def _claim_rows(
+    engine: Engine, now: datetime, limit: int, skip: Collection[int]
+) -> list[OutboxMessage]:
+    """`claim`, returning the claimed rows as they are after the claim."""
     pending = (
         select(OutboxMessage.id)
         .where(OutboxMessage.status == "pending", col(OutboxMessage.id).not_in(skip))
@@ -158,9 +166,9 @@ def claim(engine: Engine, now: datetime, limit: int = 100, skip: Collection[int]
             update(OutboxMessage)
             .where(col(OutboxMessage.id).in_(pending), col(OutboxMessage.status) == "pending")
             .values(status="sending", claimed_at=now, attempts=col(OutboxMessage.attempts) + 1)
-            .returning(col(OutboxMessage.id))
+            .returning(*OUTBOX_COLUMNS)
         )
-        return sorted(row_id for row_id in taken.scalars() if row_id is not None)
+        return [OutboxMessage.model_validate(dict(row)) for row in taken.mappings()]
 
 
 def release_stale_claims(engine: Engine, now: datetime) -> int:
@@ -189,28 +197,36 @@ def deliver_pending(engine: Engine, channel, limit: int = 100) -> int:
     """
     release_stale_claims(engine, datetime.now(UTC))
     delivered = 0
-    with session(engine) as s:
-        tried: list[int] = []  # a message that failed waits for the next pass
-        for _ in range(limit):
-            taken = claim(engine, datetime.now(UTC), limit=1, skip=tried)
-            if not taken:
-                break
-            tried.append(taken[0])
-            row = s.get(OutboxMessage, taken[0])
-            assert row is not None  # rows are never deleted
-            try:
-                # Sent, even when the server refused some recipients (sending again would
-                # reach the others twice); the refusal is kept as the row's last error.
-                row.last_error = channel.deliver(row)
-                row.status, row.delivered_at = "sent", datetime.now(UTC)
-                delivered += 1
-            except Exception as err:  # noqa: BLE001 (a channel failure must not stop the others)
-                row.last_error = f"{type(err).__name__}: {err}"[:500]
-                final = row.attempts >= MAX_ATTEMPTS or isinstance(err, UndeliverableError)
-                row.status = "failed" if final else "pending"
-                log.warning("outbox delivery of %s failed: %s", row.idempotency_key, err)
-            s.add(row)
-            s.commit()  # each outcome at once: the resend window stays one message wide
+    tried: list[int] = []  # a message that failed waits for the next pass
+    for _ in range(limit):
+        taken = _claim_rows(engine, datetime.now(UTC), limit=1, skip=tried)
+        if not taken:
+            break
+        row = taken[0]
+        assert row.id is not None  # stored rows have their id
+        tried.append(row.id)
+        outcome: dict[str, object]
+        try:
+            # Sent, even when the server refused some recipients (sending again would
+            # reach the others twice); the refusal is kept as the row's last error.
+            outcome = {
+                "last_error": channel.deliver(row),
+                "status": "sent",
+                "delivered_at": datetime.now(UTC),
+            }
+            delivered += 1
+        except Exception as err:  # noqa: BLE001 (a channel failure must not stop the others)
+            final = row.attempts >= MAX_ATTEMPTS or isinstance(err, UndeliverableError)
+            outcome = {
+                "last_error": f"{type(err).__name__}: {err}"[:500],
+                "status": "failed" if final else "pending",
+            }
+            log.warning("outbox delivery of %s failed: %s", row.idempotency_key, err)
+        # Each outcome at once (one UPDATE): the resend window stays one message wide.
+        with engine.begin() as conn:
+            conn.execute(
+                update(OutboxMessage).where(col(OutboxMessage.id) == row.id).values(outcome)
+            )
     return delivered
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import Row, RowMapping, Table, func, update
+from sqlalchemy import select as select_rows
 from sqlmodel import Session, col, select
 
 from context.tables import (
@@ -23,24 +24,37 @@ class NotFound(LookupError):
     """The thing asked for is not in the context database (a permanent error)."""
 
 
-def _facts(account: Account, primary: Contact | None) -> AccountFacts:
+# The reads every workflow makes (an account's facts, a ticket) select plain rows:
+# loading ORM instances cost more than the queries themselves (hot-ticket benchmark).
+ACCOUNTS: Table = Account.__table__  # type: ignore[attr-defined]
+TICKETS: Table = SupportTicket.__table__  # type: ignore[attr-defined]
+CONTACTS: Table = Contact.__table__  # type: ignore[attr-defined]
+_PRIMARY_CONTACT = [CONTACTS.c[k] for k in ("account_id", "email", "name", "is_primary")]
+
+
+def _facts(account: RowMapping, primary: Row | None) -> AccountFacts:
     return AccountFacts(
-        account_id=account.id,
-        **account.model_dump(exclude={"id", "signed_date"}),
+        account_id=account["id"],
+        **{k: v for k, v in account.items() if k not in ("id", "signed_date")},
         primary_contact_email=primary.email if primary else None,
         primary_contact_name=primary.name if primary else None,
     )
 
 
 def account_facts(s: Session, account_id: str) -> AccountFacts:
-    account = s.get(Account, account_id)
+    conn = s.connection()
+    account = (
+        conn.execute(select_rows(ACCOUNTS).where(ACCOUNTS.c.id == account_id)).mappings().first()
+    )
     if account is None:
         raise NotFound(f"account {account_id!r} is not in the context database")
     # The primary contact, else the first: picked here from the account's few
     # contacts, which the index returns in id order (ordering by is_primary in SQL
     # sorted them in a temporary B-tree).
-    contacts = s.exec(
-        select(Contact).where(Contact.account_id == account_id).order_by(col(Contact.id))
+    contacts = conn.execute(
+        select_rows(*_PRIMARY_CONTACT)
+        .where(CONTACTS.c.account_id == account_id)
+        .order_by(CONTACTS.c.id)
     ).all()
     primary = next((c for c in contacts if c.is_primary), contacts[0] if contacts else None)
     return _facts(account, primary)
@@ -50,17 +64,18 @@ def accounts_facts(s: Session, account_ids: list[str]) -> list[AccountFacts]:
     """Facts of many accounts in two queries (accounts, then their contacts)."""
     if not account_ids:
         return []
-    accounts = s.exec(
-        select(Account).where(col(Account.id).in_(account_ids)).order_by(Account.id)
-    ).all()
-    primary: dict[str, Contact] = {}
-    for c in s.exec(
-        select(Contact)
-        .where(col(Contact.account_id).in_(account_ids))
-        .order_by(col(Contact.is_primary).desc(), col(Contact.id))
+    conn = s.connection()
+    accounts = conn.execute(
+        select_rows(ACCOUNTS).where(ACCOUNTS.c.id.in_(account_ids)).order_by(ACCOUNTS.c.id)
+    ).mappings()
+    primary: dict[str, Row] = {}
+    for c in conn.execute(
+        select_rows(*_PRIMARY_CONTACT)
+        .where(CONTACTS.c.account_id.in_(account_ids))
+        .order_by(CONTACTS.c.is_primary.desc(), CONTACTS.c.id)
     ):
         primary.setdefault(c.account_id, c)
-    return [_facts(a, primary.get(a.id)) for a in accounts]
+    return [_facts(a, primary.get(a["id"])) for a in accounts]
 
 
 TREND_WINDOW = timedelta(days=28)  # four whole weeks: both windows hold the same weekends
@@ -116,9 +131,14 @@ MAX_SUBJECT_IN_WORKFLOW = 500
 MAX_BODY_IN_WORKFLOW = 20_000
 
 
-def ticket_of(row: SupportTicket) -> Ticket:
-    """The ticket as workflows see it, its text bounded."""
-    ticket = Ticket(ticket_id=row.id, tags=row.tags or [], **row.model_dump(include=TICKET_FIELDS))
+def ticket_of(row: SupportTicket | RowMapping) -> Ticket:
+    """The ticket (a loaded row, or a plain one) as workflows see it, its text bounded."""
+    values = row if isinstance(row, RowMapping) else row.model_dump()
+    ticket = Ticket(
+        ticket_id=values["id"],
+        tags=values["tags"] or [],
+        **{k: values[k] for k in TICKET_FIELDS},
+    )
     cut = len(ticket.body) - MAX_BODY_IN_WORKFLOW
     if cut > 0:
         ticket.body = (
@@ -132,34 +152,41 @@ def ticket_of(row: SupportTicket) -> Ticket:
 def set_ticket_status(
     s: Session, ticket_id: str, status: str, answer: str | None, source: str | None
 ) -> None:
-    """Record where the ticket stands (idempotent: the same call twice is one change)."""
-    row = s.get(SupportTicket, ticket_id)
-    if row is None:
-        raise NotFound(f"ticket {ticket_id!r} is not in the context database")
-    row.status = status
+    """Record where the ticket stands (idempotent: the same call twice is one change).
+    One UPDATE, not a loaded row: every escalation records its status."""
+    values: dict[str, object] = {"status": status, "updated_at": datetime.now(UTC)}
     if answer is not None:
-        row.answer, row.answer_source = answer, source
-    row.updated_at = datetime.now(UTC)
-    s.add(row)
+        values |= {"answer": answer, "answer_source": source}
+    changed = s.connection().execute(
+        update(SupportTicket).where(col(SupportTicket.id) == ticket_id).values(values)
+    )
+    if changed.rowcount == 0:
+        raise NotFound(f"ticket {ticket_id!r} is not in the context database")
     s.commit()
 
 
 def ticket_context(s: Session, ticket_id: str) -> TicketContext:
-    row = s.get(SupportTicket, ticket_id)
+    row = (
+        s.connection()
+        .execute(select_rows(TICKETS).where(TICKETS.c.id == ticket_id))
+        .mappings()
+        .first()
+    )
     if row is None:
         raise NotFound(f"ticket {ticket_id!r} is not in the context database")
-    facts = account_facts(s, row.account_id)
+    account_id = row["account_id"]
+    facts = account_facts(s, account_id)
     open_tickets = s.exec(
         select(func.count())
         .select_from(SupportTicket)
         .where(
-            SupportTicket.account_id == row.account_id,
+            SupportTicket.account_id == account_id,
             col(SupportTicket.status).in_(OPEN_TICKET_STATUSES),
         )
     ).one()
     last_nps = s.exec(
         select(NpsResponse.score)
-        .where(NpsResponse.account_id == row.account_id)
+        .where(NpsResponse.account_id == account_id)
         .order_by(col(NpsResponse.at).desc())
         .limit(1)
     ).first()
@@ -167,6 +194,6 @@ def ticket_context(s: Session, ticket_id: str) -> TicketContext:
         ticket=ticket_of(row),
         account=facts,
         open_tickets=open_tickets,
-        usage_trend_pct=usage_trend_pct(s, row.account_id),
+        usage_trend_pct=usage_trend_pct(s, account_id),
         last_nps=last_nps,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -17,9 +18,11 @@ from support.temporal import HISTORY_DIR, HISTORY_IDS
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
+from temporalio.worker.workflow_sandbox._runner import _Instance
 
 from adapters.codec_keys import new_key_entry, parse_codec_keys
 from adapters.temporal_client import data_converter
+from adapters.workflow_runner import DirectContextInstance, DirectContextSandboxRunner
 from worker import INTERCEPTORS, STRICT_WORKFLOW_RUNNER, WORKFLOW_RUNNER, WORKFLOWS
 
 HISTORIES = sorted(p for p in HISTORY_DIR.glob("*.json") if p != HISTORY_IDS)
@@ -68,3 +71,42 @@ async def test_committed_history_replays(path: Path, converter: str, runner: str
     )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
+
+
+class _BothContexts(DirectContextInstance):
+    """Answers each serialization-context ask both ways and keeps both answers."""
+
+    answers: list[tuple[object, object]] = []
+
+    def get_serialization_context(self, command_info):
+        direct = super().get_serialization_context(command_info)
+        self.answers.append((direct, _Instance.get_serialization_context(self, command_info)))
+        return direct
+
+
+@dataclass(frozen=True)
+class _ComparingRunner(DirectContextSandboxRunner):
+    def create_instance(self, det):
+        return _BothContexts(det, self.runner_class, self.restrictions)
+
+
+async def test_direct_serialization_context_matches_the_sandboxed_one():
+    """The worker's runner answers the SDK's serialization-context asks without
+    entering the sandbox (adapters/workflow_runner.py); over every committed history
+    each answer equals the one the sandbox gives, activity contexts among them."""
+    replayer = Replayer(
+        workflows=WORKFLOWS,
+        interceptors=INTERCEPTORS,
+        workflow_runner=_ComparingRunner(restrictions=WORKFLOW_RUNNER.restrictions),
+        data_converter=pydantic_data_converter,
+    )
+    _BothContexts.answers.clear()
+    for path in HISTORIES:
+        history = WorkflowHistory.from_json(
+            WORKFLOW_IDS.get(path.stem, path.stem), await asyncio.to_thread(path.read_text)
+        )
+        await replayer.replay_workflow(history)
+    answers = _BothContexts.answers
+    assert answers and all(direct == sandboxed for direct, sandboxed in answers)
+    kinds = {type(direct).__name__ for direct, _ in answers}
+    assert {"WorkflowSerializationContext", "ActivitySerializationContext"} <= kinds, kinds

@@ -64,14 +64,17 @@ async def audit(
     )
 
 
-async def send(account_id: str, key: str, summary: str, **message: Any) -> None:
+async def send(
+    account_id: str, key: str, summary: str, *, local: bool = False, **message: Any
+) -> None:
     """Put one message in the outbox, keyed by workflow id + step (exactly once).
 
     Args:
+        local: as a local activity (one quick insert, see `audit`).
         message: the remaining `OutboundMessage` fields (audience, to, subject, ...).
     """
     info = workflow.info()
-    await workflow.execute_activity_method(
+    await activity_runner(local)(
         RecordActivities.send_message,
         OutboundMessage(
             idempotency_key=f"{info.workflow_id}/{key}",

@@ -192,6 +192,11 @@ class EscalationWorkflow(HumanDecisions):
         self.human_reasons = [f"hot: {r}" for r in self.hot_why]
         if not self.sooner:
             await self._ticket_status("escalated")
+        # The notification is one quick insert: a local activity sent in the workflow
+        # task that has the assessment, and the ticket's status and the audit row
+        # after it at once. Older runs sent it through the task queue, then wrote
+        # the status and the audit row one after the other.
+        notify_locally = self.sooner and workflow.patched(names.PATCH_HOT_NOTIFY_LOCAL)
         self.stage = "hot: awaiting ack"
         ladder = routing.ack.ladder()
         request_id = self.next_request_id("ack")
@@ -199,6 +204,7 @@ class EscalationWorkflow(HumanDecisions):
         await self.send(
             "hot/notify",
             f"notify {ctx.account.owner_csm} + on-call: hot ticket",
+            local=notify_locally,
             audience="internal",
             channel="chat",
             to=[ctx.account.owner_csm, routing.on_call],
@@ -219,9 +225,7 @@ class EscalationWorkflow(HumanDecisions):
                 },
             },
         )
-        if self.sooner:
-            await self._ticket_status("escalated")
-        await self.audit(
+        audited = self.audit(
             "hot/notify",
             "internal_notification",
             "sent",
@@ -229,6 +233,12 @@ class EscalationWorkflow(HumanDecisions):
             engine=assessment.engine,
             detail={"reasons": self.hot_why},
         )
+        if notify_locally:
+            await asyncio.gather(self._ticket_status("escalated"), audited)
+        else:
+            if self.sooner:
+                await self._ticket_status("escalated")
+            await audited
         self.routed = True
         req = await self.ask(
             kind="ack",

@@ -529,9 +529,9 @@ class HumanDecisions:
             self.account_id(), key, action, outcome, local=self.audit_locally, **how
         )
 
-    async def send(self, key: str, summary: str, **message: Any) -> None:
+    async def send(self, key: str, summary: str, *, local: bool = False, **message: Any) -> None:
         """A message in the outbox for this workflow's account (see `effects.send`)."""
-        await effects.send(self.account_id(), key, summary, **message)
+        await effects.send(self.account_id(), key, summary, local=local, **message)
 
     async def _notify(self, req: HumanRequest, stage: str, to: list[str]) -> None:
         # Each recipient's own payload: nobody pastes someone else's address.

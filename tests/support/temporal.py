@@ -138,6 +138,17 @@ async def workflow_task_failures(handle: WorkflowHandle) -> list:
     ]
 
 
+def local_activity(event) -> str | None:
+    """The activity type a local-activity marker event records (None for any other
+    event): local activities have no events of their own, only this marker."""
+    if event.event_type != EventType.EVENT_TYPE_MARKER_RECORDED:
+        return None
+    marker = event.marker_recorded_event_attributes
+    if marker.marker_name != "core_local_activity":
+        return None
+    return json.loads(marker.details["data"].payloads[0].data)["activity_type"]
+
+
 async def current_details(handle: WorkflowHandle) -> str:
     """The Markdown the Temporal UI shows as the workflow's current details."""
     from temporalio.api.sdk.v1 import WorkflowMetadata
