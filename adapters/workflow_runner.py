@@ -29,11 +29,14 @@ IN_SANDBOX = "__temporal_in_sandbox"
 class DirectContextInstance(_Instance):
     """The sandboxed instance, asked for serialization contexts directly."""
 
+    def _in_sandbox(self) -> Any:
+        return self.globals_and_locals[IN_SANDBOX]  # typed str in temporalio, an object here
+
     def get_serialization_context(self, command_info: Any) -> Any:
-        return self.globals_and_locals[IN_SANDBOX].get_serialization_context(command_info)
+        return self._in_sandbox().get_serialization_context(command_info)
 
     def get_external_store_context(self, command_info: Any) -> Any:
-        return self.globals_and_locals[IN_SANDBOX].get_external_store_context(command_info)
+        return self._in_sandbox().get_external_store_context(command_info)
 
 
 @dataclass(frozen=True)
