@@ -100,11 +100,13 @@ def build_worker(
         workflows=WORKFLOWS,
         activities=[
             context.pull_ticket_context,
+            context.pull_ticket_reads,
             context.pull_account_facts,
             context.record_ticket_status,
             context.check_usage,
             context.load_policies,
             records.send_message,
+            records.record_hot_ticket,
             records.render_message,
             records.record_audit,
             llm.assess_ticket,

@@ -7,6 +7,7 @@ import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 from temporalio import activity
 
@@ -24,6 +25,14 @@ from policies.model import PolicySet
 log = logging.getLogger("csops.policy")
 
 
+class TicketReads(BaseModel):
+    """What an escalation reads first, in one local activity (one result for the
+    workflow to wait for, not two): the policy snapshot and the ticket's context."""
+
+    policies: PolicySet
+    context: TicketContext
+
+
 class ContextActivities:
     """Synchronous DB reads; the worker runs them on its thread pool."""
 
@@ -39,10 +48,15 @@ class ContextActivities:
         with session(self._engine) as s, permanent_not_found():
             return ticket_context(s, inp.ticket_id)
 
+    @activity.defn(name="pull_ticket_reads")
+    def pull_ticket_reads(self, inp: PullTicketContextInput) -> TicketReads:
+        """`load_policies` and `pull_ticket_context` in one call."""
+        return TicketReads(policies=self.load_policies(), context=self.pull_ticket_context(inp))
+
     @activity.defn(name="record_ticket_status")
     def record_ticket_status(self, inp: TicketStatusInput) -> None:
-        with session(self._engine) as s, permanent_not_found():
-            set_ticket_status(s, inp.ticket_id, inp.status, inp.answer, inp.source)
+        with self._engine.begin() as conn, permanent_not_found():
+            set_ticket_status(conn, inp.ticket_id, inp.status, inp.answer, inp.source)
 
     @activity.defn(name="pull_account_facts")
     def pull_account_facts(self, inp: PullAccountInput) -> AccountFacts:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Row, RowMapping, Table, func, update
+from sqlalchemy import Connection, Row, RowMapping, Table, func, update
 from sqlalchemy import select as select_rows
 from sqlmodel import Session, col, select
 
@@ -150,19 +150,19 @@ def ticket_of(row: SupportTicket | RowMapping) -> Ticket:
 
 
 def set_ticket_status(
-    s: Session, ticket_id: str, status: str, answer: str | None, source: str | None
+    conn: Connection, ticket_id: str, status: str, answer: str | None, source: str | None
 ) -> None:
-    """Record where the ticket stands (idempotent: the same call twice is one change).
-    One UPDATE, not a loaded row: every escalation records its status."""
+    """Record where the ticket stands, in the caller's transaction (idempotent: the
+    same call twice is one change). One UPDATE, not a loaded row: every escalation
+    records its status."""
     values: dict[str, object] = {"status": status, "updated_at": datetime.now(UTC)}
     if answer is not None:
         values |= {"answer": answer, "answer_source": source}
-    changed = s.connection().execute(
+    changed = conn.execute(
         update(SupportTicket).where(col(SupportTicket.id) == ticket_id).values(values)
     )
     if changed.rowcount == 0:
         raise NotFound(f"ticket {ticket_id!r} is not in the context database")
-    s.commit()
 
 
 def ticket_context(s: Session, ticket_id: str) -> TicketContext:

@@ -12,6 +12,7 @@ from contracts.accounts import AccountFacts
 from contracts.autonomy import AutonomyLevel
 from contracts.human import HumanRequest
 from contracts.knowledge import Grounding, SourceRef
+from contracts.records import AuditEntry, OutboundMessage
 
 # What policies may name about a ticket.
 Priority = Literal["low", "normal", "high", "urgent"]
@@ -134,6 +135,15 @@ class TicketStatusInput(BaseModel):
     status: TicketStatus
     answer: str | None = None  # the reply the customer got
     source: str | None = None  # what it was grounded in ("article:<id>" / "ticket:<id>")
+
+
+class HotTicketRecords(BaseModel):
+    """What a hot ticket writes once it is assessed, in one transaction: the
+    notification for the outbox, its audit rows, the ticket's new status."""
+
+    message: OutboundMessage
+    audits: list[AuditEntry]
+    status: TicketStatusInput
 
 
 class EscalationInput(BaseModel):

@@ -61,8 +61,9 @@ async def test_hot_ticket_notifies_csm_before_waiting_and_ack_closes_it(dev_env,
         assert f"csops decide {handle.id} ack-1 --decision ack" in notification.body
 
         # Nothing stood between submission and the notification: the first timer
-        # (the ack deadline) starts only after the notification was queued (a local
-        # activity in the workflow task that had the assessment).
+        # (the ack deadline) starts only after the notification was queued (one local
+        # activity with the status and audit rows, in the workflow task that had the
+        # assessment).
         timer = EventType.EVENT_TYPE_TIMER_STARTED
 
         async def history() -> list:
@@ -73,7 +74,9 @@ async def test_hot_ticket_notifies_csm_before_waiting_and_ack_closes_it(dev_env,
             history, holds=lambda found: any(e.event_type == timer for e in found)
         )
         first_timer = next(i for i, e in enumerate(events) if e.event_type == timer)
-        [notify_done] = [i for i, e in enumerate(events) if local_activity(e) == "send_message"]
+        [notify_done] = [
+            i for i, e in enumerate(events) if local_activity(e) == "record_hot_ticket"
+        ]
         assert notify_done < first_timer
         assert not any(e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
                        and e.activity_task_scheduled_event_attributes.activity_type.name

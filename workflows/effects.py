@@ -25,6 +25,28 @@ class AuditedHow(TypedDict, total=False):
     detail: dict[str, Any] | None
 
 
+def audit_entry(
+    account_id: str, key: str, action: str, outcome: str, **how: Unpack[AuditedHow]
+) -> AuditEntry:
+    """The audit row of one action: who did what, at which autonomy level, by which rule."""
+    info = workflow.info()
+    decision = how.get("decision")
+    return AuditEntry(
+        idempotency_key=f"{info.workflow_id}/{key}",
+        at=workflow.now(),
+        workflow_id=info.workflow_id,
+        account_id=account_id,
+        actor=how.get("actor", "agent"),
+        action=action,
+        outcome=outcome,
+        autonomy=decision.level if decision else None,
+        policy_rule=decision.rule if decision else None,
+        policy_version=decision.policy_version if decision else None,
+        engine=how.get("engine"),
+        detail=how.get("detail") or {},
+    )
+
+
 async def audit(
     account_id: str,
     key: str,
@@ -34,55 +56,46 @@ async def audit(
     local: bool = False,
     **how: Unpack[AuditedHow],
 ) -> None:
-    """One audit row: who did what, at which autonomy level, by which rule.
+    """Write one audit row (`audit_entry`).
 
     Args:
         local: as a local activity (one quick insert: no task queue round trip and
             no workflow task of its own).
     """
-    info = workflow.info()
-    decision = how.get("decision")
+    await record_audit(audit_entry(account_id, key, action, outcome, **how), local=local)
+
+
+async def record_audit(entry: AuditEntry, *, local: bool = False) -> None:
     await activity_runner(local)(
         RecordActivities.record_audit,
-        AuditEntry(
-            idempotency_key=f"{info.workflow_id}/{key}",
-            at=workflow.now(),
-            workflow_id=info.workflow_id,
-            account_id=account_id,
-            actor=how.get("actor", "agent"),
-            action=action,
-            outcome=outcome,
-            autonomy=decision.level if decision else None,
-            policy_rule=decision.rule if decision else None,
-            policy_version=decision.policy_version if decision else None,
-            engine=how.get("engine"),
-            detail=how.get("detail") or {},
-        ),
-        summary=f"audit: {action} {outcome}",
+        entry,
+        summary=f"audit: {entry.action} {entry.outcome}",
         start_to_close_timeout=RECORD_TIMEOUT,
         retry_policy=RECORD_RETRY,
     )
 
 
-async def send(
-    account_id: str, key: str, summary: str, *, local: bool = False, **message: Any
-) -> None:
-    """Put one message in the outbox, keyed by workflow id + step (exactly once).
+def outbound(account_id: str, key: str, **message: Any) -> OutboundMessage:
+    """One message for the outbox, keyed by workflow id + step (exactly once).
 
     Args:
-        local: as a local activity (one quick insert, see `audit`).
         message: the remaining `OutboundMessage` fields (audience, to, subject, ...).
     """
     info = workflow.info()
-    await activity_runner(local)(
+    return OutboundMessage(
+        idempotency_key=f"{info.workflow_id}/{key}",
+        workflow_id=info.workflow_id,
+        account_id=account_id,
+        created_at=workflow.now(),
+        **message,
+    )
+
+
+async def send(account_id: str, key: str, summary: str, **message: Any) -> None:
+    """Put one message in the outbox (`outbound`)."""
+    await workflow.execute_activity_method(
         RecordActivities.send_message,
-        OutboundMessage(
-            idempotency_key=f"{info.workflow_id}/{key}",
-            workflow_id=info.workflow_id,
-            account_id=account_id,
-            created_at=workflow.now(),
-            **message,
-        ),
+        outbound(account_id, key, **message),
         summary=summary,
         start_to_close_timeout=RECORD_TIMEOUT,
         retry_policy=RECORD_RETRY,

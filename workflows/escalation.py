@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
@@ -17,6 +18,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.context_pulls import ContextActivities
     from activities.llm_gateway import LlmActivities
+    from activities.records import RecordActivities
     from contracts import names
     from contracts.autonomy import AutonomyDecision, AutonomyLevel
     from contracts.escalation import (
@@ -25,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         EscalationInput,
         EscalationResult,
         EscalationState,
+        HotTicketRecords,
         PullTicketContextInput,
         TicketAssessment,
         TicketContext,
@@ -34,9 +37,10 @@ with workflow.unsafe.imports_passed_through():
     from contracts.human import HumanRequest
     from contracts.knowledge import SourceRef
     from policies import evaluate
-    from policies.model import PolicySet
+    from policies.model import PolicySet, shared_snapshot
 
-from workflows import reads
+from workflows import effects, reads
+from workflows.effects import AuditedHow
 from workflows.human import HumanDecisions
 from workflows.llm import ask_model
 from workflows.options import RECORD_RETRY, RECORD_TIMEOUT, activity_runner
@@ -66,6 +70,7 @@ class EscalationWorkflow(HumanDecisions):
         self.delivery = ""
         self.confirm_delivery = False
         self.sooner = False  # reads at once; a hot ticket's status after its notification
+        self.lean = False  # reads in one local activity, a hot ticket's writes in one
 
     def details_header(self) -> list[str]:
         lines = [
@@ -125,8 +130,21 @@ class EscalationWorkflow(HumanDecisions):
         # after the other, the hot ticket's status before its notification.
         self.sooner = workflow.patched(names.PATCH_NOTIFY_SOONER)
         self.audit_locally = self.sooner
+        # One local activity reads both, and a hot ticket's writes after its
+        # assessment are one local activity too (`_hot`): four workflow activations
+        # to the ack timer where the reads and writes one by one took eight.
+        self.lean = self.sooner and workflow.patched(names.PATCH_ESCALATION_LEAN)
         self.publish()
-        if self.sooner:
+        if self.lean:
+            first = await workflow.execute_local_activity_method(
+                ContextActivities.pull_ticket_reads,
+                PullTicketContextInput(ticket_id=inp.ticket_id),
+                summary=f"load policy snapshot, pull context for {inp.ticket_id}",
+                start_to_close_timeout=RECORD_TIMEOUT,
+                retry_policy=RECORD_RETRY,
+            )
+            policies, ctx = shared_snapshot(first.policies), first.context
+        elif self.sooner:
             policies, ctx = await asyncio.gather(
                 reads.policy_snapshot(local=True), self._pull_context(inp.ticket_id)
             )
@@ -192,25 +210,17 @@ class EscalationWorkflow(HumanDecisions):
         self.human_reasons = [f"hot: {r}" for r in self.hot_why]
         if not self.sooner:
             await self._ticket_status("escalated")
-        # The notification is one quick insert: a local activity sent in the workflow
-        # task that has the assessment, and the ticket's status and the audit row
-        # after it at once. Older runs sent it through the task queue, then wrote
-        # the status and the audit row one after the other.
-        notify_locally = self.sooner and workflow.patched(names.PATCH_HOT_NOTIFY_LOCAL)
         self.stage = "hot: awaiting ack"
         ladder = routing.ack.ladder()
         request_id = self.next_request_id("ack")
         approvers = ack_decision.approvers or [ctx.account.owner_csm, routing.on_call]
-        await self.send(
-            "hot/notify",
-            f"notify {ctx.account.owner_csm} + on-call: hot ticket",
-            local=notify_locally,
-            audience="internal",
-            channel="chat",
-            to=[ctx.account.owner_csm, routing.on_call],
-            subject=f"[csops] HOT {ctx.account.name}: {ctx.ticket.subject}",
-            template="messages/hot_escalation.md.j2",
-            values={
+        notification: dict[str, Any] = {
+            "audience": "internal",
+            "channel": "chat",
+            "to": [ctx.account.owner_csm, routing.on_call],
+            "subject": f"[csops] HOT {ctx.account.name}: {ctx.ticket.subject}",
+            "template": "messages/hot_escalation.md.j2",
+            "values": {
                 "account": ctx.account.model_dump(mode="json"),
                 "ticket": ctx.ticket.model_dump(mode="json"),
                 "assessment": assessment.model_dump(mode="json"),
@@ -224,32 +234,54 @@ class EscalationWorkflow(HumanDecisions):
                     for p in approvers
                 },
             },
-        )
-        audited = self.audit(
-            "hot/notify",
-            "internal_notification",
-            "sent",
-            decision=notify,
-            engine=assessment.engine,
-            detail={"reasons": self.hot_why},
-        )
-        if notify_locally:
-            await asyncio.gather(self._ticket_status("escalated"), audited)
+        }
+        summary = f"notify {ctx.account.owner_csm} + on-call: hot ticket"
+        notified: AuditedHow = {
+            "decision": notify,
+            "engine": assessment.engine,
+            "detail": {"reasons": self.hot_why},
+        }
+        ask: dict[str, Any] = {
+            "kind": "ack",
+            "decision": ack_decision,
+            "title": f"Hot escalation {ctx.ticket.ticket_id}: acknowledge and take it over",
+            "approvers": approvers,
+            "ladder": ladder,
+            "draft": f"{ctx.ticket.subject}\n\n{ctx.ticket.body}",
+            "request_id": request_id,
+        }
+        if self.lean:
+            # The request opens, then one local activity writes the notification,
+            # both audit rows and the ticket's status; the ack ladder starts after it.
+            req = self.open_request(**ask)
+            account_id = self.account_id()
+            await workflow.execute_local_activity_method(
+                RecordActivities.record_hot_ticket,
+                HotTicketRecords(
+                    message=effects.outbound(account_id, "hot/notify", **notification),
+                    audits=[
+                        effects.audit_entry(
+                            account_id, "hot/notify", "internal_notification", "sent", **notified
+                        ),
+                        self.requested_entry(req, ack_decision),
+                    ],
+                    status=TicketStatusInput(ticket_id=self.ticket_id, status="escalated"),
+                ),
+                summary=f"{summary}; ticket escalated; audited",
+                start_to_close_timeout=RECORD_TIMEOUT,
+                retry_policy=RECORD_RETRY,
+            )
+            self.ticket_status = "escalated"
+            self.routed = True
+            req = await self.follow_request(req, ack_decision)
         else:
+            await self.send("hot/notify", summary, **notification)
             if self.sooner:
                 await self._ticket_status("escalated")
-            await audited
-        self.routed = True
-        req = await self.ask(
-            kind="ack",
-            decision=ack_decision,
-            title=f"Hot escalation {ctx.ticket.ticket_id}: acknowledge and take it over",
-            approvers=approvers,
-            ladder=ladder,
-            draft=f"{ctx.ticket.subject}\n\n{ctx.ticket.body}",
-            notify=False,  # the hot notification above already went out
-            request_id=request_id,
-        )
+            await self.audit("hot/notify", "internal_notification", "sent", **notified)
+            self.routed = True
+            # The hot notification above already went out.
+            req = await self.ask(**ask, notify=False)
         self.outcome = req.status
         self.stage = "acknowledged" if req.status == "acked" else "expired: unacknowledged"
         self.publish()

@@ -51,7 +51,7 @@ with workflow.unsafe.imports_passed_through():
         RequestKind,
     )
     from contracts.knowledge import SourceRef
-    from contracts.records import DeliveryNews, DeliveryStatus
+    from contracts.records import AuditEntry, DeliveryNews, DeliveryStatus
     from policies.model import Ladder, PolicySet
 
 from workflows import effects, reads
@@ -331,10 +331,41 @@ class HumanDecisions:
         expiry. Expiry is the safe default: nothing is done on the human's behalf.
         Who may decide: `approvers`, else whom the policy names for the action.
         """
+        req = self.open_request(
+            kind=kind,
+            decision=decision,
+            title=title,
+            ladder=ladder,
+            approvers=approvers,
+            draft=draft,
+            request_id=request_id,
+            notes=notes,
+            sources=sources,
+            not_sendable=not_sendable,
+        )
+        await effects.record_audit(self.requested_entry(req, decision), local=self.audit_locally)
+        if notify:
+            await self._notify(req, "new", req.eligible_approvers)
+        return await self.follow_request(req, decision)
+
+    def open_request(
+        self,
+        *,
+        kind: RequestKind,
+        decision: AutonomyDecision,
+        title: str,
+        ladder: Ladder,
+        approvers: list[str] | None = None,
+        draft: str | None = None,
+        request_id: str | None = None,
+        notes: list[str] | None = None,
+        sources: list[SourceRef] | None = None,
+        not_sendable: str | None = None,
+    ) -> HumanRequest:
+        """The request, open and shown (query, details, search attributes) from now;
+        nothing waits yet (see `ask`)."""
         approvers = approvers or decision.approvers or self._account_team()
         now = workflow.now()
-        # Locals, because HumanRequest types remind_at and escalate_at as optional.
-        remind_at, escalate_at = now + ladder.remind, now + ladder.escalate
         request_id = request_id or self.next_request_id(kind)
         req = HumanRequest(
             request_id=request_id,
@@ -346,8 +377,8 @@ class HumanDecisions:
             eligible_approvers=list(dict.fromkeys(approvers)),
             created_at=now,
             due_at=now + ladder.due,
-            remind_at=remind_at,
-            escalate_at=escalate_at,
+            remind_at=now + ladder.remind,
+            escalate_at=now + ladder.escalate,
             expire_at=now + ladder.expire,
             notes=notes or [],
             sources=sources or [],
@@ -356,19 +387,27 @@ class HumanDecisions:
         )
         self.requests[request_id] = req
         self.publish()
-        await self.audit(
-            f"{request_id}/requested",
+        return req
+
+    def requested_entry(self, req: HumanRequest, decision: AutonomyDecision) -> AuditEntry:
+        """The audit row of a request being opened."""
+        return effects.audit_entry(
+            self.account_id(),
+            f"{req.request_id}/requested",
             req.action,
             "requested",
             decision=decision,
-            detail={"kind": kind, "approvers": req.eligible_approvers},
+            detail={"kind": req.kind, "approvers": req.eligible_approvers},
         )
-        if notify:
-            await self._notify(req, "new", req.eligible_approvers)
 
+    async def follow_request(self, req: HumanRequest, decision: AutonomyDecision) -> HumanRequest:
+        """Wait on an open request through its ladder until a human closes it or it
+        expires; audit how it ended."""
+        # Opened with every step's time (open_request); HumanRequest types them optional.
+        assert req.remind_at is not None and req.escalate_at is not None
         for step, at in (
-            ("reminder", remind_at),
-            ("escalation", escalate_at),
+            ("reminder", req.remind_at),
+            ("escalation", req.escalate_at),
             ("expiry", req.expire_at),
         ):
             if await self._closed_by(req, at, step):
@@ -389,7 +428,7 @@ class HumanDecisions:
                 self.publish()
 
         await self.audit(
-            f"{request_id}/{req.status}",
+            f"{req.request_id}/{req.status}",
             req.action,
             req.status,
             actor=req.decided_by or ("agent" if req.status == "withdrawn" else "policy"),
@@ -529,9 +568,9 @@ class HumanDecisions:
             self.account_id(), key, action, outcome, local=self.audit_locally, **how
         )
 
-    async def send(self, key: str, summary: str, *, local: bool = False, **message: Any) -> None:
+    async def send(self, key: str, summary: str, **message: Any) -> None:
         """A message in the outbox for this workflow's account (see `effects.send`)."""
-        await effects.send(self.account_id(), key, summary, local=local, **message)
+        await effects.send(self.account_id(), key, summary, **message)
 
     async def _notify(self, req: HumanRequest, stage: str, to: list[str]) -> None:
         # Each recipient's own payload: nobody pastes someone else's address.
