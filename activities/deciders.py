@@ -11,7 +11,7 @@ from temporalio.client import Client
 
 from contracts import names
 from contracts.human import DeciderCheck, DeciderCheckInput
-from policies.model import email_address
+from policies.addresses import email_address
 
 
 def judge_identity(identity: str, approver: str) -> tuple[bool, str | None]:

@@ -27,7 +27,7 @@ from sqlmodel import col, select, update
 
 from context.db import session
 from context.tables import OutboxMessage
-from policies.model import email_address
+from policies.addresses import email_address
 
 log = logging.getLogger("csops.outbox")
 SENDER = "csops@csops.test"
@@ -197,14 +197,15 @@ def deliver_pending(engine: Engine, channel, limit: int = 100) -> int:
     """
     release_stale_claims(engine, datetime.now(UTC))
     delivered = 0
-    tried: list[int] = []  # a message that failed waits for the next pass
+    # A message that failed (and went back to pending) waits for the next pass; the
+    # ones sent are no longer pending, so the claim's statement stays the same.
+    failed: list[int] = []
     for _ in range(limit):
-        taken = _claim_rows(engine, datetime.now(UTC), limit=1, skip=tried)
+        taken = _claim_rows(engine, datetime.now(UTC), limit=1, skip=failed)
         if not taken:
             break
         row = taken[0]
         assert row.id is not None  # stored rows have their id
-        tried.append(row.id)
         outcome: dict[str, object]
         try:
             # Sent, even when the server refused some recipients (sending again would
@@ -222,6 +223,7 @@ def deliver_pending(engine: Engine, channel, limit: int = 100) -> int:
                 "status": "failed" if final else "pending",
             }
             log.warning("outbox delivery of %s failed: %s", row.idempotency_key, err)
+            failed.append(row.id)
         # Each outcome at once (one UPDATE): the resend window stays one message wide.
         with engine.begin() as conn:
             conn.execute(

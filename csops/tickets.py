@@ -7,6 +7,8 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy import insert
+from sqlalchemy import select as select_rows
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 from temporalio.client import Client
@@ -14,8 +16,8 @@ from temporalio.client import Client
 from adapters.delivery import UndeliverableError, checked_address
 from adapters.launcher import Launch, start_escalation
 from context.db import session
-from context.queries import account_facts
-from context.tables import Account, SupportTicket
+from context.queries import TICKETS, account_facts
+from context.tables import Account
 from contracts.accounts import AccountFacts
 
 
@@ -86,33 +88,36 @@ def store_ticket(
             is not one valid email address.
     """
     requester = checked_ticket(ticket_id, requester)
+    # Plain statements, not ORM instances: this runs for every ticket submitted.
     with session(engine) as s:
         facts = account_facts(s, account_id)
-        existing = s.get(SupportTicket, ticket_id)
+        conn = s.connection()
+        existing = conn.execute(
+            select_rows(TICKETS.c.account_id, TICKETS.c.subject, TICKETS.c.body).where(
+                TICKETS.c.id == ticket_id
+            )
+        ).first()
         if existing:
-            if (existing.account_id, existing.subject, existing.body) != (
-                account_id,
-                subject,
-                body,
-            ):
+            if tuple(existing) != (account_id, subject, body):
                 raise TicketConflict(
                     f"ticket {ticket_id!r} already exists with other content "
                     f"(account {existing.account_id}, subject {existing.subject!r}); "
                     "give the new ticket another --id"
                 )
             return facts
-        s.add(
-            SupportTicket(
-                id=ticket_id,
-                account_id=account_id,
-                subject=subject,
-                body=body,
-                requester_email=requester or facts.primary_contact_email,
-                created_at=created_at or datetime.now(UTC),
-                status="new",
-                priority=priority,
-                tags=tags or [],
-            )
+        conn.execute(
+            insert(TICKETS),
+            {
+                "id": ticket_id,
+                "account_id": account_id,
+                "subject": subject,
+                "body": body,
+                "requester_email": requester or facts.primary_contact_email,
+                "created_at": created_at or datetime.now(UTC),
+                "status": "new",
+                "priority": priority,
+                "tags": tags or [],
+            },
         )
         s.commit()
         return facts

@@ -9,7 +9,6 @@ from datetime import timedelta
 from typing import Annotated, ClassVar, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -23,6 +22,7 @@ from contracts.accounts import SEGMENTS, Segment, Stage
 from contracts.autonomy import AutonomyLevel, WorkType
 from contracts.escalation import Language, Priority, RiskCategory, Severity
 from contracts.knowledge import Grounding
+from policies.addresses import email_address
 
 
 class _Strict(BaseModel):
@@ -30,21 +30,6 @@ class _Strict(BaseModel):
 
 
 Phrase = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
-
-
-def email_address(value: str) -> str:
-    """One email address, normalized (an IDN domain in ASCII). Deliverability (DNS)
-    is not checked, and the demo's .test domains are accepted.
-
-    Raises:
-        ValueError: not a single valid address, said in one sentence
-            (`"a@x, b@evil.test"` is two addresses, not one).
-    """
-    try:
-        checked = validate_email(value.strip(), check_deliverability=False, test_environment=True)
-    except EmailNotValidError as err:
-        raise ValueError(f"{value!r} is not an email address: {err}") from None
-    return checked.ascii_email or checked.normalized
 
 
 Email = Annotated[str, AfterValidator(email_address)]

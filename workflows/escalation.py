@@ -120,20 +120,22 @@ class EscalationWorkflow(HumanDecisions):
     async def run(self, inp: EscalationInput) -> EscalationResult:
         self.ticket_id = inp.ticket_id
         self.stage = "assessing"
-        self.grounded = workflow.patched(names.PATCH_GROUNDED_REPLIES)
+        # One local activity reads the policy snapshot and the ticket, and a hot
+        # ticket's writes after its assessment are one local activity too (`_hot`):
+        # four workflow activations to the ack timer where one by one took eight. A
+        # run that starts now takes every earlier change with it, so its history
+        # holds one patch marker (and one search-attribute upsert) instead of four.
+        self.lean = workflow.patched(names.PATCH_ESCALATION_LEAN)
+        self.grounded = self.lean or workflow.patched(names.PATCH_GROUNDED_REPLIES)
         # Replies wait for the outbox's word on their delivery (older runs did not).
-        self.confirm_delivery = workflow.patched(names.PATCH_DELIVERY_CONFIRMED)
+        self.confirm_delivery = self.lean or workflow.patched(names.PATCH_DELIVERY_CONFIRMED)
         # The policy and the ticket are read at once, as local activities (quick
         # reads: no task queue round trip, no extra workflow task), a hot ticket's
         # status is recorded once its notification is queued, and audit rows are
         # local activities too. Older runs did each as an activity of its own, one
         # after the other, the hot ticket's status before its notification.
-        self.sooner = workflow.patched(names.PATCH_NOTIFY_SOONER)
+        self.sooner = self.lean or workflow.patched(names.PATCH_NOTIFY_SOONER)
         self.audit_locally = self.sooner
-        # One local activity reads both, and a hot ticket's writes after its
-        # assessment are one local activity too (`_hot`): four workflow activations
-        # to the ack timer where the reads and writes one by one took eight.
-        self.lean = self.sooner and workflow.patched(names.PATCH_ESCALATION_LEAN)
         self.publish()
         if self.lean:
             first = await workflow.execute_local_activity_method(
@@ -152,7 +154,8 @@ class EscalationWorkflow(HumanDecisions):
             policies = await reads.policy_snapshot()
             ctx = await self._pull_context(inp.ticket_id)
         self.subject = ctx.ticket.subject
-        self.set_account(ctx.account)
+        # The launcher started it with the account's attributes: only changes now.
+        self.set_account(ctx.account, only_changes=self.lean)
         assessment = await self._assess(ctx)
         self.assessment = assessment
         text = f"{ctx.ticket.subject}\n{ctx.ticket.body}"
