@@ -119,6 +119,19 @@ row (1.2), and storing the ticket before starting it (the submitter's extra 3).
 Each activation still costs the SDK about 2 ms on the pool and 2-3 on the event
 loop and the Rust core; four are left.
 
+**Open workflows** (found by the full run): every hot escalation stays open until
+its ack, so without cleanup the csops worker held 700, 1,400 and then 2,100 of them
+in rounds 1-3, and its p99 at 20/s went 746 ms, 3.6 s, 3.9 s (raw: 395 ms, 1.1 s,
+685 ms). Three 30-s cases at 20/s in one worker, nothing terminated: p99 0.9,
+1.4, 4.9 s, worker CPU 43, 45, 50 ms/ticket. Python's collector explains much of
+it: about 500 tracked objects per open escalation, 1.2 million at 2,000; gen-2
+collections took 5.4 s over those three cases, the longest pause 982 ms, and
+each stops the event loop. `gc.freeze()` after start-up and other thresholds
+were tried and gave no clear gain in runs this noisy. So each case now starts
+with nothing open (its workflows terminated, then the processes left to settle),
+as raw's do; a worker with thousands of cached workflows pausing for its
+collector is an open item (fewer objects per workflow, or a collector schedule).
+
 **First pass** (the same day, shared with three other benchmarking sessions):
 Measured on 2026-11-22 on this machine, shared with three other benchmarking
 sessions (load average 3-10 on 2 cores): py-spy (`--gil`) on the `csops worker`
@@ -366,10 +379,27 @@ async def _case(
         else:  # counted at the moment the wait gave up: a lower bound
             case.unfinished += 1
             case.latencies_ms.append((given_up - starts[ticket_id]) * 1000)
-    # An overloaded case's backlog must not run into the next case.
-    late = [_workflow_id(side, t) for t, k in zip(ids, keys, strict=True) if k not in found]
-    await _terminate(client, late)
+    # An overloaded case's backlog must not run into the next case. And each case
+    # starts with nothing open: raw's workflows end at their notification, while a
+    # hot escalation waits for its ack, so by the last round csops's worker would
+    # hold 2,000 of them (measured: see FINDINGS, "open workflows").
+    ended = (
+        ids if side == "csops" else [t for t, k in zip(ids, keys, strict=True) if k not in found]
+    )
+    await _terminate(client, [_workflow_id(side, t) for t in ended])
+    await _settled(worker, server)
     return case
+
+
+async def _settled(*processes: Process, quiet: float = 0.1, at_most_s: float = 30) -> None:
+    """Until the processes use under `quiet` of a core together over half a second
+    (the terminations above processed), or `at_most_s`."""
+    deadline = time.monotonic() + at_most_s
+    while time.monotonic() < deadline:
+        before = sum(cpu_s(p) for p in processes)
+        await asyncio.sleep(0.5)
+        if sum(cpu_s(p) for p in processes) - before < quiet * 0.5:
+            return
 
 
 def _workflow_id(side: str, ticket_id: str) -> str:
@@ -581,7 +611,9 @@ loop: submission i starts at t0 + i/rate, never waiting for earlier ones); each
 case is drained before the next (at most {details["seconds a drain waits at most"]:g} s: a
 notification not committed by then counts as unfinished, its latency taken when
 the wait gave up, a lower bound, and its workflow is terminated so that no
-backlog runs into the next case); {details["rounds"]} round(s), raw and csops
+backlog runs into the next case; csops's workflows, which would wait for their
+ack, are all terminated after their case, raw's having ended at their
+notification); {details["rounds"]} round(s), raw and csops
 alternating at each rate, the order swapped every round. One in-memory dev
 server with csops's flags; the `csops worker` process (with its outbox
 dispatcher, offline engine) and the raw worker run all along on their own queues.
