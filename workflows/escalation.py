@@ -41,7 +41,7 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows import effects, reads
 from workflows.effects import AuditedHow
-from workflows.human import HumanDecisions
+from workflows.human import HumanDecisions, RequestSpec
 from workflows.llm import ask_model
 from workflows.options import RECORD_RETRY, RECORD_TIMEOUT, activity_runner
 
@@ -244,7 +244,7 @@ class EscalationWorkflow(HumanDecisions):
             "engine": assessment.engine,
             "detail": {"reasons": self.hot_why},
         }
-        ask: dict[str, Any] = {
+        ask: RequestSpec = {
             "kind": "ack",
             "decision": ack_decision,
             "title": f"Hot escalation {ctx.ticket.ticket_id}: acknowledge and take it over",

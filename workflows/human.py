@@ -23,7 +23,7 @@ import asyncio
 import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, TypeVar, Unpack
+from typing import Any, NotRequired, TypedDict, TypeVar, Unpack
 
 from temporalio import workflow
 from temporalio.common import RawValue
@@ -77,6 +77,21 @@ def decode_payload(raw: RawValue, model: type[M]) -> tuple[M | None, str | None]
             f"{'.'.join(map(str, e['loc'])) or 'payload'}: {e['msg']}" for e in err.errors()
         )
         return None, f"malformed payload ({fields})"
+
+
+class RequestSpec(TypedDict):
+    """What a human request asks (`HumanDecisions.open_request` and `ask`)."""
+
+    kind: RequestKind
+    decision: AutonomyDecision
+    title: str
+    ladder: Ladder
+    approvers: NotRequired[list[str] | None]
+    draft: NotRequired[str | None]
+    request_id: NotRequired[str | None]
+    notes: NotRequired[list[str] | None]
+    sources: NotRequired[list[SourceRef] | None]
+    not_sendable: NotRequired[str | None]
 
 
 class HumanDecisions:
@@ -310,79 +325,44 @@ class HumanDecisions:
         """Short, pasteable and deterministic: ack-1, approval-2, task-1."""
         return f"{kind}-{sum(1 for r in self.requests.values() if r.kind == kind) + 1}"
 
-    async def ask(
-        self,
-        *,
-        kind: RequestKind,
-        decision: AutonomyDecision,
-        title: str,
-        ladder: Ladder,
-        approvers: list[str] | None = None,
-        draft: str | None = None,
-        notify: bool = True,
-        request_id: str | None = None,
-        notes: list[str] | None = None,
-        sources: list[SourceRef] | None = None,
-        not_sendable: str | None = None,
-    ) -> HumanRequest:
+    async def ask(self, *, notify: bool = True, **spec: Unpack[RequestSpec]) -> HumanRequest:
         """Open a request and wait until a human closes it or it expires.
 
         Timers: reminder to the approvers, then escalation to the manager, then
         expiry. Expiry is the safe default: nothing is done on the human's behalf.
         Who may decide: `approvers`, else whom the policy names for the action.
         """
-        req = self.open_request(
-            kind=kind,
-            decision=decision,
-            title=title,
-            ladder=ladder,
-            approvers=approvers,
-            draft=draft,
-            request_id=request_id,
-            notes=notes,
-            sources=sources,
-            not_sendable=not_sendable,
+        req = self.open_request(**spec)
+        await effects.record_audit(
+            self.requested_entry(req, spec["decision"]), local=self.audit_locally
         )
-        await effects.record_audit(self.requested_entry(req, decision), local=self.audit_locally)
         if notify:
             await self._notify(req, "new", req.eligible_approvers)
-        return await self.follow_request(req, decision)
+        return await self.follow_request(req, spec["decision"])
 
-    def open_request(
-        self,
-        *,
-        kind: RequestKind,
-        decision: AutonomyDecision,
-        title: str,
-        ladder: Ladder,
-        approvers: list[str] | None = None,
-        draft: str | None = None,
-        request_id: str | None = None,
-        notes: list[str] | None = None,
-        sources: list[SourceRef] | None = None,
-        not_sendable: str | None = None,
-    ) -> HumanRequest:
+    def open_request(self, **spec: Unpack[RequestSpec]) -> HumanRequest:
         """The request, open and shown (query, details, search attributes) from now;
         nothing waits yet (see `ask`)."""
-        approvers = approvers or decision.approvers or self._account_team()
+        decision, ladder, kind = spec["decision"], spec["ladder"], spec["kind"]
+        approvers = spec.get("approvers") or decision.approvers or self._account_team()
         now = workflow.now()
-        request_id = request_id or self.next_request_id(kind)
+        request_id = spec.get("request_id") or self.next_request_id(kind)
         req = HumanRequest(
             request_id=request_id,
             kind=kind,
             action=decision.action,
             autonomy=decision.level,
-            title=title,
-            draft=draft,
+            title=spec["title"],
+            draft=spec.get("draft"),
             eligible_approvers=list(dict.fromkeys(approvers)),
             created_at=now,
             due_at=now + ladder.due,
             remind_at=now + ladder.remind,
             escalate_at=now + ladder.escalate,
             expire_at=now + ladder.expire,
-            notes=notes or [],
-            sources=sources or [],
-            not_sendable=not_sendable,
+            notes=spec.get("notes") or [],
+            sources=spec.get("sources") or [],
+            not_sendable=spec.get("not_sendable"),
             policy_version=decision.policy_version,
         )
         self.requests[request_id] = req
