@@ -161,7 +161,12 @@ class HumanDecisions:
         if problem:
             raise ValueError(problem)
 
-    @workflow.signal(name=names.DELIVERY_OUTCOME_SIGNAL)
+    # A run that ends normally waits for its handlers; one cancelled or failed while
+    # the outbox is being asked has nobody left to tell, so the check is dropped.
+    @workflow.signal(
+        name=names.DELIVERY_OUTCOME_SIGNAL,
+        unfinished_policy=workflow.HandlerUnfinishedPolicy.ABANDON,
+    )
     async def delivery_outcome(self, raw: RawValue) -> None:
         """The dispatcher's word that a message settled; the outbox is asked, so a
         forged signal can claim nothing."""
