@@ -16,7 +16,7 @@ from context.tables import AuditEvent, OutboxMessage
 from contracts.escalation import HotTicketRecords
 from contracts.records import AuditEntry, OutboundMessage, OutboxReceipt, RenderInput
 
-# Both writes are single Core statements, not ORM units of work: they run for every
+# The writes are single Core statements, not ORM units of work: they run for every
 # step of every workflow, and the ORM's flush and instance loading cost the worker
 # 2-3 times the statement itself (hot-ticket benchmark, bench/hot_ticket.py).
 
@@ -52,24 +52,28 @@ def _queued_id(conn: Connection, key: str) -> int | None:
     ).scalar()
 
 
-def queue_message(engine: Engine, msg: OutboundMessage) -> OutboxReceipt:
-    """Insert the message unless its idempotency key is already in the outbox."""
-    with engine.connect() as conn:
-        existing = _queued_id(conn, msg.idempotency_key)
+def _queue(conn: Connection, msg: OutboundMessage) -> OutboxReceipt:
+    """In the caller's transaction: the message's row, inserted unless its key is there."""
+    existing = _queued_id(conn, msg.idempotency_key)
     if existing is not None:
         return OutboxReceipt(message_id=existing, duplicate=True)
+    message_id = conn.execute(
+        insert(OutboxMessage).returning(col(OutboxMessage.id)), _message_values(msg)
+    ).scalar_one()
+    return OutboxReceipt(message_id=message_id, duplicate=False)
+
+
+def queue_message(engine: Engine, msg: OutboundMessage) -> OutboxReceipt:
+    """Insert the message unless its idempotency key is already in the outbox."""
     try:
         with engine.begin() as conn:
-            message_id = conn.execute(
-                insert(OutboxMessage).returning(col(OutboxMessage.id)), _message_values(msg)
-            ).scalar_one()
+            return _queue(conn, msg)
     except IntegrityError:
         # A concurrent attempt won the race: same key, same message.
         with engine.connect() as conn:
             existing = _queued_id(conn, msg.idempotency_key)
         assert existing is not None  # the row that won the race
         return OutboxReceipt(message_id=existing, duplicate=True)
-    return OutboxReceipt(message_id=message_id, duplicate=False)
 
 
 def record_hot_ticket(engine: Engine, records: HotTicketRecords) -> None:
@@ -78,8 +82,7 @@ def record_hot_ticket(engine: Engine, records: HotTicketRecords) -> None:
     a concurrent attempt that commits first makes this one fail and retry, and the
     retry finds everything written."""
     with engine.begin() as conn:
-        if _queued_id(conn, records.message.idempotency_key) is None:
-            conn.execute(insert(OutboxMessage), _message_values(records.message))
+        _queue(conn, records.message)
         keys = [a.idempotency_key for a in records.audits]
         written = set(
             conn.execute(

@@ -41,7 +41,7 @@ def _anger_judge(facts: AccountFacts) -> sections.AngerJudge:
 
     def judge(row: SupportTicket, open_count: int) -> tuple[bool, float]:
         ctx = TicketContext(
-            ticket=ticket_of(row),
+            ticket=ticket_of(row.model_dump()),
             account=facts,
             open_tickets=open_count,
         )

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select, update
 
 from context.db import session
-from context.tables import OutboxMessage
+from context.tables import OutboxMessage, table
 from policies.addresses import email_address
 
 log = logging.getLogger("csops.outbox")
@@ -139,7 +139,7 @@ def make_channel(spec: str):
 # A claim older than this is a dispatcher that died mid-delivery: the row goes back
 # to pending. Far above the SMTP timeout, so a live delivery is never taken over.
 CLAIM_LEASE = timedelta(minutes=5)
-OUTBOX_COLUMNS = list(OutboxMessage.__table__.columns)  # type: ignore[attr-defined]
+OUTBOX_COLUMNS = list(table(OutboxMessage).columns)
 MAX_ATTEMPTS = 10
 
 

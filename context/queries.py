@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, Row, RowMapping, Table, func, update
+from sqlalchemy import Connection, Row, RowMapping, func, update
 from sqlalchemy import select as select_rows
 from sqlmodel import Session, col, select
 
@@ -15,6 +17,7 @@ from context.tables import (
     NpsResponse,
     SupportTicket,
     UsageDaily,
+    table,
 )
 from contracts.accounts import AccountFacts
 from contracts.escalation import Ticket, TicketContext
@@ -26,9 +29,7 @@ class NotFound(LookupError):
 
 # The reads every workflow makes (an account's facts, a ticket) select plain rows:
 # loading ORM instances cost more than the queries themselves (hot-ticket benchmark).
-ACCOUNTS: Table = Account.__table__  # type: ignore[attr-defined]
-TICKETS: Table = SupportTicket.__table__  # type: ignore[attr-defined]
-CONTACTS: Table = Contact.__table__  # type: ignore[attr-defined]
+ACCOUNTS, TICKETS, CONTACTS = table(Account), table(SupportTicket), table(Contact)
 _PRIMARY_CONTACT = [CONTACTS.c[k] for k in ("account_id", "email", "name", "is_primary")]
 
 
@@ -131,9 +132,8 @@ MAX_SUBJECT_IN_WORKFLOW = 500
 MAX_BODY_IN_WORKFLOW = 20_000
 
 
-def ticket_of(row: SupportTicket | RowMapping) -> Ticket:
-    """The ticket (a loaded row, or a plain one) as workflows see it, its text bounded."""
-    values = row if isinstance(row, RowMapping) else row.model_dump()
+def ticket_of(values: Mapping[Any, Any]) -> Ticket:
+    """The ticket (its row's columns) as workflows see it, its text bounded."""
     ticket = Ticket(
         ticket_id=values["id"],
         tags=values["tags"] or [],

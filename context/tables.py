@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Table, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -229,3 +229,9 @@ class RenewalPackageRecord(_WorkflowRecord, table=True):
     markdown: str = Field(sa_column=Column(Text, nullable=False))
     html: str = Field(sa_column=Column(Text, nullable=False))
     package: dict = Field(default_factory=dict, sa_column=Column(JSON))  # RenewalPackage
+
+
+def table(model: type[SQLModel]) -> Table:
+    """A table model's Core table, for plain-row statements where loading model
+    instances would cost more than the query (SQLModel does not type `__table__`)."""
+    return model.__table__  # type: ignore[attr-defined]

@@ -39,6 +39,7 @@ from context.tables import (
     NpsResponse,
     SupportTicket,
     UsageDaily,
+    table,
 )
 from csops.demo_words import (
     CALLS,
@@ -175,8 +176,8 @@ def generate_book(
                 "pass reset=True (csops seed --reset) to replace them"
             )
         if reset:
-            for table in CONTEXT_TABLES:
-                conn.execute(delete(table))
+            for model in CONTEXT_TABLES:
+                conn.execute(delete(model))
 
         # Rows are generated as they are inserted, a chunk at a time, so memory stays
         # flat as the book grows (only the plans and the tickets, numbered across the
@@ -656,9 +657,9 @@ def _insert_usage(conn: Connection, plans: list[_AccountPlan], as_of: date, days
     executemany: SQLAlchemy's per-row parameter processing took half of
     `csops seed`'s time. The day is converted once per day by the column's own
     bind processor (an ISO string on SQLite), so the stored values are the same."""
-    table = UsageDaily.__table__  # type: ignore[attr-defined]
-    compiled = insert(table).compile(dialect=conn.dialect, column_keys=list(_USAGE_COLUMNS))
-    day_type = table.c.day.type.dialect_impl(conn.dialect)
+    usage = table(UsageDaily)
+    compiled = insert(usage).compile(dialect=conn.dialect, column_keys=list(_USAGE_COLUMNS))
+    day_type = usage.c.day.type.dialect_impl(conn.dialect)
     to_db = day_type.bind_processor(conn.dialect) or (lambda day: day)
     rows: Iterator[Sequence | dict] = (
         row for p in plans for row in _usage_rows(p, as_of, days, to_db)

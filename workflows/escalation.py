@@ -37,7 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from contracts.human import HumanRequest
     from contracts.knowledge import SourceRef
     from policies import evaluate
-    from policies.model import PolicySet, shared_snapshot
+    from policies.model import PolicySet
 
 from workflows import effects, reads
 from workflows.effects import AuditedHow
@@ -138,14 +138,7 @@ class EscalationWorkflow(HumanDecisions):
         self.audit_locally = self.sooner
         self.publish()
         if self.lean:
-            first = await workflow.execute_local_activity_method(
-                ContextActivities.pull_ticket_reads,
-                PullTicketContextInput(ticket_id=inp.ticket_id),
-                summary=f"load policy snapshot, pull context for {inp.ticket_id}",
-                start_to_close_timeout=RECORD_TIMEOUT,
-                retry_policy=RECORD_RETRY,
-            )
-            policies, ctx = shared_snapshot(first.policies), first.context
+            policies, ctx = await reads.ticket_reads(inp.ticket_id)
         elif self.sooner:
             policies, ctx = await asyncio.gather(
                 reads.policy_snapshot(local=True), self._pull_context(inp.ticket_id)

@@ -7,6 +7,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.context_pulls import ContextActivities
     from contracts.accounts import AccountFacts, PullAccountInput
+    from contracts.escalation import PullTicketContextInput, TicketContext
     from policies.model import PolicySet, shared_snapshot
 
 from workflows.options import RECORD_RETRY, RECORD_TIMEOUT, activity_runner
@@ -33,3 +34,16 @@ async def account_facts(account_id: str, local: bool = False) -> AccountFacts:
         start_to_close_timeout=RECORD_TIMEOUT,
         retry_policy=RECORD_RETRY,
     )
+
+
+async def ticket_reads(ticket_id: str) -> tuple[PolicySet, TicketContext]:
+    """The policy snapshot (shared, as `policy_snapshot`) and the ticket's context,
+    read by one local activity."""
+    first = await workflow.execute_local_activity_method(
+        ContextActivities.pull_ticket_reads,
+        PullTicketContextInput(ticket_id=ticket_id),
+        summary=f"load policy snapshot, pull context for {ticket_id}",
+        start_to_close_timeout=RECORD_TIMEOUT,
+        retry_policy=RECORD_RETRY,
+    )
+    return shared_snapshot(first.policies), first.context
