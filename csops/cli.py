@@ -557,10 +557,20 @@ def _print_shadow(data: dict[str, Any]) -> None:
 def onboard(
     accounts: Annotated[list[str] | None, typer.Argument(help="Account ids.")] = None,
     all_new: bool = typer.Option(False, "--all-new", help="Every account in stage `new`."),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Start it for accounts past stage `new` too; the audit log records who "
+        "forced it ($CSOPS_USER, else the login name) and the stage each account was in.",
+    ),
     as_json: JsonOpt = False,
 ) -> None:
-    """Start the 30-day onboarding for accounts; one already running is reported, not restarted."""
-    from csops.onboard import launch_onboarding, new_accounts
+    """Start the 30-day onboarding for accounts in stage `new`; one already running is
+    reported, not restarted. An account in another stage is refused (exit 2, nothing
+    started) unless --force."""
+    import getpass
+
+    from csops.onboard import NotNewAccounts, launch_onboarding, new_accounts
 
     settings = _settings()
     engine = _engine(settings)
@@ -580,9 +590,13 @@ def onboard(
         )
 
     async def go():
-        return await launch_onboarding(
-            engine, await _client(settings), settings.task_queue, ids, progress
-        )
+        try:
+            return await launch_onboarding(
+                engine, await _client(settings), settings.task_queue, ids, progress,
+                forced_by=(settings.user or getpass.getuser()) if force else None,
+            )  # fmt: skip
+        except NotNewAccounts as err:
+            fail(str(err), code=2)
 
     results = asyncio.run(go())
     counts = {
