@@ -89,7 +89,9 @@ def build_worker(
     records = RecordActivities(engine)
     llm = LlmActivities(engine, provider, KnowledgeBase(engine, settings.knowledge_dir))
     onboarding = OnboardingActivities(engine)
-    renewals = RenewalSectionActivities(engine, settings.artifact_dir.resolve())
+    renewals = RenewalSectionActivities(
+        engine, settings.artifact_dir.resolve(), settings.artifact_url
+    )
     sweep = SweepActivities(engine, functools.partial(start_renewal_package, client))
     digest = DigestActivities(engine, client)
     deciders = DeciderActivities(client)

@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError
 from activities.errors import permanent_not_found
 from adapters import offline_engine
 from adapters.files import write_atomic
-from adapters.renewal_artifacts import artifact_paths, render_package
+from adapters.renewal_artifacts import artifact_paths, artifact_url, render_package
 from context import renewal_sections as sections
 from context.db import session
 from context.queries import account_facts, ticket_of
@@ -54,23 +54,30 @@ def _anger_judge(facts: AccountFacts) -> sections.AngerJudge:
     return judge
 
 
-def _stored(row: RenewalPackageRecord) -> StoredPackage:
+def _stored(row: RenewalPackageRecord, url: str | None) -> StoredPackage:
+    assert row.id is not None  # a stored row has its id
+    return StoredPackage(
+        package_id=row.id, markdown_path=row.markdown_path, html_path=row.html_path, url=url
+    )
+
+
+def _rewritten(row: RenewalPackageRecord, url: str | None) -> StoredPackage:
     # A retry rewrites the stored artifacts byte for byte (in case the files went missing).
     write_atomic(row.markdown_path, row.markdown)
     write_atomic(row.html_path, row.html)
-    assert row.id is not None  # a stored row has its id
-    return StoredPackage(
-        package_id=row.id, markdown_path=row.markdown_path, html_path=row.html_path
-    )
+    return _stored(row, url)
 
 
 class RenewalSectionActivities:
     """Synchronous DB reads the worker runs on its thread pool, plus the store of the
     finished package."""
 
-    def __init__(self, engine: Engine, artifact_dir: str | Path) -> None:
+    def __init__(
+        self, engine: Engine, artifact_dir: str | Path, artifact_url: str | None = None
+    ) -> None:
         self._engine = engine
         self._artifact_dir = str(artifact_dir)
+        self._artifact_url = artifact_url  # the folder's base URL (CSOPS_ARTIFACT_URL)
 
     def _facts(self, s: Session, account_id: str) -> AccountFacts:
         with permanent_not_found():
@@ -159,18 +166,20 @@ class RenewalSectionActivities:
     def store_renewal_package(self, inp: StorePackageInput) -> StoredPackage:
         """Render the package (Markdown and standalone HTML), write
         `<artifact_dir>/<account_id>/renewal-<renewal_date>.md|.html`, and store a
-        RenewalPackageRecord.
+        RenewalPackageRecord. The result carries the HTML's URL under the served
+        folder (computed here, so the workflow stays deterministic).
 
         Idempotent on workflow_id: a retry returns the stored row and rewrites its
         files identically (the artifacts hold no generation time).
         """
+        folder = inp.artifact_dir or self._artifact_dir
         with session(self._engine) as s:
             row = self._record(s, inp.workflow_id)
             if row is not None:
-                return _stored(row)
+                return _rewritten(row, artifact_url(self._artifact_url, folder, row.html_path))
             pkg = inp.package
             markdown, html = render_package(pkg)
-            md_path, html_path = artifact_paths(inp.artifact_dir or self._artifact_dir, pkg)
+            md_path, html_path = artifact_paths(folder, pkg)
             write_atomic(md_path, markdown)
             write_atomic(html_path, html)
             row = RenewalPackageRecord(
@@ -198,11 +207,10 @@ class RenewalSectionActivities:
                         type=errors.INTEGRITY_ERROR,
                         non_retryable=True,
                     ) from err
-                return _stored(stored)
-            assert row.id is not None  # committed: the database gave it an id
-            return StoredPackage(
-                package_id=row.id, markdown_path=row.markdown_path, html_path=row.html_path
-            )
+                return _rewritten(
+                    stored, artifact_url(self._artifact_url, folder, stored.html_path)
+                )
+            return _stored(row, artifact_url(self._artifact_url, folder, row.html_path))
 
     @staticmethod
     def _record(s: Session, workflow_id: str) -> RenewalPackageRecord | None:

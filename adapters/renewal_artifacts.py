@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from urllib.parse import quote
 
 from temporalio.exceptions import ApplicationError
 
@@ -73,6 +74,18 @@ def artifact_paths(artifact_dir: str, package: RenewalPackage) -> tuple[Path, Pa
         )
     base = Path(artifact_dir).resolve() / account_id / f"renewal-{package.renewal_date}"
     return base.with_suffix(".md"), base.with_suffix(".html")
+
+
+def artifact_url(base_url: str | None, artifact_dir: str, html_path: str) -> str | None:
+    """The HTML's address under the served folder's base URL; None without a base URL
+    or for a file outside the folder."""
+    if not base_url:
+        return None
+    try:
+        relative = Path(html_path).resolve().relative_to(Path(artifact_dir).resolve())
+    except ValueError:
+        return None
+    return base_url.rstrip("/") + "/" + "/".join(quote(part) for part in relative.parts)
 
 
 def render_package(package: RenewalPackage) -> tuple[str, str]:

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     policy_dir: Path | None = Field(None, validation_alias="CSOPS_POLICY_DIR")
     # Where renewal packages are written
     artifact_dir: Path = Field(Path(".csops/packages"), validation_alias="CSOPS_ARTIFACT_DIR")
+    # Where a browser finds that folder: `csops up` serves it read-only on this URL's
+    # port; notifications and the renewal workflow's details link to packages under it
+    artifact_url: str = Field("http://127.0.0.1:8234", validation_alias="CSOPS_ARTIFACT_URL")
     # The retrieval index over articles and solved tickets (rebuilt from the database)
     knowledge_dir: Path = Field(Path(".csops/knowledge"), validation_alias="CSOPS_KNOWLEDGE_DIR")
     # Where queued outbox messages go: "maildir:PATH", "smtp://HOST:PORT" or "none"

@@ -143,6 +143,9 @@ class StoredPackage(BaseModel):
     package_id: int
     markdown_path: str
     html_path: str
+    # Where a browser opens the HTML (CSOPS_ARTIFACT_URL + its path under the artifact
+    # folder); None for packages stored before, or with no URL configured.
+    url: str | None = None
 
 
 class RenewalPackageResult(BaseModel):

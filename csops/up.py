@@ -151,6 +151,13 @@ async def _prepare(
         f"• Schedule {SCHEDULE_ID} {what} ({nightly.cron} {nightly.timezone}); "
         f"packages land in {settings.artifact_dir.resolve()}"
     )
+    from csops.artifact_server import serve_artifacts
+
+    try:  # a daemon thread: it stops with `up`
+        serve_artifacts(settings.artifact_dir, settings.artifact_url)
+        packages = f"Renewal packages (read-only): {settings.artifact_url}/"
+    except OSError as err:
+        packages = f"Renewal packages not served: {settings.artifact_url} ({err.strerror})"
 
     # Give the worker a moment to route them, then show what waits.
     items = []
@@ -166,6 +173,7 @@ async def _prepare(
     ui = f"http://localhost:{ui_port}"
     _say()
     _say(f"Temporal Web UI: {ui}/namespaces/{settings.namespace}/workflows", bold=True)
+    _say(packages, bold=True)
     _say(f"Waiting for a human ({len(items)}):", bold=True)
     for i in items:
         r = i.request

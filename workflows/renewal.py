@@ -101,6 +101,8 @@ class RenewalPackageWorkflow(HumanDecisions):
             + (f" · risk **{self.risk_level}**" if self.risk_level else "")
         )
         if self.artifact:
+            if self.artifact.url:
+                lines.append(f"**[Open the renewal brief]({self.artifact.url})**")
             lines.append(
                 f"Artifact: `{self.artifact.html_path}` (HTML), "
                 f"`{self.artifact.markdown_path}` (Markdown)"
@@ -240,7 +242,8 @@ class RenewalPackageWorkflow(HumanDecisions):
             subject=f"[csops] Renewal package ready: {a.name} (renews {package.renewal_date})",
             body=(
                 f"The pre-call package for {a.name} is ready.\n\n"
-                f"HTML: {artifact.html_path}\nMarkdown: {artifact.markdown_path}\n\n"
+                + (f"Open the brief: {artifact.url}\n\n" if artifact.url else "")
+                + f"HTML: {artifact.html_path}\nMarkdown: {artifact.markdown_path}\n\n"
                 f"Risk: {package.risk.level} ({'; '.join(package.risk.evidence) or 'none'})\n"
                 f"Pricing waits for your decision on {workflow.info().workflow_id}.\n"
             ),
