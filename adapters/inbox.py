@@ -12,7 +12,7 @@ from temporalio.service import RPCError
 
 from contracts import names
 from contracts import search_attributes as sa
-from contracts.human import HumanRequestView, InboxItem
+from contracts.human import HumanRequestView, InboxItem, urgency_of
 
 log = logging.getLogger("csops.inbox")
 QUERY_TIMEOUT = timedelta(seconds=5)
@@ -33,9 +33,14 @@ def inbox_query(approver: str | None = None, account: str | None = None) -> str:
 
 
 async def collect_inbox(
-    client: Client, approver: str | None = None, account: str | None = None
+    client: Client,
+    approver: str | None = None,
+    account: str | None = None,
+    now: datetime | None = None,
 ) -> list[InboxItem]:
-    """Every open request the approver may decide, oldest first."""
+    """Every open request the approver may decide, most urgent first: hot
+    acknowledgements, then overdue requests, then by due time; `now` (default: the
+    clock) decides what is overdue."""
     executions = [e async for e in client.list_workflows(inbox_query(approver, account))]
 
     async def open_requests(execution: WorkflowExecution) -> list[InboxItem]:
@@ -51,18 +56,19 @@ async def collect_inbox(
             # silent workflow must not hold up everyone's inbox.
             log.warning("inbox: no answer from %s (%s)", execution.id, err)
             return []
-        now = datetime.now(UTC)
+        at = now or datetime.now(UTC)
         return [
             InboxItem(
                 workflow_id=execution.id,
                 workflow_type=execution.workflow_type,
                 account_id=execution.typed_search_attributes.get(sa.ACCOUNT_ID),
                 request=r,
-                age_minutes=round((now - r.created_at).total_seconds() / 60, 1),
+                age_minutes=round((at - r.created_at).total_seconds() / 60, 1),
+                urgency=urgency_of(r, at),
             )
             for r in requests
             if approver is None or approver.lower() in (a.lower() for a in r.eligible_approvers)
         ]
 
     found = await asyncio.gather(*(open_requests(e) for e in executions))
-    return sorted((i for items in found for i in items), key=lambda i: i.request.created_at)
+    return sorted((i for items in found for i in items), key=InboxItem.rank)

@@ -187,6 +187,18 @@ STATUS_FOR_DECISION: dict[str, RequestStatus] = {
 }
 
 
+Urgency = Literal["hot", "overdue", "due"]
+# The order a person should work in: a hot acknowledgement (a customer in trouble,
+# the on-call paged) before anything overdue, and that before what is merely due.
+URGENCY_ORDER: dict[str, int] = {"hot": 0, "overdue": 1, "due": 2}
+
+
+def urgency_of(request: HumanRequestView, now: datetime) -> Urgency:
+    if request.kind == "ack":  # only hot escalations ask for an acknowledgement
+        return "hot"
+    return "overdue" if request.due_at <= now else "due"
+
+
 class InboxItem(BaseModel):
     """One open request in someone's inbox, with the workflow it waits on."""
 
@@ -195,3 +207,8 @@ class InboxItem(BaseModel):
     account_id: str | None
     request: HumanRequestView
     age_minutes: float
+    urgency: Urgency = "due"
+
+    def rank(self) -> tuple[int, datetime]:
+        """Sort key: urgency first, then the earliest due."""
+        return URGENCY_ORDER[self.urgency], self.request.due_at

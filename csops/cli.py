@@ -846,7 +846,8 @@ def inbox(
     account: str | None = typer.Option(None, "--account", help="Only this account."),
     as_json: JsonOpt = False,
 ) -> None:
-    """Every pending human request across running workflows, oldest first."""
+    """Every pending human request across running workflows, most urgent first: hot
+    acknowledgements, then overdue, then by due time."""
     from adapters.inbox import collect_inbox, inbox_query
 
     settings = _settings()
@@ -863,7 +864,8 @@ def inbox(
         for i in items:
             r = i.request
             typer.echo(
-                f"{i.workflow_id}  {r.request_id}  [{r.kind}/{r.autonomy.value}]  "
+                f"{i.urgency.upper():8} {i.workflow_id}  {r.request_id}  "
+                f"[{r.kind}/{r.autonomy.value}]  "
                 f"account {i.account_id}  age {i.age_minutes:.0f} min  "
                 f"due {r.due_at:%Y-%m-%d %H:%M} UTC"
             )

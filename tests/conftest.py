@@ -12,6 +12,7 @@ import shutil
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -23,7 +24,6 @@ from support.smtp import Collector
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -32,6 +32,7 @@ from adapters.knowledge import KnowledgeBase
 from adapters.settings import load_settings
 from context.db import make_engine
 from contracts import search_attributes as sa
+from contracts.converter import DATA_CONVERTER
 from csops.devserver import DEV_SERVER_TUNING, find_binary
 from csops.importing import import_demo_knowledge
 from worker import STRICT_WORKFLOW_RUNNER, build_worker
@@ -53,7 +54,7 @@ async def dev_env():
         dev_server_existing_path=find_binary("temporal"),
         dev_server_extra_args=DEV_SERVER_TUNING,
         search_attributes=sa.ALL,
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         ui=False,
     )
     async with env:
@@ -65,7 +66,7 @@ async def ts_env():
     """The real time-skipping test server: thirty days pass in seconds."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=find_binary("temporal-test-server"),
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
     )
     async with env:
         await env.client.operator_service.add_search_attributes(
@@ -119,7 +120,8 @@ def run_worker(db, executor, knowledge, tmp_path):
     """`async with run_worker(env) as task_queue:` runs a worker on a fresh queue, with
     the outbox dispatcher `csops worker` runs (delivering to a maildir in tmp_path,
     or to `delivery`) telling workflows what became of their messages; `client=`
-    runs it with another client of that server (another data converter)."""
+    runs it with another client of that server (another data converter),
+    `policy_dir=` with other policy files."""
 
     @asynccontextmanager
     async def _run(
@@ -128,10 +130,16 @@ def run_worker(db, executor, knowledge, tmp_path):
         task_queue: str | None = None,
         delivery: str | None = None,
         client: Client | None = None,
+        policy_dir: Path | None = None,
         **options,
     ):
         task_queue = task_queue or f"tq-{uuid.uuid4()}"
-        settings = load_settings().model_copy(update={"knowledge_dir": knowledge.index.folder})
+        settings = load_settings().model_copy(
+            update={
+                "knowledge_dir": knowledge.index.folder,
+                **({"policy_dir": policy_dir} if policy_dir else {}),
+            }
+        )
         # In the sandbox that re-imports workflow code, so it checks its determinism.
         worker = build_worker(
             client or env.client, task_queue, db, provider, executor, settings,
@@ -178,7 +186,7 @@ async def ui_env():
         dev_server_existing_path=find_binary("temporal"),
         dev_server_extra_args=DEV_SERVER_TUNING,
         search_attributes=sa.ALL,
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         ui=True,
         ui_port=ui_port,
     )

@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import json
+import shutil
 import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from support.cli import Run, cli_env, csops, target
-from support.data import CSM, HOW_TO, MANAGER, add_account, add_ticket, customer_messages, outbox
+from support.data import (
+    CSM,
+    HOT_TEXT,
+    HOW_TO,
+    MANAGER,
+    add_account,
+    add_ticket,
+    customer_messages,
+    outbox,
+)
 from support.polling import eventually
 from support.temporal import new_ticket_id, start_escalation, wait_for_requests
 
@@ -19,6 +31,7 @@ from contracts.digest import DigestInput, DigestResult
 from workflows.digest import CsmDigestWorkflow
 
 OTHER_CSM = "omar@acme.test"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 async def test_bulk_approve_decides_every_fitting_request_of_one_approver(
@@ -126,3 +139,49 @@ async def test_bulk_approve_decides_every_fitting_request_of_one_approver(
         assert bad.code == 2 and "one request at a time" in bad.err
         for handle in (foreign, plan):
             await handle.terminate("test done")
+
+
+async def test_the_inbox_puts_the_hot_then_the_overdue_then_the_soonest_due_first(
+    tmp_path, dev_env, db, run_worker
+):
+    """Three real requests: an approval asked under a one-hour deadline, one asked
+    under the shipped 24 hours (the worker reads the policy files for each ticket),
+    and a hot acknowledgement asked last. Seen two hours later, the first is overdue."""
+    policies = tmp_path / "policies"
+    shutil.copytree(ROOT / "policies", policies, ignore=shutil.ignore_patterns("*.py", "__*"))
+    routing = policies / "routing.yaml"
+    shipped = routing.read_text()
+    assert "  deadline_hours: 24\n" in shipped
+    tag = uuid.uuid4().hex[:6]
+    soon, later, hot = f"acc-{tag}-soon", f"acc-{tag}-later", f"acc-{tag}-hot"
+    for rank, account in enumerate((soon, later, hot), start=1):
+        add_account(db, account, arr=400_000, segment="enterprise", top_rank=rank)
+    tickets = {account: new_ticket_id() for account in (soon, later, hot)}
+    add_ticket(db, tickets[soon], soon, *HOW_TO)
+    add_ticket(db, tickets[later], later, *HOW_TO)
+    add_ticket(db, tickets[hot], hot, "Outage again", HOT_TEXT)
+
+    async with run_worker(dev_env, policy_dir=policies) as tq:
+        routing.write_text(shipped.replace("  deadline_hours: 24\n", "  deadline_hours: 1\n"))
+        handles = {soon: await start_escalation(db, dev_env.client, tq, tickets[soon])}
+        await wait_for_requests(handles[soon])
+        routing.write_text(shipped)
+        for account in (later, hot):
+            handles[account] = await start_escalation(db, dev_env.client, tq, tickets[account])
+            await wait_for_requests(handles[account])
+        ours = {h.id: account for account, h in handles.items()}
+
+        async def inbox(now: datetime | None = None) -> list[tuple[str, str]]:
+            items = await collect_inbox(dev_env.client, CSM, now=now)
+            return [(ours[i.workflow_id], i.urgency) for i in items if i.workflow_id in ours]
+
+        # Now: the hot one first though asked last, then the sooner deadline.
+        assert await eventually(inbox, timeout_s=20, holds=lambda got: len(got) == 3) == [
+            (hot, "hot"),
+            (soon, "due"),
+            (later, "due"),
+        ]
+        in_two_hours = datetime.now(UTC) + timedelta(hours=2)
+        assert await inbox(in_two_hours) == [(hot, "hot"), (soon, "overdue"), (later, "due")]
+        [request] = await wait_for_requests(handles[soon])
+        assert request.due_at - request.created_at == timedelta(hours=1)

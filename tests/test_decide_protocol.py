@@ -31,6 +31,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import RawValue
 
+from contracts import errors
 from contracts import search_attributes as sa
 from contracts.escalation import EscalationResult
 from contracts.human import DecideResult, HumanRequestView
@@ -205,7 +206,10 @@ async def test_update_rejects_each_bad_decision_with_a_clear_message(dev_env, db
                 await decide(handle, **payload)
             assert await status(handle) == WorkflowExecutionStatus.RUNNING
             assert sorted(await open_requests(handle)) == ["approval-1", "task-1"]
-            assert err.value.cause.type == "ValueError"  # the validator's own refusal
+            assert err.value.cause.type == errors.DECISION_REFUSED  # the validator's own
+            # One sentence for a person: no worker stack trace travels with it.
+            assert err.value.cause.failure is not None
+            assert err.value.cause.failure.stack_trace == ""
             return err.value.cause.message
 
         assert await rejected(request_id="approval-7", decision="approve", approver=CSM) == (
@@ -245,7 +249,7 @@ async def test_update_rejects_each_bad_decision_with_a_clear_message(dev_env, db
             with pytest.raises(WorkflowUpdateFailedError) as err:
                 await handle.execute_update("decide", bad, result_type=DecideResult)
             assert err.value.cause.message == reason
-            assert err.value.cause.type == "ValueError"
+            assert err.value.cause.type == errors.DECISION_REFUSED
             assert await status(handle) == WorkflowExecutionStatus.RUNNING
             assert sorted(await open_requests(handle)) == ["approval-1", "task-1"]
 

@@ -157,9 +157,11 @@ class HumanDecisions:
     @decide_update.validator
     def _validate_decide(self, raw: RawValue) -> None:
         # Raw here too, so a malformed payload gets the same clear reason as the signal.
+        # An ApplicationError of its own type, not a ValueError: the UI and the CLI
+        # show the sentence alone (contracts/converter.py drops its stack trace).
         _, problem = self.parse_decision(raw)
         if problem:
-            raise ValueError(problem)
+            raise ApplicationError(problem, type=errors.DECISION_REFUSED, non_retryable=True)
 
     # A run that ends normally waits for its handlers; one cancelled or failed while
     # the outbox is being asked has nobody left to tell, so the check is dropped.

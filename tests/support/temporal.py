@@ -11,11 +11,11 @@ from pathlib import Path
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from context.db import session
 from context.tables import SupportTicket
+from contracts.converter import DATA_CONVERTER
 from contracts.human import DecideInput, DecideResult, HumanRequestView
 from support.polling import eventually
 
@@ -167,7 +167,7 @@ async def replay_and_maybe_record(handle: WorkflowHandle, name: str) -> None:
         workflows=WORKFLOWS,
         interceptors=INTERCEPTORS,
         workflow_runner=STRICT_WORKFLOW_RUNNER,
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
     ).replay_workflow(history)
     if os.environ.get("CSOPS_RECORD_HISTORIES") == "1":
         # With CSOPS_HISTORY_TAG=T the recording is saved beside the older ones
