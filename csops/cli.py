@@ -7,13 +7,14 @@ import asyncio
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -42,10 +43,38 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+# A whole value that reads as a date and time: ISO (`T`) or str(datetime) (space),
+# with or without seconds, fraction and zone.
+_TIMESTAMP = re.compile(
+    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?"
+)
+
+
+def _iso(moment: datetime) -> str:
+    """ISO 8601 with a zone; a naive datetime (SQLite keeps none) is UTC."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+
+
+def json_ready(data: Any) -> Any:
+    """`data` with every timestamp in one form, `2026-11-21T22:09:29.403141+00:00`.
+    Strings too: pydantic's JSON mode writes `…Z` and naive times without a zone, and
+    workflow queries answer in it."""
+    if isinstance(data, datetime):
+        return _iso(data)
+    if isinstance(data, str):
+        return _iso(datetime.fromisoformat(data)) if _TIMESTAMP.fullmatch(data) else data
+    if isinstance(data, dict):
+        return {k: json_ready(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [json_ready(v) for v in data]
+    return data
+
+
 def emit(data, as_json: bool, human: Callable[[], None]) -> None:
-    """Print `data` as JSON, or call `human()` to print it for people."""
+    """Print `data` as JSON (timestamps ISO 8601 with a zone), or call `human()` to
+    print it for people."""
     if as_json:
-        typer.echo(json.dumps(data, indent=2, default=str))
+        typer.echo(json.dumps(json_ready(data), indent=2, default=str))
     else:
         human()
 
@@ -706,8 +735,9 @@ def schedule_install(
 
 @schedule_app.command("show")
 def schedule_show(as_json: JsonOpt = False) -> None:
-    """Both Schedules: spec, next runs, recent runs."""
-    from csops.schedules import DIGEST_SCHEDULE_ID, SCHEDULE_ID, show
+    """Both Schedules: when they run (in words and cron), the next runs, paused or
+    not, and the recent runs with their start time, workflow id, status and outcome."""
+    from csops.schedules import DIGEST_SCHEDULE_ID, SCHEDULE_ID, show, show_in_words
 
     settings = _settings()
 
@@ -721,7 +751,7 @@ def schedule_show(as_json: JsonOpt = False) -> None:
             fail(f"{err.message} (run `csops schedule install` first)", code=2)
 
     data = asyncio.run(go())
-    emit(data, as_json, lambda: typer.echo(json.dumps(data, indent=2)))
+    emit(data, as_json, lambda: typer.echo("\n\n".join("\n".join(show_in_words(v)) for v in data)))
 
 
 @schedule_app.command("trigger")

@@ -3,12 +3,18 @@ and the morning digest of what waits for each CSM (`csm-digest-daily`)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+from contextlib import suppress
+from datetime import datetime, timedelta
+from typing import Any
 
+from cron_descriptor import ExpressionDescriptor, Options
+from pydantic import BaseModel
 from temporalio.client import (
     Client,
     Schedule,
     ScheduleActionExecutionStartWorkflow,
+    ScheduleActionResult,
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
     ScheduleOverlapPolicy,
@@ -16,11 +22,14 @@ from temporalio.client import (
     ScheduleSpec,
     ScheduleUpdate,
     ScheduleUpdateInput,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
 )
+from temporalio.service import RPCError, RPCStatusCode
 
 from contracts import names
-from contracts.digest import DigestInput
-from contracts.sweep import SweepInput
+from contracts.digest import DigestInput, DigestResult
+from contracts.sweep import SweepInput, SweepReport
 
 SCHEDULE_ID = names.RENEWAL_SWEEP_SCHEDULE
 DIGEST_SCHEDULE_ID = names.CSM_DIGEST_SCHEDULE
@@ -111,21 +120,108 @@ async def install_digest(
     )
 
 
+def cron_in_words(cron: str) -> str:
+    """`0 7 * * 1-5` as "At 07:00, Monday through Friday"."""
+    options = Options()
+    options.use_24hour_time_format = True
+    return ExpressionDescriptor(cron, options).get_description()
+
+
+# What each Schedule's workflow returns, to read its result back.
+RESULT_TYPES: dict[str, type[BaseModel]] = {
+    names.RENEWAL_SWEEP_WORKFLOW: SweepReport,
+    names.CSM_DIGEST_WORKFLOW: DigestResult,
+}
+
+
+def _plural(n: int, one: str, many: str | None = None) -> str:
+    return f"{n:,} {one if n == 1 else (many or one + 's')}"
+
+
+def result_in_words(result: Any) -> str:
+    """What a Schedule's run did, as a person would say it."""
+    if isinstance(result, SweepReport):
+        c = result.counts
+        text = (
+            f"started {_plural(c.started, 'renewal package')} for renewals from "
+            f"{result.as_of} to {result.window_end}"
+        )
+        if c.skipped:
+            text += f"; {c.skipped:,} already assembled or running"
+        if c.failed:
+            text += f"; {c.failed:,} failed" + (f" (first: {c.failures[0]})" if c.failures else "")
+        return text
+    if isinstance(result, DigestResult):
+        text = (
+            f"sent {_plural(result.recipients, 'digest')} covering "
+            f"{_plural(result.requests, 'waiting request')}"
+        )
+        if result.duplicates:
+            text += f" ({result.duplicates:,} already sent that day)"
+        return text
+    return str(result)
+
+
+async def run_outcome(
+    client: Client, workflow_id: str, workflow_type: str, wait_s: float = 0
+) -> tuple[str, str | None]:
+    """The status of a Schedule's run and, once it completed, what it did in words.
+
+    Waits up to `wait_s` for it to finish; the status says if it is still running.
+    """
+    handle = client.get_workflow_handle(workflow_id, result_type=RESULT_TYPES.get(workflow_type))
+    if wait_s > 0:
+        # Still running when the wait is over is an answer too (the status says so).
+        with suppress(TimeoutError, WorkflowFailureError):
+            await asyncio.wait_for(handle.result(), wait_s)
+    try:
+        desc = await handle.describe()
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return "GONE", "no longer kept by the server (past its retention)"
+    status = desc.status or WorkflowExecutionStatus.RUNNING
+    if status != WorkflowExecutionStatus.COMPLETED:
+        return status.name, None
+    return status.name, result_in_words(await handle.result())
+
+
+def _started(action: ScheduleActionResult) -> str | None:
+    """The workflow id a Schedule's action started (starting one is the only kind)."""
+    run = action.action
+    return run.workflow_id if isinstance(run, ScheduleActionExecutionStartWorkflow) else None
+
+
 async def show(client: Client, schedule_id: str = SCHEDULE_ID) -> dict:
+    """Everything `csops schedule show` prints: when it runs (cron and words), the next
+    runs, paused or not, and the recent runs with their status and outcome."""
     desc = await client.get_schedule_handle(schedule_id).describe()
     info, spec = desc.info, desc.schedule.spec
+    # The server keeps a cron as structured calendars: show them as cron again.
+    crons = list(spec.cron_expressions) or [calendar_as_cron(c) for c in spec.calendars]
+    action = desc.schedule.action
+    workflow_type = action.workflow if isinstance(action, ScheduleActionStartWorkflow) else ""
+    recent = [(a, wid) for a in info.recent_actions[-5:] if (wid := _started(a))]
+    outcomes = await asyncio.gather(
+        *(run_outcome(client, wid, str(workflow_type)) for _, wid in recent)
+    )
     return {
         "schedule_id": schedule_id,
-        # The server keeps a cron as structured calendars: show them as cron again.
-        "cron": list(spec.cron_expressions) or [calendar_as_cron(c) for c in spec.calendars],
+        "workflow_type": workflow_type,
+        "cron": crons,
+        "when": [cron_in_words(c) for c in crons],
         "timezone": spec.time_zone_name,
         "paused": desc.schedule.state.paused,
+        "note": desc.schedule.state.note,
         "next_runs": [t.isoformat() for t in info.next_action_times[:3]],
-        # Starting a workflow is the only kind of action there is: the checks narrow the type.
         "recent_runs": [
-            {"at": a.started_at.isoformat(), "workflow_id": a.action.workflow_id}
-            for a in info.recent_actions[-5:]
-            if isinstance(a.action, ScheduleActionExecutionStartWorkflow)
+            {
+                "at": a.started_at.isoformat(),
+                "workflow_id": wid,
+                "status": status,
+                "outcome": outcome,
+            }
+            for (a, wid), (status, outcome) in zip(recent, outcomes, strict=True)
         ],
         "running": [
             r.workflow_id
@@ -133,3 +229,57 @@ async def show(client: Client, schedule_id: str = SCHEDULE_ID) -> dict:
             if isinstance(r, ScheduleActionExecutionStartWorkflow)
         ],
     }
+
+
+async def first_run_report(client: Client, schedule_id: str, wait_s: float) -> str:
+    """What the Schedule's latest run started, in words, for `csops up`: waits up to
+    `wait_s` for a just-triggered run to appear and finish, and says so if it has not."""
+    handle = client.get_schedule_handle(schedule_id)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    while True:
+        desc = await handle.describe()
+        latest = next((w for a in reversed(desc.info.recent_actions) if (w := _started(a))), None)
+        if latest or loop.time() >= deadline:
+            break
+        await asyncio.sleep(0.2)  # a triggered run shows up a moment later
+    if latest is None:
+        upcoming = desc.info.next_action_times[:1]
+        return "no run yet" + (f"; the first is due {_when(upcoming[0])}" if upcoming else "")
+    action = desc.schedule.action
+    workflow_type = action.workflow if isinstance(action, ScheduleActionStartWorkflow) else ""
+    left = max(deadline - loop.time(), 0.1)
+    status, outcome = await run_outcome(client, latest, str(workflow_type), wait_s=left)
+    if outcome and status == "COMPLETED":
+        return f"started {latest}, which {outcome}"
+    if status == "RUNNING":
+        return (
+            f"started {latest}, still running after {wait_s:g} s "
+            f"(follow it with `csops schedule show`)"
+        )
+    return f"started {latest}, which ended {status.lower()}" + (f": {outcome}" if outcome else "")
+
+
+def _when(moment: datetime) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
+def show_in_words(view: dict) -> list[str]:
+    """`show`'s view for people: when it runs, next runs, paused or not, recent runs."""
+    when = "; ".join(f"{w} ({c})" for w, c in zip(view["when"], view["cron"], strict=True))
+    state = "paused" + (f": {view['note']}" if view["note"] else "") if view["paused"] else "active"
+    lines = [f"{view['schedule_id']}: {when}, {view['timezone'] or 'UTC'}; {state}"]
+    nexts = [_when(datetime.fromisoformat(t)) for t in view["next_runs"]]
+    paused = " (none starts while paused)" if view["paused"] else ""
+    lines.append(f"  next runs{paused}: {', '.join(nexts) or 'none'}")
+    if not view["recent_runs"]:
+        lines.append("  no runs yet")
+    else:
+        lines.append("  recent runs (oldest first):")
+    for run in view["recent_runs"]:
+        status = run["status"].lower().replace("_", " ")
+        lines.append(
+            f"    {_when(datetime.fromisoformat(run['at']))}  {run['workflow_id']}  {status}"
+            + (f": {run['outcome']}" if run["outcome"] else "")
+        )
+    return lines

@@ -20,6 +20,8 @@ import typer
 from adapters.settings import Settings
 
 DEMO_CSM = "jane@acme.test"
+# How long `up` waits for the sweep's first run to report before saying it still runs.
+FIRST_RUN_WAIT_S = 30.0
 
 
 def _say(text: str = "", **style) -> None:
@@ -133,7 +135,14 @@ async def _prepare(
         f"{sum(r.outcome == 'already running' for r in launches)} already running"
     )
 
-    from csops.schedules import SCHEDULE_ID, install, install_digest
+    from csops.schedules import (
+        DIGEST_CRON,
+        DIGEST_SCHEDULE_ID,
+        SCHEDULE_ID,
+        first_run_report,
+        install,
+        install_digest,
+    )
     from policies.loader import load_policies
 
     renewal_policy = load_policies(settings.policy_dir).renewal
@@ -142,14 +151,23 @@ async def _prepare(
     what = await install(
         client, settings.task_queue, nightly.cron, nightly.timezone, nightly.catchup_window_hours
     )
-    await install_digest(client, settings.task_queue, timezone=nightly.timezone)
+    digest_what = await install_digest(client, settings.task_queue, timezone=nightly.timezone)
     schedule = client.get_schedule_handle(SCHEDULE_ID)
     if not (await schedule.describe()).info.recent_actions:
         await schedule.trigger()  # the first run: packages for the renewals in the window now
         what += ", triggered once"
+    # What the runs did, from Temporal: the sweep's report, the digest's last run.
+    sweep_run, digest_run = await asyncio.gather(
+        first_run_report(client, SCHEDULE_ID, FIRST_RUN_WAIT_S),
+        first_run_report(client, DIGEST_SCHEDULE_ID, 0),
+    )
     _say(
-        f"• Schedule {SCHEDULE_ID} {what} ({nightly.cron} {nightly.timezone}); "
+        f"• Schedule {SCHEDULE_ID} {what} ({nightly.cron} {nightly.timezone}) → {sweep_run}; "
         f"packages land in {settings.artifact_dir.resolve()}"
+    )
+    _say(
+        f"• Schedule {DIGEST_SCHEDULE_ID} {digest_what} ({DIGEST_CRON} {nightly.timezone}) "
+        f"→ {digest_run}"
     )
     from csops.artifact_server import serve_artifacts
 

@@ -4,16 +4,28 @@ zone, and tickets without a subject."""
 
 from __future__ import annotations
 
+import asyncio
+import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
-from sqlmodel import select
+from sqlmodel import func, select
 from support.cli import cli_env, csops, target
 from support.data import add_account
 from temporalio.service import RPCError
 
 from context.db import session
-from context.tables import AuditEvent
+from context.tables import Account, AuditEvent
+from contracts.sweep import SweepReport
+from csops.demo_book import generate_book
+from csops.schedules import (
+    DIGEST_SCHEDULE_ID,
+    SCHEDULE_ID,
+    first_run_report,
+    install,
+    install_digest,
+)
+from policies.loader import load_policies
 
 
 def unique_account() -> str:
@@ -80,3 +92,143 @@ async def test_onboard_refuses_an_account_past_new_and_force_starts_it_audited(
     assert before <= rows[0].at.replace(tzinfo=UTC) <= after
     for a in (fresh, adopting):
         await dev_env.client.get_workflow_handle(f"onboarding/{a}").terminate("test done")
+
+
+TIMESTAMP_LIKE = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+ONE_FORM = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{6})?[+-]\d{2}:\d{2}")
+
+
+def timestamps(data) -> list[str]:
+    """Every string value in a JSON document that starts like a date and time."""
+    if isinstance(data, dict):
+        return [t for v in data.values() for t in timestamps(v)]
+    if isinstance(data, list):
+        return [t for v in data for t in timestamps(v)]
+    return [data] if isinstance(data, str) and TIMESTAMP_LIKE.match(data) else []
+
+
+def renewals_in_window(db, start: date, end: date) -> int:
+    with session(db) as s:
+        return s.exec(
+            select(func.count())
+            .select_from(Account)
+            .where(Account.renewal_date >= start, Account.renewal_date <= end)
+        ).one()
+
+
+async def test_schedules_in_words_first_run_report_and_json_timestamps(
+    tmp_path, dev_env, db, run_worker
+):
+    generate_book(db, accounts=20, seed=11, as_of=datetime.now(UTC).date())
+    window = load_policies(None).renewal.window_days
+    sweep = dev_env.client.get_schedule_handle(SCHEDULE_ID)
+    digest = dev_env.client.get_schedule_handle(DIGEST_SCHEDULE_ID)
+    async with run_worker(dev_env) as tq:
+        env = cli_env(tmp_path, target(dev_env), tq)
+        try:
+            await install(dev_env.client, tq, "0 2 * * *", "UTC", 12)
+            # The digest's queue has no worker: its run stays running.
+            await install_digest(dev_env.client, f"{tq}-nobody", "0 7 * * 1-5", "UTC")
+            none_yet = await first_run_report(dev_env.client, DIGEST_SCHEDULE_ID, 0)
+            first_due = (await digest.describe()).info.next_action_times[0]
+            assert none_yet == f"no run yet; the first is due {first_due:%Y-%m-%d %H:%M} UTC"
+
+            await sweep.trigger()
+            said = await first_run_report(dev_env.client, SCHEDULE_ID, 60)
+            [run] = (await sweep.describe()).info.recent_actions
+            sweep_id = run.action.workflow_id
+            report: SweepReport = await dev_env.client.get_workflow_handle(
+                sweep_id, result_type=SweepReport
+            ).result()
+            started = renewals_in_window(db, report.as_of, report.as_of + timedelta(days=window))
+            assert started > 0 and report.counts.skipped == report.counts.failed == 0
+            outcome = (
+                f"started {started} renewal package{'s' if started > 1 else ''} for renewals "
+                f"from {report.as_of} to {report.as_of + timedelta(days=window)}"
+            )
+            assert said == f"started {sweep_id}, which {outcome}"
+
+            await digest.trigger()
+            digest_said = await first_run_report(dev_env.client, DIGEST_SCHEDULE_ID, 1)
+            [digest_run] = (await digest.describe()).info.recent_actions
+            digest_id = digest_run.action.workflow_id
+            assert digest_said == (
+                f"started {digest_id}, still running after 1 s "
+                "(follow it with `csops schedule show`)"
+            )
+            await digest.pause(note="holiday week")
+
+            shown, human = await asyncio.gather(
+                csops(env, "schedule", "show", "--json", cwd=tmp_path),
+                csops(env, "schedule", "show", cwd=tmp_path),
+            )
+            data = shown.json()
+            assert [d["schedule_id"] for d in data] == [SCHEDULE_ID, DIGEST_SCHEDULE_ID]
+            s, d = data
+            assert (s["cron"], s["when"], s["timezone"], s["paused"]) == (
+                ["0 2 * * *"],
+                ["At 02:00"],
+                "UTC",
+                False,
+            )
+            assert s["recent_runs"] == [
+                {
+                    "at": run.started_at.isoformat(),
+                    "workflow_id": sweep_id,
+                    "status": "COMPLETED",
+                    "outcome": outcome,
+                }
+            ]
+            assert [datetime.fromisoformat(t).hour for t in s["next_runs"]] == [2, 2, 2]
+            assert (d["when"], d["paused"], d["note"]) == (
+                ["At 07:00, Monday through Friday"],
+                True,
+                "holiday week",
+            )
+            assert [(r["workflow_id"], r["status"], r["outcome"]) for r in d["recent_runs"]] == [
+                (digest_id, "RUNNING", None)
+            ]
+            assert d["running"] == [digest_id]
+
+            assert human.exited(0), human.err
+            lines = human.out.splitlines()
+            assert not human.out.lstrip().startswith(("[", "{"))
+            assert lines[0] == f"{SCHEDULE_ID}: At 02:00 (0 2 * * *), UTC; active"
+            assert lines[1].startswith("  next runs: ") and lines[1].count("02:00 UTC") == 3
+            assert lines[3] == (
+                f"    {run.started_at:%Y-%m-%d %H:%M} UTC  {sweep_id}  completed: {outcome}"
+            )
+            assert (
+                f"{DIGEST_SCHEDULE_ID}: At 07:00, Monday through Friday (0 7 * * 1-5), UTC; "
+                "paused: holiday week"
+            ) in lines
+            assert "  next runs (none starts while paused): " in human.out
+            assert f"{digest_run.started_at:%Y-%m-%d %H:%M} UTC  {digest_id}  running" in human.out
+
+            # Every timestamp of every command's JSON: ISO 8601 with a zone, one form.
+            packages = [
+                w.id
+                async for w in dev_env.client.list_workflows(
+                    f"WorkflowType = 'RenewalPackageWorkflow' AND TaskQueue = '{tq}'"
+                )
+            ]
+            runs = await asyncio.gather(
+                csops(env, "status", sweep_id, "--json", cwd=tmp_path),
+                csops(env, "status", packages[0], "--json", cwd=tmp_path),
+                csops(env, "outbox", "--json", cwd=tmp_path),
+                csops(env, "inbox", "--json", cwd=tmp_path),
+            )
+            outputs = {"schedule show": data, **{f"run {n}": r.json() for n, r in enumerate(runs)}}
+            for name, output in outputs.items():
+                found = timestamps(output)
+                assert found, f"{name}: no timestamp to check"
+                for value in found:
+                    assert ONE_FORM.fullmatch(value), f"{name}: {value!r}"
+                    assert datetime.fromisoformat(value).tzinfo is not None
+        finally:
+            await sweep.delete()
+            await digest.delete()
+            async for w in dev_env.client.list_workflows(
+                f"TaskQueue IN ('{tq}', '{tq}-nobody') AND ExecutionStatus = 'Running'"
+            ):
+                await dev_env.client.get_workflow_handle(w.id).terminate("test done")
