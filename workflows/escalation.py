@@ -214,7 +214,8 @@ class EscalationWorkflow(HumanDecisions):
             "audience": "internal",
             "channel": "chat",
             "to": [ctx.account.owner_csm, routing.on_call],
-            "subject": f"[csops] HOT {ctx.account.name}: {ctx.ticket.subject}",
+            "subject": f"[csops] HOT {ctx.account.name}: "
+            + (ctx.ticket.subject.strip() or "(no subject)"),
             "template": "messages/hot_escalation.md.j2",
             "values": {
                 "account": ctx.account.model_dump(mode="json"),
