@@ -7,6 +7,8 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel
 
+from contracts.markdown import md
+
 # The vocabularies policies match on (facts themselves stay plain strings, so
 # histories recorded before a value was added keep decoding).
 Segment = Literal["smb", "mid_market", "enterprise"]
@@ -32,10 +34,12 @@ class AccountFacts(BaseModel):
     primary_contact_name: str | None = None
 
     def summary_line(self) -> str:
-        """The account in one line, for people: the same wherever it is shown."""
+        """The account in one line of Markdown, for people: the same wherever it is
+        shown (the name escaped: it is the customer's)."""
         return (
-            f"{self.name} (`{self.account_id}`) · {self.segment} · ARR ${self.arr:,.0f} · "
-            f"top-{self.top_rank} · plan {self.plan} · CSM {self.owner_csm}"
+            f"{md(self.name)} (`{self.account_id}`) · {self.segment} · ARR "
+            f"{md(f'${self.arr:,.0f}')} · top-{self.top_rank} · plan {md(self.plan)} · "
+            f"CSM {md(self.owner_csm)}"
         )
 
 

@@ -19,6 +19,11 @@ class AutonomyLevel(StrEnum):
     def rank(self) -> int:
         return list(AutonomyLevel).index(self)
 
+    @property
+    def meaning(self) -> str:
+        """What the level means, in words a CSM reads in a request."""
+        return _MEANINGS[self]
+
     def at_least(self, other: AutonomyLevel) -> AutonomyLevel:
         """The more human-involved of the two levels (never the less)."""
         return self if self.rank >= other.rank else other
@@ -29,6 +34,23 @@ class WorkType(StrEnum):
     DRAFTING = "drafting"
     INVESTIGATION = "investigation"
     OPERATIONS = "operations"
+
+
+_MEANINGS = {
+    AutonomyLevel.AUTONOMOUS: "the agent acts alone",
+    AutonomyLevel.SUPERVISED: "the agent acts and a sample is reviewed afterwards",
+    AutonomyLevel.COPILOT: "the agent drafts and a person decides every time",
+    AutonomyLevel.OFF_LIMITS: "the agent must not do it: a person does",
+}
+
+
+def rule_in_words(rule: str) -> str:
+    """A policy rule's name as a phrase: rules are named as sentences in kebab case."""
+    if rule == "default":
+        return "no rule matched, so the action's default level applies"
+    if rule == "unknown-action":
+        return "the policy does not name this action, so it takes the safest level"
+    return "rule “" + rule.replace("-", " ") + "”"
 
 
 class AutonomyDecision(BaseModel):

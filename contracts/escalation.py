@@ -178,3 +178,4 @@ class EscalationState(EscalationResult):
     hot_reasons: list[str] = []
     assessment: TicketAssessment | None = None
     strategic: str | None = None  # the strategic ask a CSM task was opened for
+    message: str | None = None  # what the customer wrote, whole (the details shorten it)

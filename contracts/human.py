@@ -106,6 +106,9 @@ class HumanRequest(BaseModel):
     sources: list[SourceRef] = []  # what the draft is (or could be) grounded in
     not_sendable: str | None = None  # why the draft cannot be approved as it stands
     policy_version: str | None = None  # the policy it was asked under
+    # The rule that put the action where it is, and why it moved right of it.
+    rule: str | None = None
+    adjustments: list[str] = []
     superseded: str | None = None  # why an approval no longer stood when it was to run
 
     def view(self) -> HumanRequestView:

@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         EscalationState,
         HotTicketRecords,
         PullTicketContextInput,
+        Ticket,
         TicketAssessment,
         TicketContext,
         TicketStatus,
@@ -36,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from contracts.human import HumanRequest
     from contracts.knowledge import SourceRef
+    from contracts.markdown import md, quote_shortened
     from policies import evaluate
     from policies.model import PolicySet
 
@@ -48,6 +50,7 @@ from workflows.options import RECORD_RETRY, RECORD_TIMEOUT, activity_runner
 # How long a sent reply waits to hear from the outbox before the ticket closes with
 # its delivery `unconfirmed` (the dispatcher reports within a second when it runs).
 DELIVERY_WAIT = timedelta(minutes=30)
+WHOLE_MESSAGE = "the Queries tab → `escalation_state` → `message`"
 
 
 @workflow.defn(name=names.ESCALATION_WORKFLOW)
@@ -56,6 +59,7 @@ class EscalationWorkflow(HumanDecisions):
         super().__init__()
         self.ticket_id = ""
         self.subject = ""
+        self.ticket: Ticket | None = None  # what the customer wrote, for the details
         self.assessment: TicketAssessment | None = None
         self.decision: AutonomyDecision | None = None
         self.hot_why: list[str] = []
@@ -74,17 +78,28 @@ class EscalationWorkflow(HumanDecisions):
 
     def details_header(self) -> list[str]:
         lines = [
-            f"## Escalation {self.ticket_id}" + (f" · {self.account.name}" if self.account else "")
+            f"## Escalation {md(self.ticket_id)}"
+            + (f" · {md(self.account.name)}" if self.account else "")
         ]
-        if self.subject:
-            lines.append(f"Ticket: *{self.subject}*")
+        if self.ticket:
+            t = self.ticket
+            lines += [
+                f"Ticket: *{md(t.subject) or '(no subject)'}*"
+                + (f" from {md(t.requester_email)}" if t.requester_email else "")
+                + f", {t.created_at:%Y-%m-%d %H:%M} UTC",
+                "",
+                "The customer wrote:",
+                "",
+                *quote_shortened(t.body, WHOLE_MESSAGE),
+                "",
+            ]
         if self.account:
             lines.append(f"Account {self.account.summary_line()}")
         lines.append(f"Stage: **{self.stage}** · outcome: {self.outcome}")
         if self.assessment:
             lines.append(self.assessment.summary_line())
         if self.hot_why:
-            lines.append(f"HOT: {'; '.join(self.hot_why)}. Nothing is sent to the customer.")
+            lines.append(f"HOT: {md('; '.join(self.hot_why))}. Nothing is sent to the customer.")
         if self.decision:
             lines.append(self.decision.summary_line())
         return lines
@@ -99,6 +114,7 @@ class EscalationWorkflow(HumanDecisions):
             hot_reasons=self.hot_why,
             assessment=self.assessment,
             strategic=self.strategic,
+            message=self.ticket.body if self.ticket else None,
         )
 
     def _result(self) -> EscalationResult:
@@ -147,6 +163,8 @@ class EscalationWorkflow(HumanDecisions):
             policies = await reads.policy_snapshot()
             ctx = await self._pull_context(inp.ticket_id)
         self.subject = ctx.ticket.subject
+        self.ticket = ctx.ticket
+        self.shown_above = f"{ctx.ticket.subject}\n\n{ctx.ticket.body}"  # ack/task drafts
         # The launcher started it with the account's attributes: only changes now.
         self.set_account(ctx.account, only_changes=self.lean)
         assessment = await self._assess(ctx)

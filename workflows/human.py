@@ -103,6 +103,8 @@ class HumanDecisions:
         self.stage = "starting"
         self.requests: dict[str, HumanRequest] = {}
         self.refusals: list[Refusal] = []
+        # Text the details header quotes already (a ticket's): requests about it say so.
+        self.shown_above: str | None = None
         self._published_attributes: tuple | None = None
         # One decision is checked and applied at a time (checking who sent it waits
         # on an activity, and a second decision must see the first one's outcome).
@@ -371,6 +373,8 @@ class HumanDecisions:
             sources=spec.get("sources") or [],
             not_sendable=spec.get("not_sendable"),
             policy_version=decision.policy_version,
+            rule=decision.rule,
+            adjustments=decision.adjustments,
         )
         self.requests[request_id] = req
         self.publish()
@@ -612,6 +616,7 @@ class HumanDecisions:
                 self.requests.values(),
                 self.refusals,
                 [d for d in self.deliveries.values() if d.status == "failed"],
+                self.shown_above,
             )
         )
         approvers = sorted({a for r in open_requests for a in r.eligible_approvers})
