@@ -11,7 +11,9 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlmodel import func, select
 from support.cli import cli_env, csops, target
-from support.data import add_account
+from support.data import HOT_TEXT, HOW_TO_BODY, add_account, outbox
+from support.polling import eventually
+from support.temporal import wait_for_requests
 from temporalio.service import RPCError
 
 from context.db import session
@@ -232,3 +234,48 @@ async def test_schedules_in_words_first_run_report_and_json_timestamps(
                 f"TaskQueue IN ('{tq}', '{tq}-nobody') AND ExecutionStatus = 'Running'"
             ):
                 await dev_env.client.get_workflow_handle(w.id).terminate("test done")
+
+
+async def test_a_ticket_without_a_subject_is_accepted_and_no_message_quotes_an_empty_one(
+    tmp_path, dev_env, db, run_worker
+):
+    small, big, angry = unique_account(), unique_account(), unique_account()
+    add_account(db, small, arr=20_000, top_rank=180)  # answered alone
+    add_account(db, big, arr=400_000, segment="enterprise", top_rank=12)  # a CSM approves
+    add_account(db, angry, arr=30_000)  # hot: the CSM is notified
+    async with run_worker(dev_env) as tq:
+        env = cli_env(tmp_path, target(dev_env), tq)
+        tickets = {}
+        for account, subject, body in (
+            (small, "", HOW_TO_BODY),
+            (big, "   ", HOW_TO_BODY),
+            (angry, "", HOT_TEXT),
+        ):
+            run = await csops(
+                env, "ticket", "--account", account, "--subject", subject, "--body", body,
+                "--json", cwd=tmp_path,
+            )  # fmt: skip
+            tickets[account] = run.json()["ticket_id"]
+        handles = {
+            a: dev_env.client.get_workflow_handle(f"escalation/{t}") for a, t in tickets.items()
+        }
+        await handles[small].result()
+        await wait_for_requests(handles[big])
+        await wait_for_requests(handles[angry])
+        wanted = {small: "customer", big: "internal", angry: "internal"}
+        messages = await eventually(
+            lambda: {a: outbox(db, h.id) for a, h in handles.items()},
+            holds=lambda m: all(any(x.audience == wanted[a] for x in m[a]) for a in m),
+            what="each ticket's first message",
+        )
+        for waiting in (big, angry):
+            await handles[waiting].terminate("test done")
+
+    [reply] = messages[small]
+    assert reply.subject == f"Your support request {tickets[small]}"
+    [hot] = messages[angry]
+    assert hot.subject == f"[csops] HOT {angry} Inc: (no subject)"
+    assert f"Ticket {tickets[angry]} (no subject)\n{HOT_TEXT}" in hot.body
+    for m in [m for rows in messages.values() for m in rows]:
+        assert '""' not in m.subject + m.body, m.subject
+        assert m.subject == m.subject.strip() and not m.subject.endswith(":"), m.subject
