@@ -90,20 +90,27 @@ class RenewalSectionActivities:
         self, s: Session, facts: AccountFacts, as_of: date, usage: UsageReport
     ) -> RiskAssessment:
         return sections.risk_assessment(
-            s, facts, as_of, usage, sections.contacts_of(s, facts.account_id), _anger_judge(facts)
+            s,
+            facts,
+            as_of,
+            usage,
+            sections.contacts_of(s, facts.account_id),
+            _anger_judge(facts),
+            sections.conversations(s, facts.account_id, as_of),
         )
 
     @activity.defn(name="renewal_sections")
     def renewal_sections(self, inp: SectionInput) -> RenewalSections:
         """Every section in one session, each input read once (the account, its
-        13 weeks of usage, its contacts) and the risk computed once."""
+        13 weeks of usage, its contacts, its notes and calls) and the risk computed once."""
         with session(self._engine) as s:
             facts = self._facts(s, inp.account_id)
             daily = sections.daily_usage(s, facts.account_id, inp.as_of)
             usage = sections.usage_report(facts, inp.as_of, daily)
             contacts = sections.contacts_of(s, facts.account_id)
+            talks = sections.conversations(s, facts.account_id, inp.as_of)
             risk = sections.risk_assessment(
-                s, facts, inp.as_of, usage, contacts, _anger_judge(facts)
+                s, facts, inp.as_of, usage, contacts, _anger_judge(facts), talks
             )
             return RenewalSections(
                 usage=usage,
@@ -112,8 +119,9 @@ class RenewalSectionActivities:
                 expansion=sections.expansion_recommendation(
                     facts, usage, risk, sections.first_usage_day(daily)
                 ),
-                decision_makers=sections.decision_maker_map(contacts, inp.as_of),
+                decision_makers=sections.decision_maker_map(contacts, inp.as_of, talks),
                 terms_requests=sections.terms_requests(s, facts.account_id, inp.as_of),
+                commercial=sections.commercial_history(s, facts.account_id),
             )
 
     @activity.defn(name="usage_report")
@@ -154,7 +162,11 @@ class RenewalSectionActivities:
         """The account's contacts and the roles nobody covers."""
         with session(self._engine) as s:
             facts = self._facts(s, inp.account_id)
-            return sections.decision_maker_map(sections.contacts_of(s, facts.account_id), inp.as_of)
+            return sections.decision_maker_map(
+                sections.contacts_of(s, facts.account_id),
+                inp.as_of,
+                sections.conversations(s, facts.account_id, inp.as_of),
+            )
 
     @activity.defn(name="find_terms_requests")
     def find_terms_requests(self, inp: SectionInput) -> list[str]:

@@ -1,24 +1,35 @@
 """The renewal package as files: rendered to Markdown and standalone HTML from the
-templates, written atomically under the artifact folder."""
+templates (the HTML with its charts inside as PNG data URIs, so one file is the
+whole brief), written atomically under the artifact folder."""
 
 from __future__ import annotations
 
+import base64
+import io
 import re
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from temporalio.exceptions import ApplicationError
 
 from adapters.templates import render_for_activity
+from context.renewal_agenda import call_agenda
 from context.renewal_sections import (
     GAUGE_FEATURES,
     HOURLY_COST_USD,
     MINUTES_PER_RESOLUTION,
+    WEEKS,
     label,
     pct,
 )
 from contracts import errors
-from contracts.renewal import RenewalPackage
+from contracts.renewal import EvidenceLink, RenewalPackage
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 MARKDOWN_TEMPLATE = "artifacts/renewal_package.md.j2"
 HTML_TEMPLATE = "artifacts/renewal_package.html.j2"
@@ -40,21 +51,154 @@ def _spark(values: list[float]) -> str:
     return "".join(_SPARK[min(7, int(v / top * 7 + 0.5))] for v in values)
 
 
-def _spark_points(values: list[float], width: int = 120, height: int = 24) -> str:
-    """SVG polyline points of the weekly trend (0 at the bottom, the peak at the top)."""
-    top = max(values, default=0) or 1
-    step = width / max(len(values) - 1, 1)
-    return " ".join(f"{i * step:.1f},{height - v / top * height:.1f}" for i, v in enumerate(values))
+# ---------------------------------------------------------------- charts
+# matplotlib (the maintained standard for static charts) through its object API
+# and the Agg canvas: no pyplot global state, safe on the worker's thread pool.
+# Imported when a package renders, so commands that never render skip its import.
+# Lines and fixed margins, not bars and constrained layout: a third of the CPU per
+# package (the nightly sweep renders thousands).
+CHART_DPI = 100
+_BLUE, _GREY, _RED = "#3e7bfa", "#616e7c", "#a61b1b"
 
 
-def _template_values(package: RenewalPackage) -> dict:
+@dataclass
+class Chart:
+    name: str  # anchor in the brief: chart-<name>
+    title: str
+    png: bytes
+
+    @property
+    def data_uri(self) -> str:
+        return "data:image/png;base64," + base64.b64encode(self.png).decode()
+
+
+def _weeks(package: RenewalPackage) -> list[str]:
+    end = package.usage.window_end
+    return [f"{end - timedelta(days=7 * w):%d %b}" for w in reversed(range(WEEKS))]
+
+
+def chart_figures(package: RenewalPackage) -> list[tuple[str, str, Figure]]:
+    """(name, title, figure) of the brief's charts: active users against the licensed
+    seats, and the other features week by week; every axis labelled."""
+    from matplotlib.figure import Figure
+
+    weeks = _weeks(package)
+    x = list(range(len(weeks)))
+    trends = {f.feature: f for f in package.usage.features}
+    seats_fig = Figure(figsize=(9, 3.2), dpi=CHART_DPI)
+    seats_fig.subplots_adjust(left=0.08, right=0.98, bottom=0.17, top=0.9)
+    ax = seats_fig.add_subplot()
+    users = trends["active_users"].weekly if "active_users" in trends else [0.0] * len(x)
+    ax.plot(x, users, marker="o", color=_BLUE, label="active users per day (weekly average)")
+    if package.usage.seats:
+        ax.axhline(package.usage.seats, color=_RED, linestyle="--", label="licensed seats")
+    ax.set_title("Active users against licensed seats")
+    ax.set_xlabel("week ending")
+    ax.set_ylabel("users per day")
+    ax.set_ylim(bottom=0)
+    ax.legend(loc="lower left", fontsize=8)
+
+    others = [f for f in package.usage.features if f.feature != "active_users"]
+    cols = 2
+    rows = max(1, -(-len(others) // cols))
+    feature_fig = Figure(figsize=(9, 2.5 * rows), dpi=CHART_DPI)
+    feature_fig.subplots_adjust(left=0.09, right=0.98, bottom=0.1, top=0.93, hspace=0.65)
+    for i, trend in enumerate(others):
+        ax = feature_fig.add_subplot(rows, cols, i + 1)
+        gauge = trend.feature in GAUGE_FEATURES
+        ax.plot(x, trend.weekly, marker="o", markersize=3, color=_GREY if gauge else _BLUE)
+        ax.set_title(label(trend.feature), fontsize=10)
+        ax.set_xlabel("week ending")
+        ax.set_ylabel("per day (weekly avg)" if gauge else "per week")
+        ax.set_ylim(bottom=0)
+    for ax in feature_fig.axes:
+        ax.set_xticks(x[::3], weeks[::3], fontsize=8)
+    for ax in seats_fig.axes:
+        ax.set_xticks(x[::2], weeks[::2], fontsize=8)
+    return [
+        ("seats", "Active users against licensed seats", seats_fig),
+        ("features", "Usage by feature, 13 weeks", feature_fig),
+    ]
+
+
+def usage_charts(package: RenewalPackage) -> list[Chart]:
+    """The charts as PNG bytes (no timestamp in them: the same package, the same bytes)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    charts = []
+    for name, title, figure in chart_figures(package):
+        FigureCanvasAgg(figure)
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", metadata={"Software": None})
+        charts.append(Chart(name, title, buffer.getvalue()))
+    return charts
+
+
+# ---------------------------------------------------------------- evidence
+
+
+def _anchor_id(kind: str, ref: str) -> str:
+    return "ev-" + re.sub(r"[^A-Za-z0-9_-]+", "-", f"{kind}-{ref}")
+
+
+def contact_anchor(email: str) -> str:
+    return _anchor_id("contact", email)
+
+
+def anchor(link: EvidenceLink) -> str:
+    """The brief's anchor for a record: the chart for usage, the map's row for a
+    contact, else its entry in the evidence list."""
+    if link.kind == "usage":
+        return "chart-seats"
+    return _anchor_id(link.kind, link.ref)
+
+
+def link_text(link: EvidenceLink) -> str:
+    """How a claim names the record it links to."""
+    if link.kind == "ticket":
+        return link.ref
+    if link.kind == "contact":
+        return link.label.split(" (")[0]
+    if link.kind == "usage":
+        return "chart"
+    return f"{link.kind} {link.at}" if link.at else link.kind
+
+
+def evidence_records(package: RenewalPackage) -> list[EvidenceLink]:
+    """Every record the risk claims point to, once each, newest first (usage is a
+    chart, not a record)."""
+    seen: dict[str, EvidenceLink] = {}
+    for factor in package.risk.factors:
+        for link in factor.sources:
+            if link.kind != "usage":
+                seen.setdefault(anchor(link), link)
+    return sorted(seen.values(), key=lambda link: (link.at is None, link.at), reverse=True)
+
+
+def flagged_contacts(package: RenewalPackage) -> dict[str, list[str]]:
+    """Per contact email, the relationship gaps naming them (the map's flags)."""
+    flags: dict[str, list[str]] = {}
+    for factor in package.risk.factors:
+        for link in factor.sources:
+            if link.kind == "contact":
+                flags.setdefault(link.ref, []).append(factor.text)
+    return flags
+
+
+def _template_values(package: RenewalPackage, charts: list[Chart] | None = None) -> dict:
     return {
         "package": package,
+        "agenda": call_agenda(package),
+        "charts": charts or [],
+        "evidence": evidence_records(package),
+        "anchor": anchor,
+        "contact_anchor": contact_anchor,
+        "link_text": link_text,
+        "flags": flagged_contacts(package),
         "account": package.account,
         "num": _num,
         "pct": pct,
         "spark": _spark,
-        "spark_points": _spark_points,
         "label": label,
         "gauges": GAUGE_FEATURES,
         "assumptions": {
@@ -91,8 +235,7 @@ def artifact_url(base_url: str | None, artifact_dir: str, html_path: str) -> str
 def render_package(package: RenewalPackage) -> tuple[str, str]:
     """The package as (Markdown, HTML); the artifacts hold no generation time, so the
     same package always renders to the same bytes."""
-    values = _template_values(package)
     return (
-        render_for_activity(MARKDOWN_TEMPLATE, **values),
-        render_for_activity(HTML_TEMPLATE, **values),
+        render_for_activity(MARKDOWN_TEMPLATE, **_template_values(package)),
+        render_for_activity(HTML_TEMPLATE, **_template_values(package, usage_charts(package))),
     )

@@ -1,5 +1,6 @@
 """The renewal package's sections, computed from the context database: usage,
-ROI, risk, expansion, the decision-maker map and requests for non-standard terms.
+ROI, risk (with the records behind each claim), expansion, the decision-maker map,
+commercial history and requests for non-standard terms.
 
 Every figure comes from the data and the rules below, never from a model: the
 same database and `as_of` always give the same package. The constants are the
@@ -22,7 +23,7 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import func
@@ -33,6 +34,7 @@ from context.tables import (
     AuditEvent,
     CallTranscript,
     Contact,
+    ContractTerm,
     CrmNote,
     NpsResponse,
     SupportTicket,
@@ -40,11 +42,15 @@ from context.tables import (
 )
 from contracts.accounts import AccountFacts
 from contracts.renewal import (
+    CommercialTerm,
     DecisionMaker,
     DecisionMakerMap,
+    EvidenceLink,
     ExpansionRecommendation,
     FeatureTrend,
     RiskAssessment,
+    RiskFactor,
+    RiskLevel,
     RoiProof,
     UsageReport,
 )
@@ -75,18 +81,18 @@ MINUTES_PER_RESOLUTION = 12  # support-agent minutes one agent resolution replac
 HOURLY_COST_USD = 45  # fully loaded cost of one support-agent hour
 
 # ---------------------------------------------------------------- risk
-# Each rule adds its weight to the score (capped at 100) and one evidence line.
+# Each rule adds its weight to the score (capped at 100) and one claim with the
+# records behind it. The weights rank; the brief's prose shows the claims only.
 USAGE_DECLINE_STEEP_PCT, USAGE_DECLINE_STEEP_WEIGHT = -20.0, 35  # active users, 30d vs 30d
 USAGE_DECLINE_PCT, USAGE_DECLINE_WEIGHT = -10.0, 15
 OPEN_TICKET_WEIGHT, OPEN_TICKET_MAX = 5, 15  # per open ticket, at most
 ANGRY_TICKET_WEIGHT = 25  # any open ticket the offline engine reads as angry
 ANGRY_SENTIMENT = -0.4  # offline-engine sentiment at or below this is angry (so is `hot`)
-NPS_LOW, NPS_LOW_WEIGHT = 6, 15  # average of the last 90 days at or below
-NPS_DROP_POINTS, NPS_DROP_WEIGHT = 2.0, 10  # fall against the 90 days before, at least
-NEGATIVE_SENTIMENT, NEGATIVE_DECISION_MAKER_WEIGHT = -0.3, 15  # per decision maker
-CHAMPION_STALE_DAYS, CHAMPION_STALE_WEIGHT = 60, 10  # per champion not touched
-NO_CHAMPION_WEIGHT = 10  # nobody with "Champion" in their role
+NPS_LOW, NPS_LOW_WEIGHT = 6, 15  # average 0-10 score of the last 90 days at or below
+NPS_DROP_POINTS, NPS_DROP_WEIGHT = 2.0, 10  # fall of that average against the 90 days before
+PROMOTER_SCORE, DETRACTOR_SCORE = 9, 6  # NPS: 9-10 promote, 0-6 detract
 HIGH_RISK_SCORE, MEDIUM_RISK_SCORE = 50, 25
+EXCERPT_CHARS = 280
 
 # ---------------------------------------------------------------- expansion
 SEAT_PRESSURE_PCT = 85.0  # seat utilisation at or above: suggest seats
@@ -95,13 +101,19 @@ TARGET_UTILISATION_PCT = 70.0  # ... or enough to bring utilisation back to this
 USAGE_GROWTH_PCT = 25.0  # API calls / agent resolutions growth, 30d vs 30d
 NEXT_PLAN = {"starter": "team", "team": "business", "business": "enterprise"}
 
-# ---------------------------------------------------------------- decision-maker map
+# ---------------------------------------------------------------- relationships
+# The gaps the decision-maker map lists are the relationship rules of the risk
+# section (one function computes both), each with its weight.
 EXECUTIVE_ROLE = re.compile(r"\b(ceo|[se]?vp|head|director|chief)\b", re.IGNORECASE)
 CHAMPION_ROLE = re.compile(r"champion", re.IGNORECASE)
 INFLUENCE_RANK = {"high": 0, "medium": 1, "low": 2}
-STALE_RELATIONSHIP_DAYS = 30  # no contact touched within: flagged
-STALE_DECISION_MAKER_DAYS = 90
-
+NO_CONTACTS_WEIGHT = 20
+NO_SPONSOR_WEIGHT = 10  # no decision maker whose role names an executive
+NO_CHAMPION_WEIGHT = 10  # nobody with "Champion" in their role
+NEGATIVE_SENTIMENT, NEGATIVE_SENTIMENT_WEIGHT = -0.3, 15  # per decision maker or champion
+CHAMPION_STALE_DAYS, CHAMPION_STALE_WEIGHT = 60, 10  # per champion not touched
+DECISION_MAKER_STALE_DAYS, DECISION_MAKER_STALE_WEIGHT = 45, 5  # per decision maker
+STALE_RELATIONSHIP_DAYS, STALE_RELATIONSHIP_WEIGHT = 30, 5  # nobody touched within
 
 # ---------------------------------------------------------------- reads
 
@@ -258,9 +270,11 @@ def _trend(usage: UsageReport, feature: str) -> FeatureTrend:
 def roi_proof(
     s: Session, facts: AccountFacts, as_of: date, daily: dict[str, dict[date, float]]
 ) -> RoiProof:
-    """The ROI section.
+    """The ROI section. Two different agents, named apart: the customer's own AI
+    agent (a product feature: its resolutions are their usage) and csops's account
+    agent (its actions on the account are in our audit log).
 
-    - agent_resolutions_90d: agent resolutions summed over the 90-day window;
+    - agent_resolutions_90d: the customer's AI-agent resolutions over the 90-day window;
     - hours_saved_90d: resolutions x MINUTES_PER_RESOLUTION / 60 (1 decimal);
     - value_usd_90d: unrounded hours x HOURLY_COST_USD (2 decimals);
     - price_paid_90d: ARR / 4 (2 decimals);
@@ -287,13 +301,16 @@ def roi_proof(
 
     outcomes = [
         (
-            f"{resolutions:,.0f} support conversations resolved by the agent in 90 days "
-            f"({window_start} to {as_of})"
+            f"{resolutions:,.0f} support conversations resolved by their AI agent in 90 days "
+            f"({window_start} to {as_of}; the product's usage data)"
         ),
         f"≈ {hours:,.1f} hours of support work saved ({MINUTES_PER_RESOLUTION} minutes each)",
         f"≈ ${value:,.0f} of support time at ${HOURLY_COST_USD}/hour, against ${price:,.0f} "
         "paid for the quarter" + (f": {multiple:g}x return" if multiple is not None else ""),
-        f"{actions:,} actions by the agent recorded in the audit log",
+        (
+            f"{actions:,} actions by csops's account agent on this account (our audit log: "
+            "our own work for them, not their product usage)"
+        ),
     ]
     return RoiProof(
         agent_resolutions_90d=resolutions,
@@ -306,8 +323,131 @@ def roi_proof(
     )
 
 
-def _weighted(text: str, weight: int) -> str:
-    return f"{text} [+{weight}]"
+def _excerpt(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 1].rstrip() + "…"
+
+
+def _ticket_link(t: SupportTicket) -> EvidenceLink:
+    return EvidenceLink(
+        kind="ticket",
+        ref=t.id,
+        label=f"{t.id} “{t.subject}” ({t.status})",
+        at=t.created_at.date(),
+        excerpt=_excerpt(t.body),
+    )
+
+
+def _contact_link(c: Contact) -> EvidenceLink:
+    return EvidenceLink(
+        kind="contact",
+        ref=c.email,
+        label=f"{c.name} ({c.role})",
+        at=c.last_touch,
+        excerpt=f"sentiment {c.sentiment:+.2f}, influence {c.influence}",
+    )
+
+
+def conversations(s: Session, account_id: str, as_of: date) -> list[EvidenceLink]:
+    """CRM notes and call transcripts of the 90-day window, newest first: the
+    records a relationship claim points to when they name the person."""
+    since = _day_start(as_of - timedelta(days=WINDOW_DAYS - 1))
+    until = _day_start(as_of + timedelta(days=1))
+    links = [
+        EvidenceLink(
+            kind="note",
+            ref=str(n.id),
+            label=f"CRM note by {n.author}",
+            at=n.at.date(),
+            excerpt=_excerpt(n.text),
+        )
+        for n in s.exec(
+            select(CrmNote).where(
+                CrmNote.account_id == account_id, CrmNote.at >= since, CrmNote.at < until
+            )
+        )
+    ]
+    links += [
+        EvidenceLink(
+            kind="call", ref=str(c.id), label=c.title, at=c.at.date(), excerpt=_excerpt(c.text)
+        )
+        for c in s.exec(
+            select(CallTranscript).where(
+                CallTranscript.account_id == account_id,
+                CallTranscript.at >= since,
+                CallTranscript.at < until,
+            )
+        )
+    ]
+    return sorted(links, key=lambda link: (link.at or as_of, link.kind, link.ref), reverse=True)
+
+
+def relationship_gaps(
+    contacts: list[Contact], as_of: date, talks: list[EvidenceLink] | None = None
+) -> list[RiskFactor]:
+    """The relationship gaps, in the map and in the risk section alike:
+
+    no contacts (+20); no executive sponsor: no decision maker whose role names CEO,
+    VP, Head, Director or Chief (+10); no champion (+10); each decision maker or
+    champion with sentiment <= -0.3 (+15); each champion not touched in over 60
+    days or never (+10); each decision maker not touched in over 45 days or never
+    (+5); nobody touched in the last 30 days (+5). Sources: the contact, and the
+    notes and calls of the last 90 days that name them (`talks`).
+    """
+    if not contacts:
+        return [RiskFactor(text="no contacts on the account", weight=NO_CONTACTS_WEIGHT)]
+
+    def sources(c: Contact) -> list[EvidenceLink]:
+        said = [t for t in talks or [] if c.name in t.excerpt]
+        return [_contact_link(c), *said]
+
+    def days(c: Contact) -> int | None:
+        return (as_of - c.last_touch).days if c.last_touch else None
+
+    gaps: list[RiskFactor] = []
+    deciders = [c for c in contacts if c.is_decision_maker]
+    champions = [c for c in contacts if CHAMPION_ROLE.search(c.role)]
+    if not any(EXECUTIVE_ROLE.search(c.role) for c in deciders):
+        gaps.append(RiskFactor(text="no executive sponsor", weight=NO_SPONSOR_WEIGHT))
+    if not champions:
+        gaps.append(RiskFactor(text="no champion", weight=NO_CHAMPION_WEIGHT))
+    for c in contacts:
+        champion = c in champions
+        who = f"champion {c.name}" if champion else f"decision maker {c.name} ({c.role})"
+        if (c.is_decision_maker or champion) and c.sentiment <= NEGATIVE_SENTIMENT:
+            gaps.append(
+                RiskFactor(
+                    text=f"{who} is negative: sentiment {c.sentiment:+.2f}",
+                    weight=NEGATIVE_SENTIMENT_WEIGHT,
+                    sources=sources(c),
+                )
+            )
+        since = days(c)
+        limit, weight = (
+            (CHAMPION_STALE_DAYS, CHAMPION_STALE_WEIGHT)
+            if champion
+            else (DECISION_MAKER_STALE_DAYS, DECISION_MAKER_STALE_WEIGHT)
+        )
+        if (champion or c.is_decision_maker) and (since is None or since > limit):
+            text = f"{who} never touched" if since is None else f"{who} not touched in {since} days"
+            gaps.append(RiskFactor(text=text, weight=weight, sources=sources(c)))
+    if not any(d is not None and d <= STALE_RELATIONSHIP_DAYS for d in map(days, contacts)):
+        gaps.append(
+            RiskFactor(
+                text=f"no contact touched in the last {STALE_RELATIONSHIP_DAYS} days",
+                weight=STALE_RELATIONSHIP_WEIGHT,
+            )
+        )
+    return gaps
+
+
+def _nps(scores: list[int]) -> tuple[float | None, int, int]:
+    """(NPS, promoters, detractors): % scoring 9-10 minus % scoring 0-6, 1 decimal."""
+    promoters = sum(score >= PROMOTER_SCORE for score in scores)
+    detractors = sum(score <= DETRACTOR_SCORE for score in scores)
+    if not scores:
+        return None, 0, 0
+    return round((promoters - detractors) / len(scores) * 100, 1), promoters, detractors
 
 
 def risk_assessment(
@@ -317,33 +457,39 @@ def risk_assessment(
     usage: UsageReport,
     contacts: list[Contact],
     angry_judge: AngerJudge,
+    talks: list[EvidenceLink] | None = None,
 ) -> RiskAssessment:
     """The risk section: a score (sum of the weights of the rules that fire, capped
-    at 100), its level (>= 50 high, >= 25 medium, else low) and one evidence line
-    per rule that fired, with its numbers and weight.
+    at 100), its level (>= 50 high, >= 25 medium, else low) and one claim per rule
+    that fired, with its numbers and the records behind it.
 
     Rules: active users (average per day) last 30 vs previous 30 days <= -20%: +35,
-    <= -10%: +15; +5 per open ticket (new, open, awaiting a human or escalated), at most +15; +25 when any open
-    ticket is angry; NPS average of the last 90 days <= 6: +15, and a fall of >= 2
-    points against the 90 days before: +10; +15 per decision maker with sentiment
-    <= -0.3; +10 per champion not touched in over 60 days; +10 when nobody is a champion.
+    <= -10%: +15; +5 per open ticket (new, open, awaiting a human or escalated), at
+    most +15; +25 when any open ticket is angry; average 0-10 score of the last 90
+    days' NPS responses <= 6: +15, and a fall of >= 2 points against the 90 days
+    before: +10; the relationship gaps (`relationship_gaps`). The NPS itself (%
+    promoters - % detractors of the last 90 days) is reported beside the averages.
     """
-    evidence: list[tuple[str, int]] = []
+    factors: list[RiskFactor] = []
     users = _trend(usage, "active_users")
     change = users.change_pct
     if change is not None and change <= USAGE_DECLINE_PCT:
-        weight = (
-            USAGE_DECLINE_STEEP_WEIGHT
-            if change <= USAGE_DECLINE_STEEP_PCT
-            else USAGE_DECLINE_WEIGHT
-        )
-        evidence.append(
-            (
-                (
+        factors.append(
+            RiskFactor(
+                text=(
                     f"active users down {-change:.1f}% (avg {users.last_30:,.1f}/day vs "
                     f"{users.previous_30:,.1f}/day, last 30 days vs the 30 before)"
                 ),
-                weight,
+                weight=(
+                    USAGE_DECLINE_STEEP_WEIGHT
+                    if change <= USAGE_DECLINE_STEEP_PCT
+                    else USAGE_DECLINE_WEIGHT
+                ),
+                sources=[
+                    EvidenceLink(
+                        kind="usage", ref="active_users", label="active users vs seats (chart)"
+                    )
+                ],
             )
         )
 
@@ -357,44 +503,62 @@ def risk_assessment(
     ).all()
     if tickets:
         listed = ", ".join(f"{t.id} “{t.subject}”" for t in tickets)
-        evidence.append(
-            (
-                f"{len(tickets)} open ticket(s): {listed}",
-                min(OPEN_TICKET_MAX, OPEN_TICKET_WEIGHT * len(tickets)),
+        factors.append(
+            RiskFactor(
+                text=f"{len(tickets)} open ticket(s): {listed}",
+                weight=min(OPEN_TICKET_MAX, OPEN_TICKET_WEIGHT * len(tickets)),
+                sources=[_ticket_link(t) for t in tickets],
             )
         )
     angry = []
     for t in tickets:
         is_angry, sentiment = angry_judge(t, len(tickets))
         if is_angry:
-            angry.append(f"{t.id} “{t.subject}” (sentiment {sentiment:+.2f})")
+            angry.append((t, sentiment))
     if angry:
-        evidence.append(
-            (f"{len(angry)} angry open ticket(s): {', '.join(angry)}", ANGRY_TICKET_WEIGHT)
+        factors.append(
+            RiskFactor(
+                text=f"{len(angry)} angry open ticket(s): "
+                + ", ".join(f"{t.id} “{t.subject}” (sentiment {v:+.2f})" for t, v in angry),
+                weight=ANGRY_TICKET_WEIGHT,
+                sources=[_ticket_link(t) for t, _ in angry],
+            )
         )
 
     split = _day_start(as_of - timedelta(days=WINDOW_DAYS - 1))
-    start = _day_start(as_of - timedelta(days=2 * WINDOW_DAYS - 1))
-    end = _day_start(as_of + timedelta(days=1))
-    recent_avg, recent_n, previous_avg, previous_n = s.exec(
-        select(
-            func.avg(NpsResponse.score).filter(col(NpsResponse.at) >= split),
-            func.count(col(NpsResponse.id)).filter(col(NpsResponse.at) >= split),
-            func.avg(NpsResponse.score).filter(col(NpsResponse.at) < split),
-            func.count(col(NpsResponse.id)).filter(col(NpsResponse.at) < split),
-        ).where(
+    responses = s.exec(
+        select(NpsResponse)
+        .where(
             NpsResponse.account_id == facts.account_id,
-            NpsResponse.at >= start,
-            NpsResponse.at < end,
+            NpsResponse.at >= _day_start(as_of - timedelta(days=2 * WINDOW_DAYS - 1)),
+            NpsResponse.at < _day_start(as_of + timedelta(days=1)),
         )
-    ).one()
-    nps_recent = round(float(recent_avg), 1) if recent_n else None
-    nps_previous = round(float(previous_avg), 1) if previous_n else None
+        .order_by(col(NpsResponse.at), col(NpsResponse.id))
+    ).all()
+    recent = [r for r in responses if r.at >= split]
+    previous = [r for r in responses if r.at < split]
+    nps_recent = round(sum(r.score for r in recent) / len(recent), 1) if recent else None
+    nps_previous = round(sum(r.score for r in previous) / len(previous), 1) if previous else None
+    nps_score, promoters, detractors = _nps([r.score for r in recent])
+    said = [
+        EvidenceLink(
+            kind="nps",
+            ref=str(r.id),
+            label=f"NPS response {r.score}/10 from {r.contact_email}",
+            at=r.at.date(),
+            excerpt=_excerpt(r.comment),
+        )
+        for r in recent
+    ]
     if nps_recent is not None and nps_recent <= NPS_LOW:
-        evidence.append(
-            (
-                (f"NPS {nps_recent:g} on average from {recent_n} response(s) in the last 90 days"),
-                NPS_LOW_WEIGHT,
+        factors.append(
+            RiskFactor(
+                text=(
+                    f"average NPS-survey score {nps_recent:g}/10 from {len(recent)} "
+                    f"response(s) in the last 90 days (NPS {nps_score:+g})"
+                ),
+                weight=NPS_LOW_WEIGHT,
+                sources=said,
             )
         )
     if (
@@ -402,53 +566,38 @@ def risk_assessment(
         and nps_previous is not None
         and nps_previous - nps_recent >= NPS_DROP_POINTS
     ):
-        evidence.append(
-            (
-                (
-                    f"NPS down {nps_previous - nps_recent:.1f} points ({nps_recent:g} vs "
-                    f"{nps_previous:g} in the 90 days before)"
+        factors.append(
+            RiskFactor(
+                text=(
+                    f"average NPS-survey score down {nps_previous - nps_recent:.1f} points "
+                    f"({nps_recent:g} vs {nps_previous:g} in the 90 days before)"
                 ),
-                NPS_DROP_WEIGHT,
+                weight=NPS_DROP_WEIGHT,
+                sources=said,
             )
         )
 
-    changes: list[tuple[str, int]] = []
-    for c in contacts:
-        if c.is_decision_maker and c.sentiment <= NEGATIVE_SENTIMENT:
-            changes.append(
-                (
-                    (
-                        f"decision maker {c.name} ({c.role}) is negative: sentiment "
-                        f"{c.sentiment:+.2f}"
-                    ),
-                    NEGATIVE_DECISION_MAKER_WEIGHT,
-                )
-            )
-    champions = [c for c in contacts if CHAMPION_ROLE.search(c.role)]
-    for c in champions:
-        days = (as_of - c.last_touch).days if c.last_touch else None
-        if days is None:
-            changes.append((f"champion {c.name} never touched", CHAMPION_STALE_WEIGHT))
-        elif days > CHAMPION_STALE_DAYS:
-            changes.append((f"champion {c.name} not touched in {days} days", CHAMPION_STALE_WEIGHT))
-    if not champions:
-        changes.append(("no champion on the account", NO_CHAMPION_WEIGHT))
-    evidence += changes
-
-    score = min(100, sum(w for _, w in evidence))
-    level = (
+    gaps = relationship_gaps(contacts, as_of, talks)
+    factors += gaps
+    score = min(100, sum(f.weight for f in factors))
+    level: RiskLevel = (
         "high" if score >= HIGH_RISK_SCORE else "medium" if score >= MEDIUM_RISK_SCORE else "low"
     )
     return RiskAssessment(
         level=level,
         score=score,
-        evidence=[_weighted(t, w) for t, w in evidence],
+        evidence=[f.text for f in factors],
         usage_change_pct=change,
         open_tickets=len(tickets),
         angry_open_tickets=len(angry),
         nps_recent=nps_recent,
         nps_previous=nps_previous,
-        champion_changes=[t for t, _ in changes],
+        champion_changes=[g.text for g in gaps],
+        factors=factors,
+        nps_score=nps_score,
+        nps_responses=len(recent),
+        nps_promoters=promoters,
+        nps_detractors=detractors,
     )
 
 
@@ -467,13 +616,14 @@ def expansion_recommendation(
       volume add-on on the top plan); agent resolutions up >= 25%: the agent
       resolution add-on. Growth counts only when usage data covers the whole
       previous 30 days (first usage day <= as_of-59): before that it is the
-      onboarding ramp-up, not demand for more;
+      onboarding ramp-up, not demand for more; next_plan and add_ons name what
+      pricing prices;
     - recommended only when a rule fires and the risk level is not high (then the
       evidence says what was held back and why).
     """
     evidence: list[str] = []
     suggestions: list[str] = []
-    extra_seats = 0
+    extra_seats, next_plan, add_ons = 0, None, []
     seats, util, avg = facts.seats, usage.seat_utilisation_pct, usage.avg_active_users_30d
     if seats > 0 and util >= SEAT_PRESSURE_PCT:
         to_target = math.ceil(avg / (TARGET_UTILISATION_PCT / 100)) - seats
@@ -502,14 +652,14 @@ def expansion_recommendation(
             f"{label(feature)} up {t.change_pct:.1f}% ({t.last_30:,.0f} in the "
             f"last 30 days vs {t.previous_30:,.0f} in the 30 before)"
         )
-        if feature == "api_calls":
-            nxt = NEXT_PLAN.get(facts.plan)
-            suggestions.append(
-                f"next plan tier: {facts.plan} → {nxt}"
-                if nxt
-                else f"API volume add-on (already on the {facts.plan} plan)"
-            )
+        if feature == "api_calls" and facts.plan in NEXT_PLAN:
+            next_plan = NEXT_PLAN[facts.plan]
+            suggestions.append(f"next plan tier: {facts.plan} → {next_plan}")
+        elif feature == "api_calls":
+            add_ons.append("api_volume")
+            suggestions.append(f"API volume add-on (already on the {facts.plan} plan)")
         else:
+            add_ons.append("agent_resolutions")
             suggestions.append("agent resolution add-on")
 
     if not suggestions:
@@ -524,14 +674,19 @@ def expansion_recommendation(
         )
     if risk.level == "high":
         evidence.append(
-            f"held back: renewal risk is high (score {risk.score}/100); protect "
+            "held back: renewal risk is high; protect "
             f"the renewal first (would suggest: {'; '.join(suggestions)})"
         )
         return ExpansionRecommendation(
             recommended=False, suggestions=[], suggested_seats=0, evidence=evidence
         )
     return ExpansionRecommendation(
-        recommended=True, suggestions=suggestions, suggested_seats=extra_seats, evidence=evidence
+        recommended=True,
+        suggestions=suggestions,
+        suggested_seats=extra_seats,
+        evidence=evidence,
+        next_plan=next_plan,
+        add_ons=add_ons,
     )
 
 
@@ -547,14 +702,12 @@ def contacts_of(s: Session, account_id: str) -> list[Contact]:
     )
 
 
-def decision_maker_map(contacts: list[Contact], as_of: date) -> DecisionMakerMap:
+def decision_maker_map(
+    contacts: list[Contact], as_of: date, talks: list[EvidenceLink] | None = None
+) -> DecisionMakerMap:
     """The decision-maker map: every contact, decision makers first, then by
     influence (high, medium, low), then by name; days_since_touch = as_of - last_touch.
-
-    missing: no contacts; "no executive sponsor" (no decision maker whose role names
-    CEO, VP, Head, Director or Chief); "no champion" (no role containing Champion);
-    "no contact touched in the last 30 days"; decision makers none touched in 90
-    days; each champion not touched in over 60 days.
+    missing: the relationship gaps of the risk section (`relationship_gaps`).
     """
     people = [
         DecisionMaker(
@@ -571,29 +724,19 @@ def decision_maker_map(contacts: list[Contact], as_of: date) -> DecisionMakerMap
             p.email,
         )
     )
-    if not people:
-        return DecisionMakerMap(contacts=[], missing=["no contacts on the account"])
+    return DecisionMakerMap(
+        contacts=people, missing=[g.text for g in relationship_gaps(contacts, as_of, talks)]
+    )
 
-    def touched_within(group: Iterable[DecisionMaker], days: int) -> bool:
-        return any(p.days_since_touch is not None and p.days_since_touch <= days for p in group)
 
-    missing = []
-    deciders = [p for p in people if p.is_decision_maker]
-    if not any(EXECUTIVE_ROLE.search(p.role) for p in deciders):
-        missing.append("no executive sponsor")
-    champions = [p for p in people if CHAMPION_ROLE.search(p.role)]
-    if not champions:
-        missing.append("no champion")
-    if not touched_within(people, STALE_RELATIONSHIP_DAYS):
-        missing.append(f"no contact touched in the last {STALE_RELATIONSHIP_DAYS} days")
-    if deciders and not touched_within(deciders, STALE_DECISION_MAKER_DAYS):
-        missing.append(f"no decision maker touched in the last {STALE_DECISION_MAKER_DAYS} days")
-    for p in champions:
-        if p.days_since_touch is None:
-            missing.append(f"champion {p.name} never touched")
-        elif p.days_since_touch > CHAMPION_STALE_DAYS:
-            missing.append(f"champion {p.name} not touched in {p.days_since_touch} days")
-    return DecisionMakerMap(contacts=people, missing=missing)
+def commercial_history(s: Session, account_id: str) -> list[CommercialTerm]:
+    """The account's signed terms, oldest first (one indexed query)."""
+    rows = s.exec(
+        select(ContractTerm)
+        .where(ContractTerm.account_id == account_id)
+        .order_by(col(ContractTerm.start_date), col(ContractTerm.id))
+    )
+    return [CommercialTerm(**r.model_dump(exclude={"id", "account_id"})) for r in rows]
 
 
 # What a customer asking for terms outside the standard contract sounds like.

@@ -114,6 +114,26 @@ class KnowledgeArticle(SQLModel, table=True):
     content_hash: str
 
 
+class ContractTerm(SQLModel, table=True):
+    """One signed term of an account's contract: the first deal and each renewal
+    since, with its price against the list (the renewal brief's commercial history).
+    Read per account in start order."""
+
+    __table_args__ = (Index("ix_contractterm_account_start", "account_id", "start_date"),)
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: str = Field(foreign_key="account.id")
+    kind: str  # new | renewal | expansion
+    start_date: date
+    end_date: date  # the last day the term covers
+    term_months: int
+    plan: str
+    seats: int
+    list_arr: float  # the price list's ARR for the plan and seats
+    arr: float  # what was signed
+    discount_pct: float  # (list_arr - arr) / list_arr x 100
+    signed_by: str | None = None
+
+
 class _AccountEvent(SQLModel):
     """Something said or done at an account at one time; read per account and window
     (each table indexes `account_id, at`)."""

@@ -56,16 +56,40 @@ class RoiProof(BaseModel):
     outcomes: list[str]
 
 
+class EvidenceLink(BaseModel):
+    """A record behind a claim, shown in the brief's evidence list and linked from it."""
+
+    kind: Literal["ticket", "note", "call", "nps", "contact", "usage"]
+    ref: str  # the record's id (ticket id, row id, contact email; "active_users" for usage)
+    label: str  # e.g. 'T-1042 “Agent down”'
+    at: date | None = None
+    excerpt: str = ""  # what the record says, shortened
+
+
+class RiskFactor(BaseModel):
+    """One rule that fired: the claim in words, its weight and the records behind it."""
+
+    text: str
+    weight: int
+    sources: list[EvidenceLink] = []
+
+
 class RiskAssessment(BaseModel):
     level: RiskLevel
     score: int  # 0..100, the sum of the evidence weights
-    evidence: list[str]
+    evidence: list[str]  # one claim per rule that fired, in words (no weights)
     usage_change_pct: float | None
     open_tickets: int
     angry_open_tickets: int
-    nps_recent: float | None
-    nps_previous: float | None
-    champion_changes: list[str]
+    nps_recent: float | None  # average 0-10 score of the last 90 days (not an NPS)
+    nps_previous: float | None  # the same, the 90 days before
+    champion_changes: list[str]  # the relationship gaps (the decision-maker map's)
+    factors: list[RiskFactor] = []  # the evidence with weights and sources
+    # NPS proper over the last 90 days: % promoters (9-10) - % detractors (0-6).
+    nps_score: float | None = None
+    nps_responses: int = 0
+    nps_promoters: int = 0
+    nps_detractors: int = 0
 
 
 class ExpansionRecommendation(BaseModel):
@@ -73,6 +97,9 @@ class ExpansionRecommendation(BaseModel):
     suggestions: list[str]  # which products or seats
     suggested_seats: int  # extra seats, 0 when none
     evidence: list[str]
+    # What pricing prices (policies/pricing.py): the plan to move to, the add-ons.
+    next_plan: str | None = None
+    add_ons: list[str] = []  # keys of policies.pricing.ADD_ON_SHARE
 
 
 class DecisionMaker(BaseModel):
@@ -91,6 +118,21 @@ class DecisionMakerMap(BaseModel):
     missing: list[str]  # roles nobody covers, stale relationships
 
 
+class CommercialTerm(BaseModel):
+    """One signed term of the contract (context table ContractTerm)."""
+
+    kind: str  # new | renewal | expansion
+    start_date: date
+    end_date: date
+    term_months: int
+    plan: str
+    seats: int
+    list_arr: float
+    arr: float
+    discount_pct: float
+    signed_by: str | None = None
+
+
 class RenewalSections(BaseModel):
     """Every section of one package, computed at once (each table read once)."""
 
@@ -100,6 +142,7 @@ class RenewalSections(BaseModel):
     expansion: ExpansionRecommendation
     decision_makers: DecisionMakerMap
     terms_requests: list[str]
+    commercial: list[CommercialTerm] = []  # oldest first
 
 
 class PricingProposal(BaseModel):
@@ -123,6 +166,7 @@ class RenewalPackage(BaseModel):
     pricing: PricingProposal
     # Where the customer asked for non-standard terms: off-limits, a human handles it.
     terms_requests: list[str] = []
+    commercial: list[CommercialTerm] = []  # the signed terms, oldest first
     # The narrative for the CSM, from the LLM gateway; it repeats the figures above,
     # it does not make new ones. Labelled with the engine that wrote it.
     summary: str = ""

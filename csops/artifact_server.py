@@ -21,12 +21,13 @@ DEFAULT_PORT = 8234
 
 
 class _ReadOnlyHandler(SimpleHTTPRequestHandler):
-    def translate_path(self, path: str) -> str:
+    def send_head(self):
         root = Path(self.directory).resolve()
-        full = Path(super().translate_path(path)).resolve()
-        if full != root and root not in full.parents:
-            return str(root / "\0outside")  # a name no file has: 404
-        return str(full)
+        full = Path(self.translate_path(self.path)).resolve()
+        if full != root and root not in full.parents:  # a symlink pointing out
+            self.send_error(HTTPStatus.NOT_FOUND)
+            return None
+        return super().send_head()
 
     def _refuse(self) -> None:
         self.send_response(HTTPStatus.METHOD_NOT_ALLOWED)

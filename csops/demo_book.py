@@ -1,11 +1,12 @@
 """A reproducible, realistic demo book of customers for the context database.
 
 `generate_book` fills the context tables (accounts, contacts, daily usage, support
-tickets, CRM notes, call transcripts, NPS responses) with a book that looks like a
-real customer-success portfolio: a long tail of small accounts and a few large
-ones, renewals spread over the coming year, a quarter of the book sliding, angry
-tickets where usage is dropping, and a handful of tickets in Spanish, German and
-French.
+tickets, CRM notes, call transcripts, NPS responses, signed contract terms) with a
+book that looks like a real customer-success portfolio: a long tail of small
+accounts and a few large ones, renewals spread over the coming year, a quarter of
+the book sliding, a tenth outgrowing its plan (more active users than licensed
+seats, fast-growing volume), angry tickets where usage is dropping, and a handful
+of tickets in Spanish, German and French.
 
 Everything is drawn from `random.Random` instances derived from the seed, and the
 only clock read is the `as_of` default, so the same (accounts, seed, as_of, days)
@@ -35,6 +36,7 @@ from context.tables import (
     Account,
     CallTranscript,
     Contact,
+    ContractTerm,
     CrmNote,
     NpsResponse,
     SupportTicket,
@@ -58,6 +60,7 @@ from csops.demo_words import (
     TICKETS,
     WEEKEND,
 )
+from policies.pricing import LIST_PRICE_PER_SEAT
 
 # (csm_email, manager_email). Accounts are dealt round-robin in ARR order, so each
 # CSM gets a similar mix of large and small accounts.
@@ -74,11 +77,27 @@ FEATURES = ["active_users", "agent_resolutions", "api_calls", "integrations", "r
 SEGMENTS = ("smb", "mid_market", "enterprise")
 
 # Children first, so the reset also works with foreign keys enforced.
-CONTEXT_TABLES = (UsageDaily, SupportTicket, CrmNote, CallTranscript, NpsResponse, Contact, Account)
+CONTEXT_TABLES = (
+    UsageDaily,
+    SupportTicket,
+    CrmNote,
+    CallTranscript,
+    NpsResponse,
+    ContractTerm,
+    Contact,
+    Account,
+)
 
 _CHUNK = 50_000  # rows per executemany: bounded memory, few round trips
 _USAGE_COLUMNS = ("account_id", "day", "feature", "value")
 _TICKET_WINDOW_DAYS = 90
+# Percent off the list price as signed; drawn per term.
+DISCOUNTS = (0.0, 0.0, 5.0, 10.0, 10.0, 15.0, 20.0)
+# What the CSM wrote down when an outgrowing account asked for more.
+OUTGROWING_NOTE = (
+    "{champion} says {n} more people want in: they share logins today. Asked what the "
+    "next plan costs before the renewal on {renewal}."
+)
 
 
 class BookExistsError(Exception):
@@ -96,6 +115,7 @@ class BookSummary(BaseModel):
     nps: int
     notes: int
     calls: int
+    contracts: int = 0
     as_of: date
     seed: int
 
@@ -123,7 +143,7 @@ class _AccountPlan:
     seats: int
     signed_date: date
     renewal_date: date
-    trajectory: str  # healthy | flat | declining | ramping
+    trajectory: str  # healthy | outgrowing | flat | declining | ramping
     language: str
     seed: int
     stage: str = ""
@@ -131,6 +151,12 @@ class _AccountPlan:
     owner_csm: str = ""
     manager: str = ""
     people: list[_Person] = field(default_factory=list)
+
+    @property
+    def mood(self) -> str:
+        """The trajectory whose words, moods and scores the account draws: an
+        outgrowing account is a healthy one that needs more than it bought."""
+        return "healthy" if self.trajectory == "outgrowing" else self.trajectory
 
 
 def generate_book(
@@ -165,7 +191,9 @@ def generate_book(
         raise ValueError("days must be at least 1")
     as_of = as_of or date.today()
     plans = _plan_book(accounts, seed, as_of)
-    counts = dict.fromkeys(("contacts", "usage", "tickets", "notes", "calls", "nps"), 0)
+    counts = dict.fromkeys(
+        ("contacts", "usage", "tickets", "notes", "calls", "nps", "contracts"), 0
+    )
 
     # One transaction: a failed run leaves the previous book (or nothing) behind.
     with engine.begin() as conn:
@@ -189,6 +217,7 @@ def generate_book(
         counts["notes"] = _insert(conn, CrmNote, _each(plans, _note_rows, as_of))
         counts["calls"] = _insert(conn, CallTranscript, _each(plans, _call_rows, as_of))
         counts["nps"] = _insert(conn, NpsResponse, _each(plans, _nps_rows, as_of))
+        counts["contracts"] = _insert(conn, ContractTerm, _each(plans, _contract_rows, as_of))
 
     return BookSummary(
         accounts=len(plans),
@@ -199,6 +228,7 @@ def generate_book(
         nps=counts["nps"],
         notes=counts["notes"],
         calls=counts["calls"],
+        contracts=counts["contracts"],
         as_of=as_of,
         seed=seed,
     )
@@ -266,14 +296,20 @@ def _plan_book(n: int, seed: int, as_of: date) -> list[_AccountPlan]:
         rng,
         established,
         [
-            ("healthy", 0.65, 0),
+            ("healthy", 0.55, 0),
             ("declining", 0.25, 1 if established >= 3 else 0),
             ("flat", 0.10, 0),
+            ("outgrowing", 0.10, 1 if established >= 4 else 0),
         ],
     )
     # Stratified renewal offsets: renewals cover the next 12 months evenly.
     offsets = [int((k + rng.random()) * 365 / max(established, 1)) for k in range(established)]
     rng.shuffle(offsets)
+    if "outgrowing" in trajectories:
+        # One outgrowing account renews soonest (offsets and trajectories pair by
+        # index), so the first packages a demo makes include an expansion case.
+        i, soonest = trajectories.index("outgrowing"), offsets.index(min(offsets))
+        offsets[i], offsets[soonest] = offsets[soonest], offsets[i]
     names = _company_names(rng, n)
 
     plans: list[_AccountPlan] = []
@@ -334,8 +370,7 @@ def _commercials(rng: random.Random, segment: str) -> tuple[float, str, int]:
         plan = "starter" if arr < 15_000 else "team"
     else:
         plan = "business" if segment == "mid_market" else "enterprise"
-    per_seat = {"starter": 480, "team": 720, "business": 900, "enterprise": 1_100}[plan]
-    seats = max(3, round(arr / (per_seat * rng.uniform(0.85, 1.15))))
+    seats = max(3, round(arr / (LIST_PRICE_PER_SEAT[plan] * rng.uniform(0.85, 1.15))))
     return arr, plan, seats
 
 
@@ -416,7 +451,7 @@ def _contact_rows(p: _AccountPlan, as_of: date) -> list[dict]:
         "flat": (-0.1, 0.5),
         "declining": (-0.8, 0.1),
         "ramping": (0.3, 0.9),
-    }[p.trajectory]
+    }[p.mood]
     age = max(0, (as_of - p.signed_date).days)
     rows = []
     for person in p.people:
@@ -452,8 +487,10 @@ def _usage_rows(
     rng = _stream(p, "usage")
     seats = p.seats
     # Weekday active users on `as_of` (or before a decline); below seats so the
-    # cap rarely bites and a growing account visibly grows.
-    users = seats * rng.uniform(0.45, 0.85)
+    # cap rarely bites and a growing account visibly grows. An outgrowing account
+    # has more people using it than it licenses (shared logins, a true-up due).
+    outgrowing = p.trajectory == "outgrowing"
+    users = seats * (rng.uniform(1.3, 1.5) if outgrowing else rng.uniform(0.45, 0.85))
     integrations = {"smb": (1, 4), "mid_market": (3, 8), "enterprise": (6, 15)}[p.segment]
     level = {
         "active_users": users,
@@ -476,16 +513,18 @@ def _usage_rows(
         for feature in FEATURES:
             v = level[feature] * m * (WEEKEND[feature] if weekend else 1.0)
             v = round(v * (0.88 + 0.24 * rand()))
-            if feature == "active_users" and v > seats:
+            if feature == "active_users" and v > seats and not outgrowing:
                 v = seats
             yield aid, stored_day, feature, float(v)
 
 
 def _trend(rng: random.Random, p: _AccountPlan, as_of: date, days: int) -> Callable[[date], float]:
     """The account's usage multiplier as a function of the day."""
-    if p.trajectory == "healthy":
-        # Grows 15-60% over the window and ends at the account's level on as_of.
-        growth, span = rng.uniform(0.15, 0.6), max(days - 1, 1)
+    if p.trajectory in ("healthy", "outgrowing"):
+        # Grows 15-60% over the window (outgrowing: 160-250%, so the last 30 days
+        # beat the 30 before by about 30%) and ends at the account's level on as_of.
+        low, high = (1.6, 2.5) if p.trajectory == "outgrowing" else (0.15, 0.6)
+        growth, span = rng.uniform(low, high), max(days - 1, 1)
         return lambda day: (1.0 + growth * (1 - (as_of - day).days / span)) / (1.0 + growth)
     if p.trajectory == "declining":
         # Drops 38-64% starting about a month ago, over a week: the last 30 days
@@ -505,12 +544,48 @@ def _trend(rng: random.Random, p: _AccountPlan, as_of: date, days: int) -> Calla
     return lambda day: 1.0
 
 
+def _contract_rows(p: _AccountPlan, as_of: date) -> list[dict]:
+    """The signed terms, from the first deal to the one that ends at the renewal: a
+    year each (an enterprise account two years in sometimes signed one two-year
+    term), each earlier term smaller (the account grew into today's ARR and seats),
+    each with its own discount off the list price."""
+    rng = _stream(p, "contracts")
+    years = max(1, p.renewal_date.year - p.signed_date.year)
+    spans = [2] if p.segment == "enterprise" and years == 2 and rng.random() < 0.4 else [1] * years
+    arr, seats, terms = p.arr, p.seats, []
+    for span in reversed(spans):  # back from the current term
+        terms.append((span, arr, seats))
+        growth = rng.uniform(0.03, 0.25)
+        arr, seats = float(round(arr / (1 + growth), -2)), max(3, round(seats / (1 + growth)))
+    rows, start = [], p.signed_date
+    for n, (span, arr, seats) in enumerate(reversed(terms)):
+        end = _add_years(start, span)
+        discount = rng.choice(DISCOUNTS)
+        rows.append(
+            {
+                "account_id": p.id,
+                "kind": "new" if n == 0 else "renewal",
+                "start_date": start,
+                "end_date": end - timedelta(days=1),
+                "term_months": 12 * span,
+                "plan": p.plan,
+                "seats": seats,
+                "list_arr": float(round(arr / (1 - discount / 100))),
+                "arr": arr,
+                "discount_pct": discount,
+                "signed_by": p.people[0].name,
+            }
+        )
+        start = end
+    return rows
+
+
 def _ticket_rows(plans: list[_AccountPlan], as_of: date) -> list[dict]:
     """Tickets of the last 90 days, numbered T-1001... in order of creation."""
     rows: list[dict] = []
     for p in plans:
         rng = _stream(p, "tickets")
-        low, high, angry_share = TICKET_MIX[p.trajectory]
+        low, high, angry_share = TICKET_MIX[p.mood]
         window = min(_TICKET_WINDOW_DAYS, (as_of - p.signed_date).days + 1)
         templates = TICKETS[p.language]
         # Tickets come from the people who run the tool, rarely from the sponsor.
@@ -562,9 +637,11 @@ def _note_rows(p: _AccountPlan, as_of: date) -> list[dict]:
     rng = _stream(p, "notes")
     age = max(0, (as_of - p.signed_date).days)
     champion, sponsor = p.people[1].name, p.people[0].name
-    texts = rng.sample(NOTES[p.trajectory], rng.randint(1, len(NOTES[p.trajectory])))
+    texts = rng.sample(NOTES[p.mood], rng.randint(1, len(NOTES[p.mood])))
     if p.stage in ("renewing", "at_risk") and (p.renewal_date - as_of).days <= 90:
         texts.append(RENEWAL_NOTE)
+    if p.trajectory == "outgrowing":
+        texts.append(OUTGROWING_NOTE)
     rows = []
     for text in texts:
         rows.append(
@@ -590,7 +667,7 @@ def _call_rows(p: _AccountPlan, as_of: date) -> list[dict]:
         calls = max(calls, 1)  # someone always gets on the phone with a sliding account
     age = max(0, (as_of - p.signed_date).days)
     csm = p.owner_csm.split("@")[0].capitalize()
-    title, lines = CALLS[p.trajectory]
+    title, lines = CALLS[p.mood]
     rows = []
     for _ in range(calls):
         person = rng.choice(p.people[:2])  # the sponsor or the champion
@@ -615,7 +692,7 @@ def _nps_rows(p: _AccountPlan, as_of: date) -> list[dict]:
         "flat": ((5, 6, 7, 8, 9), (1, 2, 3, 3, 1)),
         "declining": ((0, 2, 3, 4, 5, 6, 7, 8), (1, 2, 3, 3, 3, 2, 1, 1)),
         "ramping": ((7, 8, 9, 10), (1, 2, 3, 2)),
-    }[p.trajectory]
+    }[p.mood]
     age = max(0, (as_of - p.signed_date).days)
     rows = []
     for person in rng.sample(p.people, min(len(p.people), rng.randint(0, 2))):

@@ -5,13 +5,20 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 from sqlmodel import func, select
 from support.data import audit, outbox
 from support.polling import eventually
-from support.temporal import decide, replay_and_maybe_record, wait_for_requests
+from support.temporal import (
+    current_details,
+    decide,
+    replay_and_maybe_record,
+    wait_for_requests,
+)
 
 from adapters.launcher import start_renewal_package
+from adapters.settings import load_settings
 from context.db import session
 from context.queries import account_facts
 from context.tables import Account, RenewalPackageRecord, UsageDaily
@@ -20,7 +27,7 @@ from contracts.renewal import RenewalPackageResult
 from contracts.sweep import SweepInput, SweepReport
 from csops.demo_book import generate_book
 from csops.schedules import SCHEDULE_ID, install
-from workflows.renewal import RenewalSweepWorkflow
+from workflows.renewal import RenewalPackageWorkflow, RenewalSweepWorkflow
 
 DAY = timedelta(days=1)
 
@@ -76,7 +83,7 @@ async def test_package_has_five_sections_from_the_data_and_pricing_waits_for_the
         assert abs(package["usage"]["avg_active_users_30d"] - active_30) < 0.05
         # The narrative comes from the LLM gateway (offline engine here), labelled,
         # and quotes the package's own figures.
-        assert "## Summary" in record.markdown and "by the offline engine" in record.markdown
+        assert "## The story" in record.markdown and "by the offline engine" in record.markdown
         assert f"{package['roi']['agent_resolutions_90d']:,.0f} conversations" in record.markdown
         html = open(record.html_path).read()
         assert facts.name in html and "Decision-maker map" in html
@@ -93,6 +100,13 @@ async def test_package_has_five_sections_from_the_data_and_pricing_waits_for_the
             ]
         )
         assert ready.to == facts.owner_csm and record.html_path in ready.body
+        # The CSM's notification and the workflow's details link to the brief's URL
+        # under CSOPS_ARTIFACT_URL (the path kept for scripts).
+        stored = await handle.query(RenewalPackageWorkflow.renewal_artifact)
+        relative = Path(record.html_path).relative_to(load_settings().artifact_dir.resolve())
+        assert stored.url == f"{load_settings().artifact_url}/{relative.as_posix()}"
+        assert f"Open the brief: {stored.url}" in ready.body
+        assert f"[Open the renewal brief]({stored.url})" in await current_details(handle)
 
         await decide(
             handle,

@@ -151,8 +151,10 @@ class RenewalPackageWorkflow(HumanDecisions):
                 got.decision_makers,
                 got.terms_requests,
             )
+            commercial = got.commercial
         else:
             usage, roi, risk, expansion, people, terms = await self._sections_one_by_one(section)
+            commercial = []
         package = RenewalPackage(
             account=account,
             renewal_date=inp.renewal_date,
@@ -164,6 +166,7 @@ class RenewalPackageWorkflow(HumanDecisions):
             decision_makers=people,
             pricing=pricing_proposal(account, risk, expansion),
             terms_requests=terms,
+            commercial=commercial,
         )
         if workflow.patched(names.PATCH_RENEWAL_SUMMARY):  # older packages replay without it
             package = await self._with_summary(package)
