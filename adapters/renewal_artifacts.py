@@ -102,7 +102,9 @@ def chart_figures(package: RenewalPackage) -> list[tuple[str, str, Figure]]:
     cols = 2
     rows = max(1, -(-len(others) // cols))
     feature_fig = Figure(figsize=(9, 2.5 * rows), dpi=CHART_DPI)
-    feature_fig.subplots_adjust(left=0.09, right=0.98, bottom=0.1, top=0.93, hspace=0.65)
+    feature_fig.subplots_adjust(
+        left=0.09, right=0.98, bottom=0.1, top=0.93, hspace=0.65, wspace=0.3
+    )
     for i, trend in enumerate(others):
         ax = feature_fig.add_subplot(rows, cols, i + 1)
         gauge = trend.feature in GAUGE_FEATURES
