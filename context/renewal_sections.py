@@ -25,6 +25,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -348,19 +349,21 @@ def _contact_link(c: Contact) -> EvidenceLink:
     )
 
 
+def _said(
+    kind: Literal["note", "call", "nps"], row_id: int | None, label: str, at: datetime, text: str
+) -> EvidenceLink:
+    return EvidenceLink(
+        kind=kind, ref=str(row_id), label=label, at=at.date(), excerpt=_excerpt(text)
+    )
+
+
 def conversations(s: Session, account_id: str, as_of: date) -> list[EvidenceLink]:
     """CRM notes and call transcripts of the 90-day window, newest first: the
     records a relationship claim points to when they name the person."""
     since = _day_start(as_of - timedelta(days=WINDOW_DAYS - 1))
     until = _day_start(as_of + timedelta(days=1))
     links = [
-        EvidenceLink(
-            kind="note",
-            ref=str(n.id),
-            label=f"CRM note by {n.author}",
-            at=n.at.date(),
-            excerpt=_excerpt(n.text),
-        )
+        _said("note", n.id, f"CRM note by {n.author}", n.at, n.text)
         for n in s.exec(
             select(CrmNote).where(
                 CrmNote.account_id == account_id, CrmNote.at >= since, CrmNote.at < until
@@ -368,9 +371,7 @@ def conversations(s: Session, account_id: str, as_of: date) -> list[EvidenceLink
         )
     ]
     links += [
-        EvidenceLink(
-            kind="call", ref=str(c.id), label=c.title, at=c.at.date(), excerpt=_excerpt(c.text)
-        )
+        _said("call", c.id, c.title, c.at, c.text)
         for c in s.exec(
             select(CallTranscript).where(
                 CallTranscript.account_id == account_id,
@@ -541,13 +542,7 @@ def risk_assessment(
     nps_previous = round(sum(r.score for r in previous) / len(previous), 1) if previous else None
     nps_score, promoters, detractors = _nps([r.score for r in recent])
     said = [
-        EvidenceLink(
-            kind="nps",
-            ref=str(r.id),
-            label=f"NPS response {r.score}/10 from {r.contact_email}",
-            at=r.at.date(),
-            excerpt=_excerpt(r.comment),
-        )
+        _said("nps", r.id, f"NPS response {r.score}/10 from {r.contact_email}", r.at, r.comment)
         for r in recent
     ]
     if nps_recent is not None and nps_recent <= NPS_LOW:

@@ -10,14 +10,13 @@ from urllib.parse import urlsplit
 from urllib.request import urlopen
 
 import pytest
+from support.renewal import package_of
 
 from activities.renewal_sections import RenewalSectionActivities
-from context.db import make_engine, session
-from context.queries import account_facts
-from contracts.renewal import RenewalPackage, SectionInput, StorePackageInput
+from context.db import make_engine
+from contracts.renewal import StorePackageInput
 from csops.artifact_server import serve_artifacts
 from csops.demo_book import generate_book
-from policies.pricing import pricing_proposal
 
 AS_OF = date(2026, 11, 1)
 
@@ -45,23 +44,7 @@ def stored_package(tmp_path, folder, base_url: str):
     engine = make_engine(f"sqlite:///{tmp_path}/c.db")
     generate_book(engine, accounts=12, seed=3, as_of=AS_OF)
     acts = RenewalSectionActivities(engine, folder, base_url)
-    with session(engine) as s:
-        account = account_facts(s, "acc-0001")
-    got = acts.renewal_sections(
-        SectionInput(account_id="acc-0001", renewal_date=account.renewal_date, as_of=AS_OF)
-    )
-    package = RenewalPackage(
-        account=account,
-        renewal_date=account.renewal_date,
-        as_of=AS_OF,
-        usage=got.usage,
-        roi=got.roi,
-        risk=got.risk,
-        expansion=got.expansion,
-        decision_makers=got.decision_makers,
-        pricing=pricing_proposal(account, got.risk, got.expansion),
-        commercial=got.commercial,
-    )
+    package = package_of(acts, engine, "acc-0001", AS_OF)
     return acts.store_renewal_package(StorePackageInput(workflow_id="renewal/x", package=package))
 
 

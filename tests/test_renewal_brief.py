@@ -16,15 +16,12 @@ from datetime import date, timedelta
 
 import pytest
 from PIL import Image
-from sqlalchemy import text
+from support.renewal import package_of, q, usage_sum
 
 from activities.renewal_sections import RenewalSectionActivities
 from adapters.renewal_artifacts import chart_figures, render_package
-from context.db import make_engine, session
-from context.queries import account_facts
-from contracts.renewal import RenewalPackage, SectionInput
+from context.db import make_engine
 from csops.demo_book import generate_book
-from policies.pricing import pricing_proposal
 
 AS_OF = date(2026, 11, 1)
 DAY = timedelta(days=1)
@@ -47,45 +44,6 @@ def acts(engine, tmp_path_factory):
     return RenewalSectionActivities(engine, tmp_path_factory.mktemp("artifacts"))
 
 
-def q(engine, sql: str, **params) -> list[tuple]:
-    with engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(text(sql), params)]
-
-
-def total(engine, account_id: str, feature: str, first: date, last: date) -> float:
-    ((value,),) = q(
-        engine,
-        "SELECT COALESCE(SUM(value), 0) FROM usagedaily WHERE account_id = :a AND feature = :f "
-        "AND day >= :d0 AND day <= :d1",
-        a=account_id,
-        f=feature,
-        d0=str(first),
-        d1=str(last),
-    )
-    return float(value)
-
-
-def package_of(acts, engine, account_id: str) -> RenewalPackage:
-    with session(engine) as s:
-        account = account_facts(s, account_id)
-    got = acts.renewal_sections(
-        SectionInput(account_id=account_id, renewal_date=account.renewal_date, as_of=AS_OF)
-    )
-    return RenewalPackage(
-        account=account,
-        renewal_date=account.renewal_date,
-        as_of=AS_OF,
-        usage=got.usage,
-        roi=got.roi,
-        risk=got.risk,
-        expansion=got.expansion,
-        decision_makers=got.decision_makers,
-        pricing=pricing_proposal(account, got.risk, got.expansion),
-        terms_requests=got.terms_requests,
-        commercial=got.commercial,
-    )
-
-
 def section(html: str, heading: str) -> str:
     """The HTML between an <h2> and the next one."""
     start = html.index(f"<h2>{heading}</h2>")
@@ -95,12 +53,12 @@ def section(html: str, heading: str) -> str:
 
 def test_the_brief_shows_the_books_figures(engine, acts):
     account_id = q(engine, "SELECT id FROM account WHERE stage = 'renewing' ORDER BY id")[0][0]
-    package = package_of(acts, engine, account_id)
+    package = package_of(acts, engine, account_id, AS_OF)
     _, html = render_package(package)
 
     ((arr, seats),) = q(engine, "SELECT arr, seats FROM account WHERE id = :a", a=account_id)
-    avg = total(engine, account_id, "active_users", AS_OF - 29 * DAY, AS_OF) / 30
-    resolutions = total(engine, account_id, "agent_resolutions", AS_OF - 89 * DAY, AS_OF)
+    avg = usage_sum(engine, account_id, "active_users", AS_OF - 29 * DAY, AS_OF) / 30
+    resolutions = usage_sum(engine, account_id, "agent_resolutions", AS_OF - 89 * DAY, AS_OF)
     assert f"${arr:,.0f}" in html
     assert f"{avg:,.1f} active/day of {seats:,}" in html
     assert f"{avg / seats * 100:.1f}%" in html
@@ -136,7 +94,7 @@ def test_a_negative_champion_is_a_gap_in_the_map_and_a_risk(engine, acts):
     )[0]
     gap = f"champion {name} is negative: sentiment {sentiment:+.2f}"
 
-    package = package_of(acts, engine, account_id)
+    package = package_of(acts, engine, account_id, AS_OF)
 
     assert gap in package.decision_makers.missing
     assert gap in package.risk.evidence
@@ -159,16 +117,16 @@ def test_an_account_outgrowing_its_plan_gets_a_priced_expansion(engine, acts):
         "SELECT a.id, a.seats, a.plan, MIN(u.day) FROM account a "
         "JOIN usagedaily u ON u.account_id = a.id GROUP BY a.id ORDER BY a.id",
     ):
-        avg = total(engine, account_id, "active_users", AS_OF - 29 * DAY, AS_OF) / 30
-        api = total(engine, account_id, "api_calls", AS_OF - 29 * DAY, AS_OF)
-        api_before = total(engine, account_id, "api_calls", AS_OF - 59 * DAY, AS_OF - 30 * DAY)
+        avg = usage_sum(engine, account_id, "active_users", AS_OF - 29 * DAY, AS_OF) / 30
+        api = usage_sum(engine, account_id, "api_calls", AS_OF - 29 * DAY, AS_OF)
+        api_before = usage_sum(engine, account_id, "api_calls", AS_OF - 59 * DAY, AS_OF - 30 * DAY)
         if avg / seats >= 0.85 and api >= 1.25 * api_before and first_day <= str(AS_OF - 59 * DAY):
             outgrowing.append((account_id, seats, plan, avg))
     assert outgrowing, "the demo book has no account outgrowing its plan"
 
     priced = 0
     for account_id, seats, plan, avg in outgrowing:
-        package = package_of(acts, engine, account_id)
+        package = package_of(acts, engine, account_id, AS_OF)
         e, risk, arr = package.expansion, package.risk, package.account.arr
         if risk.level == "high":
             assert not e.recommended  # held back to protect the renewal
@@ -198,7 +156,7 @@ def test_nps_is_promoters_minus_detractors(engine, acts):
     )
     assert any(p != d for _, _, p, d in accounts)
     for account_id, n, promoters, detractors in accounts:
-        package = package_of(acts, engine, account_id)
+        package = package_of(acts, engine, account_id, AS_OF)
         r = package.risk
         assert (r.nps_responses, r.nps_promoters, r.nps_detractors) == (n, promoters, detractors)
         assert r.nps_score == round((promoters - detractors) / n * 100, 1)
@@ -208,7 +166,7 @@ def test_nps_is_promoters_minus_detractors(engine, acts):
 
 def test_the_html_holds_charts_with_labelled_axes(engine, acts):
     account_id = q(engine, "SELECT id FROM account WHERE stage = 'adopting' ORDER BY id")[0][0]
-    package = package_of(acts, engine, account_id)
+    package = package_of(acts, engine, account_id, AS_OF)
     _, html = render_package(package)
 
     images = re.findall(
@@ -246,7 +204,7 @@ def test_every_evidence_link_lands_on_its_record(engine, acts):
             a=account_id,
         )
     ]
-    package = package_of(acts, engine, account_id)
+    package = package_of(acts, engine, account_id, AS_OF)
     markdown, html = render_package(package)
 
     targets = set(re.findall(r'id="([^"]+)"', html))

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 from sqlalchemy import event, text
 from sqlmodel import select
+from support.renewal import q, usage_sum
 from temporalio.exceptions import ApplicationError
 
 from activities.renewal_sections import RenewalSectionActivities
@@ -63,24 +64,6 @@ def inp(account_id: str) -> SectionInput:
 
 
 # ---------------------------------------------------------------- the test's own SQL
-
-
-def q(engine, sql: str, **params) -> list[tuple]:
-    with engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(text(sql), params)]
-
-
-def usage_sum(engine, account_id: str, feature: str, first: date, last: date) -> float:
-    ((total,),) = q(
-        engine,
-        "SELECT COALESCE(SUM(value), 0) FROM usagedaily WHERE account_id = :a "
-        "AND feature = :f AND day >= :d0 AND day <= :d1",
-        a=account_id,
-        f=feature,
-        d0=str(first),
-        d1=str(last),
-    )
-    return float(total)
 
 
 def last_30(engine, account_id: str, feature: str, end: date = AS_OF) -> float:

@@ -10,6 +10,7 @@
   subprocesses, killed and restarted by the test.
 - `smtp`: the SMTP server's handler that keeps every message (Message-IDs counted).
 - `openai_server`: a scripted, OpenAI-compatible HTTP server.
+- `renewal`: the test's own SQL over a seeded book, and renewal packages built from it.
 - `layers`: the import-layer checker behind `test_layers.py`.
 
 Tests import them as `from support.data import ...`: pytest puts tests/ on sys.path.

@@ -1,0 +1,57 @@
+"""Renewal packages for tests: the test's own SQL over the context database, and a
+package assembled from the section activities the way the workflow does."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from activities.renewal_sections import RenewalSectionActivities
+from context.db import session
+from context.queries import account_facts
+from contracts.renewal import RenewalPackage, SectionInput
+from policies.pricing import pricing_proposal
+
+
+def q(engine: Engine, sql: str, **params) -> list[tuple]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text(sql), params)]
+
+
+def usage_sum(engine: Engine, account_id: str, feature: str, first: date, last: date) -> float:
+    ((total,),) = q(
+        engine,
+        "SELECT COALESCE(SUM(value), 0) FROM usagedaily WHERE account_id = :a "
+        "AND feature = :f AND day >= :d0 AND day <= :d1",
+        a=account_id,
+        f=feature,
+        d0=str(first),
+        d1=str(last),
+    )
+    return float(total)
+
+
+def package_of(
+    acts: RenewalSectionActivities, engine: Engine, account_id: str, as_of: date
+) -> RenewalPackage:
+    """The account's package as of `as_of`, renewing on its renewal date."""
+    with session(engine) as s:
+        account = account_facts(s, account_id)
+    got = acts.renewal_sections(
+        SectionInput(account_id=account_id, renewal_date=account.renewal_date, as_of=as_of)
+    )
+    return RenewalPackage(
+        account=account,
+        renewal_date=account.renewal_date,
+        as_of=as_of,
+        usage=got.usage,
+        roi=got.roi,
+        risk=got.risk,
+        expansion=got.expansion,
+        decision_makers=got.decision_makers,
+        pricing=pricing_proposal(account, got.risk, got.expansion),
+        terms_requests=got.terms_requests,
+        commercial=got.commercial,
+    )
