@@ -55,10 +55,10 @@ def _spark(values: list[float]) -> str:
 # matplotlib (the maintained standard for static charts) through its object API
 # and the Agg canvas: no pyplot global state, safe on the worker's thread pool.
 # Imported when a package renders, so commands that never render skip its import.
-# Lines and fixed margins, not bars and constrained layout: a third of the CPU per
-# package (the nightly sweep renders thousands).
+# Two axes, lines and fixed margins (not bars, small multiples and constrained
+# layout): a third of the CPU per package, and the nightly sweep renders thousands.
 CHART_DPI = 100
-_BLUE, _GREY, _RED = "#3e7bfa", "#616e7c", "#a61b1b"
+_BLUE, _RED = "#3e7bfa", "#a61b1b"
 
 
 @dataclass
@@ -98,28 +98,32 @@ def chart_figures(package: RenewalPackage) -> list[tuple[str, str, Figure]]:
     ax.set_ylim(bottom=0)
     ax.legend(loc="lower left", fontsize=8)
 
-    others = [f for f in package.usage.features if f.feature != "active_users"]
-    cols = 2
-    rows = max(1, -(-len(others) // cols))
-    feature_fig = Figure(figsize=(9, 2.5 * rows), dpi=CHART_DPI)
-    feature_fig.subplots_adjust(
-        left=0.09, right=0.98, bottom=0.1, top=0.93, hspace=0.65, wspace=0.3
-    )
-    for i, trend in enumerate(others):
-        ax = feature_fig.add_subplot(rows, cols, i + 1)
-        gauge = trend.feature in GAUGE_FEATURES
-        ax.plot(x, trend.weekly, marker="o", markersize=3, color=_GREY if gauge else _BLUE)
-        ax.set_title(label(trend.feature), fontsize=10)
-        ax.set_xlabel("week ending")
-        ax.set_ylabel("per day (weekly avg)" if gauge else "per week")
-        ax.set_ylim(bottom=0)
-    for ax in feature_fig.axes:
-        ax.set_xticks(x[::3], weeks[::3], fontsize=8)
-    for ax in seats_fig.axes:
+    # One axes for the other features (each line as a share of its own 13-week
+    # peak, so units differ freely): ticks are most of the cost of a chart.
+    feature_fig = Figure(figsize=(9, 3.2), dpi=CHART_DPI)
+    feature_fig.subplots_adjust(left=0.08, right=0.78, bottom=0.17, top=0.9)
+    ax = feature_fig.add_subplot()
+    for trend in package.usage.features:
+        if trend.feature == "active_users":
+            continue
+        peak = max(trend.weekly, default=0) or 1
+        ax.plot(
+            x,
+            [v / peak * 100 for v in trend.weekly],
+            marker="o",
+            markersize=3,
+            label=label(trend.feature),
+        )
+    ax.set_title("Usage by feature, week by week")
+    ax.set_xlabel("week ending")
+    ax.set_ylabel("% of its 13-week peak")
+    ax.set_ylim(0, 105)
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
+    for ax in (*feature_fig.axes, *seats_fig.axes):
         ax.set_xticks(x[::2], weeks[::2], fontsize=8)
     return [
         ("seats", "Active users against licensed seats", seats_fig),
-        ("features", "Usage by feature, 13 weeks", feature_fig),
+        ("features", "Usage by feature, week by week", feature_fig),
     ]
 
 

@@ -175,7 +175,7 @@ def test_the_html_holds_charts_with_labelled_axes(engine, acts):
     assert [name for name, _ in images] == ["seats", "features"]
     for _, data in images:
         image = Image.open(io.BytesIO(base64.b64decode(data)))
-        assert image.format == "PNG" and image.width >= 800 and image.height >= 300
+        assert image.format == "PNG" and (image.width, image.height) == (900, 320)
     figures = chart_figures(package)
     assert [name for name, _, _ in figures] == ["seats", "features"]
     for _, title, figure in figures:
@@ -186,8 +186,11 @@ def test_the_html_holds_charts_with_labelled_axes(engine, acts):
     seats_axes = figures[0][2].axes[0]
     assert seats_axes.get_ylabel() == "users per day"
     assert package.usage.seats in [line.get_ydata()[0] for line in seats_axes.get_lines()]
-    features = [ax.get_title() for ax in figures[1][2].axes]
-    assert features == ["agent resolutions", "API calls", "integrations", "reports"]
+    [features] = figures[1][2].axes
+    lines = {line.get_label(): list(line.get_ydata()) for line in features.get_lines()}
+    assert list(lines) == ["agent resolutions", "API calls", "integrations", "reports"]
+    api = next(f.weekly for f in package.usage.features if f.feature == "api_calls")
+    assert lines["API calls"] == [v / max(api) * 100 for v in api]  # share of its peak
 
 
 def test_every_evidence_link_lands_on_its_record(engine, acts):
