@@ -37,10 +37,12 @@ async def collect_inbox(
     approver: str | None = None,
     account: str | None = None,
     now: datetime | None = None,
+    silent: list[str] | None = None,
 ) -> list[InboxItem]:
     """Every open request the approver may decide, most urgent first: hot
     acknowledgements, then overdue requests, then by due time; `now` (default: the
-    clock) decides what is overdue."""
+    clock) decides what is overdue. A workflow that does not answer its query is
+    left out: its id goes to `silent` when given, else to the log."""
     executions = [e async for e in client.list_workflows(inbox_query(approver, account))]
 
     async def open_requests(execution: WorkflowExecution) -> list[InboxItem]:
@@ -54,7 +56,10 @@ async def collect_inbox(
         except (RPCError, WorkflowQueryFailedError) as err:
             # Closed since the listing, or no worker answers for it right now: one
             # silent workflow must not hold up everyone's inbox.
-            log.warning("inbox: no answer from %s (%s)", execution.id, err)
+            if silent is None:
+                log.warning("inbox: no answer from %s (%s)", execution.id, err)
+            else:
+                silent.append(execution.id)
             return []
         at = now or datetime.now(UTC)
         return [

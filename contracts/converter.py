@@ -4,10 +4,13 @@ messages travel as JSON and stay readable in the Temporal UI."""
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
-from temporalio.api.failure.v1 import Failure
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DefaultFailureConverter, PayloadConverter
+
+if TYPE_CHECKING:
+    from temporalio.api.failure.v1 import Failure
 
 from contracts import errors
 

@@ -882,10 +882,19 @@ def inbox(
 
     settings = _settings()
 
+    silent: list[str] = []
+
     async def go():
-        return await collect_inbox(await _client(settings), approver, account)
+        return await collect_inbox(await _client(settings), approver, account, silent=silent)
 
     items = asyncio.run(go())
+    if silent:  # said on stderr, so `--json` stays a list
+        typer.echo(
+            f"{len(silent)} workflow(s) did not answer (is a worker running?): "
+            + ", ".join(silent[:5])
+            + (" …" if len(silent) > 5 else ""),
+            err=True,
+        )
 
     def human():
         if not items:

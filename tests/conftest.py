@@ -12,7 +12,7 @@ import shutil
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -121,7 +121,7 @@ def run_worker(db, executor, knowledge, tmp_path):
     the outbox dispatcher `csops worker` runs (delivering to a maildir in tmp_path,
     or to `delivery`) telling workflows what became of their messages; `client=`
     runs it with another client of that server (another data converter),
-    `policy_dir=` with other policy files."""
+    `settings=` with these settings changed (e.g. another policy folder)."""
 
     @asynccontextmanager
     async def _run(
@@ -130,19 +130,16 @@ def run_worker(db, executor, knowledge, tmp_path):
         task_queue: str | None = None,
         delivery: str | None = None,
         client: Client | None = None,
-        policy_dir: Path | None = None,
+        settings: dict[str, Any] | None = None,
         **options,
     ):
         task_queue = task_queue or f"tq-{uuid.uuid4()}"
-        settings = load_settings().model_copy(
-            update={
-                "knowledge_dir": knowledge.index.folder,
-                **({"policy_dir": policy_dir} if policy_dir else {}),
-            }
+        worker_settings = load_settings().model_copy(
+            update={"knowledge_dir": knowledge.index.folder, **(settings or {})}
         )
         # In the sandbox that re-imports workflow code, so it checks its determinism.
         worker = build_worker(
-            client or env.client, task_queue, db, provider, executor, settings,
+            client or env.client, task_queue, db, provider, executor, worker_settings,
             STRICT_WORKFLOW_RUNNER, **options,
         )  # fmt: skip
         running = asyncio.create_task(worker.run())

@@ -161,7 +161,7 @@ async def test_the_inbox_puts_the_hot_then_the_overdue_then_the_soonest_due_firs
     add_ticket(db, tickets[later], later, *HOW_TO)
     add_ticket(db, tickets[hot], hot, "Outage again", HOT_TEXT)
 
-    async with run_worker(dev_env, policy_dir=policies) as tq:
+    async with run_worker(dev_env, settings={"policy_dir": policies}) as tq:
         routing.write_text(shipped.replace("  deadline_hours: 24\n", "  deadline_hours: 1\n"))
         handles = {soon: await start_escalation(db, dev_env.client, tq, tickets[soon])}
         await wait_for_requests(handles[soon])

@@ -88,7 +88,7 @@ def test_contracts_take_only_pydantic_and_temporalio_common_from_third_parties()
     found = violations({"contracts.bad": ok + "from temporalio.client import Client\n"})
     expected = (
         "contracts/bad.py:6: contracts imports temporalio.client: third parties allowed are only "
-        "pydantic, temporalio.common, temporalio.contrib.pydantic"
+        "pydantic, temporalio.common, temporalio.contrib.pydantic, temporalio.converter"
     )
     assert found == [expected]
 

@@ -6,11 +6,16 @@ dev server serves (`ui_env`), doing what a CSM does:
 1. filter the workflow list to their own pending decisions with the search
    attributes (a raw visibility query) and see which account each belongs to;
 2. open the escalation from the list and read its User Metadata: the static
-   summary and details, and the current details in Markdown (what waits, the
-   draft, who may decide, the deadline, the exact `decide` payload to paste);
+   summary and details, and the current details in Markdown (what the customer
+   wrote, what is decided and why, who may decide, the deadline, the draft, and
+   each person's approve, reject and edit payloads);
 3. More Actions → Send a Signal → `decide`: first a payload from someone who may
    not decide (refused, shown in the current details, the workflow keeps
-   waiting), then the payload pasted from the current details (the reply goes out).
+   waiting); the same payload as an update (Send an Update: refused in the modal,
+   one sentence, no stack trace); then Jane's own edit payload from the current
+   details with her text, which is what the customer receives;
+4. (second test) follow the renewal package's link in its current details to the
+   brief, served read-only the way `csops up` serves it, with its charts.
 
 Every step leaves a screenshot in test-artifacts/ui/ (and `failure.png` when a
 step fails); with CSOPS_UPDATE_DOC_SCREENSHOTS=1 the four the README shows are
@@ -37,14 +42,17 @@ import os
 import re
 import shutil
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 from playwright.async_api import FrameLocator, Locator, Page, async_playwright, expect
+from sqlmodel import select
 from support.data import (
     CSM,
     HOW_TO,
+    HOW_TO_BODY,
     HOW_TO_SUBJECT,
     MANAGER,
     add_account,
@@ -59,16 +67,28 @@ from support.temporal import (
     human_requests,
     new_ticket_id,
     start_escalation,
+    start_renewal_package,
     wait_for_requests,
 )
 from temporalio.client import WorkflowExecutionStatus
 
+from context.db import session
+from context.tables import Account
 from contracts.escalation import EscalationResult
+from csops.artifact_server import serve_artifacts
+from csops.demo_book import generate_book
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "test-artifacts" / "ui"
 DOC_IMG = ROOT / "docs" / "img"
-DOC_SHOTS = ("01-filtered-list", "02-current-details", "03-send-signal", "04-decided")
+DOC_SHOTS = (
+    "01-filtered-list",
+    "02-current-details",
+    "03-send-signal",
+    "03c-refused-update",
+    "04-decided",
+    "06-renewal-details",
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 # The network is closed: without the background-networking flags chromium keeps
@@ -127,8 +147,7 @@ async def chromium_page() -> AsyncIterator[tuple[Page, Shots]]:
     The async API on purpose: the test shares the session's event loop with the
     in-process worker, which the sync API would block."""
     SHOTS.mkdir(parents=True, exist_ok=True)
-    for old in SHOTS.glob("*.png"):
-        old.unlink()
+    (SHOTS / "failure.png").unlink(missing_ok=True)  # the others are overwritten by name
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=30_000
@@ -238,6 +257,39 @@ async def send_decide_signal(page: Page, shots: Shots, payload: str, shot: str) 
     await expect(toast).to_have_count(0)
 
 
+async def send_refused_update(page: Page, shots: Shots, payload: str, reason: str) -> None:
+    """More Actions → Send an Update → `decide` with a payload the workflow refuses:
+    the modal stays open and shows the reason, one sentence with no stack trace."""
+    await page.get_by_role("button", name="More Actions").click()
+    await page.get_by_role("menuitem", name="Send an Update").click()
+    dialog = page.get_by_role("dialog")
+    await expect(dialog).to_have_count(1)
+    await expect(dialog.get_by_role("heading", name="Send an Update")).to_be_visible()
+    await dialog.get_by_test_id("update-select-button").click()
+    await dialog.get_by_role("option", name="decide", exact=True).click()
+    editor = dialog.get_by_role("textbox", name="Data")
+    await editor.click()
+    await page.keyboard.press("ControlOrMeta+A")
+    await page.keyboard.press("Delete")
+    await page.keyboard.insert_text(payload)
+    await page.evaluate("document.activeElement && document.activeElement.blur()")
+    submit = dialog.get_by_test_id("confirm-modal-button")
+    await expect(submit).to_be_enabled()
+    await settled(submit)
+    await submit.click()
+    # The reason, as the workflow's validator gave it, and nothing else.
+    shown = dialog.get_by_text(reason, exact=True)
+    await expect(shown).to_be_visible()
+    box = shown.locator("xpath=ancestor::*[contains(@class, 'alert') or @role='alert'][1]")
+    message = await (box if await box.count() else shown).inner_text()
+    assert message.strip() == reason, message
+    for trace in ("Traceback", 'File "', ".py", "ValueError", "ApplicationError"):
+        assert trace not in await dialog.inner_text(), trace
+    await shots.take("03c-refused-update")
+    await dialog.get_by_test_id("cancel-modal-button").click()
+    await expect(dialog).to_have_count(0)
+
+
 # ---------------------------------------------------------------- the test
 
 
@@ -338,28 +390,33 @@ async def test_a_csm_filters_opens_and_decides_in_the_temporal_web_ui(ui_env, db
         await expect(waiting).to_be_visible()
         for shown in (
             request.title,
-            "Request approval-1 · approval · autonomy copilot",
+            "What you decide: approve the draft as it stands, edit it",
+            "Why a person: the policy puts customer_reply at copilot, where the agent",
             f"Who may decide: {CSM}, {MANAGER}",
             f"Decide by {request.due_at:%Y-%m-%d %H:%M} UTC;",
             f"expires {request.expire_at:%Y-%m-%d %H:%M} UTC, then nothing is done",
-            "Paste into Send a Signal → decide the payload with your own address:",
+            "Paste into Send a Signal (or Send an Update) → decide the payload",
         ):
             await expect(current).to_contain_text(shown)
-        # The draft to judge, quoted and rendered: the renderer curls quotes (compare
-        # the other lines) and turns the article's Markdown steps into a list.
-        draft = now.locator("blockquote")
+        # What the customer wrote, then the draft, each quoted exactly as written (the
+        # data is escaped: the draft's Markdown shows as the plain text the customer gets).
+        asked, draft = now.locator("blockquote").first, now.locator("blockquote").nth(1)
+        await expect(asked).to_contain_text(HOW_TO_BODY)
         for line in request.draft.splitlines():
-            if line.strip() and not set(line) & set("\"'"):
-                rendered = re.sub(r"^\d+\.\s+|^[-*]\s+", "", line.strip()).replace("**", "")
-                await expect(draft).to_contain_text(rendered)
-        # Each person who may decide has their own payload; Jane's comes first.
+            if line.strip() and not set(line) & set("\"'"):  # the renderer curls quotes
+                await expect(draft).to_contain_text(line.strip())
+        # Each person who may decide has their own approve, reject and edit payloads.
         payloads = now.locator("pre code")
-        await expect(payloads).to_have_count(2)
-        pasted = (await payloads.first.inner_text()).strip()
-        assert json.loads(pasted) == request.signal_payload == request.payloads[CSM][0]
-        marias = json.loads((await payloads.last.inner_text()).strip())
-        assert marias == request.payloads[MANAGER][0] and marias["approver"] == MANAGER
-        await waiting.evaluate("h => h.scrollIntoView({block: 'start'})")  # what waits, on top
+        await expect(payloads).to_have_count(6)
+        shown_payloads = [json.loads(p) for p in await payloads.all_inner_texts()]
+        assert shown_payloads == [*request.payloads[CSM], *request.payloads[MANAGER]]
+        janes_edit = shown_payloads[2]
+        assert (janes_edit["decision"], janes_edit["approver"]) == ("edit", CSM)
+        assert janes_edit["text"] == request.draft
+        # The customer's words on top, then what waits and the draft.
+        await now.get_by_text("The customer wrote:").evaluate(
+            "p => p.scrollIntoView({block: 'start'})"
+        )
         await shots.take("02-current-details")
 
         # ---- 3a. Someone who may not decide: refused, shown, the workflow keeps waiting.
@@ -381,22 +438,30 @@ async def test_a_csm_filters_opens_and_decides_in_the_temporal_web_ui(ui_env, db
         )
         await shots.take("03b-refused")
 
+        # The same payload as an update: the modal says why in one sentence, no trace.
+        await page.evaluate("window.scrollTo(0, 0)")
+        await send_refused_update(page, shots, bad, refusal)
+
         refused = (await human_history(handle))["refusals"]
-        assert [r["reason"] for r in refused] == [refusal]
+        assert [r["reason"] for r in refused] == [refusal]  # an update leaves none behind
         assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
         still_open = await human_requests(handle)
         assert [r.request_id for r in still_open] == ["approval-1"]
         assert "### Refused signals (the workflow kept waiting)" in await current_details(handle)
         assert not customer_messages(db, handle.id)
 
-        # ---- 3b. Jane pastes the payload the current details offer: the reply goes out.
+        # ---- 3b. Jane pastes her edit payload from the details, with her own words:
+        # her text is what goes out.
+        edited = request.draft.replace("Best regards,", "Best regards, and call me any time,")
+        assert edited != request.draft
+        pasted = json.dumps({**janes_edit, "text": edited})
         await page.evaluate("window.scrollTo(0, 0)")
         await send_decide_signal(page, shots, pasted, "03-send-signal")
         outcome: EscalationResult = await asyncio.wait_for(handle.result(), 20)
-        decided = f"approval-1: approved by {CSM}"
+        decided = f"approval-1: edited by {CSM}"
         await refresh_until(page, now, decided)
         await expect(current).to_contain_text("Nothing is waiting for a human.")
-        await expect(current).to_contain_text("outcome: approved")
+        await expect(current).to_contain_text("outcome: edited")
         await expect(status).to_have_text("Completed", ignore_case=True)
         await shots.take("04a-completed")
         await now.get_by_role("heading", level=2).evaluate(
@@ -416,12 +481,65 @@ async def test_a_csm_filters_opens_and_decides_in_the_temporal_web_ui(ui_env, db
         await reload_until(page, none_pending)
         await shots.take("05-nothing-pending")
 
-    assert outcome.outcome == "approved" and outcome.customer_messages_sent == 1
+    assert outcome.outcome == "edited" and outcome.customer_messages_sent == 1
     [reply] = customer_messages(db, handle.id)
-    assert reply.body == request.draft
-    [approved] = [e for e in audit(db, handle.id) if e.outcome == "approved"]
+    assert reply.body == edited
+    [approved] = [e for e in audit(db, handle.id) if e.outcome == "edited"]
     assert approved.actor == CSM
     # The UI runs without login here: the identity it records proves nothing, and
     # the audit says so (RELIABILITY.md).
     assert (approved.detail["identity"], approved.detail["identity_verified"]) == ("", False)
     assert not [e for e in audit(db, handle.id) if e.actor == MALLORY]
+
+
+@pytest.mark.timeout(300)
+async def test_the_renewal_package_link_in_the_details_opens_the_brief(
+    ui_env, db, run_worker, tmp_path
+):
+    """The package is served the way `csops up` serves it; the CSM follows the link in
+    the workflow's current details and reads the brief in the browser."""
+    env, ui_url = ui_env
+    generate_book(db, accounts=12, seed=5, as_of=datetime.now(UTC).date())
+    with session(db) as s:
+        account = s.exec(select(Account).order_by(Account.top_rank)).first()
+    assert account is not None
+    packages = tmp_path / "packages"
+    server = serve_artifacts(packages, "", port=0)
+    settings = {"artifact_dir": packages, "artifact_url": server.url}
+    try:
+        async with (
+            run_worker(env, settings=settings) as tq,
+            chromium_page() as (page, shots),
+        ):
+            handle = await start_renewal_package(db, env.client, tq, account.id)
+            await wait_for_requests(handle, count=2)
+            run_id = (await handle.describe()).run_id
+            await page.goto(
+                f"{ui_url}/namespaces/default/workflows/{quote(handle.id, safe='')}/{run_id}",
+                wait_until="load",
+            )
+            await page.get_by_role("tab", name="User Metadata").click()
+            now = page.frame_locator("#user-metadata-current-details")
+            link = now.get_by_role("link", name="Open the renewal brief")
+            await expect(link).to_be_visible()
+            href = await link.get_attribute("href")
+            assert href is not None and href.startswith(f"{server.url}/{account.id}/")
+            await link.scroll_into_view_if_needed()
+            await shots.take("06-renewal-details")
+            async with page.context.expect_page() as opened:
+                await link.click()
+            brief = await opened.value
+            await brief.wait_for_load_state("load")
+            assert brief.url == href
+            await expect(brief.get_by_role("heading", level=1)).to_contain_text(
+                f"Renewal brief: {account.name}"
+            )
+            # The charts are images the browser decoded, not broken links.
+            charts = brief.locator("img")
+            assert await charts.count() >= 2
+            for chart in await charts.all():
+                await expect(chart).to_be_visible()
+                assert await chart.evaluate("i => i.complete && i.naturalWidth > 0")
+            await brief.screenshot(path=SHOTS / "07-renewal-brief.png", full_page=False)
+    finally:
+        server.close()

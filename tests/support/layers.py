@@ -31,9 +31,15 @@ LAYERS: dict[str, int] = {
 SINGLE_FILE_MODULES = frozenset({"worker"})
 """Top-level names that are one `.py` file rather than a package folder."""
 
-CONTRACTS_THIRD_PARTY = ("pydantic", "temporalio.common", "temporalio.contrib.pydantic")
+CONTRACTS_THIRD_PARTY = (
+    "pydantic",
+    "temporalio.common",
+    "temporalio.contrib.pydantic",
+    "temporalio.converter",
+)
 """All contracts may take from third parties: workflow code imports contracts, so they
-must stay light and safe inside Temporal's workflow sandbox."""
+must stay light and safe inside Temporal's workflow sandbox. The data converter (and
+its failure converter) lives here, so the SDK's converter module is allowed."""
 
 NEVER_IMPORTED = ("tests", "bench")
 """Not shipped with the project, so production code must not depend on them."""
