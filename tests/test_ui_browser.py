@@ -87,7 +87,7 @@ DOC_SHOTS = (
     "03-send-signal",
     "03c-refused-update",
     "04-decided",
-    "06-renewal-details",
+    "07-renewal-details",
 )
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -525,7 +525,7 @@ async def test_the_renewal_package_link_in_the_details_opens_the_brief(
             href = await link.get_attribute("href")
             assert href is not None and href.startswith(f"{server.url}/{account.id}/")
             await link.scroll_into_view_if_needed()
-            await shots.take("06-renewal-details")
+            await shots.take("07-renewal-details")
             async with page.context.expect_page() as opened:
                 await link.click()
             brief = await opened.value
