@@ -679,7 +679,8 @@ def renewal(
         {"workflow_id": launch.handle.id, "started": launch.started, **stored.model_dump()},
         as_json,
         lambda: typer.echo(
-            f"HTML:     {stored.html_path}\nMarkdown: {stored.markdown_path}\n"
+            (f"Open:     {stored.url}\n" if stored.url else "")
+            + f"HTML:     {stored.html_path}\nMarkdown: {stored.markdown_path}\n"
             f"Pricing waits for the CSM: csops inbox --account {account}"
         ),
     )
