@@ -221,6 +221,10 @@ async def _prepare(
     _say("Ctrl-C stops the server and the worker.", dim=True)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_up(
     data_dir: Path,
     accounts: int,
@@ -231,6 +235,9 @@ def run_up(
 ) -> int:
     data_dir.mkdir(exist_ok=True)
     children: list[subprocess.Popen] = []
+    # `kill` (or a supervisor's stop) ends `up` like Ctrl-C: its server and worker stop
+    # with it instead of running on as orphans.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         asyncio.run(_prepare(data_dir, accounts, settings, port, ui_port, codec_port, children))
         while all(c.poll() is None for c in children):
