@@ -113,7 +113,10 @@ def run(size: str, rounds: int) -> list[Outcome]:
         engine = make_engine(f"sqlite:///{folder / 'context.db'}")
         generate_book(engine, accounts=BOOK_ACCOUNTS, days=14)
         with session(engine) as s:
-            account_id = s.exec(select(Account.id).order_by(Account.id)).first()
+            # In stage `new`: `csops onboard` starts onboarding for no other.
+            account_id = s.exec(
+                select(Account.id).where(Account.stage == "new").order_by(Account.id)
+            ).first()
         engine.dispose()
         assert account_id
         taken, imports = asyncio.run(_measure(folder, account_id, repeats, rounds, progress))

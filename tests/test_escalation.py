@@ -195,7 +195,8 @@ async def test_same_text_at_large_account_waits_for_copilot_approval(
         # in the current details, in the query and in the message that tells them.
         for person in (CSM, MANAGER):
             payload = {"request_id": "approval-1", "decision": "approve", "approver": person}
-            assert f"**{person}**\n\n```json\n{json.dumps(payload, indent=2)}\n```" in details
+            shown = f"**{person}** · approve\n\n```json\n{json.dumps(payload, indent=2)}\n```"
+            assert shown in details
             assert json.dumps(payload) in told.body
             assert f"approval-1 --decision approve --approver {person}" in told.body
             assert request.payloads[person] == [

@@ -376,7 +376,8 @@ async def test_a_hot_notification_nobody_received_shows_on_the_waiting_workflow(
         details = await eventually(
             lambda: current_details(handle), holds=lambda d: "### Not delivered" in d
         )
-        assert f"- to {CSM},{ON_CALL}: *[csops] HOT acc-hot Inc: Outage again*" in details
+        # Escaped for the UI's Markdown: the brackets show as they are.
+        assert f"- to {CSM},{ON_CALL}: *\\[csops\\] HOT acc-hot Inc: Outage again*" in details
         assert "550 5.1.1 mailbox unavailable" in details
         [ack] = await wait_for_requests(handle)  # still waiting, still decidable
         assert ack.kind == "ack"
