@@ -22,6 +22,7 @@ from context.tables import (
     UsageDaily,
 )
 from csops.demo_book import (
+    CONTEXT_TABLES,
     CSM_TEAM,
     FEATURES,
     BookExistsError,
@@ -247,16 +248,7 @@ def test_second_generate_needs_reset_and_keeps_outbox_and_audit(tmp_path):
     assert again == first
     fresh_engine = _engine(tmp_path, "fresh")
     generate_book(fresh_engine, accounts=25, seed=5, as_of=AS_OF)
-    for model in (
-        Account,
-        Contact,
-        UsageDaily,
-        SupportTicket,
-        CrmNote,
-        CallTranscript,
-        NpsResponse,
-        ContractTerm,
-    ):
+    for model in CONTEXT_TABLES:
         assert _count(engine, model) == _count(fresh_engine, model), model.__name__
     assert _account_rows(engine) == _account_rows(fresh_engine)
     assert _count(engine, OutboxMessage) == 1

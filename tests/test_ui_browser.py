@@ -223,18 +223,17 @@ async def settled(locator: Locator, timeout_s: float = 5, still_for: int = 3) ->
     await eventually(still, timeout_s, every_s=0.1, what=f"{locator} staying put")
 
 
-async def send_decide_signal(page: Page, shots: Shots, payload: str, shot: str) -> None:
-    """More Actions → Send a Signal → `decide` with `payload`, as a CSM does it."""
-    # The toast itself ("Workflow signaled." alone also matches its aria-live copy).
-    toast = page.locator("#workflow-signal-success-toast")
-    await expect(toast).to_have_count(0)  # the last signal's toast was closed
+async def open_decide_modal(page: Page, kind: str, payload: str) -> Locator:
+    """More Actions → Send a Signal (`kind` "Signal") or Send an Update ("Update") →
+    `decide`, with `payload` typed into the editor: the modal, ready to submit."""
+    article = "a" if kind == "Signal" else "an"
     await page.get_by_role("button", name="More Actions").click()
-    await page.get_by_role("menuitem", name="Send a Signal").click()
+    await page.get_by_role("menuitem", name=f"Send {article} {kind}").click()
     dialog = page.get_by_role("dialog")  # the visible modal, not its hidden copy
     await expect(dialog).to_have_count(1)
-    await expect(dialog.get_by_role("heading", name="Send a Signal")).to_be_visible()
-    await dialog.get_by_test_id("signal-select-button").click()
-    # Listed because the running worker reports the workflow's signal names.
+    await expect(dialog.get_by_role("heading", name=f"Send {article} {kind}")).to_be_visible()
+    await dialog.get_by_test_id(f"{kind.lower()}-select-button").click()
+    # Listed because the running worker reports the workflow's signal and update names.
     await dialog.get_by_role("option", name="decide", exact=True).click()
     editor = dialog.get_by_role("textbox", name="Data")
     await editor.click()
@@ -244,11 +243,20 @@ async def send_decide_signal(page: Page, shots: Shots, payload: str, shot: str) 
     await expect(editor).to_have_text("")
     await page.keyboard.insert_text(payload)
     await page.evaluate("document.activeElement && document.activeElement.blur()")
+    # On blur the editor pretty-prints the JSON: the same payload, re-laid out.
+    assert json.loads(await editor.inner_text()) == json.loads(payload)
+    return dialog
+
+
+async def send_decide_signal(page: Page, shots: Shots, payload: str, shot: str) -> None:
+    """More Actions → Send a Signal → `decide` with `payload`, as a CSM does it."""
+    # The toast itself ("Workflow signaled." alone also matches its aria-live copy).
+    toast = page.locator("#workflow-signal-success-toast")
+    await expect(toast).to_have_count(0)  # the last signal's toast was closed
+    dialog = await open_decide_modal(page, "Signal", payload)
     submit = dialog.get_by_role("button", name="Submit")
     await expect(submit).to_be_enabled()
     await settled(submit)
-    # On blur the editor pretty-prints the JSON: the same payload, re-laid out.
-    assert json.loads(await editor.inner_text()) == json.loads(payload)
     await shots.take(shot)
     await submit.click()
     await expect(toast).to_have_text("Workflow signaled.")
@@ -260,19 +268,7 @@ async def send_decide_signal(page: Page, shots: Shots, payload: str, shot: str) 
 async def send_refused_update(page: Page, shots: Shots, payload: str, reason: str) -> None:
     """More Actions → Send an Update → `decide` with a payload the workflow refuses:
     the modal stays open and shows the reason, one sentence with no stack trace."""
-    await page.get_by_role("button", name="More Actions").click()
-    await page.get_by_role("menuitem", name="Send an Update").click()
-    dialog = page.get_by_role("dialog")
-    await expect(dialog).to_have_count(1)
-    await expect(dialog.get_by_role("heading", name="Send an Update")).to_be_visible()
-    await dialog.get_by_test_id("update-select-button").click()
-    await dialog.get_by_role("option", name="decide", exact=True).click()
-    editor = dialog.get_by_role("textbox", name="Data")
-    await editor.click()
-    await page.keyboard.press("ControlOrMeta+A")
-    await page.keyboard.press("Delete")
-    await page.keyboard.insert_text(payload)
-    await page.evaluate("document.activeElement && document.activeElement.blur()")
+    dialog = await open_decide_modal(page, "Update", payload)
     submit = dialog.get_by_test_id("confirm-modal-button")
     await expect(submit).to_be_enabled()
     await settled(submit)
