@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from temporalio.exceptions import ApplicationError
@@ -29,6 +32,7 @@ from contracts import errors
 from contracts.renewal import EvidenceLink, RenewalPackage
 
 if TYPE_CHECKING:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
 MARKDOWN_TEMPLATE = "artifacts/renewal_package.md.j2"
@@ -55,10 +59,19 @@ def _spark(values: list[float]) -> str:
 # matplotlib (the maintained standard for static charts) through its object API
 # and the Agg canvas: no pyplot global state, safe on the worker's thread pool.
 # Imported when a package renders, so commands that never render skip its import.
-# Two axes, lines and fixed margins (not bars, small multiples and constrained
-# layout): a third of the CPU per package, and the nightly sweep renders thousands.
+#
+# The nightly sweep renders thousands of briefs, and drawing axes, ticks and text is
+# most of a chart's cost. So the worker keeps the drawn background of a chart (all
+# but the data lines) for each set of axes it has seen, and a package only draws its
+# lines onto a copy of it (Agg blitting): the axes depend on the weeks and, for the
+# seats chart, on a rounded top of the y axis, so a night needs a handful of them.
 CHART_DPI = 100
 _BLUE, _RED = "#3e7bfa", "#a61b1b"
+_KEPT_BACKGROUNDS = 32  # 1.1 MB of pixels each
+TITLES = {
+    "seats": "Active users against licensed seats",
+    "features": "Usage by feature, week by week",
+}
 
 
 @dataclass
@@ -77,6 +90,37 @@ def _weeks(package: RenewalPackage) -> list[str]:
     return [f"{end - timedelta(days=7 * w):%d %b}" for w in reversed(range(WEEKS))]
 
 
+def _nice_top(value: float) -> float:
+    """The y axis' top: the first of 1, 2, 2.5, 5, 10 × 10^n at or above `value` (a
+    few tops cover every account, so the drawn axes are shared). `value` ≥ 1."""
+    magnitude = 10 ** math.floor(math.log10(value))
+    return next(step * magnitude for step in (1, 2, 2.5, 5, 10) if step * magnitude >= value)
+
+
+def _seats_series(package: RenewalPackage) -> tuple[list[float], float | None]:
+    trends = {f.feature: f for f in package.usage.features}
+    users = trends["active_users"].weekly if "active_users" in trends else [0.0] * WEEKS
+    return users, package.usage.seats or None
+
+
+def _feature_series(package: RenewalPackage) -> list[tuple[str, list[float]]]:
+    """Each feature but active users, as a share of its own 13-week peak."""
+    series = []
+    for trend in package.usage.features:
+        if trend.feature != "active_users":
+            peak = max(trend.weekly, default=0) or 1
+            series.append((label(trend.feature), [v / peak * 100 for v in trend.weekly]))
+    return series
+
+
+def _axes_key(name: str, package: RenewalPackage) -> tuple:
+    """What the drawn background of chart `name` depends on."""
+    if name == "seats":
+        users, seats = _seats_series(package)
+        return name, tuple(_weeks(package)), _nice_top(max([*users, seats or 0, 1]) * 1.05)
+    return name, tuple(_weeks(package)), tuple(n for n, _ in _feature_series(package))
+
+
 def chart_figures(package: RenewalPackage) -> list[tuple[str, str, Figure]]:
     """(name, title, figure) of the brief's charts: active users against the licensed
     seats, and the other features week by week; every axis labelled."""
@@ -84,18 +128,18 @@ def chart_figures(package: RenewalPackage) -> list[tuple[str, str, Figure]]:
 
     weeks = _weeks(package)
     x = list(range(len(weeks)))
-    trends = {f.feature: f for f in package.usage.features}
     seats_fig = Figure(figsize=(9, 3.2), dpi=CHART_DPI)
     seats_fig.subplots_adjust(left=0.08, right=0.98, bottom=0.17, top=0.9)
     ax = seats_fig.add_subplot()
-    users = trends["active_users"].weekly if "active_users" in trends else [0.0] * len(x)
+    users, seats = _seats_series(package)
     ax.plot(x, users, marker="o", color=_BLUE, label="active users per day (weekly average)")
-    if package.usage.seats:
-        ax.axhline(package.usage.seats, color=_RED, linestyle="--", label="licensed seats")
+    # Always drawn (off the axes when the account has no seat count), so every seats
+    # chart has the same two lines.
+    ax.axhline(seats if seats else -1, color=_RED, linestyle="--", label="licensed seats")
     ax.set_title("Active users against licensed seats")
     ax.set_xlabel("week ending")
     ax.set_ylabel("users per day")
-    ax.set_ylim(bottom=0)
+    ax.set_ylim(0, _axes_key("seats", package)[2])
     ax.legend(loc="lower left", fontsize=8)
 
     # One axes for the other features (each line as a share of its own 13-week
@@ -103,17 +147,8 @@ def chart_figures(package: RenewalPackage) -> list[tuple[str, str, Figure]]:
     feature_fig = Figure(figsize=(9, 3.2), dpi=CHART_DPI)
     feature_fig.subplots_adjust(left=0.08, right=0.78, bottom=0.17, top=0.9)
     ax = feature_fig.add_subplot()
-    for trend in package.usage.features:
-        if trend.feature == "active_users":
-            continue
-        peak = max(trend.weekly, default=0) or 1
-        ax.plot(
-            x,
-            [v / peak * 100 for v in trend.weekly],
-            marker="o",
-            markersize=3,
-            label=label(trend.feature),
-        )
+    for name, shares in _feature_series(package):
+        ax.plot(x, shares, marker="o", markersize=3, label=name)
     ax.set_title("Usage by feature, week by week")
     ax.set_xlabel("week ending")
     ax.set_ylabel("% of its 13-week peak")
@@ -121,22 +156,77 @@ def chart_figures(package: RenewalPackage) -> list[tuple[str, str, Figure]]:
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
     for ax in (*feature_fig.axes, *seats_fig.axes):
         ax.set_xticks(x[::2], weeks[::2], fontsize=8)
-    return [
-        ("seats", "Active users against licensed seats", seats_fig),
-        ("features", "Usage by feature, week by week", feature_fig),
-    ]
+    return [("seats", TITLES["seats"], seats_fig), ("features", TITLES["features"], feature_fig)]
+
+
+@dataclass
+class _Drawn:
+    """A chart drawn once without its data lines, and the pixels of that."""
+
+    figure: Figure
+    canvas: FigureCanvasAgg
+    background: Any  # the canvas region `copy_from_bbox` saved
+
+
+# One set for the worker's threads, used under a lock: a background drawn by one
+# thread serves all (a set per thread drew each one sixteen times), and a chart
+# takes milliseconds once its background is there.
+_KEPT: OrderedDict[tuple, _Drawn] = OrderedDict()
+_DRAWING = threading.Lock()
+
+
+def _keep(key: tuple, figure: Figure) -> _Drawn:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(figure)
+    for line in figure.axes[0].get_lines():
+        line.set_animated(True)  # left out of canvas.draw(): drawn per package
+    canvas.draw()
+    _KEPT[key] = _Drawn(figure, canvas, canvas.copy_from_bbox(figure.bbox))
+    if len(_KEPT) > _KEPT_BACKGROUNDS:
+        _KEPT.popitem(last=False)
+    return _KEPT[key]
+
+
+def _png(drawn: _Drawn, series: list[list[float]]) -> bytes:
+    """The background with these y values on its lines, as PNG bytes."""
+    from PIL import Image
+
+    [ax] = drawn.figure.axes
+    drawn.canvas.restore_region(drawn.background)
+    for line, ys in zip(ax.get_lines(), series, strict=True):
+        line.set_ydata(ys)
+        ax.draw_artist(line)
+    # What a full drawing puts above the lines goes above them again.
+    for artist in (*ax.spines.values(), ax.get_legend()):
+        if artist is not None:
+            ax.draw_artist(artist)
+    size = drawn.canvas.get_width_height()
+    image = Image.frombuffer("RGBA", size, drawn.canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def usage_charts(package: RenewalPackage) -> list[Chart]:
     """The charts as PNG bytes (no timestamp in them: the same package, the same bytes)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
+    users, seats = _seats_series(package)
+    series = {
+        "seats": [users, [seats if seats else -1] * 2],
+        "features": [shares for _, shares in _feature_series(package)],
+    }
+    built: dict[str, Figure] | None = None
     charts = []
-    for name, title, figure in chart_figures(package):
-        FigureCanvasAgg(figure)
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", metadata={"Software": None})
-        charts.append(Chart(name, title, buffer.getvalue()))
+    with _DRAWING:
+        for name, title in TITLES.items():
+            key = _axes_key(name, package)
+            drawn = _KEPT.get(key)
+            if drawn is None:  # axes not drawn yet
+                built = built or {n: figure for n, _, figure in chart_figures(package)}
+                drawn = _keep(key, built[name])
+            else:
+                _KEPT.move_to_end(key)
+            charts.append(Chart(name, title, _png(drawn, series[name])))
     return charts
 
 

@@ -15,11 +15,12 @@ import re
 from datetime import date, timedelta
 
 import pytest
-from PIL import Image
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from PIL import Image, ImageChops
 from support.renewal import package_of, q, usage_sum
 
 from activities.renewal_sections import RenewalSectionActivities
-from adapters.renewal_artifacts import chart_figures, render_package
+from adapters.renewal_artifacts import chart_figures, render_package, usage_charts
 from context.db import make_engine
 from csops.demo_book import generate_book
 
@@ -191,6 +192,33 @@ def test_the_html_holds_charts_with_labelled_axes(engine, acts):
     assert list(lines) == ["agent resolutions", "API calls", "integrations", "reports"]
     api = next(f.weekly for f in package.usage.features if f.feature == "api_calls")
     assert lines["API calls"] == [v / max(api) * 100 for v in api]  # share of its peak
+
+
+def test_charts_drawn_on_a_kept_background_match_a_full_drawing(engine, acts):
+    """The sweep draws each chart's axes once and only the lines per package: the
+    picture must be the one a full drawing of the package's own figure gives, for
+    accounts that share a background and for one drawn from scratch."""
+    ids = [r[0] for r in q(engine, "SELECT id FROM account ORDER BY id LIMIT 6")]
+    packages = [package_of(acts, engine, account_id, AS_OF) for account_id in ids]
+    for package in packages * 2:  # the second pass is all kept backgrounds
+        for chart, (name, _, figure) in zip(
+            usage_charts(package), chart_figures(package), strict=True
+        ):
+            assert chart.name == name
+            full = io.BytesIO()
+            FigureCanvasAgg(figure).print_png(full)
+            shown, drawn = Image.open(io.BytesIO(chart.png)), Image.open(full)
+            assert shown.size == drawn.size
+            difference = ImageChops.difference(shown.convert("RGB"), drawn.convert("RGB"))
+            # Antialiased edges drawn twice may differ by a shade, nothing more.
+            assert _changed_share(difference) < 0.001, name
+
+
+def _changed_share(difference: Image.Image) -> float:
+    """The share of pixels that differ visibly (by more than a shade)."""
+    grey = difference.convert("L").point(lambda v: 255 if v > 24 else 0)
+    histogram = grey.histogram()
+    return histogram[255] / (grey.width * grey.height)
 
 
 def test_every_evidence_link_lands_on_its_record(engine, acts):
