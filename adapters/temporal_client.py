@@ -11,7 +11,6 @@ from temporalio.client import Client
 from temporalio.converter import DataConverter
 
 from adapters.codec_keys import CodecKey
-from adapters.payload_codec import AesGcmCodec
 from contracts.converter import DATA_CONVERTER
 
 
@@ -20,6 +19,10 @@ def data_converter(codec_keys: Sequence[CodecKey]) -> DataConverter:
     (`Settings.codec_keys`), plain otherwise. Every client, worker and replayer uses it."""
     if not codec_keys:
         return DATA_CONVERTER
+    # Imported only with keys: without them a CLI command skips the cryptography
+    # package (about 40 ms of start-up).
+    from adapters.payload_codec import AesGcmCodec
+
     return dataclasses.replace(DATA_CONVERTER, payload_codec=AesGcmCodec(codec_keys))
 
 
