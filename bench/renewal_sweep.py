@@ -134,7 +134,20 @@ the csops worker used 96 ms of CPU (raw 55 ms) and the server 70 ms (raw 69 ms).
 The SQL of every section uses an index; the usage read sorted its 455
 rows in a temporary B-tree for GROUP BY, which the covering index on
 usagedaily(account_id, feature, day, value) (from the context_pulls work, merged
-after these figures) removes."""
+after these figures) removes.
+
+The brief rebuilt for the call (issue 12: story, agenda, evidence, two matplotlib
+charts) brought it back down: 150 packages, 1 round, alone: csops 189 packages/min
+against raw 783 (ratio 0.24; 10,000 in 53 min extrapolated), 340 ms of worker CPU
+per package. py-spy on the worker: 55% in `usage_charts`, most of it matplotlib
+drawing axes, ticks and text (`Axis.draw`, `Text.draw`) and Agg rasterizing them.
+Fix: each chart's background (everything but the data lines) is drawn once per set
+of axes and kept; a package draws its lines onto a copy (Agg blitting, one cache
+for the worker's threads under a lock: one per thread still spent 17% drawing the
+same backgrounds). Charts went from 130-170 ms to 16 ms of CPU per package, most of
+that the PNG encoding. After, same size, alone: 420 packages/min against raw 678
+(ratio 0.62; 10,000 in 23.8 min extrapolated), 147 ms of worker CPU per package.
+The 10,000-package night below was measured before the rebuilt brief."""
 
 # The 10,000-package night, measured by `python -m bench --only renewal_sweep
 # --size night` (too long for `make bench`).
