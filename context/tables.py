@@ -251,6 +251,24 @@ class RenewalPackageRecord(_WorkflowRecord, table=True):
     package: dict = Field(default_factory=dict, sa_column=Column(JSON))  # RenewalPackage
 
 
+class HealthScore(SQLModel, table=True):
+    """One account's health as computed for one day (history: a row per account and
+    day; computing the same day again replaces that day's row)."""
+
+    __table_args__ = (
+        UniqueConstraint("account_id", "as_of"),
+        Index("ix_healthscore_account_computed", "account_id", "computed_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: str = Field(foreign_key="account.id")
+    computed_at: datetime
+    as_of: date
+    score: int
+    band: str  # healthy | watch | at_risk
+    components: list = Field(default_factory=list, sa_column=Column(JSON))  # HealthComponent
+    policy_version: str
+
+
 def table(model: type[SQLModel]) -> Table:
     """A table model's Core table, for plain-row statements where loading model
     instances would cost more than the query (SQLModel does not type `__table__`)."""

@@ -686,6 +686,62 @@ def renewal(
     )
 
 
+PROGRESS_EVERY = 50  # accounts between progress lines of a long `csops health` run
+
+
+@app.command()
+def health(
+    accounts: Annotated[
+        list[str] | None, typer.Argument(help="Account ids, e.g. acc-0007.", show_default=False)
+    ] = None,
+    every: bool = typer.Option(False, "--all", help="Every account in the book."),
+    as_of: str | None = typer.Option(
+        None, "--as-of", help="Last day of data YYYY-MM-DD (default today, UTC)."
+    ),
+    as_json: JsonOpt = False,
+) -> None:
+    """Compute and store the health score of accounts (weights and bands in
+    policies/health.yaml); print each score, band, trend and weakest component,
+    or with --json every component and its evidence."""
+    from sqlmodel import col, select
+
+    from activities.renewal_sections import _anger_judge  # the escalation's rules
+    from context.db import session
+    from context.health import record_health
+    from context.tables import Account
+
+    day = _date_option("--as-of", as_of) or datetime.now(UTC).date()
+    settings = _settings()
+    policies = _policies(settings)
+    engine = _engine(settings)
+    with session(engine) as s:
+        known = s.exec(select(Account.id).order_by(col(Account.id))).all()
+    ids = list(dict.fromkeys([*(accounts or []), *(known if every else [])]))
+    if not ids:
+        fail("name accounts or pass --all", code=2)
+    unknown = sorted(set(ids) - set(known))
+    if unknown:
+        fail(f"no account {', '.join(unknown)} in the context database", code=2)
+
+    results = []
+    for done, account_id in enumerate(ids, 1):
+        results.append(record_health(engine, account_id, day, policies, _anger_judge))
+        if len(ids) > PROGRESS_EVERY and (done % PROGRESS_EVERY == 0 or done == len(ids)):
+            typer.echo(f"[{done}/{len(ids)}] health computed", err=True)
+
+    def human() -> None:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table("account", "name", "score", "band", "trend", "weakest component")
+        for h in results:
+            trend = "first" if h.trend is None else f"{h.trend:+d}"
+            table.add_row(h.account_id, h.account_name, str(h.score), h.band, trend, h.weakest)
+        Console().print(table)
+
+    emit([h.model_dump(mode="json") for h in results], as_json, human)
+
+
 schedule_app = typer.Typer(
     help="The nightly renewal sweep Schedule (renewal-sweep-nightly).", no_args_is_help=True
 )

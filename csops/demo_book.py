@@ -38,6 +38,7 @@ from context.tables import (
     Contact,
     ContractTerm,
     CrmNote,
+    HealthScore,
     NpsResponse,
     SupportTicket,
     UsageDaily,
@@ -78,6 +79,7 @@ SEGMENTS = ("smb", "mid_market", "enterprise")
 
 # Children first, so the reset also works with foreign keys enforced.
 CONTEXT_TABLES = (
+    HealthScore,
     UsageDaily,
     SupportTicket,
     CrmNote,

@@ -11,6 +11,7 @@ from pydantic_core import ErrorDetails
 
 from policies.model import (
     AutonomyPolicy,
+    HealthPolicy,
     OnboardingPolicy,
     PolicySet,
     RenewalPolicy,
@@ -24,6 +25,7 @@ POLICY_FILES: dict[str, tuple[str, type[BaseModel]]] = {
     "routing": ("routing.yaml", RoutingPolicy),
     "onboarding": ("onboarding.yaml", OnboardingPolicy),
     "renewal": ("renewal.yaml", RenewalPolicy),
+    "health": ("health.yaml", HealthPolicy),
 }
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import weakref
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated, ClassVar, Literal, Self
+from typing import Annotated, ClassVar, Literal, Self, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -255,6 +255,107 @@ class RenewalPolicy(_Strict):
     signing_grace_days: int = Field(14, ge=0)
 
 
+class HealthWeights(_Strict):
+    """Each component's weight; they are normalized (divided by their sum), so
+    shares or percentages both work. A weight of 0 leaves a component out."""
+
+    usage_trend: float = Field(ge=0)
+    usage_breadth: float = Field(ge=0)
+    seat_utilisation: float = Field(ge=0)
+    tickets: float = Field(ge=0)
+    nps: float = Field(ge=0)
+    relationships: float = Field(ge=0)
+    onboarding: float = Field(ge=0)
+    renewal: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> Self:
+        if not sum(self.model_dump().values()):
+            raise ValueError("the weights sum to 0; give at least one component a weight")
+        return self
+
+    def normalized(self) -> dict[str, float]:
+        weights = self.model_dump()
+        total = sum(weights.values())
+        return {name: w / total for name, w in weights.items()}
+
+
+class HealthBands(_Strict):
+    """healthy at or above `healthy_at_least`, watch at or above `watch_at_least`,
+    at_risk below."""
+
+    healthy_at_least: int = Field(gt=0, le=100)
+    watch_at_least: int = Field(gt=0, le=100)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.watch_at_least >= self.healthy_at_least:
+            raise ValueError("needs watch_at_least < healthy_at_least")
+        return self
+
+
+class Ramp(_Strict):
+    """A figure scored linearly: 0 at `zero_at`, 100 at `full_at` (either way round),
+    clamped outside."""
+
+    zero_at: float
+    full_at: float
+
+    @model_validator(mode="after")
+    def _apart(self) -> Self:
+        if self.zero_at == self.full_at:
+            raise ValueError("zero_at and full_at must differ")
+        return self
+
+
+class TicketThresholds(_Strict):
+    recent_days: int = Field(gt=0, le=365)  # tickets created in these days count as recent
+    open_penalty: int = Field(ge=0, le=100)  # points off per open ticket
+    recent_penalty: int = Field(ge=0, le=100)  # points off per recent ticket
+    angry_penalty: int = Field(ge=0, le=100)  # points off per open ticket read as angry
+
+
+class RelationshipThresholds(_Strict):
+    sentiment: Ramp  # average sentiment of champions and decision makers (-1..1)
+    stale_days: int = Field(gt=0)  # a key contact not touched for longer is stale
+    stale_penalty: int = Field(ge=0, le=100)  # points off per stale key contact
+    no_key_contact_score: int = Field(ge=0, le=100)  # no champion and no decision maker
+
+
+class HealthThresholds(_Strict):
+    usage_trend: Ramp  # % change of active users, last 30 vs previous 30 days
+    usage_breadth: Ramp  # features used in the last 30 days
+    seat_utilisation: Ramp  # % of licensed seats active (30-day average)
+    tickets: TicketThresholds
+    nps_window_days: int = Field(gt=0, le=365)
+    nps: Ramp  # promoters minus detractors, % of responses (-100..100)
+    no_nps_score: int = Field(ge=0, le=100)  # no response in the window
+    relationships: RelationshipThresholds
+    # The account's stage -> sub-score; keyed by str because the account's facts say
+    # str, with every stage required and no other allowed.
+    onboarding: dict[str, Annotated[int, Field(ge=0, le=100)]]
+    renewal: Ramp  # days to the renewal date
+
+    @model_validator(mode="after")
+    def _every_stage(self) -> Self:
+        stages = get_args(Stage)
+        missing = [s for s in stages if s not in self.onboarding]
+        unknown = [s for s in self.onboarding if s not in stages]
+        if missing or unknown:
+            raise ValueError(
+                "onboarding: one score per stage"
+                + (f"; no score for stage(s) {', '.join(missing)}" if missing else "")
+                + (f"; unknown stage(s) {', '.join(unknown)}" if unknown else "")
+            )
+        return self
+
+
+class HealthPolicy(_Strict):
+    weights: HealthWeights
+    bands: HealthBands
+    thresholds: HealthThresholds
+
+
 class PolicySet(_Strict):
     """Every policy file, as loaded together, with the hash of their contents.
 
@@ -268,6 +369,7 @@ class PolicySet(_Strict):
     routing: RoutingPolicy
     onboarding: OnboardingPolicy | None = None  # added after the first escalations shipped
     renewal: RenewalPolicy | None = None  # added with the renewal packages
+    health: HealthPolicy | None = None  # added with the health score
 
     @model_validator(mode="after")
     def _actions_exist(self) -> PolicySet:
