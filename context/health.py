@@ -274,6 +274,9 @@ def compute_health(
     )
 
 
+_STORED = {"account_id", "computed_at", "as_of", "score", "band", "policy_version"}
+
+
 def store_health(s: Session, health: AccountHealth) -> None:
     """Write the score to the history: one row per account and day, so computing a
     day again replaces that day's row (idempotent) and keeps the earlier days."""
@@ -285,13 +288,8 @@ def store_health(s: Session, health: AccountHealth) -> None:
     )
     s.add(
         HealthScore(
-            account_id=health.account_id,
-            computed_at=health.computed_at,
-            as_of=health.as_of,
-            score=health.score,
-            band=health.band,
+            **health.model_dump(include=_STORED),
             components=[c.model_dump(mode="json") for c in health.components],
-            policy_version=health.policy_version,
         )
     )
     s.commit()
