@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.records import RecordActivities
     from contracts import names
     from contracts.autonomy import AutonomyDecision, AutonomyLevel
+    from contracts.markdown import md
     from contracts.onboarding import (
         CustomerEventInput,
         MilestoneState,
@@ -491,9 +492,9 @@ class OnboardingWorkflow(HumanDecisions):
         for m in self.milestones.values():
             how = m.completed_by or m.message or ""
             lines.append(
-                f"| {m.day} | {m.title} | {m.autonomy.value if m.autonomy else ''} | "
-                f"**{m.status}** {how} | {self._at(m.day):%Y-%m-%d} |"
+                f"| {m.day} | {md(m.title)} | {m.autonomy.value if m.autonomy else ''} | "
+                f"**{m.status}** {md(how)} | {self._at(m.day):%Y-%m-%d} |"
             )
         if self.events:
-            lines += ["", "Events: " + "; ".join(self.events[-5:])]
+            lines += ["", "Events: " + md("; ".join(self.events[-5:]))]  # signals' words
         return lines
