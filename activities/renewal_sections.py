@@ -36,7 +36,7 @@ from contracts.renewal import (
 )
 
 
-def _anger_judge(facts: AccountFacts) -> sections.AngerJudge:
+def anger_judge(facts: AccountFacts) -> sections.AngerJudge:
     """The same keyword rules the escalation workflow uses, applied to an open ticket."""
 
     def judge(row: SupportTicket, open_count: int) -> tuple[bool, float]:
@@ -95,7 +95,7 @@ class RenewalSectionActivities:
             as_of,
             usage,
             sections.contacts_of(s, facts.account_id),
-            _anger_judge(facts),
+            anger_judge(facts),
             sections.conversations(s, facts.account_id, as_of),
         )
 
@@ -110,7 +110,7 @@ class RenewalSectionActivities:
             contacts = sections.contacts_of(s, facts.account_id)
             talks = sections.conversations(s, facts.account_id, inp.as_of)
             risk = sections.risk_assessment(
-                s, facts, inp.as_of, usage, contacts, _anger_judge(facts), talks
+                s, facts, inp.as_of, usage, contacts, anger_judge(facts), talks
             )
             return RenewalSections(
                 usage=usage,

@@ -39,9 +39,9 @@ from context.renewal_sections import (
     CHAMPION_ROLE,
     AngerJudge,
     _day_start,
-    _nps,
     contacts_of,
     daily_usage,
+    nps_of,
     usage_report,
 )
 from context.tables import OPEN_TICKET_STATUSES, HealthScore, NpsResponse, SupportTicket
@@ -169,7 +169,7 @@ def _nps_component(s: Session, account_id: str, as_of: date, t: HealthThresholds
         )
         .order_by(col(NpsResponse.at), col(NpsResponse.id))
     ).all()
-    nps, promoters, detractors = _nps([r.score for r in rows])
+    nps, promoters, detractors = nps_of([r.score for r in rows])
     return _component(
         "nps",
         t.no_nps_score if nps is None else ramp(nps, t.nps),

@@ -442,7 +442,7 @@ def relationship_gaps(
     return gaps
 
 
-def _nps(scores: list[int]) -> tuple[float | None, int, int]:
+def nps_of(scores: list[int]) -> tuple[float | None, int, int]:
     """(NPS, promoters, detractors): % scoring 9-10 minus % scoring 0-6, 1 decimal."""
     promoters = sum(score >= PROMOTER_SCORE for score in scores)
     detractors = sum(score <= DETRACTOR_SCORE for score in scores)
@@ -540,7 +540,7 @@ def risk_assessment(
     previous = [r for r in responses if r.at < split]
     nps_recent = round(sum(r.score for r in recent) / len(recent), 1) if recent else None
     nps_previous = round(sum(r.score for r in previous) / len(previous), 1) if previous else None
-    nps_score, promoters, detractors = _nps([r.score for r in recent])
+    nps_score, promoters, detractors = nps_of([r.score for r in recent])
     said = [
         _said("nps", r.id, f"NPS response {r.score}/10 from {r.contact_email}", r.at, r.comment)
         for r in recent

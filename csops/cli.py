@@ -705,7 +705,7 @@ def health(
     or with --json every component and its evidence."""
     from sqlmodel import col, select
 
-    from activities.renewal_sections import _anger_judge  # the escalation's rules
+    from activities.renewal_sections import anger_judge  # the escalation's rules
     from context.db import session
     from context.health import record_health
     from context.tables import Account
@@ -725,7 +725,7 @@ def health(
 
     results = []
     for done, account_id in enumerate(ids, 1):
-        results.append(record_health(engine, account_id, day, policies, _anger_judge))
+        results.append(record_health(engine, account_id, day, policies, anger_judge))
         if len(ids) > PROGRESS_EVERY and (done % PROGRESS_EVERY == 0 or done == len(ids)):
             typer.echo(f"[{done}/{len(ids)}] health computed", err=True)
 

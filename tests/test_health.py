@@ -17,7 +17,7 @@ import yaml
 from support.cli import cli_env, csops
 from support.renewal import q
 
-from activities.renewal_sections import _anger_judge
+from activities.renewal_sections import anger_judge
 from context.db import make_engine, session
 from context.health import compute_health, record_health
 from csops.demo_book import generate_book
@@ -186,8 +186,8 @@ def test_a_declining_account_scores_lower_than_a_healthy_one(engine):
     assert declining[0] < 0 < healthy[0]
     policies = load_policies()
     with session(engine) as s:
-        low = compute_health(s, declining[2], AS_OF, policies, _anger_judge)
-        high = compute_health(s, healthy[2], AS_OF, policies, _anger_judge)
+        low = compute_health(s, declining[2], AS_OF, policies, anger_judge)
+        high = compute_health(s, healthy[2], AS_OF, policies, anger_judge)
     assert low.score < high.score
     assert low.band != "healthy"
 
