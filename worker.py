@@ -24,6 +24,7 @@ from activities.context_pulls import ContextActivities
 from activities.deciders import DeciderActivities
 from activities.deliveries import DeliveryActivities, run_outbox
 from activities.digest import DigestActivities
+from activities.health import HealthActivities
 from activities.llm_gateway import LlmActivities
 from activities.onboarding import OnboardingActivities
 from activities.records import RecordActivities
@@ -41,6 +42,7 @@ from policies.loader import load_policies
 from workflows.digest import CsmDigestWorkflow
 from workflows.escalation import EscalationWorkflow
 from workflows.handler_guard import HandlerGuard
+from workflows.health import HealthSweepWorkflow
 from workflows.onboarding import OnboardingWorkflow
 from workflows.renewal import RenewalPackageWorkflow, RenewalSweepWorkflow
 
@@ -50,6 +52,7 @@ WORKFLOWS = [
     RenewalPackageWorkflow,
     RenewalSweepWorkflow,
     CsmDigestWorkflow,
+    HealthSweepWorkflow,
 ]
 # The Worker and every Replayer run the workflows with the same interceptors.
 INTERCEPTORS = [HandlerGuard()]
@@ -96,6 +99,7 @@ def build_worker(
     digest = DigestActivities(engine, client)
     deciders = DeciderActivities(client)
     deliveries = DeliveryActivities(engine)
+    health = HealthActivities(engine, settings.policy_dir)
     return Worker(
         client,
         task_queue=task_queue,
@@ -127,6 +131,7 @@ def build_worker(
             digest.send_csm_digests,
             deciders.check_decider,
             deliveries.delivery_status,
+            health.record_health_batch,
         ],
         interceptors=[*INTERCEPTORS, *options.pop("interceptors", [])],
         workflow_runner=workflow_runner,

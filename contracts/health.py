@@ -1,6 +1,6 @@
 """A standing account health score: its components with the evidence behind each,
-the score, its band and its movement. Pydantic only: the nightly sweep will carry
-these through Temporal."""
+the score, its band and its movement; and the nightly sweep that records it for
+every account. Pydantic only: these cross Temporal."""
 
 from __future__ import annotations
 
@@ -47,3 +47,48 @@ class AccountHealth(BaseModel):
     weakest: ComponentName  # the component with the lowest sub-score
     components: list[HealthComponent]
     policy_version: str
+
+
+class HealthCounts(BaseModel):
+    scored: int = 0
+    bands: dict[str, int] = {}  # band -> accounts in it
+    failed: int = 0
+    failures: list[str] = []  # the first few, with their reason
+
+    def plus(self, other: HealthCounts) -> HealthCounts:
+        bands = dict(self.bands)
+        for band, n in other.bands.items():
+            bands[band] = bands.get(band, 0) + n
+        return HealthCounts(
+            scored=self.scored + other.scored,
+            bands=bands,
+            failed=self.failed + other.failed,
+            failures=[*self.failures, *other.failures][:20],
+        )
+
+
+class HealthSweepInput(BaseModel):
+    """Empty when the Schedule starts it; filled in when it continues as new."""
+
+    as_of: date | None = None
+    after_account_id: str | None = None
+    totals: HealthCounts = HealthCounts()
+    batches_done: int = 0
+
+
+class HealthBatchInput(BaseModel):
+    as_of: date
+    after_account_id: str | None
+    batch_size: int
+
+
+class HealthBatchResult(BaseModel):
+    counts: HealthCounts
+    last_account_id: str | None
+    done: bool  # no account after this batch
+
+
+class HealthSweepReport(BaseModel):
+    as_of: date
+    counts: HealthCounts
+    batches: int

@@ -13,6 +13,7 @@ ONBOARDING_WORKFLOW = "OnboardingWorkflow"
 RENEWAL_PACKAGE_WORKFLOW = "RenewalPackageWorkflow"
 RENEWAL_SWEEP_WORKFLOW = "RenewalSweepWorkflow"
 CSM_DIGEST_WORKFLOW = "CsmDigestWorkflow"
+HEALTH_SWEEP_WORKFLOW = "HealthSweepWorkflow"
 
 # The human-decision protocol, the same on every workflow that asks a human
 DECIDE = "decide"  # a signal (for the UI) and an update (for programs)
@@ -43,6 +44,8 @@ RENEWAL_SWEEP_SCHEDULE = "renewal-sweep-nightly"
 RENEWAL_SWEEP_RUN_PREFIX = "renewal-sweep"
 CSM_DIGEST_SCHEDULE = "csm-digest-daily"
 CSM_DIGEST_RUN_PREFIX = "csm-digest"
+HEALTH_SWEEP_SCHEDULE = "health-sweep-nightly"
+HEALTH_SWEEP_RUN_PREFIX = "health-sweep"
 
 # Patch ids (workflow.patched): each keeps histories recorded before it replaying
 PATCH_RENEWAL_TERMS_REQUESTS = "renewal-terms-requests"

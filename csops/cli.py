@@ -743,7 +743,9 @@ def health(
 
 
 schedule_app = typer.Typer(
-    help="The nightly renewal sweep Schedule (renewal-sweep-nightly).", no_args_is_help=True
+    help="The Schedules: the nightly renewal sweep (renewal-sweep-nightly), the CSM digest "
+    "(csm-digest-daily) and the nightly health sweep (health-sweep-nightly).",
+    no_args_is_help=True,
 )
 app.add_typer(schedule_app, name="schedule")
 
@@ -755,14 +757,23 @@ def schedule_install(
     digest_cron: str = typer.Option("0 7 * * 1-5", help="When the CSM digest goes out."),
     as_json: JsonOpt = False,
 ) -> None:
-    """Create or update both Schedules: the renewal sweep and the CSM digest
-    (overlap: skip; missed runs caught up within a window)."""
-    from csops.schedules import DIGEST_SCHEDULE_ID, SCHEDULE_ID, install, install_digest
+    """Create or update the three Schedules: the renewal sweep, the CSM digest and
+    the health sweep (its time in policies/health.yaml); overlap: skip, missed runs
+    caught up within a window."""
+    from csops.schedules import (
+        DIGEST_SCHEDULE_ID,
+        HEALTH_SCHEDULE_ID,
+        SCHEDULE_ID,
+        install,
+        install_digest,
+        install_health,
+    )
     from policies.model import known_timezone
 
     settings = _settings()
-    renewal_policy = _policies(settings).renewal
-    assert renewal_policy is not None  # the loader always fills it
+    policies = _policies(settings)
+    renewal_policy, health_policy = policies.renewal, policies.health
+    assert renewal_policy is not None and health_policy is not None  # the loader fills them
     d = renewal_policy.schedule
     tz = timezone or d.timezone
     try:
@@ -775,12 +786,20 @@ def schedule_install(
         return (
             await install(client, settings.task_queue, cron or d.cron, tz, d.catchup_window_hours),
             await install_digest(client, settings.task_queue, digest_cron, tz),
+            await install_health(client, settings.task_queue, health_policy.sweep),
         )
 
-    sweep, digest = asyncio.run(go())
+    sweep, digest, health = asyncio.run(go())
+    h = health_policy.sweep
     data = [
         {"schedule_id": SCHEDULE_ID, "result": sweep, "cron": cron or d.cron, "timezone": tz},
         {"schedule_id": DIGEST_SCHEDULE_ID, "result": digest, "cron": digest_cron, "timezone": tz},
+        {
+            "schedule_id": HEALTH_SCHEDULE_ID,
+            "result": health,
+            "cron": h.cron,
+            "timezone": h.timezone,
+        },
     ]
 
     def human() -> None:
@@ -792,20 +811,27 @@ def schedule_install(
 
 @schedule_app.command("show")
 def schedule_show(as_json: JsonOpt = False) -> None:
-    """Both Schedules: when they run (in words and cron), the next runs, paused or
-    not, and the recent runs with their start time, workflow id, status and outcome."""
-    from csops.schedules import DIGEST_SCHEDULE_ID, SCHEDULE_ID, show, show_in_words
+    """The installed Schedules: when they run (in words and cron), the next runs,
+    paused or not, and the recent runs with their start time, workflow id, status
+    and outcome."""
+    from csops.schedules import ALL_SCHEDULE_IDS, show, show_in_words
 
     settings = _settings()
 
     async def go():
-        from temporalio.service import RPCError
+        from temporalio.service import RPCError, RPCStatusCode
 
-        try:
-            client = await _client(settings)
-            return [await show(client, SCHEDULE_ID), await show(client, DIGEST_SCHEDULE_ID)]
-        except RPCError as err:
-            fail(f"{err.message} (run `csops schedule install` first)", code=2)
+        client = await _client(settings)
+        shown = []
+        for schedule_id in ALL_SCHEDULE_IDS:
+            try:
+                shown.append(await show(client, schedule_id))
+            except RPCError as err:
+                if err.status != RPCStatusCode.NOT_FOUND:
+                    fail(f"{schedule_id}: {err.message}")
+        if not shown:
+            fail("no Schedule is installed (run `csops schedule install` first)", code=2)
+        return shown
 
     data = asyncio.run(go())
     emit(data, as_json, lambda: typer.echo("\n\n".join("\n".join(show_in_words(v)) for v in data)))
@@ -814,13 +840,17 @@ def schedule_show(as_json: JsonOpt = False) -> None:
 @schedule_app.command("trigger")
 def schedule_trigger(
     digest: bool = typer.Option(False, "--digest", help="Send the CSM digest instead."),
+    health: bool = typer.Option(False, "--health", help="Run the health sweep instead."),
     as_json: JsonOpt = False,
 ) -> None:
-    """Run the sweep (or, with --digest, the CSM digest) now, through its Schedule."""
-    from csops.schedules import DIGEST_SCHEDULE_ID, SCHEDULE_ID
+    """Run the renewal sweep (or, with --digest, the CSM digest; with --health, the
+    health sweep) now, through its Schedule."""
+    from csops.schedules import DIGEST_SCHEDULE_ID, HEALTH_SCHEDULE_ID, SCHEDULE_ID
 
+    if digest and health:
+        fail("give --digest or --health, not both", code=2)
     settings = _settings()
-    schedule_id = DIGEST_SCHEDULE_ID if digest else SCHEDULE_ID
+    schedule_id = DIGEST_SCHEDULE_ID if digest else HEALTH_SCHEDULE_ID if health else SCHEDULE_ID
 
     async def go():
         from temporalio.service import RPCError
@@ -840,8 +870,8 @@ def schedule_trigger(
 
 @schedule_app.command("remove")
 def schedule_remove(as_json: JsonOpt = False) -> None:
-    """Delete both Schedules (running sweeps finish)."""
-    from csops.schedules import DIGEST_SCHEDULE_ID, SCHEDULE_ID
+    """Delete the Schedules (running sweeps finish)."""
+    from csops.schedules import ALL_SCHEDULE_IDS
 
     settings = _settings()
 
@@ -850,7 +880,7 @@ def schedule_remove(as_json: JsonOpt = False) -> None:
 
         client = await _client(settings)
         removed = []
-        for schedule_id in (SCHEDULE_ID, DIGEST_SCHEDULE_ID):
+        for schedule_id in ALL_SCHEDULE_IDS:
             try:
                 await client.get_schedule_handle(schedule_id).delete()
                 removed.append(schedule_id)

@@ -29,10 +29,15 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from contracts import names
 from contracts.digest import DigestInput, DigestResult
+from contracts.health import HealthSweepInput, HealthSweepReport
 from contracts.sweep import SweepInput, SweepReport
+from policies.model import HealthSweep
 
 SCHEDULE_ID = names.RENEWAL_SWEEP_SCHEDULE
 DIGEST_SCHEDULE_ID = names.CSM_DIGEST_SCHEDULE
+HEALTH_SCHEDULE_ID = names.HEALTH_SWEEP_SCHEDULE
+# Every Schedule csops installs, in the order `schedule show` lists them.
+ALL_SCHEDULE_IDS = (SCHEDULE_ID, DIGEST_SCHEDULE_ID, HEALTH_SCHEDULE_ID)
 DIGEST_CRON = "0 7 * * 1-5"  # weekday mornings
 
 
@@ -89,6 +94,23 @@ def digest_schedule(task_queue: str, cron: str, timezone: str) -> Schedule:
     )
 
 
+def health_schedule(task_queue: str, sweep: HealthSweep) -> Schedule:
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            names.HEALTH_SWEEP_WORKFLOW,
+            HealthSweepInput(),
+            id=names.HEALTH_SWEEP_RUN_PREFIX,
+            task_queue=task_queue,
+            static_summary="Nightly health sweep: every account's health score for the day",
+        ),
+        spec=ScheduleSpec(cron_expressions=[sweep.cron], time_zone_name=sweep.timezone),
+        policy=SchedulePolicy(
+            overlap=ScheduleOverlapPolicy.SKIP,
+            catchup_window=timedelta(hours=sweep.catchup_window_hours),
+        ),
+    )
+
+
 async def put_schedule(client: Client, schedule_id: str, schedule: Schedule) -> str:
     """Create the Schedule, or update it in place; returns "created" or "updated"."""
     try:
@@ -112,6 +134,11 @@ async def install(
     )
 
 
+async def install_health(client: Client, task_queue: str, sweep: HealthSweep) -> str:
+    """The health sweep Schedule (`policies/health.yaml`'s `sweep`)."""
+    return await put_schedule(client, HEALTH_SCHEDULE_ID, health_schedule(task_queue, sweep))
+
+
 async def install_digest(
     client: Client, task_queue: str, cron: str = DIGEST_CRON, timezone: str = "UTC"
 ) -> str:
@@ -131,6 +158,7 @@ def cron_in_words(cron: str) -> str:
 RESULT_TYPES: dict[str, type[BaseModel]] = {
     names.RENEWAL_SWEEP_WORKFLOW: SweepReport,
     names.CSM_DIGEST_WORKFLOW: DigestResult,
+    names.HEALTH_SWEEP_WORKFLOW: HealthSweepReport,
 }
 
 
@@ -150,6 +178,15 @@ def result_in_words(result: Any) -> str:
             text += f"; {c.skipped:,} already assembled or running"
         if c.failed:
             text += f"; {c.failed:,} failed" + (f" (first: {c.failures[0]})" if c.failures else "")
+        return text
+    if isinstance(result, HealthSweepReport):
+        h = result.counts
+        bands = ", ".join(f"{n:,} {band}" for band, n in sorted(h.bands.items()))
+        text = f"scored {_plural(h.scored, 'account')} for {result.as_of}" + (
+            f" ({bands})" if bands else ""
+        )
+        if h.failed:
+            text += f"; {h.failed:,} failed" + (f" (first: {h.failures[0]})" if h.failures else "")
         return text
     if isinstance(result, DigestResult):
         text = (

@@ -142,28 +142,37 @@ async def _prepare(
     from csops.schedules import (
         DIGEST_CRON,
         DIGEST_SCHEDULE_ID,
+        HEALTH_SCHEDULE_ID,
         SCHEDULE_ID,
         first_run_report,
         install,
         install_digest,
+        install_health,
     )
     from policies.loader import load_policies
 
-    renewal_policy = load_policies(settings.policy_dir).renewal
-    assert renewal_policy is not None  # the loader always fills it
+    policies = load_policies(settings.policy_dir)
+    renewal_policy, health_policy = policies.renewal, policies.health
+    assert renewal_policy is not None and health_policy is not None  # the loader fills them
     nightly = renewal_policy.schedule
     what = await install(
         client, settings.task_queue, nightly.cron, nightly.timezone, nightly.catchup_window_hours
     )
     digest_what = await install_digest(client, settings.task_queue, timezone=nightly.timezone)
+    health_what = await install_health(client, settings.task_queue, health_policy.sweep)
+    health_schedule = client.get_schedule_handle(HEALTH_SCHEDULE_ID)
+    if not (await health_schedule.describe()).info.recent_actions:
+        await health_schedule.trigger()  # the first run: every account's score now
+        health_what += ", triggered once"
     schedule = client.get_schedule_handle(SCHEDULE_ID)
     if not (await schedule.describe()).info.recent_actions:
         await schedule.trigger()  # the first run: packages for the renewals in the window now
         what += ", triggered once"
     # What the runs did, from Temporal: the sweep's report, the digest's last run.
-    sweep_run, digest_run = await asyncio.gather(
+    sweep_run, digest_run, health_run = await asyncio.gather(
         first_run_report(client, SCHEDULE_ID, FIRST_RUN_WAIT_S),
         first_run_report(client, DIGEST_SCHEDULE_ID, 0),
+        first_run_report(client, HEALTH_SCHEDULE_ID, FIRST_RUN_WAIT_S),
     )
     _say(
         f"• Schedule {SCHEDULE_ID} {what} ({nightly.cron} {nightly.timezone}) → {sweep_run}; "
@@ -172,6 +181,11 @@ async def _prepare(
     _say(
         f"• Schedule {DIGEST_SCHEDULE_ID} {digest_what} ({DIGEST_CRON} {nightly.timezone}) "
         f"→ {digest_run}"
+    )
+    h = health_policy.sweep
+    _say(
+        f"• Schedule {HEALTH_SCHEDULE_ID} {health_what} ({h.cron} {h.timezone}) → {health_run}; "
+        "scores: `csops health --all`"
     )
     from csops.artifact_server import serve_artifacts
 

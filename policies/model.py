@@ -350,10 +350,22 @@ class HealthThresholds(_Strict):
         return self
 
 
+class HealthSweep(_Strict):
+    """The nightly health sweep: accounts per activity, batches per workflow run
+    (then it continues as new, so its history stays small on a large book)."""
+
+    cron: str = "30 1 * * *"  # before the renewal sweep, so its briefs see tonight's
+    timezone: Annotated[str, AfterValidator(known_timezone)] = "UTC"
+    catchup_window_hours: int = Field(6, gt=0)
+    batch_size: int = Field(200, ge=1, le=5_000)
+    batches_per_run: int = Field(25, ge=1)
+
+
 class HealthPolicy(_Strict):
     weights: HealthWeights
     bands: HealthBands
     thresholds: HealthThresholds
+    sweep: HealthSweep = HealthSweep()
 
 
 class PolicySet(_Strict):
