@@ -41,21 +41,43 @@ ALL_SCHEDULE_IDS = (SCHEDULE_ID, DIGEST_SCHEDULE_ID, HEALTH_SCHEDULE_ID)
 DIGEST_CRON = "0 7 * * 1-5"  # weekday mornings
 
 
-def sweep_schedule(task_queue: str, cron: str, timezone: str, catchup_hours: int) -> Schedule:
+def _schedule(
+    workflow: str,
+    inp: Any,
+    run_prefix: str,
+    summary: str,
+    task_queue: str,
+    cron: str,
+    timezone: str,
+    catchup_hours: float,
+) -> Schedule:
+    """A Schedule that starts `workflow` at `cron`; a run still going when the next
+    is due means the next is skipped, never two at once."""
     return Schedule(
         action=ScheduleActionStartWorkflow(
-            names.RENEWAL_SWEEP_WORKFLOW,
-            SweepInput(),
-            id=names.RENEWAL_SWEEP_RUN_PREFIX,  # the Schedule appends the scheduled time
+            workflow,
+            inp,
+            id=run_prefix,  # the Schedule appends the scheduled time
             task_queue=task_queue,
-            static_summary="Nightly renewal sweep: start the pre-call packages entering the window",
+            static_summary=summary,
         ),
         spec=ScheduleSpec(cron_expressions=[cron], time_zone_name=timezone),
         policy=SchedulePolicy(
-            # A sweep still running when the next is due: skip, never two at once.
-            overlap=ScheduleOverlapPolicy.SKIP,
-            catchup_window=timedelta(hours=catchup_hours),
+            overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(hours=catchup_hours)
         ),
+    )
+
+
+def sweep_schedule(task_queue: str, cron: str, timezone: str, catchup_hours: int) -> Schedule:
+    return _schedule(
+        names.RENEWAL_SWEEP_WORKFLOW,
+        SweepInput(),
+        names.RENEWAL_SWEEP_RUN_PREFIX,
+        "Nightly renewal sweep: start the pre-call packages entering the window",
+        task_queue,
+        cron,
+        timezone,
+        catchup_hours,
     )
 
 
@@ -78,36 +100,28 @@ def calendar_as_cron(c) -> str:
 
 
 def digest_schedule(task_queue: str, cron: str, timezone: str) -> Schedule:
-    return Schedule(
-        action=ScheduleActionStartWorkflow(
-            names.CSM_DIGEST_WORKFLOW,
-            DigestInput(),
-            id=names.CSM_DIGEST_RUN_PREFIX,
-            task_queue=task_queue,
-            static_summary="Morning digest: what waits for each CSM, through the outbox",
-        ),
-        spec=ScheduleSpec(cron_expressions=[cron], time_zone_name=timezone),
-        # A digest is only worth sending on its own morning.
-        policy=SchedulePolicy(
-            overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(hours=3)
-        ),
+    return _schedule(
+        names.CSM_DIGEST_WORKFLOW,
+        DigestInput(),
+        names.CSM_DIGEST_RUN_PREFIX,
+        "Morning digest: what waits for each CSM, through the outbox",
+        task_queue,
+        cron,
+        timezone,
+        3,  # a digest is only worth sending on its own morning
     )
 
 
 def health_schedule(task_queue: str, sweep: HealthSweep) -> Schedule:
-    return Schedule(
-        action=ScheduleActionStartWorkflow(
-            names.HEALTH_SWEEP_WORKFLOW,
-            HealthSweepInput(),
-            id=names.HEALTH_SWEEP_RUN_PREFIX,
-            task_queue=task_queue,
-            static_summary="Nightly health sweep: every account's health score for the day",
-        ),
-        spec=ScheduleSpec(cron_expressions=[sweep.cron], time_zone_name=sweep.timezone),
-        policy=SchedulePolicy(
-            overlap=ScheduleOverlapPolicy.SKIP,
-            catchup_window=timedelta(hours=sweep.catchup_window_hours),
-        ),
+    return _schedule(
+        names.HEALTH_SWEEP_WORKFLOW,
+        HealthSweepInput(),
+        names.HEALTH_SWEEP_RUN_PREFIX,
+        "Nightly health sweep: every account's health score for the day",
+        task_queue,
+        sweep.cron,
+        sweep.timezone,
+        sweep.catchup_window_hours,
     )
 
 
