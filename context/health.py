@@ -38,9 +38,9 @@ from context.queries import account_facts
 from context.renewal_sections import (
     CHAMPION_ROLE,
     AngerJudge,
-    _day_start,
     contacts_of,
     daily_usage,
+    day_start,
     nps_of,
     usage_report,
 )
@@ -124,8 +124,8 @@ def _tickets(
     s: Session, facts: AccountFacts, as_of: date, t: HealthThresholds, judge: AngerJudge | None
 ) -> dict:
     rules = t.tickets
-    end = _day_start(as_of + timedelta(days=1))
-    since = _day_start(as_of - timedelta(days=rules.recent_days - 1))
+    end = day_start(as_of + timedelta(days=1))
+    since = day_start(as_of - timedelta(days=rules.recent_days - 1))
     is_recent = (col(SupportTicket.created_at) >= since).label("recent")
     rows = s.exec(
         select(SupportTicket, is_recent)
@@ -164,8 +164,8 @@ def _nps_component(s: Session, account_id: str, as_of: date, t: HealthThresholds
         select(NpsResponse)
         .where(
             NpsResponse.account_id == account_id,
-            NpsResponse.at >= _day_start(as_of - timedelta(days=t.nps_window_days - 1)),
-            NpsResponse.at < _day_start(as_of + timedelta(days=1)),
+            NpsResponse.at >= day_start(as_of - timedelta(days=t.nps_window_days - 1)),
+            NpsResponse.at < day_start(as_of + timedelta(days=1)),
         )
         .order_by(col(NpsResponse.at), col(NpsResponse.id))
     ).all()

@@ -119,7 +119,7 @@ STALE_RELATIONSHIP_DAYS, STALE_RELATIONSHIP_WEIGHT = 30, 5  # nobody touched wit
 # ---------------------------------------------------------------- reads
 
 
-def _day_start(day: date) -> datetime:
+def day_start(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC)
 
 
@@ -295,8 +295,8 @@ def roi_proof(
         .where(
             AuditEvent.account_id == facts.account_id,
             AuditEvent.actor == "agent",
-            AuditEvent.at >= _day_start(window_start),
-            AuditEvent.at < _day_start(as_of + timedelta(days=1)),
+            AuditEvent.at >= day_start(window_start),
+            AuditEvent.at < day_start(as_of + timedelta(days=1)),
         )
     ).one()
 
@@ -360,8 +360,8 @@ def _said(
 def conversations(s: Session, account_id: str, as_of: date) -> list[EvidenceLink]:
     """CRM notes and call transcripts of the 90-day window, newest first: the
     records a relationship claim points to when they name the person."""
-    since = _day_start(as_of - timedelta(days=WINDOW_DAYS - 1))
-    until = _day_start(as_of + timedelta(days=1))
+    since = day_start(as_of - timedelta(days=WINDOW_DAYS - 1))
+    until = day_start(as_of + timedelta(days=1))
     links = [
         _said("note", n.id, f"CRM note by {n.author}", n.at, n.text)
         for n in s.exec(
@@ -526,13 +526,13 @@ def risk_assessment(
             )
         )
 
-    split = _day_start(as_of - timedelta(days=WINDOW_DAYS - 1))
+    split = day_start(as_of - timedelta(days=WINDOW_DAYS - 1))
     responses = s.exec(
         select(NpsResponse)
         .where(
             NpsResponse.account_id == facts.account_id,
-            NpsResponse.at >= _day_start(as_of - timedelta(days=2 * WINDOW_DAYS - 1)),
-            NpsResponse.at < _day_start(as_of + timedelta(days=1)),
+            NpsResponse.at >= day_start(as_of - timedelta(days=2 * WINDOW_DAYS - 1)),
+            NpsResponse.at < day_start(as_of + timedelta(days=1)),
         )
         .order_by(col(NpsResponse.at), col(NpsResponse.id))
     ).all()
@@ -744,7 +744,7 @@ TERMS_REQUEST = re.compile(
 
 def terms_requests(s: Session, account_id: str, as_of: date) -> list[str]:
     """Where, in the last 90 days, the customer asked for non-standard terms."""
-    since = _day_start(as_of - timedelta(days=89))
+    since = day_start(as_of - timedelta(days=89))
     found = []
     for kind, model, stamp, text_of in (
         ("CRM note", CrmNote, "at", lambda r: r.text),

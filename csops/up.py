@@ -117,6 +117,7 @@ async def _prepare(
     children.append(await asyncio.to_thread(_start_worker, data_dir, address))
 
     _say("• submitting demo tickets")
+    expected = 0  # the human requests the submitted demo tickets open
     for t in DEMO_TICKETS:
         try:
             account = pick_account(engine, t.pick, owner=DEMO_CSM)
@@ -126,6 +127,7 @@ async def _prepare(
         launch = await submit_ticket(
             engine, client, settings.task_queue, t.ticket_id, account, t.subject, t.body
         )
+        expected += t.opens_requests
         state = "started" if launch.started else "already routed earlier"
         _say(f"    {launch.handle.id:<20} {account}  {state}: {t.expect}")
 
@@ -198,7 +200,6 @@ async def _prepare(
     # Give the worker a moment to route them, then show what waits.
     items: list = []
     silent: list[str] = []
-    expected = sum(t.opens_requests for t in DEMO_TICKETS)
     seen = []
     for _ in range(40):  # visibility lags the workflows by a moment
         await asyncio.sleep(0.5)

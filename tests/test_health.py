@@ -15,7 +15,7 @@ from datetime import date, timedelta
 import pytest
 import yaml
 from support.cli import cli_env, csops
-from support.renewal import q
+from support.renewal import q, seeded_book
 
 from activities.renewal_sections import anger_judge
 from context.db import make_engine, session
@@ -29,9 +29,7 @@ OPEN = ("open", "new", "awaiting_human", "escalated")
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
-    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('health')}/c.db")
-    generate_book(engine, accounts=40, seed=13, as_of=AS_OF)
-    return engine
+    return seeded_book(tmp_path_factory.mktemp("health"), accounts=40, seed=13, as_of=AS_OF)
 
 
 @pytest.fixture(scope="module")
@@ -193,8 +191,7 @@ def test_a_declining_account_scores_lower_than_a_healthy_one(engine):
 
 
 def test_history_keeps_a_row_per_day_and_the_second_day_has_a_trend(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path}/h.db")
-    generate_book(engine, accounts=6, seed=3, as_of=AS_OF)
+    engine = seeded_book(tmp_path, accounts=6, seed=3, as_of=AS_OF)
     account = account_ids(engine)[0]
     policies = load_policies()
     week_before = AS_OF - timedelta(days=7)

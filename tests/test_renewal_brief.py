@@ -17,12 +17,10 @@ from datetime import date, timedelta
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from PIL import Image, ImageChops
-from support.renewal import package_of, q, usage_sum
+from support.renewal import package_of, q, seeded_book, usage_sum
 
 from activities.renewal_sections import RenewalSectionActivities
 from adapters.renewal_artifacts import chart_figures, render_package, usage_charts
-from context.db import make_engine
-from csops.demo_book import generate_book
 
 AS_OF = date(2026, 11, 1)
 DAY = timedelta(days=1)
@@ -35,9 +33,7 @@ ADD_ON = {"agent resolution add-on": 0.08, "API volume add-on": 0.10}
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
-    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('brief')}/c.db")
-    generate_book(engine, accounts=80, seed=11, as_of=AS_OF)
-    return engine
+    return seeded_book(tmp_path_factory.mktemp("brief"), accounts=80, seed=11, as_of=AS_OF)
 
 
 @pytest.fixture(scope="module")

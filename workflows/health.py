@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 from workflows import reads
+from workflows.options import run_is_full
 from workflows.required import required
 
 
@@ -53,10 +54,7 @@ class HealthSweepWorkflow:
             cursor, batches = batch.last_account_id, batches + 1
             if batch.done:
                 break
-            if (
-                batches - inp.batches_done >= sweep.batches_per_run
-                or workflow.info().is_continue_as_new_suggested()
-            ):
+            if run_is_full(batches - inp.batches_done, sweep.batches_per_run):
                 workflow.continue_as_new(
                     HealthSweepInput(
                         as_of=as_of,

@@ -28,3 +28,9 @@ def activity_runner(local: bool):  # the SDK method itself, so its typed overloa
     """How to run an activity method: as a local activity (a quick read or insert: no
     task queue round trip, no workflow task of its own) or through the task queue."""
     return workflow.execute_local_activity_method if local else workflow.execute_activity_method
+
+
+def run_is_full(batches_this_run: int, batches_per_run: int) -> bool:
+    """A sweep continues as new after its run's share of batches, or sooner when the
+    server finds its history large: a night over a large book stays small runs."""
+    return batches_this_run >= batches_per_run or workflow.info().is_continue_as_new_suggested()

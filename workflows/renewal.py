@@ -47,6 +47,7 @@ from workflows.options import (
     RECORD_RETRY,
     RECORD_TIMEOUT,
     SECTION_TIMEOUT,
+    run_is_full,
 )
 from workflows.required import required
 
@@ -349,10 +350,7 @@ class RenewalSweepWorkflow:
             cursor, batches = batch.last_account_id, batches + 1
             if batch.done:
                 break
-            if (
-                batches - inp.batches_done >= r.sweep.batches_per_run
-                or workflow.info().is_continue_as_new_suggested()
-            ):
+            if run_is_full(batches - inp.batches_done, r.sweep.batches_per_run):
                 workflow.continue_as_new(
                     SweepInput(
                         as_of=as_of,

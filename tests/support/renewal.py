@@ -15,6 +15,16 @@ from contracts.renewal import RenewalPackage, SectionInput
 from policies.pricing import pricing_proposal
 
 
+def seeded_book(folder, accounts: int, seed: int, as_of: date) -> Engine:
+    """A context database in `folder` holding a demo book of that size and seed."""
+    from context.db import make_engine
+    from csops.demo_book import generate_book
+
+    engine = make_engine(f"sqlite:///{folder}/c.db")
+    generate_book(engine, accounts=accounts, seed=seed, as_of=as_of)
+    return engine
+
+
 def q(engine: Engine, sql: str, **params) -> list[tuple]:
     with engine.connect() as conn:
         return [tuple(r) for r in conn.execute(text(sql), params)]
