@@ -92,3 +92,75 @@ class HealthSweepReport(BaseModel):
     as_of: date
     counts: HealthCounts
     batches: int
+
+
+# ---------------------------------------------------------------- the account watch
+# What the nightly sweep finds for one account, sent to its watch workflow
+# (`health/{account_id}`), where the Risk and Growth agents act on it.
+
+
+class BandCrossing(BaseModel):
+    """The band got worse since the account's previous stored score."""
+
+    from_band: HealthBand
+    to_band: HealthBand
+    from_score: int
+    to_score: int
+    since: date  # the previous score's day
+
+
+class UsageAnomaly(BaseModel):
+    """A drop the detector flagged (policies/health.yaml `anomaly`)."""
+
+    feature: str
+    recent_days: int
+    recent_mean: float  # per day over the recent days
+    baseline_days: int
+    baseline_median: float
+    baseline_mad: float  # the spread used (MAD, or its flat-baseline substitute)
+    z: float  # modified z-score of the recent mean
+    z_at_most: float  # the policy's cut-off it crossed
+    records: list[str] = []  # "usage:active_users:2026-11-14" ... the recent days
+
+
+class Detractor(BaseModel):
+    """One NPS response at or under the policy's detractor score: one dip."""
+
+    response_id: int
+    score: int
+    at: datetime
+    contact_email: str
+    comment: str = ""
+
+    @property
+    def dip_key(self) -> str:
+        """What an internal ticket is opened for once: this response."""
+        return f"nps:{self.response_id}"
+
+
+class ExpansionSignal(BaseModel):
+    """Usage outgrowing the plan (the renewal package's expansion rules)."""
+
+    suggestions: list[str]  # "add 24 seats (100 → 124): utilisation 69.8%"
+    evidence: list[str]  # the figures behind each, in words
+    suggested_seats: int = 0
+    next_plan: str | None = None
+    add_ons: list[str] = []
+    records: list[str] = []
+
+
+class WatchFindings(BaseModel):
+    """One account's night: its health and what the agents may act on. The
+    expansion signal is set only when the Growth agent's conditions hold (risk low)."""
+
+    account_id: str
+    health: AccountHealth
+    crossing: BandCrossing | None = None
+    anomaly: UsageAnomaly | None = None
+    detractors: list[Detractor] = []  # new since the previous stored score
+    expansion: ExpansionSignal | None = None
+
+    @property
+    def at_risk(self) -> bool:
+        """The Risk agent acts (alert, summary, maybe a task)."""
+        return bool(self.crossing or self.anomaly or self.detractors)

@@ -21,6 +21,7 @@ from pydantic import (
 from contracts.accounts import SEGMENTS, Segment, Stage
 from contracts.autonomy import AutonomyLevel, WorkType
 from contracts.escalation import Language, Priority, RiskCategory, Severity
+from contracts.health import HealthBand
 from contracts.knowledge import Grounding
 from policies.addresses import email_address
 
@@ -361,11 +362,53 @@ class HealthSweep(_Strict):
     batches_per_run: int = Field(25, ge=1)
 
 
+class AnomalyDetector(_Strict):
+    """A drop in one feature's daily usage, judged against the account's own recent
+    past, not by a fixed percentage: the modified z-score (Iglewicz and Hoaglin,
+    1993) of the mean of the last `recent_days` against the daily values of the
+    `baseline_days` before them, z = 0.6745 x (recent mean - median) / MAD. A drop
+    is anomalous when z <= `z_at_most` (-3.5 is their outlier cut-off). A flat
+    baseline (MAD 0) uses 1.2533 x the mean absolute deviation instead; a baseline
+    averaging under `min_baseline_mean` is too little use to judge."""
+
+    feature: str = "active_users"
+    baseline_days: int = Field(28, ge=7, le=180)
+    recent_days: int = Field(7, ge=1, le=30)
+    z_at_most: float = Field(-3.5, lt=0)
+    min_baseline_mean: float = Field(1.0, ge=0)
+
+
+class RiskAgent(_Strict):
+    """When the Risk agent acts: a band worse than the day before, a usage anomaly,
+    or an NPS response at or under `detractor_at_most` (0-10). Accounts with ARR at
+    or above `csm_task_at_arr_at_least` also get a task for their CSM."""
+
+    detractor_at_most: int = Field(6, ge=0, le=10)
+    csm_task_at_arr_at_least: float = Field(50_000, ge=0)
+
+
+class GrowthAgent(_Strict):
+    """When the Growth agent drafts an expansion play: usage outgrows the plan (the
+    renewal package's expansion rules) and the account's band is one of
+    `play_in_bands`, with no usage anomaly; never for an account at risk."""
+
+    play_in_bands: list[HealthBand] = ["healthy", "watch"]
+
+    @model_validator(mode="after")
+    def _never_at_risk(self) -> Self:
+        if "at_risk" in self.play_in_bands:
+            raise ValueError("play_in_bands: an account at risk gets no expansion play")
+        return self
+
+
 class HealthPolicy(_Strict):
     weights: HealthWeights
     bands: HealthBands
     thresholds: HealthThresholds
     sweep: HealthSweep = HealthSweep()
+    anomaly: AnomalyDetector = AnomalyDetector()
+    risk: RiskAgent = RiskAgent()
+    growth: GrowthAgent = GrowthAgent()
 
 
 class PolicySet(_Strict):
