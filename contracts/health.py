@@ -164,3 +164,21 @@ class WatchFindings(BaseModel):
     def at_risk(self) -> bool:
         """The Risk agent acts (alert, summary, maybe a task)."""
         return bool(self.crossing or self.anomaly or self.detractors)
+
+
+class InternalTicketInput(BaseModel):
+    """Open the internal ticket for one NPS dip (idempotent by the dip key): the
+    account's health just recorded, the detractor response, and the watch workflow
+    that asks (kept with the ticket's record)."""
+
+    workflow_id: str
+    health: AccountHealth
+    detractor: Detractor
+
+
+class InternalTicketResult(BaseModel):
+    dip_key: str
+    opened: bool  # POSTed by this call; False: opened before, or no webhook configured
+    external_id: str | None = None  # the tracker's id (recorded or just created)
+    url: str | None = None  # the issue's link, when the tracker returned one
+    reason: str = ""  # why nothing was POSTed, in words
