@@ -269,7 +269,55 @@ class HealthScore(SQLModel, table=True):
     policy_version: str
 
 
+class InternalTicket(SQLModel, table=True):
+    """An internal ticket opened on the tracker's webhook for one NPS dip. The unique
+    dip key is what keeps a retried or repeated watch from opening it twice. Like
+    the audit log it records what happened outside, so a new demo book keeps it
+    (no foreign key to the account)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    dip_key: str = Field(unique=True)  # "nps:<response id>"
+    account_id: str = Field(index=True)
+    external_id: str  # the tracker's id (Linear identifier, Jira key)
+    url: str | None = None  # the issue's link, when the tracker returned one
+    opened_at: datetime
+    workflow_id: str
+
+
 def table(model: type[SQLModel]) -> Table:
     """A table model's Core table, for plain-row statements where loading model
     instances would cost more than the query (SQLModel does not type `__table__`)."""
     return model.__table__  # type: ignore[attr-defined]
+
+
+class Investigation(SQLModel, table=True):
+    """One investigation (or QBR draft) of an account: the claims of its synthesis,
+    each citing evidence ids, and every evidence id it was given. One row per
+    workflow run (a retried store finds it). No foreign key: a fresh demo book
+    (`csops seed --reset`) replaces the accounts without touching what was found."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    workflow_id: str = Field(unique=True)
+    account_id: str = Field(index=True)
+    mode: str  # investigation | qbr
+    question: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime
+    engine: str
+    claims: list = Field(default_factory=list, sa_column=Column(JSON))  # Claim
+    evidence_ids: list = Field(default_factory=list, sa_column=Column(JSON))
+    dropped: list = Field(default_factory=list, sa_column=Column(JSON))  # DroppedClaim
+    answer_note: str = ""
+
+
+class QbrNarrative(SQLModel, table=True):
+    """An account's executive QBR narrative for a quarter, as the human decided it
+    (the approved draft or their edited text). Nothing is stored on a rejection."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    workflow_id: str = Field(unique=True)
+    account_id: str = Field(index=True)
+    quarter: str  # YYYY-Qn
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    status: str  # approved | edited
+    decided_by: str | None = None
+    decided_at: datetime
