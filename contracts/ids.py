@@ -16,3 +16,8 @@ def onboarding_id(account_id: str) -> str:
 
 def renewal_id(account_id: str, renewal_date: date) -> str:
     return f"renewal/{account_id}/{renewal_date.isoformat()}"
+
+
+def watch_id(account_id: str) -> str:
+    """The account's always-on watch (one per account, for as long as it exists)."""
+    return f"health/{account_id}"

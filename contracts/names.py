@@ -14,6 +14,7 @@ RENEWAL_PACKAGE_WORKFLOW = "RenewalPackageWorkflow"
 RENEWAL_SWEEP_WORKFLOW = "RenewalSweepWorkflow"
 CSM_DIGEST_WORKFLOW = "CsmDigestWorkflow"
 HEALTH_SWEEP_WORKFLOW = "HealthSweepWorkflow"
+ACCOUNT_WATCH_WORKFLOW = "AccountWatch"
 
 # The human-decision protocol, the same on every workflow that asks a human
 DECIDE = "decide"  # a signal (for the UI) and an update (for programs)
@@ -35,6 +36,10 @@ ONBOARDING_PLAN_QUERY = "onboarding_plan"
 # Renewal
 RENEWAL_ARTIFACT_QUERY = "renewal_artifact"
 SWEEP_PROGRESS_QUERY = "sweep_progress"
+
+# The account watch (`health/{account_id}`): the sweep's findings for one night
+HEALTH_SCORED_SIGNAL = "health_scored"
+ACCOUNT_WATCH_QUERY = "account_watch"
 
 # The SDK's built-in query behind the UI's current details
 WORKFLOW_METADATA_QUERY = "__temporal_workflow_metadata"

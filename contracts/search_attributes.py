@@ -18,8 +18,18 @@ ARR = SearchAttributeKey.for_float("CsopsArr")
 STAGE = SearchAttributeKey.for_keyword("CsopsStage")
 PENDING_APPROVALS = SearchAttributeKey.for_int("CsopsPendingApprovals")
 APPROVERS = SearchAttributeKey.for_keyword_list("CsopsApprovers")
+# The account's health score (0-100) on its watch workflow: `CsopsHealth < 40`.
+HEALTH = SearchAttributeKey.for_int("CsopsHealth")
 
-ALL: list[SearchAttributeKey] = [ACCOUNT_ID, SEGMENT, ARR, STAGE, PENDING_APPROVALS, APPROVERS]
+ALL: list[SearchAttributeKey] = [
+    ACCOUNT_ID,
+    SEGMENT,
+    ARR,
+    STAGE,
+    PENDING_APPROVALS,
+    APPROVERS,
+    HEALTH,
+]
 
 # `temporal server start-dev --search-attribute NAME=TYPE` spelling of each key.
 CLI_TYPES: dict[SearchAttributeKey, str] = {
@@ -29,6 +39,7 @@ CLI_TYPES: dict[SearchAttributeKey, str] = {
     STAGE: "Keyword",
     PENDING_APPROVALS: "Int",
     APPROVERS: "KeywordList",
+    HEALTH: "Int",
 }
 
 
