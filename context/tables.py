@@ -271,13 +271,12 @@ class HealthScore(SQLModel, table=True):
 
 class InternalTicket(SQLModel, table=True):
     """An internal ticket opened on the tracker's webhook for one NPS dip. The unique
-    dip key is what keeps a retried or repeated watch from opening it twice. Like
-    the audit log it records what happened outside, so a new demo book keeps it
-    (no foreign key to the account)."""
+    dip key is what keeps a retried or repeated watch from opening it twice. The key
+    names a response of this book, so a new demo book drops these rows with it."""
 
     id: int | None = Field(default=None, primary_key=True)
     dip_key: str = Field(unique=True)  # "nps:<response id>"
-    account_id: str = Field(index=True)
+    account_id: str = Field(foreign_key="account.id", index=True)
     external_id: str  # the tracker's id (Linear identifier, Jira key)
     url: str | None = None  # the issue's link, when the tracker returned one
     opened_at: datetime

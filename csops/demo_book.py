@@ -39,6 +39,7 @@ from context.tables import (
     ContractTerm,
     CrmNote,
     HealthScore,
+    InternalTicket,
     NpsResponse,
     SupportTicket,
     UsageDaily,
@@ -79,6 +80,7 @@ SEGMENTS = ("smb", "mid_market", "enterprise")
 
 # Children first, so the reset also works with foreign keys enforced.
 CONTEXT_TABLES = (
+    InternalTicket,
     HealthScore,
     UsageDaily,
     SupportTicket,
