@@ -324,7 +324,7 @@ def roi_proof(
     )
 
 
-def _excerpt(text: str) -> str:
+def excerpt(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 1].rstrip() + "…"
 
@@ -335,7 +335,7 @@ def _ticket_link(t: SupportTicket) -> EvidenceLink:
         ref=t.id,
         label=f"{t.id} “{t.subject}” ({t.status})",
         at=t.created_at.date(),
-        excerpt=_excerpt(t.body),
+        excerpt=excerpt(t.body),
     )
 
 
@@ -353,7 +353,7 @@ def _said(
     kind: Literal["note", "call", "nps"], row_id: int | None, label: str, at: datetime, text: str
 ) -> EvidenceLink:
     return EvidenceLink(
-        kind=kind, ref=str(row_id), label=label, at=at.date(), excerpt=_excerpt(text)
+        kind=kind, ref=str(row_id), label=label, at=at.date(), excerpt=excerpt(text)
     )
 
 
