@@ -401,6 +401,15 @@ class GrowthAgent(_Strict):
         return self
 
 
+class HealthDigest(_Strict):
+    """The weekly health digest per CSM (Schedule health-digest-weekly): when it goes
+    out, and how long after a missed run it is still worth sending."""
+
+    cron: str = "0 7 * * 1"  # Monday morning: the week ahead starts from it
+    timezone: Annotated[str, AfterValidator(known_timezone)] = "UTC"
+    catchup_window_hours: int = Field(12, gt=0)
+
+
 class HealthPolicy(_Strict):
     weights: HealthWeights
     bands: HealthBands
@@ -409,6 +418,7 @@ class HealthPolicy(_Strict):
     anomaly: AnomalyDetector = AnomalyDetector()
     risk: RiskAgent = RiskAgent()
     growth: GrowthAgent = GrowthAgent()
+    digest: HealthDigest = HealthDigest()
 
 
 class PolicySet(_Strict):
