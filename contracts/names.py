@@ -14,6 +14,7 @@ RENEWAL_PACKAGE_WORKFLOW = "RenewalPackageWorkflow"
 RENEWAL_SWEEP_WORKFLOW = "RenewalSweepWorkflow"
 CSM_DIGEST_WORKFLOW = "CsmDigestWorkflow"
 HEALTH_SWEEP_WORKFLOW = "HealthSweepWorkflow"
+HEALTH_DIGEST_WORKFLOW = "HealthDigestWorkflow"
 ACCOUNT_WATCH_WORKFLOW = "AccountWatch"
 
 # The human-decision protocol, the same on every workflow that asks a human
@@ -51,6 +52,8 @@ CSM_DIGEST_SCHEDULE = "csm-digest-daily"
 CSM_DIGEST_RUN_PREFIX = "csm-digest"
 HEALTH_SWEEP_SCHEDULE = "health-sweep-nightly"
 HEALTH_SWEEP_RUN_PREFIX = "health-sweep"
+HEALTH_DIGEST_SCHEDULE = "health-digest-weekly"
+HEALTH_DIGEST_RUN_PREFIX = "health-digest"
 
 # Patch ids (workflow.patched): each keeps histories recorded before it replaying
 PATCH_RENEWAL_TERMS_REQUESTS = "renewal-terms-requests"
