@@ -12,9 +12,11 @@ workflows, the UI and tests which failure it was::
     │   ├── INTEGRITY_ERROR      a row the database refuses for good
     │   ├── LLM_REQUEST_REFUSED  the model endpoint refused the request (4xx but 429)
     │   ├── BAD_HANDLER_ARGUMENTS an update sent with the wrong number of arguments
-    │   └── DECISION_REFUSED     a `decide` update refused after it was accepted (who sent it)
+    │   ├── DECISION_REFUSED     a `decide` update refused after it was accepted (who sent it)
+    │   └── TICKET_WEBHOOK_REFUSED the ticket webhook refused the issue (4xx a retry cannot fix)
     └── retryable
-        └── RATE_LIMITED         the model endpoint said 429; retried after Retry-After
+        ├── RATE_LIMITED         the model endpoint said 429; retried after Retry-After
+        └── TICKET_WEBHOOK_FAILED the ticket webhook failed (5xx) or did not answer
 """
 
 from __future__ import annotations
@@ -28,3 +30,5 @@ LLM_REQUEST_REFUSED = "LlmRequestRefused"
 RATE_LIMITED = "RateLimited"
 BAD_HANDLER_ARGUMENTS = "BadHandlerArguments"
 DECISION_REFUSED = "DecisionRefused"
+TICKET_WEBHOOK_REFUSED = "TicketWebhookRefused"
+TICKET_WEBHOOK_FAILED = "TicketWebhookFailed"
