@@ -16,6 +16,7 @@ CSM_DIGEST_WORKFLOW = "CsmDigestWorkflow"
 HEALTH_SWEEP_WORKFLOW = "HealthSweepWorkflow"
 HEALTH_DIGEST_WORKFLOW = "HealthDigestWorkflow"
 ACCOUNT_WATCH_WORKFLOW = "AccountWatch"
+INVESTIGATION_WORKFLOW = "InvestigationWorkflow"  # investigations and QBR narratives
 
 # The human-decision protocol, the same on every workflow that asks a human
 DECIDE = "decide"  # a signal (for the UI) and an update (for programs)
@@ -41,6 +42,9 @@ SWEEP_PROGRESS_QUERY = "sweep_progress"
 # The account watch (`health/{account_id}`): the sweep's findings for one night
 HEALTH_SCORED_SIGNAL = "health_scored"
 ACCOUNT_WATCH_QUERY = "account_watch"
+
+# Investigation
+INVESTIGATION_QUERY = "investigation"
 
 # The SDK's built-in query behind the UI's current details
 WORKFLOW_METADATA_QUERY = "__temporal_workflow_metadata"
