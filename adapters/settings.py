@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     knowledge_dir: Path = Field(Path(".csops/knowledge"), validation_alias="CSOPS_KNOWLEDGE_DIR")
     # Where queued outbox messages go: "maildir:PATH", "smtp://HOST:PORT" or "none"
     outbox_delivery: str = Field("maildir:.csops/maildir", validation_alias="CSOPS_OUTBOX_DELIVERY")
+    # Where the Risk agent opens internal tickets for NPS dips: a Linear/Jira-shaped
+    # JSON POST (adapters/ticket_webhook.py); None: no tickets are opened
+    ticket_webhook_url: str | None = Field(None, validation_alias="CSOPS_TICKET_WEBHOOK_URL")
 
     # The LLM: the OpenAI provider when a key is set, else the offline engine
     openai_api_key: str | None = Field(None, validation_alias="OPENAI_API_KEY", repr=False)
