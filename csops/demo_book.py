@@ -5,8 +5,10 @@ tickets, CRM notes, call transcripts, NPS responses, signed contract terms) with
 book that looks like a real customer-success portfolio: a long tail of small
 accounts and a few large ones, renewals spread over the coming year, a quarter of
 the book sliding, a tenth outgrowing its plan (more active users than licensed
-seats, fast-growing volume), angry tickets where usage is dropping, and a handful
-of tickets in Spanish, German and French.
+seats, fast-growing volume), angry tickets where usage is dropping, one steady
+account whose usage fell off a cliff this week with a fresh detractor NPS response
+(what the Risk agent exists to catch), and a handful of tickets in Spanish, German
+and French.
 
 Everything is drawn from `random.Random` instances derived from the seed, and the
 only clock read is the `as_of` default, so the same (accounts, seed, as_of, days)
@@ -48,6 +50,7 @@ from context.tables import (
 from csops.demo_words import (
     CALLS,
     DECISION_ROLES,
+    DROPPING_NPS_COMMENT,
     NAME_CORES,
     NAME_PREFIXES,
     NAME_QUALIFIERS,
@@ -147,7 +150,7 @@ class _AccountPlan:
     seats: int
     signed_date: date
     renewal_date: date
-    trajectory: str  # healthy | outgrowing | flat | declining | ramping
+    trajectory: str  # healthy | outgrowing | flat | dropping | declining | ramping
     language: str
     seed: int
     stage: str = ""
@@ -159,8 +162,9 @@ class _AccountPlan:
     @property
     def mood(self) -> str:
         """The trajectory whose words, moods and scores the account draws: an
-        outgrowing account is a healthy one that needs more than it bought."""
-        return "healthy" if self.trajectory == "outgrowing" else self.trajectory
+        outgrowing account is a healthy one that needs more than it bought; a
+        dropping one was flat until this week, and nothing it said has caught up yet."""
+        return {"outgrowing": "healthy", "dropping": "flat"}.get(self.trajectory, self.trajectory)
 
 
 def generate_book(
@@ -314,6 +318,10 @@ def _plan_book(n: int, seed: int, as_of: date) -> list[_AccountPlan]:
         # index), so the first packages a demo makes include an expansion case.
         i, soonest = trajectories.index("outgrowing"), offsets.index(min(offsets))
         offsets[i], offsets[soonest] = offsets[soonest], offsets[i]
+    if "flat" in trajectories:
+        # One steady account breaks this week (a failed integration, a lost team): a
+        # sudden drop and a fresh detractor, not the slow slide the declining show.
+        trajectories[trajectories.index("flat")] = "dropping"
     names = _company_names(rng, n)
 
     plans: list[_AccountPlan] = []
@@ -541,6 +549,15 @@ def _trend(rng: random.Random, p: _AccountPlan, as_of: date, days: int) -> Calla
             return 1.0 if ago >= onset else max(floor, 1 - (1 - floor) * (onset - ago) / 7)
 
         return declining
+    if p.trajectory == "dropping":
+        # Steady, then down to 20-35% of its level within two days, 4-6 days ago.
+        cliff, onset = rng.uniform(0.2, 0.35), rng.randint(4, 6)
+
+        def dropping(day: date) -> float:
+            ago = (as_of - day).days
+            return 1.0 if ago > onset else cliff if ago < onset - 1 else (1 + cliff) / 2
+
+        return dropping
     if p.trajectory == "ramping":
         # Adoption ramps up after signing; the first few days may be zero.
         lag, ramp = rng.randint(0, 3), rng.randint(14, 35)
@@ -709,6 +726,16 @@ def _nps_rows(p: _AccountPlan, as_of: date) -> list[dict]:
                 "contact_email": person.email,
                 "score": score,
                 "comment": rng.choice(NPS_COMMENTS[bucket]),
+            }
+        )
+    if p.trajectory == "dropping":
+        rows.append(
+            {
+                "account_id": p.id,
+                "at": _at(rng, as_of - timedelta(days=rng.randint(0, 2))),
+                "contact_email": p.people[1].email,  # the champion
+                "score": rng.choice((2, 3, 4)),
+                "comment": DROPPING_NPS_COMMENT,
             }
         )
     return rows

@@ -337,6 +337,11 @@ NPS_COMMENTS = {
     ],
 }
 
+# What the champion of the account whose usage just fell off a cliff tells the survey.
+DROPPING_NPS_COMMENT = (
+    "Half the team stopped using it after the helpdesk sync broke last week. Nobody reached out."
+)
+
 # Tickets per account over 90 days (min, max) and share of angry ones, by trajectory.
 TICKET_MIX = {
     "healthy": (0, 3, 0.07),
