@@ -42,7 +42,6 @@ from sqlmodel import Session, col, select
 from context.health import JudgeFor
 from context.queries import account_facts
 from context.renewal_sections import (
-    WEEKS,
     contacts_of,
     conversations,
     daily_usage,
@@ -108,12 +107,6 @@ def usage_anomaly(
     """The detector of the module docstring over the series `daily_usage` read.
     The standard library's statistics: 28 values need no arrays, and numpy is no
     dependency of csops' own (matplotlib brings it)."""
-    span = rules.recent_days + rules.baseline_days
-    if span > WEEKS * 7:
-        raise ValueError(
-            f"health.yaml anomaly: recent_days + baseline_days is {span}, more than the "
-            f"{WEEKS * 7} days of usage the detector reads"
-        )
     first = first_usage_day(daily)
     if first is None:
         return None

@@ -377,6 +377,18 @@ class AnomalyDetector(_Strict):
     z_at_most: float = Field(-3.5, lt=0)
     min_baseline_mean: float = Field(1.0, ge=0)
 
+    # The detector reads the renewal package's 13 weeks of daily usage.
+    MAX_SPAN_DAYS: ClassVar[int] = 91
+
+    @model_validator(mode="after")
+    def _inside_the_usage_read(self) -> Self:
+        if (span := self.recent_days + self.baseline_days) > self.MAX_SPAN_DAYS:
+            raise ValueError(
+                f"recent_days + baseline_days is {span}; the detector reads "
+                f"{self.MAX_SPAN_DAYS} days of usage"
+            )
+        return self
+
 
 class RiskAgent(_Strict):
     """When the Risk agent acts: a band worse than the day before, a usage anomaly,

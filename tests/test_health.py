@@ -243,6 +243,16 @@ def test_history_keeps_a_row_per_day_and_the_second_day_has_a_trend(tmp_path):
             "seat_utilisation: {zero_at: 10, full_at: 10}",
             "health.yaml: thresholds.seat_utilisation: Value error, zero_at and full_at must differ",
         ),
+        (
+            "baseline_days: 28",
+            "baseline_days: 90",
+            "health.yaml: anomaly: Value error, recent_days + baseline_days is 97; the detector reads 91 days of usage",
+        ),
+        (
+            "play_in_bands: [healthy, watch]",
+            "play_in_bands: [healthy, at_risk]",
+            "health.yaml: growth: Value error, play_in_bands: an account at risk gets no expansion play",
+        ),
     ],
 )
 def test_a_broken_health_policy_names_file_field_and_reason(tmp_path, old, new, expected):

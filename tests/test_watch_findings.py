@@ -21,11 +21,13 @@ from support.renewal import q, seeded_book
 from activities.renewal_sections import RenewalSectionActivities, anger_judge
 from context.db import session
 from context.health import record_health
+from context.renewal_sections import WEEKS
 from context.tables import NpsResponse, SupportTicket
 from context.watch import watch_findings
 from contracts.health import BandCrossing, WatchFindings
 from contracts.renewal import SectionInput
 from policies.loader import DEFAULT_POLICY_DIR, load_policies
+from policies.model import AnomalyDetector
 
 AS_OF = date(2026, 11, 1)
 RANK = {"healthy": 0, "watch": 1, "at_risk": 2}
@@ -369,3 +371,8 @@ def test_expansion_is_the_renewal_packages_recommendation_and_none_at_risk(
 
     others = [x for x in account_ids(engine) if x not in outgrowing]
     assert all(findings(engine, x, policies).expansion is None for x in others[:5])
+
+
+def test_the_policys_longest_detector_window_is_the_usage_the_detector_reads():
+    # health.yaml refuses a window longer than this (tests/test_health.py).
+    assert AnomalyDetector.MAX_SPAN_DAYS == WEEKS * 7
