@@ -14,6 +14,7 @@ from context.tables import (
     OPEN_TICKET_STATUSES,
     Account,
     Contact,
+    HealthScore,
     NpsResponse,
     SupportTicket,
     UsageDaily,
@@ -31,6 +32,17 @@ class NotFound(LookupError):
 # loading ORM instances cost more than the queries themselves (hot-ticket benchmark).
 ACCOUNTS, TICKETS, CONTACTS = table(Account), table(SupportTicket), table(Contact)
 _PRIMARY_CONTACT = [CONTACTS.c[k] for k in ("account_id", "email", "name", "is_primary")]
+_SCORES = table(HealthScore)
+# The account's latest stored health score, read in the account's own statement (the
+# unique (account_id, as_of) index answers it).
+_LATEST_HEALTH = (
+    select_rows(_SCORES.c.score)
+    .where(_SCORES.c.account_id == ACCOUNTS.c.id)
+    .order_by(_SCORES.c.as_of.desc())
+    .limit(1)
+    .scalar_subquery()
+    .label("health")
+)
 
 
 def _facts(account: RowMapping, primary: Row | None) -> AccountFacts:
@@ -45,7 +57,9 @@ def _facts(account: RowMapping, primary: Row | None) -> AccountFacts:
 def account_facts(s: Session, account_id: str) -> AccountFacts:
     conn = s.connection()
     account = (
-        conn.execute(select_rows(ACCOUNTS).where(ACCOUNTS.c.id == account_id)).mappings().first()
+        conn.execute(select_rows(ACCOUNTS, _LATEST_HEALTH).where(ACCOUNTS.c.id == account_id))
+        .mappings()
+        .first()
     )
     if account is None:
         raise NotFound(f"account {account_id!r} is not in the context database")
@@ -67,7 +81,9 @@ def accounts_facts(s: Session, account_ids: list[str]) -> list[AccountFacts]:
         return []
     conn = s.connection()
     accounts = conn.execute(
-        select_rows(ACCOUNTS).where(ACCOUNTS.c.id.in_(account_ids)).order_by(ACCOUNTS.c.id)
+        select_rows(ACCOUNTS, _LATEST_HEALTH)
+        .where(ACCOUNTS.c.id.in_(account_ids))
+        .order_by(ACCOUNTS.c.id)
     ).mappings()
     primary: dict[str, Row] = {}
     for c in conn.execute(

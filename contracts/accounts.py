@@ -32,6 +32,7 @@ class AccountFacts(BaseModel):
     manager: str
     primary_contact_email: str | None = None
     primary_contact_name: str | None = None
+    health: int | None = None  # the latest stored health score (None before the first)
 
     def summary_line(self) -> str:
         """The account in one line of Markdown, for people: the same wherever it is

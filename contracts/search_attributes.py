@@ -45,11 +45,15 @@ CLI_TYPES: dict[SearchAttributeKey, str] = {
 
 def account_updates(account: AccountFacts) -> list[SearchAttributeUpdate]:
     """The account's attributes, for `workflow.upsert_search_attributes`."""
-    return [
+    updates = [
         ACCOUNT_ID.value_set(account.account_id),
         SEGMENT.value_set(account.segment),
         ARR.value_set(account.arr),
     ]
+    # Only once the account has a score: older histories upserted these three alone.
+    if account.health is not None:
+        updates.append(HEALTH.value_set(account.health))
+    return updates
 
 
 def at_start(account: AccountFacts) -> TypedSearchAttributes:
@@ -61,5 +65,6 @@ def at_start(account: AccountFacts) -> TypedSearchAttributes:
             SearchAttributePair(ARR, account.arr),
             SearchAttributePair(STAGE, "starting"),
             SearchAttributePair(PENDING_APPROVALS, 0),
+            *([SearchAttributePair(HEALTH, account.health)] if account.health is not None else []),
         ]
     )

@@ -20,6 +20,8 @@ from support.renewal import q, seeded_book
 from activities.renewal_sections import anger_judge
 from context.db import make_engine, session
 from context.health import compute_health, record_health
+from context.queries import account_facts, accounts_facts
+from contracts import search_attributes as sa
 from csops.demo_book import generate_book
 from policies.loader import DEFAULT_POLICY_DIR, PolicyError, load_policies
 
@@ -214,6 +216,17 @@ def test_history_keeps_a_row_per_day_and_the_second_day_has_a_trend(tmp_path):
     assert second.trend == second.score - first.score
     assert again.trend == again.score - first.score and again.previous_score == first.score
     assert json.loads(rows[1][4]) == [c.model_dump(mode="json") for c in again.components]
+
+    # Every workflow about the account carries the latest stored score (CsopsHealth):
+    # it is one of the account's facts, set at start and kept by upserts.
+    with session(engine) as s:
+        facts, unscored = accounts_facts(s, [account, account_ids(engine)[1]])
+        assert account_facts(s, account).health == again.score == facts.health
+    assert unscored.health is None
+    assert sa.at_start(facts).get(sa.HEALTH) == again.score
+    assert sa.HEALTH.value_set(again.score) in sa.account_updates(facts)
+    assert sa.at_start(unscored).get(sa.HEALTH) is None
+    assert all(u.key != sa.HEALTH for u in sa.account_updates(unscored))
 
     # A fresh demo book (csops seed --reset) drops the scores of the book it replaces.
     generate_book(engine, accounts=6, seed=3, as_of=AS_OF, reset=True)
