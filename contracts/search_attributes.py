@@ -45,7 +45,7 @@ CLI_TYPES: dict[SearchAttributeKey, str] = {
 
 def account_updates(account: AccountFacts) -> list[SearchAttributeUpdate]:
     """The account's attributes, for `workflow.upsert_search_attributes`."""
-    updates = [
+    updates: list[SearchAttributeUpdate] = [
         ACCOUNT_ID.value_set(account.account_id),
         SEGMENT.value_set(account.segment),
         ARR.value_set(account.arr),
