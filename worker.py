@@ -30,12 +30,14 @@ from activities.onboarding import OnboardingActivities
 from activities.records import RecordActivities
 from activities.renewal_sections import RenewalSectionActivities
 from activities.renewal_sweep import SweepActivities
+from activities.watch import WatchActivities
 from adapters.knowledge import KnowledgeBase
-from adapters.launcher import start_renewal_package
+from adapters.launcher import signal_watch, start_renewal_package
 from adapters.openai_provider import OpenAIProvider
 from adapters.reading import language
 from adapters.settings import Settings, load_settings
 from adapters.temporal_client import connect
+from adapters.ticket_webhook import TicketWebhook
 from adapters.workflow_runner import DirectContextSandboxRunner
 from context.db import make_engine
 from policies.loader import load_policies
@@ -45,6 +47,7 @@ from workflows.handler_guard import HandlerGuard
 from workflows.health import HealthSweepWorkflow
 from workflows.onboarding import OnboardingWorkflow
 from workflows.renewal import RenewalPackageWorkflow, RenewalSweepWorkflow
+from workflows.watch import AccountWatchWorkflow
 
 WORKFLOWS = [
     EscalationWorkflow,
@@ -53,6 +56,7 @@ WORKFLOWS = [
     RenewalSweepWorkflow,
     CsmDigestWorkflow,
     HealthSweepWorkflow,
+    AccountWatchWorkflow,
 ]
 # The Worker and every Replayer run the workflows with the same interceptors.
 INTERCEPTORS = [HandlerGuard()]
@@ -99,7 +103,9 @@ def build_worker(
     digest = DigestActivities(engine, client)
     deciders = DeciderActivities(client)
     deliveries = DeliveryActivities(engine)
-    health = HealthActivities(engine, settings.policy_dir)
+    health = HealthActivities(engine, functools.partial(signal_watch, client), settings.policy_dir)
+    webhook = settings.ticket_webhook_url
+    watch = WatchActivities(engine, TicketWebhook(webhook) if webhook else None)
     return Worker(
         client,
         task_queue=task_queue,
@@ -132,6 +138,7 @@ def build_worker(
             deciders.check_decider,
             deliveries.delivery_status,
             health.record_health_batch,
+            watch.open_internal_ticket,
         ],
         interceptors=[*INTERCEPTORS, *options.pop("interceptors", [])],
         workflow_runner=workflow_runner,

@@ -20,9 +20,11 @@ from contracts import names
 from contracts import search_attributes as sa
 from contracts.accounts import AccountFacts
 from contracts.escalation import EscalationInput, EscalationResult
-from contracts.ids import escalation_id, onboarding_id, renewal_id
+from contracts.health import WatchFindings
+from contracts.ids import escalation_id, onboarding_id, renewal_id, watch_id
 from contracts.onboarding import OnboardingInput, OnboardingReview
 from contracts.renewal import RenewalPackageInput, RenewalPackageResult
+from contracts.watch import WatchState
 
 
 @dataclass
@@ -126,4 +128,29 @@ async def start_renewal_package(
     workflow_id = renewal_id(account.account_id, renewal_date)
     return await _start(
         client, _RENEWAL_PACKAGE, arg, workflow_id, task_queue, account, summary, purpose
+    )
+
+
+async def signal_watch(
+    client: Client, task_queue: str, account: AccountFacts, findings: WatchFindings
+) -> None:
+    """Tell the account's watch what tonight's health sweep found, starting the watch
+    on its first night (signal-with-start: one watch per account, never two)."""
+    await client.start_workflow(
+        names.ACCOUNT_WATCH_WORKFLOW,
+        WatchState(account_id=account.account_id),
+        id=watch_id(account.account_id),
+        task_queue=task_queue,
+        start_signal=names.HEALTH_SCORED_SIGNAL,
+        start_signal_args=[findings],
+        # A watch that was stopped (terminated, failed) is started again.
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        search_attributes=sa.at_start(account.model_copy(update={"health": findings.health.score})),
+        static_summary=f"Account watch · {account.name}"[:200],
+        static_details=(
+            f"**Account** {account.summary_line()}\n\nWatches the account every night: "
+            "its health score (search attribute CsopsHealth), the Risk agent's alerts, "
+            "summaries, CSM tasks and internal tickets, and the Growth agent's expansion "
+            "plays, each at the autonomy policy's level."
+        ),
     )
