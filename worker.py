@@ -25,6 +25,7 @@ from activities.deciders import DeciderActivities
 from activities.deliveries import DeliveryActivities, run_outbox
 from activities.digest import DigestActivities
 from activities.health import HealthActivities
+from activities.investigation import InvestigationActivities
 from activities.llm_gateway import LlmActivities
 from activities.onboarding import OnboardingActivities
 from activities.records import RecordActivities
@@ -45,6 +46,7 @@ from workflows.digest import CsmDigestWorkflow
 from workflows.escalation import EscalationWorkflow
 from workflows.handler_guard import HandlerGuard
 from workflows.health import HealthSweepWorkflow
+from workflows.investigation import InvestigationWorkflow
 from workflows.onboarding import OnboardingWorkflow
 from workflows.renewal import RenewalPackageWorkflow, RenewalSweepWorkflow
 from workflows.watch import AccountWatchWorkflow
@@ -56,6 +58,7 @@ WORKFLOWS = [
     RenewalSweepWorkflow,
     CsmDigestWorkflow,
     HealthSweepWorkflow,
+    InvestigationWorkflow,
     AccountWatchWorkflow,
 ]
 # The Worker and every Replayer run the workflows with the same interceptors.
@@ -95,6 +98,7 @@ def build_worker(
     context = ContextActivities(engine, settings.policy_dir)
     records = RecordActivities(engine)
     llm = LlmActivities(engine, provider, KnowledgeBase(engine, settings.knowledge_dir))
+    investigation = InvestigationActivities(engine)
     onboarding = OnboardingActivities(engine)
     renewals = RenewalSectionActivities(
         engine, settings.artifact_dir.resolve(), settings.artifact_url
@@ -124,6 +128,11 @@ def build_worker(
             llm.assess_ticket,
             llm.draft_reply,
             llm.summarize_renewal,
+            llm.synthesize_investigation,
+            investigation.gather_evidence,
+            investigation.synthesize_offline,
+            investigation.store_investigation,
+            investigation.store_qbr_narrative,
             onboarding.write_onboarding_review,
             renewals.renewal_sections,
             renewals.usage_report,

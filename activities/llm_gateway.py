@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 from temporalio import activity
 
+from activities import investigation
 from activities.records import write_audit
 from adapters import offline_engine
 from adapters.knowledge import Candidate, KnowledgeBase
@@ -31,6 +32,7 @@ from contracts.escalation import (
     ModelDraft,
     TicketAssessment,
 )
+from contracts.investigation import ModelSynthesis, Synthesis, SynthesisInput
 from contracts.knowledge import Grounding
 from contracts.records import AuditEntry
 from contracts.renewal import RenewalSummary, RenewalSummaryInput
@@ -52,6 +54,7 @@ class Question(Generic[T]):
 ASSESS = Question("ticket_classification", "assess_ticket", TicketAssessment)
 SUMMARIZE = Question("renewal_summary", "renewal_summary", RenewalSummary)
 DRAFT = Question("draft_reply", "draft_reply", ModelDraft)
+INVESTIGATE = Question("investigation", "investigation", ModelSynthesis)
 
 
 class LlmActivities:
@@ -196,6 +199,38 @@ class LlmActivities:
         }  # fmt: skip
         await self._audit(ctx.account.account_id, DRAFT.action, outcome, stats, detail)
         return draft
+
+    @activity.defn(name="synthesize_investigation")
+    async def synthesize_investigation(self, inp: SynthesisInput) -> Synthesis:
+        """Where the account is at risk and why, what goes well, what to do next, as
+        claims citing the evidence (and the QBR draft in qbr mode). A model's claim
+        citing no evidence, or an id it was not given, is dropped and counted."""
+        e, account_id = inp.evidence, inp.evidence.account.account_id
+        if self._provider is None:
+            result = await asyncio.to_thread(investigation.offline_synthesis, inp)
+            problem, stats = "", CallStats(OFFLINE_MODEL, 0, 0.0)
+        else:
+            answer, problem, stats = await self._answer(
+                account_id, INVESTIGATE, lambda: ModelSynthesis(claims=[]),
+                e=e, asked=inp.question, mode=inp.mode,
+            )  # fmt: skip
+            if answer is None:  # unusable output: the rules' synthesis, labelled so
+                engine = f"offline (model output unusable: {problem})"[:200]
+                result = await asyncio.to_thread(investigation.offline_synthesis, inp, engine)
+            else:
+                claims, dropped = investigation.checked_claims(answer, e)
+                note = (
+                    f"Answered by {self.engine_label}: the question went to the model "
+                    "with the evidence."
+                    if inp.question
+                    else ""
+                )
+                result = investigation.finished(inp, claims, self.engine_label, note, dropped)
+        outcome = "invalid_output" if problem else "synthesized"
+        detail = {"engine": result.engine, "claims": len(result.claims),
+                  "dropped": len(result.dropped)}  # fmt: skip
+        await self._audit(account_id, INVESTIGATE.action, outcome, stats, detail)
+        return result
 
     def _checked(self, answer: ModelDraft, candidates: list[Candidate], subject: str) -> DraftReply:
         """The model's draft, with what makes it unsendable: no citation, a citation

@@ -22,6 +22,7 @@ from contracts.accounts import AccountFacts
 from contracts.escalation import EscalationInput, EscalationResult
 from contracts.health import WatchFindings
 from contracts.ids import escalation_id, onboarding_id, renewal_id, watch_id
+from contracts.investigation import InvestigationInput, InvestigationResult
 from contracts.onboarding import OnboardingInput, OnboardingReview
 from contracts.renewal import RenewalPackageInput, RenewalPackageResult
 from contracts.watch import WatchState
@@ -51,6 +52,13 @@ _ONBOARDING = _Kind(
 )
 _RENEWAL_PACKAGE = _Kind(
     names.RENEWAL_PACKAGE_WORKFLOW, RenewalPackageResult, WorkflowIDReusePolicy.REJECT_DUPLICATE
+)
+# One QBR narrative a quarter: only a failed one may be redone. An investigation id
+# carries its second, so a second one is a second question.
+_INVESTIGATION = _Kind(
+    names.INVESTIGATION_WORKFLOW,
+    InvestigationResult,
+    WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
 )
 
 
@@ -153,4 +161,33 @@ async def signal_watch(
             "summaries, CSM tasks and internal tickets, and the Growth agent's expansion "
             "plays, each at the autonomy policy's level."
         ),
+    )
+
+
+async def start_investigation(
+    client: Client,
+    task_queue: str,
+    account: AccountFacts,
+    inp: InvestigationInput,
+    workflow_id: str,
+) -> Launch:
+    """Start an investigation (or the quarter's QBR narrative); one already started
+    under the id is attached to, never redone."""
+    qbr = inp.mode == "qbr"
+    summary = (
+        f"Executive QBR narrative · {account.name} · {inp.quarter}"
+        if qbr
+        else f"Investigation · {account.name}" + (f": {inp.question}" if inp.question else "")
+    )
+    purpose = (
+        f"Gathers the last {inp.days} days of evidence (usage by week, tickets, CRM notes, "
+        "calls, NPS, contacts, health) and synthesises it as claims citing that evidence"
+        + (
+            "; drafts the executive QBR narrative for the account team to decide (copilot)."
+            if qbr
+            else "."
+        )
+    )
+    return await _start(
+        client, _INVESTIGATION, inp, workflow_id, task_queue, account, summary, purpose
     )
