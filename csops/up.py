@@ -22,19 +22,21 @@ from adapters.settings import Settings
 DEMO_CSM = "jane@acme.test"
 # How long `up` waits for the sweep's first run to report before saying it still runs.
 FIRST_RUN_WAIT_S = 30.0
+# The account watches' audit actions `up` counts (the Risk and Growth agents').
+WATCH_ACTIONS = ("usage_anomaly_alert", "internal_ticket", "expansion_play")
 
 
 def _say(text: str = "", **style) -> None:
     typer.secho(text, **style)
 
 
-def _start_worker(data_dir: Path, address: str) -> subprocess.Popen:
+def _start_worker(data_dir: Path, address: str, env: dict[str, str]) -> subprocess.Popen:
     log = open(data_dir / "worker.log", "ab")  # noqa: SIM115 (owned by the child)
     return subprocess.Popen(
         [sys.executable, "-m", "csops.cli", "worker"],
         stdout=log,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "TEMPORAL_ADDRESS": address},
+        env={**os.environ, "TEMPORAL_ADDRESS": address, **env},
         start_new_session=True,  # Ctrl-C reaches `up` alone; it stops children in order
     )
 
@@ -113,8 +115,9 @@ async def _prepare(
             f"{report.unchanged} unchanged (index: {settings.knowledge_dir})"
         )
 
+    worker_env = _ticket_webhook(data_dir, settings)
     _say(f"• starting the worker (log: {data_dir}/worker.log)")
-    children.append(await asyncio.to_thread(_start_worker, data_dir, address))
+    children.append(await asyncio.to_thread(_start_worker, data_dir, address, worker_env))
 
     _say("• submitting demo tickets")
     expected = 0  # the human requests the submitted demo tickets open
@@ -212,6 +215,13 @@ async def _prepare(
         settled = len(items) >= expected or (len(seen) > 6 and len(set(seen[-6:])) == 1)
         if settled and not silent:
             break
+    tally = await _agents_tally(engine)
+    _say(
+        f"• the account watches after the health sweep: {tally['alerts']} risk alert(s) to "
+        f"CSMs, {tally['tickets']} internal ticket(s) opened, {tally['plays']} expansion "
+        f"play(s) waiting for a CSM ({tally['to_decide']} to decide); "
+        "`CsopsHealth < 40` in the UI lists the accounts at risk"
+    )
     ui = f"http://localhost:{ui_port}"
     _say()
     _say(f"Temporal Web UI: {ui}/namespaces/{settings.namespace}/workflows", bold=True)
@@ -234,6 +244,66 @@ async def _prepare(
             f"--decision {item.request.signal_payload['decision']} --approver {DEMO_CSM}"
         )
     _say("Ctrl-C stops the server and the worker.", dim=True)
+
+
+def _ticket_webhook(data_dir: Path, settings: Settings) -> dict[str, str]:
+    """Where the Risk agent opens internal tickets: the user's webhook, else a local
+    sink writing them under the state folder; the worker's environment for it."""
+    if settings.ticket_webhook_url:
+        _say(f"• internal tickets go to {settings.ticket_webhook_url} (CSOPS_TICKET_WEBHOOK_URL)")
+        return {}
+    from csops.ticket_sink import DEFAULT_PORT, TicketSink
+
+    try:  # a daemon thread: it stops with `up`
+        sink = TicketSink(data_dir / "tickets")
+    except OSError as err:
+        _say(f"• internal tickets not opened: port {DEFAULT_PORT} is taken ({err.strerror})")
+        return {}
+    _say(f"• internal tickets: a local webhook at {sink.url} writes them to {sink.folder}/")
+    return {"CSOPS_TICKET_WEBHOOK_URL": sink.url}
+
+
+async def _agents_tally(engine, settle_s: float = 15.0) -> dict[str, int]:
+    """What the Risk and Growth agents did so far, from their audit rows, once the
+    count stops moving (the watches act on the sweep's signals a moment after it)."""
+    from sqlalchemy import func
+    from sqlmodel import col, select
+
+    from context.db import session
+    from context.tables import AuditEvent
+
+    def count() -> dict[str, int]:
+        with session(engine) as s:
+            rows = s.exec(
+                select(AuditEvent.action, AuditEvent.outcome, AuditEvent.autonomy, func.count())
+                .where(col(AuditEvent.action).in_(WATCH_ACTIONS))
+                .group_by(col(AuditEvent.action), col(AuditEvent.outcome), col(AuditEvent.autonomy))
+            ).all()
+        n = {(a, o, level): k for a, o, level, k in rows}
+        plays_sent = sum(
+            k
+            for (a, o, level), k in n.items()
+            if (a, o) == ("expansion_play", "sent") and level in ("autonomous", "supervised")
+        )
+        to_decide = sum(k for (a, o, _), k in n.items() if (a, o) == ("expansion_play", "asked"))
+        return {
+            "alerts": sum(
+                k for (a, o, _), k in n.items() if (a, o) == ("usage_anomaly_alert", "sent")
+            ),
+            "tickets": sum(
+                k for (a, o, _), k in n.items() if (a, o) == ("internal_ticket", "opened")
+            ),
+            "plays": plays_sent + to_decide,
+            "to_decide": to_decide,
+        }
+
+    seen: list[dict[str, int]] = []
+    for _ in range(int(settle_s / 0.5)):
+        seen.append(await asyncio.to_thread(count))
+        if len(seen) >= 4 and seen[-1] == seen[-2] == seen[-3] == seen[-4]:
+            break
+        await asyncio.sleep(0.5)
+    return seen[-1]
 
 
 def _interrupt(signum: int, frame: object) -> None:
