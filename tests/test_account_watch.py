@@ -10,6 +10,7 @@ by every test on the session's server: each test starts with no watch running.
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from adapters.launcher import signal_watch
+from adapters.ticket_webhook import TicketWebhook
 from context.db import session
 from context.health import record_health
 from context.queries import account_facts
@@ -37,6 +39,7 @@ from contracts.health import HealthSweepInput, HealthSweepReport
 from contracts.ids import watch_id
 from contracts.watch import WatchState
 from csops.demo_book import generate_book
+from csops.ticket_sink import TicketSink
 from policies.loader import load_policies
 from workflows.health import HealthSweepWorkflow
 from workflows.watch import NIGHTS_PER_RUN
@@ -403,3 +406,25 @@ async def test_the_watch_continues_as_new_with_what_it_knows(dev_env, db, run_wo
         events = [e async for e in first.fetch_history_events()]
         assert events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
         await replay_and_maybe_record(first, "account_watch_continued")
+
+
+def test_the_demo_ticket_sink_writes_each_ticket_once(tmp_path):
+    """`csops up`'s webhook sink, as the watch's webhook client posts to it: one JSON
+    file per ticket; the same dip key posted again gets the ticket it made then."""
+    sink = TicketSink(tmp_path / "tickets", port=0)
+    try:
+        webhook = TicketWebhook(sink.url, timeout=5)
+        issue = {"title": "NPS 2/10 at Acme", "description": "evidence", "external_id": "nps:1"}
+        first = webhook.open_issue(issue, "nps:1")
+        again = webhook.open_issue(issue, "nps:1")
+        other = webhook.open_issue({**issue, "external_id": "nps:2"}, "nps:2")
+        assert again == first and other.external_id != first.external_id
+        files = sink.tickets()
+        stored_tickets = [json.loads(p.read_text()) for p in files]
+        assert [(t["id"], t["external_id"]) for t in stored_tickets] == [
+            (first.external_id, "nps:1"),
+            (other.external_id, "nps:2"),
+        ]
+        assert first.url == files[0].resolve().as_uri()
+    finally:
+        sink.close()
