@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from temporalio.client import Client
 
     from adapters.settings import Settings
+    from contracts.accounts import AccountFacts
     from policies.model import PolicySet
 
 app = typer.Typer(
@@ -684,6 +685,156 @@ def renewal(
             f"Pricing waits for the CSM: csops inbox --account {account}"
         ),
     )
+
+
+def _account(settings: Settings, account_id: str) -> AccountFacts:
+    from context.db import session
+    from context.queries import NotFound, account_facts
+
+    try:
+        with session(_engine(settings)) as s:
+            return account_facts(s, account_id)
+    except NotFound as err:
+        fail(str(err), code=2)
+
+
+@app.command()
+def investigate(
+    account: Annotated[
+        str | None, typer.Argument(help="Account id, e.g. acc-0007.", show_default=False)
+    ] = None,
+    question: str | None = typer.Option(
+        None,
+        "--question",
+        help="What you want to know. A model reads it; the offline engine lists the "
+        "claims whose evidence matches its keywords first, and says so.",
+    ),
+    days: int = typer.Option(
+        90, "--days", min=1, max=365, help="Days of evidence, ending today (UTC)."
+    ),
+    workflow_id: str | None = typer.Option(
+        None, "--id", help="Workflow id (default investigation/ACCOUNT/<UTC second>)."
+    ),
+    show: str | None = typer.Option(
+        None,
+        "--show",
+        metavar="WORKFLOW_ID",
+        help="Print the investigation that workflow stored instead of starting one.",
+    ),
+    wait_s: float = typer.Option(120, "--wait", help="Seconds to wait for the result."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Investigate an account: its last 90 days of evidence (weekly usage, tickets, CRM
+    notes, calls, NPS, contacts, health) synthesised as claims, each citing the ids of
+    its evidence: where it is at risk and why, what goes well, what to do next. Stored
+    in the context layer; the CSM is told where."""
+    from contracts.investigation import InvestigationInput, investigation_id
+    from csops.investigate import investigation_result, print_claims, stored_investigation
+
+    settings = _settings()
+    if show:
+        stored = stored_investigation(_engine(settings), show)
+        if stored is None:
+            fail(f"no investigation stored by {show}", code=2)
+        emit(
+            stored,
+            as_json,
+            lambda: print_claims(
+                stored["claims"], stored["dropped"], stored["engine"], stored["answer_note"]
+            ),
+        )
+        return
+    if not account:
+        fail("name an account, or pass --show WORKFLOW_ID", code=2)
+    if question is not None and not question.strip():
+        fail("--question is empty", code=2)
+    facts = _account(settings, account)
+    wid = workflow_id or investigation_id(account, datetime.now(UTC))
+    inp = InvestigationInput(account_id=account, question=question, days=days)
+
+    async def go():
+        client = await _client(settings)
+        try:
+            return await investigation_result(client, settings.task_queue, facts, inp, wid, wait_s)
+        except TimeoutError:
+            fail(f"{wid}: no result after {wait_s:g}s; is a worker running?")
+
+    launch, result = asyncio.run(go())
+    data = {
+        **result.model_dump(mode="json"),
+        "started": launch.started,
+        "dropped_count": len(result.dropped),
+    }
+
+    def human() -> None:
+        typer.echo(
+            f"{result.workflow_id}: {len(result.evidence)} evidence item(s) from "
+            f"{result.since} to {result.as_of}"
+            + (f"\nQuestion: {result.question}" if result.question else "")
+        )
+        print_claims(data["claims"], data["dropped"], result.engine, result.answer_note)
+        typer.echo(f"\nStored: csops investigate --show {result.workflow_id}")
+
+    emit(data, as_json, human)
+
+
+@app.command()
+def qbr(
+    account: Annotated[str, typer.Argument(help="Account id, e.g. acc-0007.")],
+    wait_s: float = typer.Option(120, "--wait", help="Seconds to wait for the draft."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Draft this quarter's executive QBR narrative for an account (workflow
+    qbr/ACCOUNT/YYYY-Qn, once a quarter) from its last 90 days of evidence: outcomes
+    delivered, usage and adoption, risks and asks, next quarter. The autonomy policy
+    places it (executive_qbr_narrative: copilot, the account team decides every time);
+    approve or edit it with `csops decide`, and the final text is stored as the
+    account's QBR. Printed: the draft and how to decide, or the outcome once decided."""
+    from adapters.launcher import start_investigation
+    from contracts.investigation import InvestigationInput, qbr_id, quarter_of
+    from csops.investigate import qbr_state
+
+    settings = _settings()
+    facts = _account(settings, account)
+    quarter = quarter_of(datetime.now(UTC).date())
+    inp = InvestigationInput(account_id=account, mode="qbr", quarter=quarter)
+    wid = qbr_id(account, quarter)
+
+    async def go():
+        client = await _client(settings)
+        launch = await start_investigation(client, settings.task_queue, facts, inp, wid)
+        typer.echo(f"{'started' if launch.started else 'already drafted'} {wid}", err=True)
+        state = await qbr_state(launch.handle, wait_s)
+        if state is None:
+            fail(f"{wid}: no draft after {wait_s:g}s; is a worker running?")
+        return launch, state
+
+    launch, state = asyncio.run(go())
+    if "closed" in state:
+        fail(f"{wid} ended {state['closed'].lower()}; see csops status {wid}")
+    request, result = state.get("request"), state.get("result")
+    data = {
+        "workflow_id": wid,
+        "started": launch.started,
+        "quarter": quarter,
+        "request": request.model_dump(mode="json") if request else None,
+        "result": result.model_dump(mode="json") if result else None,
+    }
+
+    def human() -> None:
+        if request:
+            typer.echo(request.draft or "")
+            typer.echo(
+                f"Waiting for {', '.join(request.eligible_approvers)}: csops decide {wid} "
+                f"{request.request_id} --decision approve|edit|reject --approver EMAIL "
+                "[--text EDITED]"
+            )
+        elif result:
+            typer.echo(f"{wid}: {result.narrative_status}")
+            if result.narrative:
+                typer.echo(result.narrative)
+
+    emit(data, as_json, human)
 
 
 PROGRESS_EVERY = 50  # accounts between progress lines of a long `csops health` run
