@@ -223,24 +223,19 @@ class AccountWatchWorkflow(HumanDecisions):
             f, reasons=reasons, components=[c.model_dump(mode="json") for c in components]
         )
         title = f"{a.name}: health {night.score} ({night.band})"
-        await self._to_csm(
-            evaluate.decide_autonomy(policies, "usage_anomaly_alert", a),
-            night,
-            f"{day}/usage_anomaly_alert",
-            f"[csops] Risk alert: {title}",
-            ALERT,
-            values,
-            detail,
-        )
-        await self._to_csm(
-            evaluate.decide_autonomy(policies, "health_summary", a),
-            night,
-            f"{day}/health_summary",
-            f"[csops] Health summary: {title}",
-            SUMMARY,
-            values,
-            detail,
-        )
+        for action, what, template in (
+            ("usage_anomaly_alert", "Risk alert", ALERT),
+            ("health_summary", "Health summary", SUMMARY),
+        ):
+            await self._to_csm(
+                evaluate.decide_autonomy(policies, action, a),
+                night,
+                f"{day}/{action}",
+                f"[csops] {what}: {title}",
+                template,
+                values,
+                detail,
+            )
         risk = required(policies.health, "the health policy").risk
         if a.arr >= risk.csm_task_at_arr_at_least:
             if self._open("risk-"):
