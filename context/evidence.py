@@ -113,9 +113,25 @@ def _tickets(s: Session, account_id: str, since: date, as_of: date) -> list[Evid
     ]
 
 
+Said = TypeVar("Said", CrmNote, CallTranscript, NpsResponse)
+
+
+def _in_window(s: Session, model: type[Said], account_id: str, since: date, as_of: date):
+    """The account's rows of a table of things said, in the window, oldest first."""
+    return s.exec(
+        select(model)
+        .where(
+            col(model.account_id) == account_id,
+            col(model.at) >= day_start(since),
+            col(model.at) < day_start(as_of + timedelta(days=1)),
+        )
+        .order_by(col(model.at), col(model.id))
+    )
+
+
 def _said(s: Session, account_id: str, since: date, as_of: date) -> list[EvidenceItem]:
-    first, end = day_start(since), day_start(as_of + timedelta(days=1))
-    items = [
+    window = (account_id, since, as_of)
+    notes = [
         EvidenceItem(
             id=f"note:{n.id}",
             kind="note",
@@ -123,13 +139,9 @@ def _said(s: Session, account_id: str, since: date, as_of: date) -> list[Evidenc
             title=f"CRM note by {n.author}",
             text=excerpt(n.text),
         )
-        for n in s.exec(
-            select(CrmNote)
-            .where(CrmNote.account_id == account_id, CrmNote.at >= first, CrmNote.at < end)
-            .order_by(col(CrmNote.at), col(CrmNote.id))
-        )
+        for n in _in_window(s, CrmNote, *window)
     ]
-    items += [
+    calls = [
         EvidenceItem(
             id=f"call:{c.id}",
             kind="call",
@@ -137,17 +149,9 @@ def _said(s: Session, account_id: str, since: date, as_of: date) -> list[Evidenc
             title=f"call “{c.title}” ({c.participants})",
             text=excerpt(c.text),
         )
-        for c in s.exec(
-            select(CallTranscript)
-            .where(
-                CallTranscript.account_id == account_id,
-                CallTranscript.at >= first,
-                CallTranscript.at < end,
-            )
-            .order_by(col(CallTranscript.at), col(CallTranscript.id))
-        )
+        for c in _in_window(s, CallTranscript, *window)
     ]
-    items += [
+    answers = [
         EvidenceItem(
             id=f"nps:{r.id}",
             kind="nps",
@@ -156,17 +160,9 @@ def _said(s: Session, account_id: str, since: date, as_of: date) -> list[Evidenc
             text=excerpt(r.comment),
             figures={"score": r.score, "contact_email": r.contact_email},
         )
-        for r in s.exec(
-            select(NpsResponse)
-            .where(
-                NpsResponse.account_id == account_id,
-                NpsResponse.at >= first,
-                NpsResponse.at < end,
-            )
-            .order_by(col(NpsResponse.at), col(NpsResponse.id))
-        )
+        for r in _in_window(s, NpsResponse, *window)
     ]
-    return items
+    return [*notes, *calls, *answers]
 
 
 def _contacts(s: Session, account_id: str, as_of: date) -> list[EvidenceItem]:

@@ -61,23 +61,29 @@ def iso_week_days(week: str) -> list[date]:
     return [monday + timedelta(days=n) for n in range(7)]
 
 
+def week_usage(db, account_id: str, feature: str, week: str, since: date, today: date):
+    """(rows, figure per day) of one feature's ISO week, over its days in the window."""
+    days = [d for d in iso_week_days(week) if since <= d <= today]
+    if not days:
+        return 0, None
+    ((rows, total),) = q(
+        db,
+        "SELECT COUNT(*), COALESCE(SUM(value), 0) FROM usagedaily WHERE account_id = :a "
+        "AND feature = :f AND day >= :w0 AND day <= :w1",
+        a=account_id,
+        f=feature,
+        w0=str(days[0]),
+        w1=str(days[-1]),
+    )
+    return rows, round(total / len(days), 2)
+
+
 def in_db(db, account_id: str, evidence_id: str, since: date, today: date) -> bool:
     """Whether the id names a row of this account that lies in the window (own SQL)."""
     kind, _, ref = evidence_id.partition(":")
-    window = {"a": account_id, "d0": str(since), "d1": str(today)}
     if kind == "usage":
         feature, week = ref.rsplit(":", 1)
-        days = [d for d in iso_week_days(week) if since <= d <= today]
-        rows = q(
-            db,
-            "SELECT COUNT(*) FROM usagedaily WHERE account_id = :a AND feature = :f "
-            "AND day >= :w0 AND day <= :w1",
-            a=account_id,
-            f=feature,
-            w0=str(days[0]),
-            w1=str(days[-1]),
-        )
-        return bool(days) and rows[0][0] > 0
+        return week_usage(db, account_id, feature, week, since, today)[0] > 0
     sql = {
         "ticket": "SELECT COUNT(*) FROM supportticket WHERE id = :r AND account_id = :a "
         "AND date(created_at) BETWEEN :d0 AND :d1",
@@ -91,21 +97,7 @@ def in_db(db, account_id: str, evidence_id: str, since: date, today: date) -> bo
         "health": "SELECT COUNT(*) FROM healthscore WHERE as_of = :r AND account_id = :a "
         "AND as_of BETWEEN :d0 AND :d1",
     }[kind]
-    return q(db, sql, r=ref, **window)[0][0] == 1
-
-
-def weekly_per_day(db, account_id: str, feature: str, week: str, since: date, today: date):
-    days = [d for d in iso_week_days(week) if since <= d <= today]
-    ((total,),) = q(
-        db,
-        "SELECT COALESCE(SUM(value), 0) FROM usagedaily WHERE account_id = :a "
-        "AND feature = :f AND day >= :w0 AND day <= :w1",
-        a=account_id,
-        f=feature,
-        w0=str(days[0]),
-        w1=str(days[-1]),
-    )
-    return round(total / len(days), 2)
+    return q(db, sql, r=ref, a=account_id, d0=str(since), d1=str(today))[0][0] == 1
 
 
 async def test_investigate_json_claims_cite_evidence_in_the_database(
@@ -129,6 +121,7 @@ async def test_investigate_json_claims_cite_evidence_in_the_database(
         await replay_and_maybe_record(dev_env.client.get_workflow_handle(wid), "investigation")
 
         shown = (await csops(env, "investigate", "--show", wid, "--json", cwd=tmp_path)).json()
+        printed = await csops(env, "investigate", "--show", wid, cwd=tmp_path)
 
     assert data["engine"] == "offline" and data["dropped_count"] == 0
     assert (data["since"], data["as_of"]) == (str(since), str(today))
@@ -145,7 +138,7 @@ async def test_investigate_json_claims_cite_evidence_in_the_database(
         assert in_db(db, account, item["id"], since, today), item
         if item["kind"] == "usage":
             feature, week = item["figures"]["feature"], item["figures"]["week"]
-            expected = weekly_per_day(db, account, feature, week, since, today)
+            expected = week_usage(db, account, feature, week, since, today)[1]
             assert item["figures"]["per_day"] == expected, item
 
     # Honest: every detractor and every open ticket of the window is a cited risk.
@@ -178,6 +171,9 @@ async def test_investigate_json_claims_cite_evidence_in_the_database(
         e["id"] for e in data["evidence"]
     ]
     assert engine == "offline" and shown["claims"] == data["claims"]
+    assert printed.exited(0) and "Where it is at risk, and why:" in printed.out
+    for claim in data["claims"]:
+        assert f"evidence: {', '.join(claim['evidence'])}" in printed.out
     ((to, body),) = q(
         db,
         "SELECT \"to\", body FROM outboxmessage WHERE workflow_id = :w AND audience = 'internal'",
@@ -215,7 +211,8 @@ async def test_a_model_citing_what_it_was_not_given_has_the_claim_dropped(
     bare = {"section": "next_step", "text": "Offer a discount", "evidence": []}
     question = "Why did their NPS drop?"
     with FakeOpenAI() as fake:
-        fake.script(json_answer({"claims": [real, made_up, mixed, bare]}))
+        # Then a model that answers no JSON at all: the rules' synthesis, labelled so.
+        fake.script(json_answer({"claims": [real, made_up, mixed, bare]}), json_answer("Sure!"))
         async with run_worker(dev_env, provider=provider_for(fake)) as tq:
             env = cli_env(tmp_path, target(dev_env), tq)
             run = await csops(
@@ -223,6 +220,18 @@ async def test_a_model_citing_what_it_was_not_given_has_the_claim_dropped(
                 cwd=tmp_path, timeout_s=120,
             )  # fmt: skip
             data = run.json()
+            unusable = (
+                await csops(
+                    env,
+                    "investigate",
+                    account,
+                    "--id",
+                    f"investigation/{account}/unusable",
+                    "--json",
+                    cwd=tmp_path,
+                    timeout_s=120,
+                )  # fmt: skip
+            ).json()
         prompt = fake.requests[0]["body"]["messages"][1]["content"]
 
     assert question in prompt and f"[nps:{nps_id}]" in prompt
@@ -238,6 +247,10 @@ async def test_a_model_citing_what_it_was_not_given_has_the_claim_dropped(
         db, "SELECT dropped FROM investigation WHERE workflow_id = :w", w=data["workflow_id"]
     )
     assert len(json.loads(dropped)) == 3
+    assert unusable["engine"].startswith("offline (model output unusable")
+    assert unusable["dropped_count"] == 0 and unusable["claims"]
+    for claim in unusable["claims"]:
+        assert all(in_db(db, account, e, since, today) for e in claim["evidence"]), claim
 
 
 async def test_the_qbr_narrative_waits_for_the_csm_and_stores_the_edited_text(
