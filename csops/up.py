@@ -24,6 +24,9 @@ DEMO_CSM = "jane@acme.test"
 FIRST_RUN_WAIT_S = 30.0
 # The account watches' audit actions `up` counts (the Risk and Growth agents').
 WATCH_ACTIONS = ("usage_anomaly_alert", "internal_ticket", "expansion_play")
+# How a human request ends in the audit log (workflows/human.py `follow_request`; a
+# superseded approval was approved first, so it is counted once).
+CLOSED_REQUEST_OUTCOMES = ("approved", "edited", "rejected", "expired", "withdrawn")
 
 
 def _say(text: str = "", **style) -> None:
@@ -285,7 +288,12 @@ async def _agents_tally(engine, settle_s: float = 15.0) -> dict[str, int]:
             for (a, o, level), k in n.items()
             if (a, o) == ("expansion_play", "sent") and level in ("autonomous", "supervised")
         )
-        to_decide = sum(k for (a, o, _), k in n.items() if (a, o) == ("expansion_play", "asked"))
+        # Copilot plays asked of the account team and not decided yet.
+        to_decide = sum(
+            k if o == "requested" else -k
+            for (a, o, _), k in n.items()
+            if a == "expansion_play" and o in ("requested", *CLOSED_REQUEST_OUTCOMES)
+        )
         return {
             "alerts": sum(
                 k for (a, o, _), k in n.items() if (a, o) == ("usage_anomaly_alert", "sent")

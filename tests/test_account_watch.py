@@ -258,6 +258,13 @@ async def test_risk_agent_alerts_summarises_asks_and_opens_one_ticket_per_dip(
             [task] = await wait_for_requests(big)
             assert (task.kind, task.action) == ("task", "csm_task")
             assert task.eligible_approvers == [CSM, MANAGER]
+            [asked] = [r for r in audit(db, big.id) if r.action == "csm_task"]
+            assert asked.outcome == "requested"
+            assert (asked.detail["as_of"], asked.detail["score"], asked.detail["band"]) == (
+                TODAY.isoformat(),
+                *scores[drop_big],
+            )
+            assert "active_users fell to" in asked.detail["reason"]
             assert (
                 await human_requests(dev_env.client.get_workflow_handle(watch_id(drop_small))) == []
             )
@@ -351,10 +358,18 @@ async def test_growth_agent_plays_at_the_policy_level(dev_env, db, run_worker):
             await decide(handle, request_id=request.request_id, decision=decision, approver=CSM)
         sent = await eventually(lambda: customer_messages(db, watch_id(top)))
         assert [(m.to, m.body) for m in sent] == [(f"sam@{top}.example", drafts[top])]
-        assert await eventually(
-            lambda: [r.outcome for r in audit(db, watch_id(top)) if r.action == "expansion_play"],
-            holds=lambda outcomes: "sent" in outcomes,
+        rows = await eventually(
+            lambda: {
+                r.outcome: r for r in audit(db, watch_id(top)) if r.action == "expansion_play"
+            },
+            holds=lambda got: "sent" in got,
         )
+        assert list(rows) == ["requested", "approved", "sent"]
+        for outcome in ("requested", "sent"):
+            d = rows[outcome].detail
+            assert (d["as_of"], d["score"], d["band"]) == (TODAY.isoformat(), *scores[top])
+        assert rows["requested"].detail["reason"] == rows["sent"].detail["reason"]
+        assert rows["sent"].actor == CSM and rows["sent"].detail["to"] == f"sam@{top}.example"
         await eventually(
             lambda: [r.outcome for r in audit(db, watch_id(top_rejected))],
             holds=lambda outcomes: "rejected" in outcomes,

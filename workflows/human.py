@@ -92,6 +92,7 @@ class RequestSpec(TypedDict):
     notes: NotRequired[list[str] | None]
     sources: NotRequired[list[SourceRef] | None]
     not_sendable: NotRequired[str | None]
+    audit_detail: NotRequired[dict[str, Any] | None]  # more for the "requested" audit row
 
 
 class HumanDecisions:
@@ -343,7 +344,8 @@ class HumanDecisions:
         """
         req = self.open_request(**spec)
         await effects.record_audit(
-            self.requested_entry(req, spec["decision"]), local=self.audit_locally
+            self.requested_entry(req, spec["decision"], spec.get("audit_detail")),
+            local=self.audit_locally,
         )
         if notify:
             await self._notify(req, "new", req.eligible_approvers)
@@ -380,15 +382,17 @@ class HumanDecisions:
         self.publish()
         return req
 
-    def requested_entry(self, req: HumanRequest, decision: AutonomyDecision) -> AuditEntry:
-        """The audit row of a request being opened."""
+    def requested_entry(
+        self, req: HumanRequest, decision: AutonomyDecision, more: dict[str, Any] | None = None
+    ) -> AuditEntry:
+        """The audit row of a request being opened (`more`: what else its detail says)."""
         return effects.audit_entry(
             self.account_id(),
             f"{req.request_id}/requested",
             req.action,
             "requested",
             decision=decision,
-            detail={"kind": req.kind, "approvers": req.eligible_approvers},
+            detail={"kind": req.kind, "approvers": req.eligible_approvers, **(more or {})},
         )
 
     async def follow_request(self, req: HumanRequest, decision: AutonomyDecision) -> HumanRequest:

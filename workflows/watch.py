@@ -352,10 +352,12 @@ class AccountWatchWorkflow(HumanDecisions):
         draft: str | None,
         detail: dict,
     ) -> None:
-        """A task for the CSM, waited on in the background."""
-        await self.audit(
-            f"{request_id}/csm_task", "csm_task", "asked", decision=decision, detail=detail
-        )
+        """A task for the CSM, waited on in the background; its "requested" audit row
+        carries the night's detail (watches started before that wrote a row of their own)."""
+        if not workflow.patched(names.PATCH_WATCH_REQUEST_DETAIL):
+            await self.audit(
+                f"{request_id}/csm_task", "csm_task", "asked", decision=decision, detail=detail
+            )
         night.actions.append(f"CSM task {request_id} asked")
         await self.ask(
             kind="task",
@@ -364,6 +366,7 @@ class AccountWatchWorkflow(HumanDecisions):
             ladder=TASK_LADDER,
             draft=draft,
             request_id=request_id,
+            audit_detail=detail,
         )
 
     async def _render(self, template: str, values: dict) -> str:
@@ -428,13 +431,14 @@ class AccountWatchWorkflow(HumanDecisions):
                 detail,
             )
             return
-        await self.audit(
-            f"{day}/expansion_play/asked",
-            "expansion_play",
-            "asked",
-            decision=decision,
-            detail=detail,
-        )
+        if not workflow.patched(names.PATCH_WATCH_REQUEST_DETAIL):  # as in _csm_task
+            await self.audit(
+                f"{day}/expansion_play/asked",
+                "expansion_play",
+                "asked",
+                decision=decision,
+                detail=detail,
+            )
         night.actions.append(f"expansion play waits for the account team (play-{day})")
         self._in_background(
             self._play_approval(policies, decision, night, outreach, contact, detail, e.evidence)
@@ -463,6 +467,7 @@ class AccountWatchWorkflow(HumanDecisions):
             ladder=policies.routing.approval.ladder(),
             draft=outreach,
             notes=evidence,
+            audit_detail=detail,
         )
         if req.superseded or req.status not in ("approved", "edited"):
             return
