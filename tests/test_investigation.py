@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from support.cli import cli_env, csops, target
 from support.openai_server import FakeOpenAI, json_answer, provider_for
 from support.renewal import q
-from support.temporal import decide, replay_and_maybe_record
+from support.temporal import current_details, decide, replay_and_maybe_record
 
 from activities.renewal_sections import anger_judge
 from context.health import record_health
@@ -284,6 +284,8 @@ async def test_the_qbr_narrative_waits_for_the_csm_and_stores_the_edited_text(
             ):
                 assert f"## {heading}" in request["draft"]
             handle = dev_env.client.get_workflow_handle(data["workflow_id"])
+            details = await current_details(handle)
+            assert "Executive QBR narrative" in details and request["request_id"] in details
             assert q(db, "SELECT COUNT(*) FROM qbrnarrative WHERE account_id = :a", a=account) == [
                 (0,)
             ]

@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         Synthesis,
         SynthesisInput,
     )
+    from contracts.markdown import md
     from policies import evaluate
     from policies.model import PolicySet
 
@@ -65,12 +66,12 @@ class InvestigationWorkflow(HumanDecisions):
         qbr = inp is not None and inp.mode == "qbr"
         lines = [
             f"## {'Executive QBR narrative' if qbr else 'Investigation'} · "
-            f"{a.name if a else ''}" + (f" · {inp.quarter}" if qbr and inp else "")
+            f"{md(a.name) if a else ''}" + (f" · {inp.quarter}" if qbr and inp else "")
         ]
         if a:
             lines.append(f"Account {a.summary_line()}")
         if inp and inp.question:
-            lines.append(f"Question: {inp.question}")
+            lines.append(f"Question: {md(inp.question)}")
         lines.append(f"Stage: **{self.stage}**")
         s = self.synthesis
         if s:
