@@ -4,6 +4,7 @@ must stay compatible (or be versioned) before it ships.
 Record the current code's histories beside the older ones with:
 CSOPS_RECORD_HISTORIES=1 CSOPS_HISTORY_TAG=<newest patch id> .venv/bin/pytest
 tests/test_escalation.py tests/test_onboarding.py tests/test_renewal.py
+tests/test_investigation.py
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ def test_histories_are_committed():
         "renewal_package",
         "renewal_package_terms",
         "renewal_package_with_summary",
+        "investigation",
+        "qbr_narrative_edited",
     } <= names, names
 
 
