@@ -56,6 +56,9 @@ from workflows.required import required
 
 # A month of nights per run: each night's reads and actions stay a small history.
 NIGHTS_PER_RUN = 30
+# The server refuses signals past its limit per run (150 with `csops server`'s
+# tuning): sweeps run again on the same day also end a run well before it.
+SIGNALS_PER_RUN = 100
 TICKETS_KEPT = 50  # dip keys remembered (a dip is only ever new once anyway)
 # The tracker may be down: a few minutes of retries, then the night goes on and the
 # failure is audited (the ticket activity is idempotent by dip key).
@@ -95,6 +98,7 @@ class AccountWatchWorkflow(HumanDecisions):
         # Filled by the signal, which may come before `run` starts (signal-with-start).
         self.pending: list[WatchFindings] = []
         self.nights_this_run = 0
+        self.signals_this_run = 0
         self.waiting: list[asyncio.Task] = []  # human requests in the background
         self.stage = "watching"
 
@@ -103,6 +107,7 @@ class AccountWatchWorkflow(HumanDecisions):
     @workflow.signal(name=names.HEALTH_SCORED_SIGNAL)
     def health_scored(self, raw: RawValue) -> None:
         """The sweep's findings for one night (raw: a bad payload is refused and shown)."""
+        self.signals_this_run += 1
         findings = self.signal_input(names.HEALTH_SCORED_SIGNAL, raw, WatchFindings)
         if findings is not None:
             self.pending.append(findings)
@@ -135,7 +140,9 @@ class AccountWatchWorkflow(HumanDecisions):
     def _may_close(self) -> bool:
         """The run has had its nights, and nothing waits for a human."""
         full = (
-            self.nights_this_run >= NIGHTS_PER_RUN or workflow.info().is_continue_as_new_suggested()
+            self.nights_this_run >= NIGHTS_PER_RUN
+            or self.signals_this_run >= SIGNALS_PER_RUN
+            or workflow.info().is_continue_as_new_suggested()
         )
         return full and all(t.done() for t in self.waiting)
 
