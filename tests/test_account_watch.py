@@ -20,7 +20,13 @@ import pytest_asyncio
 from support.data import CSM, MANAGER, add_account, audit, customer_messages, outbox
 from support.polling import eventually
 from support.renewal import q
-from support.temporal import decide, human_requests, replay_and_maybe_record, wait_for_requests
+from support.temporal import (
+    current_details,
+    decide,
+    human_requests,
+    replay_and_maybe_record,
+    wait_for_requests,
+)
 from support.ticket_server import TrackerServer
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
@@ -195,6 +201,8 @@ async def test_every_account_gets_a_watch_that_shows_its_health(dev_env, db, run
         details = await dev_env.client.get_workflow_handle(watch_id(a)).describe()
         assert details.typed_search_attributes.get(sa.STAGE) == band
         assert details.typed_search_attributes.get(sa.HEALTH) == score
+        shown = await current_details(dev_env.client.get_workflow_handle(watch_id(a)))
+        assert f"Health **{score}** · **{band}** on {TODAY}" in shown
 
 
 async def test_risk_agent_alerts_summarises_asks_and_opens_one_ticket_per_dip(
@@ -258,6 +266,9 @@ async def test_risk_agent_alerts_summarises_asks_and_opens_one_ticket_per_dip(
             [task] = await wait_for_requests(big)
             assert (task.kind, task.action) == ("task", "csm_task")
             assert task.eligible_approvers == [CSM, MANAGER]
+            shown = await current_details(big)
+            assert f"usage\\_anomaly\\_alert sent to {CSM} (autonomous)" in shown
+            assert f"CSM task risk-{TODAY} asked" in shown
             [asked] = [r for r in audit(db, big.id) if r.action == "csm_task"]
             assert asked.outcome == "requested"
             assert (asked.detail["as_of"], asked.detail["score"], asked.detail["band"]) == (
