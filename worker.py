@@ -25,6 +25,7 @@ from activities.deciders import DeciderActivities
 from activities.deliveries import DeliveryActivities, run_outbox
 from activities.digest import DigestActivities
 from activities.health import HealthActivities
+from activities.health_digest import HealthDigestActivities
 from activities.investigation import InvestigationActivities
 from activities.llm_gateway import LlmActivities
 from activities.onboarding import OnboardingActivities
@@ -46,6 +47,7 @@ from workflows.digest import CsmDigestWorkflow
 from workflows.escalation import EscalationWorkflow
 from workflows.handler_guard import HandlerGuard
 from workflows.health import HealthSweepWorkflow
+from workflows.health_digest import HealthDigestWorkflow
 from workflows.investigation import InvestigationWorkflow
 from workflows.onboarding import OnboardingWorkflow
 from workflows.renewal import RenewalPackageWorkflow, RenewalSweepWorkflow
@@ -60,6 +62,7 @@ WORKFLOWS = [
     HealthSweepWorkflow,
     InvestigationWorkflow,
     AccountWatchWorkflow,
+    HealthDigestWorkflow,
 ]
 # The Worker and every Replayer run the workflows with the same interceptors.
 INTERCEPTORS = [HandlerGuard()]
@@ -108,6 +111,7 @@ def build_worker(
     deciders = DeciderActivities(client)
     deliveries = DeliveryActivities(engine)
     health = HealthActivities(engine, functools.partial(signal_watch, client), settings.policy_dir)
+    health_digest = HealthDigestActivities(engine, client, settings.ui_url)
     webhook = settings.ticket_webhook_url
     watch = WatchActivities(engine, TicketWebhook(webhook) if webhook else None)
     return Worker(
@@ -147,6 +151,7 @@ def build_worker(
             deciders.check_decider,
             deliveries.delivery_status,
             health.record_health_batch,
+            health_digest.send_health_digests,
             watch.open_internal_ticket,
         ],
         interceptors=[*INTERCEPTORS, *options.pop("interceptors", [])],
