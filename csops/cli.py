@@ -895,7 +895,8 @@ def health(
 
 schedule_app = typer.Typer(
     help="The Schedules: the nightly renewal sweep (renewal-sweep-nightly), the CSM digest "
-    "(csm-digest-daily) and the nightly health sweep (health-sweep-nightly).",
+    "(csm-digest-daily), the nightly health sweep (health-sweep-nightly) and the weekly "
+    "health digest per CSM (health-digest-weekly).",
     no_args_is_help=True,
 )
 app.add_typer(schedule_app, name="schedule")
@@ -908,16 +909,18 @@ def schedule_install(
     digest_cron: str = typer.Option("0 7 * * 1-5", help="When the CSM digest goes out."),
     as_json: JsonOpt = False,
 ) -> None:
-    """Create or update the three Schedules: the renewal sweep, the CSM digest and
-    the health sweep (its time in policies/health.yaml); overlap: skip, missed runs
-    caught up within a window."""
+    """Create or update the four Schedules: the renewal sweep, the CSM digest, the
+    health sweep and the weekly health digest (their times in policies/health.yaml);
+    overlap: skip, missed runs caught up within a window."""
     from csops.schedules import (
         DIGEST_SCHEDULE_ID,
+        HEALTH_DIGEST_SCHEDULE_ID,
         HEALTH_SCHEDULE_ID,
         SCHEDULE_ID,
         install,
         install_digest,
         install_health,
+        install_health_digest,
     )
     from policies.model import known_timezone
 
@@ -938,10 +941,11 @@ def schedule_install(
             await install(client, settings.task_queue, cron or d.cron, tz, d.catchup_window_hours),
             await install_digest(client, settings.task_queue, digest_cron, tz),
             await install_health(client, settings.task_queue, health_policy.sweep),
+            await install_health_digest(client, settings.task_queue, health_policy.digest),
         )
 
-    sweep, digest, health = asyncio.run(go())
-    h = health_policy.sweep
+    sweep, digest, health, health_digest = asyncio.run(go())
+    h, hd = health_policy.sweep, health_policy.digest
     data = [
         {"schedule_id": SCHEDULE_ID, "result": sweep, "cron": cron or d.cron, "timezone": tz},
         {"schedule_id": DIGEST_SCHEDULE_ID, "result": digest, "cron": digest_cron, "timezone": tz},
@@ -950,6 +954,12 @@ def schedule_install(
             "result": health,
             "cron": h.cron,
             "timezone": h.timezone,
+        },
+        {
+            "schedule_id": HEALTH_DIGEST_SCHEDULE_ID,
+            "result": health_digest,
+            "cron": hd.cron,
+            "timezone": hd.timezone,
         },
     ]
 
@@ -992,16 +1002,30 @@ def schedule_show(as_json: JsonOpt = False) -> None:
 def schedule_trigger(
     digest: bool = typer.Option(False, "--digest", help="Send the CSM digest instead."),
     health: bool = typer.Option(False, "--health", help="Run the health sweep instead."),
+    health_digest: bool = typer.Option(
+        False, "--health-digest", help="Send the weekly health digest instead."
+    ),
     as_json: JsonOpt = False,
 ) -> None:
     """Run the renewal sweep (or, with --digest, the CSM digest; with --health, the
-    health sweep) now, through its Schedule."""
-    from csops.schedules import DIGEST_SCHEDULE_ID, HEALTH_SCHEDULE_ID, SCHEDULE_ID
+    health sweep; with --health-digest, the weekly health digest) now, through its
+    Schedule."""
+    from csops.schedules import (
+        DIGEST_SCHEDULE_ID,
+        HEALTH_DIGEST_SCHEDULE_ID,
+        HEALTH_SCHEDULE_ID,
+        SCHEDULE_ID,
+    )
 
-    if digest and health:
-        fail("give --digest or --health, not both", code=2)
+    chosen = {
+        DIGEST_SCHEDULE_ID: digest,
+        HEALTH_SCHEDULE_ID: health,
+        HEALTH_DIGEST_SCHEDULE_ID: health_digest,
+    }
+    if sum(chosen.values()) > 1:
+        fail("give one of --digest, --health and --health-digest", code=2)
     settings = _settings()
-    schedule_id = DIGEST_SCHEDULE_ID if digest else HEALTH_SCHEDULE_ID if health else SCHEDULE_ID
+    schedule_id = next((s for s, on in chosen.items() if on), SCHEDULE_ID)
 
     async def go():
         from temporalio.service import RPCError

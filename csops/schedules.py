@@ -1,5 +1,7 @@
-"""csops' Temporal Schedules: the nightly renewal sweep (`renewal-sweep-nightly`)
-and the morning digest of what waits for each CSM (`csm-digest-daily`)."""
+"""csops' Temporal Schedules: the nightly renewal sweep (`renewal-sweep-nightly`),
+the morning digest of what waits for each CSM (`csm-digest-daily`), the nightly
+health sweep (`health-sweep-nightly`) and the weekly health digest per CSM
+(`health-digest-weekly`)."""
 
 from __future__ import annotations
 
@@ -30,14 +32,16 @@ from temporalio.service import RPCError, RPCStatusCode
 from contracts import names
 from contracts.digest import DigestInput, DigestResult
 from contracts.health import HealthSweepInput, HealthSweepReport
+from contracts.health_digest import HealthDigestInput, HealthDigestResult
 from contracts.sweep import SweepInput, SweepReport
-from policies.model import HealthSweep
+from policies.model import HealthDigest, HealthSweep
 
 SCHEDULE_ID = names.RENEWAL_SWEEP_SCHEDULE
 DIGEST_SCHEDULE_ID = names.CSM_DIGEST_SCHEDULE
 HEALTH_SCHEDULE_ID = names.HEALTH_SWEEP_SCHEDULE
+HEALTH_DIGEST_SCHEDULE_ID = names.HEALTH_DIGEST_SCHEDULE
 # Every Schedule csops installs, in the order `schedule show` lists them.
-ALL_SCHEDULE_IDS = (SCHEDULE_ID, DIGEST_SCHEDULE_ID, HEALTH_SCHEDULE_ID)
+ALL_SCHEDULE_IDS = (SCHEDULE_ID, DIGEST_SCHEDULE_ID, HEALTH_SCHEDULE_ID, HEALTH_DIGEST_SCHEDULE_ID)
 DIGEST_CRON = "0 7 * * 1-5"  # weekday mornings
 
 
@@ -125,6 +129,19 @@ def health_schedule(task_queue: str, sweep: HealthSweep) -> Schedule:
     )
 
 
+def health_digest_schedule(task_queue: str, digest: HealthDigest) -> Schedule:
+    return _schedule(
+        names.HEALTH_DIGEST_WORKFLOW,
+        HealthDigestInput(),
+        names.HEALTH_DIGEST_RUN_PREFIX,
+        "Weekly health digest: each CSM's book, the week's risks and plays, what waits",
+        task_queue,
+        digest.cron,
+        digest.timezone,
+        digest.catchup_window_hours,
+    )
+
+
 async def put_schedule(client: Client, schedule_id: str, schedule: Schedule) -> str:
     """Create the Schedule, or update it in place; returns "created" or "updated"."""
     try:
@@ -153,6 +170,13 @@ async def install_health(client: Client, task_queue: str, sweep: HealthSweep) ->
     return await put_schedule(client, HEALTH_SCHEDULE_ID, health_schedule(task_queue, sweep))
 
 
+async def install_health_digest(client: Client, task_queue: str, digest: HealthDigest) -> str:
+    """The weekly health digest Schedule (`policies/health.yaml`'s `digest`)."""
+    return await put_schedule(
+        client, HEALTH_DIGEST_SCHEDULE_ID, health_digest_schedule(task_queue, digest)
+    )
+
+
 async def install_digest(
     client: Client, task_queue: str, cron: str = DIGEST_CRON, timezone: str = "UTC"
 ) -> str:
@@ -173,6 +197,7 @@ RESULT_TYPES: dict[str, type[BaseModel]] = {
     names.RENEWAL_SWEEP_WORKFLOW: SweepReport,
     names.CSM_DIGEST_WORKFLOW: DigestResult,
     names.HEALTH_SWEEP_WORKFLOW: HealthSweepReport,
+    names.HEALTH_DIGEST_WORKFLOW: HealthDigestResult,
 }
 
 
@@ -209,6 +234,15 @@ def result_in_words(result: Any) -> str:
         )
         if result.duplicates:
             text += f" ({result.duplicates:,} already sent that day)"
+        return text
+    if isinstance(result, HealthDigestResult):
+        text = (
+            f"sent {_plural(result.recipients, 'health digest')} for {result.week} covering "
+            f"{_plural(result.accounts, 'account')}, {_plural(result.events, 'risk or play', 'risks and plays')} "
+            f"and {_plural(result.waiting, 'waiting request')}"
+        )
+        if result.duplicates:
+            text += f" ({result.duplicates:,} already sent that week)"
         return text
     return str(result)
 

@@ -150,12 +150,14 @@ async def _prepare(
     from csops.schedules import (
         DIGEST_CRON,
         DIGEST_SCHEDULE_ID,
+        HEALTH_DIGEST_SCHEDULE_ID,
         HEALTH_SCHEDULE_ID,
         SCHEDULE_ID,
         first_run_report,
         install,
         install_digest,
         install_health,
+        install_health_digest,
     )
     from policies.loader import load_policies
 
@@ -168,6 +170,8 @@ async def _prepare(
     )
     digest_what = await install_digest(client, settings.task_queue, timezone=nightly.timezone)
     health_what = await install_health(client, settings.task_queue, health_policy.sweep)
+    weekly = health_policy.digest
+    weekly_what = await install_health_digest(client, settings.task_queue, weekly)
     health_schedule = client.get_schedule_handle(HEALTH_SCHEDULE_ID)
     if not (await health_schedule.describe()).info.recent_actions:
         await health_schedule.trigger()  # the first run: every account's score now
@@ -194,6 +198,10 @@ async def _prepare(
     _say(
         f"• Schedule {HEALTH_SCHEDULE_ID} {health_what} ({h.cron} {h.timezone}) → {health_run}; "
         "scores: `csops health --all`"
+    )
+    _say(
+        f"• Schedule {HEALTH_DIGEST_SCHEDULE_ID} {weekly_what} ({weekly.cron} {weekly.timezone}); "
+        "send it now: `csops schedule trigger --health-digest`"
     )
     from csops.artifact_server import serve_artifacts
 
