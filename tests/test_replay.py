@@ -4,7 +4,7 @@ must stay compatible (or be versioned) before it ships.
 Record the current code's histories beside the older ones with:
 CSOPS_RECORD_HISTORIES=1 CSOPS_HISTORY_TAG=<newest patch id> .venv/bin/pytest
 tests/test_escalation.py tests/test_onboarding.py tests/test_renewal.py
-tests/test_investigation.py
+tests/test_investigation.py tests/test_health_digest.py
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ def test_histories_are_committed():
         "renewal_package_with_summary",
         "investigation",
         "qbr_narrative_edited",
+        "health_digest",
     } <= names, names
 
 
