@@ -1,5 +1,5 @@
 """The account watch's outside work: the internal ticket the Risk agent opens on
-the tracker's webhook for an NPS dip, once per dip."""
+the tracker's webhook for a dip (an NPS detractor, a worse band), once per dip."""
 
 from __future__ import annotations
 
@@ -53,14 +53,14 @@ class WatchActivities:
         records nothing: a 5xx or no answer is retried, a 4xx the request caused is
         not (adapters/ticket_webhook.py).
         """
-        key = inp.detractor.dip_key
+        key = inp.dip_key
         with session(self._engine) as s:
             row = _recorded(s, key)
         if row is not None:
             return _result(row, opened=False, reason=f"opened before as {row.external_id}")
         if self._webhook is None:
             return InternalTicketResult(dip_key=key, opened=False, reason=NO_WEBHOOK)
-        created = self._webhook.open_issue(issue_for(inp.health, inp.detractor), key)
+        created = self._webhook.open_issue(issue_for(inp), key)
         row = InternalTicket(
             dip_key=key,
             account_id=inp.health.account_id,

@@ -1,5 +1,6 @@
 """The internal-ticket channel: one issue POSTed as JSON to the tracker's webhook
-(`CSOPS_TICKET_WEBHOOK_URL`) for an NPS dip, in the shape Linear's and Jira's
+(`CSOPS_TICKET_WEBHOOK_URL`) for a dip (an NPS detractor, or the health band
+getting worse), in the shape Linear's and Jira's
 issue-creating webhooks take (a bridge such as a Zapier or n8n hook maps it on):
 
     {"title": ..., "description": Markdown, "labels": ["csops", "nps-dip"],
@@ -24,10 +25,10 @@ from dataclasses import dataclass
 from temporalio.exceptions import ApplicationError
 
 from contracts import errors
-from contracts.health import AccountHealth, Detractor
+from contracts.health import InternalTicketInput
 from contracts.markdown import md, md_quote
 
-LABELS = ["csops", "nps-dip"]
+NPS_LABELS, HEALTH_LABELS = ["csops", "nps-dip"], ["csops", "health-dip"]
 # Linear's priorities (Jira bridges map them): 2 high for an account already at risk,
 # 3 medium otherwise.
 PRIORITY_AT_RISK, PRIORITY_OTHERWISE = 2, 3
@@ -44,33 +45,46 @@ class CreatedIssue:
     url: str | None
 
 
-def issue_for(health: AccountHealth, detractor: Detractor) -> dict:
-    """The issue for one dip: the account, its score and band, the response (its
-    score and the customer's comment, quoted as they wrote it) and the evidence
-    (each component of the score, weakest first, with what it was computed from)."""
+def issue_for(inp: InternalTicketInput) -> dict:
+    """The issue for one dip: the account, its score and band, what dipped (the NPS
+    response with the customer's comment quoted as they wrote it, or the band's
+    fall) and the evidence (each component of the score, weakest first, with what
+    it was computed from)."""
+    health, detractor, crossing = inp.health, inp.detractor, inp.crossing
     name = md(health.account_name)
     trend = "" if health.trend is None else f", {health.trend:+d} since the previous score"
     lines = [
         f"**Account:** {name} (`{health.account_id}`)",
         f"**Health on {health.as_of}:** {health.score}/100, {health.band}{trend}",
         "",
-        (
-            f"**NPS response {detractor.response_id}:** {detractor.score}/10 from "
-            f"{md(detractor.contact_email)} on {detractor.at:%Y-%m-%d %H:%M} UTC"
-        ),
-        *(md_quote(detractor.comment) if detractor.comment.strip() else ["*No comment.*"]),
-        "",
-        "**Evidence** (the score's components, weakest first):",
     ]
+    if detractor is not None:
+        title, labels = f"NPS {detractor.score}/10 at {health.account_name}", NPS_LABELS
+        lines += [
+            (
+                f"**NPS response {detractor.response_id}:** {detractor.score}/10 from "
+                f"{md(detractor.contact_email)} on {detractor.at:%Y-%m-%d %H:%M} UTC"
+            ),
+            *(md_quote(detractor.comment) if detractor.comment.strip() else ["*No comment.*"]),
+        ]
+    else:
+        assert crossing is not None  # one dip or the other (InternalTicketInput)
+        title = f"Health {crossing.from_band} → {crossing.to_band} at {health.account_name}"
+        labels = HEALTH_LABELS
+        lines.append(
+            f"**Band:** {crossing.from_band} ({crossing.from_score}) on {crossing.since} → "
+            f"{crossing.to_band} ({crossing.to_score}) on {health.as_of}"
+        )
+    lines += ["", "**Evidence** (the score's components, weakest first):"]
     for c in sorted(health.components, key=lambda c: (c.score, c.name)):
         records = f" ({md(', '.join(c.records))})" if c.records else ""
         lines.append(f"- {c.name} {c.score}/100: {md(c.summary)}{records}")
     return {
-        "title": f"NPS {detractor.score}/10 at {health.account_name}",
+        "title": title,
         "description": "\n".join(lines),
-        "labels": LABELS,
+        "labels": labels,
         "priority": PRIORITY_AT_RISK if health.band == "at_risk" else PRIORITY_OTHERWISE,
-        "external_id": detractor.dip_key,
+        "external_id": inp.dip_key,
     }
 
 

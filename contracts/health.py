@@ -5,9 +5,9 @@ every account. Pydantic only: these cross Temporal."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 HealthBand = Literal["healthy", "watch", "at_risk"]
 ComponentName = Literal[
@@ -167,13 +167,30 @@ class WatchFindings(BaseModel):
 
 
 class InternalTicketInput(BaseModel):
-    """Open the internal ticket for one NPS dip (idempotent by the dip key): the
-    account's health just recorded, the detractor response, and the watch workflow
-    that asks (kept with the ticket's record)."""
+    """Open the internal ticket for one dip (idempotent by the dip key): an NPS
+    detractor response, or the health band getting worse; the account's health just
+    recorded, and the watch workflow that asks (kept with the ticket's record)."""
 
     workflow_id: str
     health: AccountHealth
-    detractor: Detractor
+    detractor: Detractor | None = None
+    crossing: BandCrossing | None = None  # added with the band tickets
+
+    @model_validator(mode="after")
+    def _one_dip(self) -> Self:
+        if (self.detractor is None) == (self.crossing is None):
+            raise ValueError("an internal ticket is for one dip: a detractor or a crossing")
+        return self
+
+    @property
+    def dip_key(self) -> str:
+        """A detractor's response, or the account's band on the night it got worse
+        (the same night swept again is the same dip; staying there is no new one)."""
+        if self.detractor is not None:
+            return self.detractor.dip_key
+        h, c = self.health, self.crossing
+        assert c is not None  # one of the two (_one_dip)
+        return f"health:{h.account_id}:{h.as_of.isoformat()}:{c.to_band}"
 
 
 class InternalTicketResult(BaseModel):

@@ -71,3 +71,5 @@ PATCH_RENEWAL_ONE_READ = "renewal-one-read"
 PATCH_ESCALATION_LEAN = "escalation-lean"
 PATCH_ONBOARDING_READS_AT_ONCE = "onboarding-reads-at-once"
 PATCH_WATCH_REQUEST_DETAIL = "watch-request-detail"
+# A band getting worse opens an internal ticket too (before: NPS detractors only).
+PATCH_WATCH_BAND_TICKET = "watch-band-ticket"

@@ -17,7 +17,8 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest_asyncio
-from support.data import CSM, MANAGER, add_account, audit, customer_messages, outbox
+from sqlalchemy import text
+from support.data import CSM, MANAGER, add_account, add_ticket, audit, customer_messages, outbox
 from support.polling import eventually
 from support.renewal import q
 from support.temporal import (
@@ -320,6 +321,72 @@ async def test_risk_agent_alerts_summarises_asks_and_opens_one_ticket_per_dip(
                     assert agents_messages(db, account) == before[account]
             state = await watch_state(dev_env, drop_big)
             assert state is not None and state.tickets == [f"nps:{dip}"] and state.nights == 2
+
+
+async def test_a_band_crossing_alerts_summarises_and_opens_one_ticket_once(dev_env, db, run_worker):
+    """A declining account crosses into a worse band: exactly one alert, one summary
+    and one internal ticket (a health dip) on the test's tracker; the same night swept
+    again adds nothing."""
+    slide = "w-slide"
+    add_account(db, slide, arr=20_000, top_rank=150)  # under the task threshold
+    add_usage(db, slide, wobble(40))  # 80% of its 50 seats, steady: no play, no drop
+    with TrackerServer() as tracker:
+        async with run_worker(dev_env, settings={"ticket_webhook_url": tracker.url}) as tq:
+            await sweep(dev_env, tq, TODAY - DAY)
+            await acted_on(dev_env, [slide], TODAY - DAY)
+            _, band_before = stored(db, TODAY - DAY)[slide]
+            assert agents_messages(db, slide) == [] and tracker.posts == []
+
+            # Overnight it slides: its users fall away this week, three angry tickets
+            # stay open, and the CSM marks it at risk.
+            with db.begin() as conn:
+                conn.execute(
+                    text("UPDATE usagedaily SET value = 4 WHERE account_id = :a AND day >= :d"),
+                    {"a": slide, "d": str(TODAY - 6 * DAY)},
+                )
+                conn.execute(
+                    text("UPDATE account SET stage = 'at_risk' WHERE id = :a"), {"a": slide}
+                )
+            for n in range(3):
+                add_ticket(
+                    db,
+                    f"w-slide-{n}",
+                    slide,
+                    "Unacceptable",
+                    "This is unacceptable. We are evaluating other vendors.",
+                )
+            for _ in range(2):  # the second sweep of the night adds nothing
+                await sweep(dev_env, tq, TODAY)
+                await acted_on(dev_env, [slide], TODAY)
+            _, band_after = stored(db, TODAY)[slide]
+            rank = {"healthy": 0, "watch": 1, "at_risk": 2}
+            assert rank[band_after] > rank[band_before], (band_before, band_after)
+
+            dip = f"health:{slide}:{TODAY}:{band_after}"
+            assert [p["body"]["external_id"] for p in tracker.posts] == [dip]
+            assert tracker.posts[0]["body"]["labels"] == ["csops", "health-dip"]
+            assert tracker.posts[0]["headers"]["Idempotency-Key"] == dip
+            wid = watch_id(slide)
+            rows = await eventually(
+                lambda: [(r.action, r.outcome) for r in audit(db, wid)],
+                holds=lambda got: ("internal_ticket", "opened") in got,
+            )
+            assert sorted(rows) == [
+                ("health_summary", "sent"),
+                ("internal_ticket", "opened"),
+                ("usage_anomaly_alert", "sent"),
+            ]
+            sent = outbox(db, wid)
+            assert [m.subject.split(":")[0] for m in sent] == [
+                "[csops] Risk alert",
+                "[csops] Health summary",
+            ]
+            assert f"band {band_before} → {band_after}" in sent[0].body
+            [(ticket,)] = q(db, "SELECT external_id FROM internalticket WHERE dip_key = :k", k=dip)
+            assert ticket == tracker.created[0]["id"]
+            await replay_and_maybe_record(
+                dev_env.client.get_workflow_handle(wid), "account_watch_band_ticket"
+            )
 
 
 async def test_growth_agent_plays_at_the_policy_level(dev_env, db, run_worker):

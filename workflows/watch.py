@@ -10,8 +10,8 @@ first night starts it). Each night the watch:
   the night before, NPS detractors): an alert to the owner CSM
   (`usage_anomaly_alert`), a health summary from the components' evidence
   (`health_summary`), each at the autonomy policy's level; for accounts at or
-  above the health policy's ARR a CSM task; per detractor one internal ticket on
-  the webhook (once per dip key);
+  above the health policy's ARR a CSM task; one internal ticket on the webhook per
+  dip (a worse band, each detractor; once per dip key);
 - the Growth agent, when usage outgrows the plan and tonight brings no risk: an
   expansion play (`expansion_play`) at the policy's level. Supervised or
   autonomous, it goes to the CSM only; copilot, the drafted outreach waits for
@@ -41,7 +41,7 @@ with workflow.unsafe.imports_passed_through():
     from contracts import names
     from contracts import search_attributes as sa
     from contracts.autonomy import AutonomyDecision, AutonomyLevel
-    from contracts.health import Detractor, InternalTicketInput, WatchFindings
+    from contracts.health import InternalTicketInput, WatchFindings
     from contracts.markdown import md
     from contracts.records import RenderInput
     from contracts.watch import WatchNight, WatchState
@@ -259,46 +259,58 @@ class AccountWatchWorkflow(HumanDecisions):
                 self._in_background(
                     self._csm_task(decision, night, f"risk-{day}", task, None, detail)
                 )
-        for d in f.detractors:
-            await self._ticket(f, d, night)
+        wid = workflow.info().workflow_id
+        dips = [
+            InternalTicketInput(workflow_id=wid, health=f.health, detractor=d) for d in f.detractors
+        ]
+        # A worse band is a dip of its own (watches started before ticketed NPS alone).
+        if f.crossing and workflow.patched(names.PATCH_WATCH_BAND_TICKET):
+            dips.insert(
+                0, InternalTicketInput(workflow_id=wid, health=f.health, crossing=f.crossing)
+            )
+        for dip in dips:
+            await self._ticket(dip, night)
 
-    async def _ticket(self, f: WatchFindings, d: Detractor, night: WatchNight) -> None:
-        """One internal ticket per NPS dip, on the webhook (idempotent by its dip key)."""
-        state = self._state
-        if d.dip_key in state.tickets:
+    async def _ticket(self, dip: InternalTicketInput, night: WatchNight) -> None:
+        """One internal ticket per dip, on the webhook (idempotent by its dip key)."""
+        state, key = self._state, dip.dip_key
+        if key in state.tickets:
             return
-        detail = self._detail(night, f"NPS {d.score} from {d.contact_email}")
+        if dip.detractor is not None:
+            what = f"NPS {dip.detractor.score} from {dip.detractor.contact_email}"
+        else:
+            c = required(dip.crossing, "the crossing")
+            what = f"band {c.from_band} → {c.to_band}"
+        detail = self._detail(night, what)
         try:
             got = await workflow.execute_activity_method(
                 WatchActivities.open_internal_ticket,
-                InternalTicketInput(
-                    workflow_id=workflow.info().workflow_id, health=f.health, detractor=d
-                ),
-                summary=f"internal ticket for {d.dip_key}",
+                dip,
+                summary=f"internal ticket for {key}",
                 start_to_close_timeout=TICKET_TIMEOUT,
                 retry_policy=TICKET_RETRY,
             )
         except ActivityError as err:
             await self.audit(
-                f"{night.as_of}/internal_ticket/{d.dip_key}",
+                f"{night.as_of}/internal_ticket/{key}",
                 "internal_ticket",
                 "failed",
-                detail={**detail, "dip_key": d.dip_key, "error": str(err.cause or err)},
+                detail={**detail, "dip_key": key, "error": str(err.cause or err)},
             )
-            night.actions.append(f"internal ticket for {d.dip_key} failed: {err.cause or err}")
+            night.actions.append(f"internal ticket for {key} failed: {err.cause or err}")
             return
-        state.tickets = [*state.tickets, d.dip_key][-TICKETS_KEPT:]
+        state.tickets = [*state.tickets, key][-TICKETS_KEPT:]
         outcome = "opened" if got.opened else ("exists" if got.external_id else "not opened")
         await self.audit(
-            f"{night.as_of}/internal_ticket/{d.dip_key}",
+            f"{night.as_of}/internal_ticket/{key}",
             "internal_ticket",
             outcome,
-            detail={**detail, "dip_key": d.dip_key, "ticket": got.external_id, "url": got.url},
+            detail={**detail, "dip_key": key, "ticket": got.external_id, "url": got.url},
         )
         night.actions.append(
-            f"internal ticket {got.external_id} {outcome} for {d.dip_key}"
+            f"internal ticket {got.external_id} {outcome} for {key}"
             if got.external_id
-            else f"no internal ticket for {d.dip_key}: {got.reason}"
+            else f"no internal ticket for {key}: {got.reason}"
         )
 
     async def _to_csm(
