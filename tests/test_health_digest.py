@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote
 
 from pydantic import BaseModel
+from support.cli import cli_env, csops, target
 from support.data import CSM, HOW_TO, add_account, add_ticket, outbox
 from support.renewal import q
 from support.temporal import replay_and_maybe_record, start_escalation, wait_for_requests
@@ -22,7 +23,12 @@ from context.health import record_health
 from contracts.health_digest import HealthDigestInput, HealthDigestResult, iso_week
 from contracts.ids import watch_id
 from contracts.records import AuditEntry
-from csops.schedules import HEALTH_DIGEST_SCHEDULE_ID, first_run_report, install_health_digest
+from csops.schedules import (
+    HEALTH_DIGEST_SCHEDULE_ID,
+    first_run_report,
+    install_health_digest,
+    show,
+)
 from csops.tickets import store_ticket
 from policies.loader import load_policies
 from workflows.effects import audit
@@ -86,7 +92,7 @@ def section(body: str, start: str, end: str) -> str:
 
 
 async def test_each_csm_gets_their_book_worst_first_with_the_weeks_risks_and_links(
-    dev_env, db, run_worker, executor
+    tmp_path, dev_env, db, run_worker, executor
 ):
     tag = uuid.uuid4().hex[:6]
     now = datetime.now(UTC)
@@ -221,10 +227,18 @@ async def test_each_csm_gets_their_book_worst_first_with_the_weeks_risks_and_lin
         # Through its Schedule, as Monday mornings run it.
         await install_health_digest(dev_env.client, tq, policies.health.digest)
         try:
-            await dev_env.client.get_schedule_handle(HEALTH_DIGEST_SCHEDULE_ID).trigger()
+            triggered = await csops(
+                cli_env(tmp_path, target(dev_env), tq),
+                "schedule", "trigger", "--health-digest", "--json", cwd=tmp_path,
+            )  # fmt: skip
+            assert triggered.json() == {"schedule_id": HEALTH_DIGEST_SCHEDULE_ID, "triggered": True}
             said = await first_run_report(dev_env.client, HEALTH_DIGEST_SCHEDULE_ID, 60)
+            view = await show(dev_env.client, HEALTH_DIGEST_SCHEDULE_ID)
         finally:
             await dev_env.client.get_schedule_handle(HEALTH_DIGEST_SCHEDULE_ID).delete()
+    assert (view["workflow_type"], view["cron"]) == ("HealthDigestWorkflow", ["0 7 * * 1"])
+    [run] = view["recent_runs"]
+    assert said == f"started {run['workflow_id']}, which {run['outcome']}"
     assert said.startswith("started health-digest-"), said
     assert (
         f", which sent 2 health digests for {first.week} covering {first.accounts} accounts, "
