@@ -119,6 +119,8 @@ async def _prepare(
         )
 
     worker_env = _ticket_webhook(data_dir, settings)
+    if "CSOPS_UI_URL" not in os.environ:  # the digests link to this run's UI
+        worker_env["CSOPS_UI_URL"] = f"http://localhost:{ui_port}"
     _say(f"• starting the worker (log: {data_dir}/worker.log)")
     children.append(await asyncio.to_thread(_start_worker, data_dir, address, worker_env))
 

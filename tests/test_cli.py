@@ -9,6 +9,7 @@ import json
 import uuid
 
 import pytest
+import typer.main
 from sqlalchemy import func
 from sqlmodel import select
 from support.cli import Run, cli_env, csops, poll_json, target
@@ -46,10 +47,12 @@ from context.tables import (
     UsageDaily,
 )
 from contracts.escalation import EscalationResult
+from csops.cli import app
 
 COMMANDS = [
     "seed", "ticket", "shadow", "inbox", "decide", "status", "outbox", "policy", "worker",
-    "server", "up", "codec-server", "codec-key",
+    "server", "up", "codec-server", "codec-key", "onboard", "renewal", "schedule", "import",
+    "health", "investigate", "qbr",
 ]  # fmt: skip
 
 
@@ -72,6 +75,8 @@ async def test_help_exits_zero_for_every_command(tmp_path):
         *(csops(env, cmd, "--help", cwd=tmp_path) for cmd in COMMANDS),
     )
     assert top.code == 0, top.err
+    # A new command joins this list (and so the checks below).
+    assert sorted(COMMANDS) == sorted(typer.main.get_command(app).commands)
     for cmd in COMMANDS:
         assert cmd in top.out, f"`csops --help` does not list {cmd}"
     for cmd, run in zip(COMMANDS, per_command, strict=True):
