@@ -213,6 +213,14 @@ async def _prepare(
     except OSError as err:
         packages = f"Renewal packages not served: {settings.artifact_url} ({err.strerror})"
 
+    tally = await _agents_tally(engine)
+    _say(
+        f"• the account watches after the health sweep: {tally['alerts']} risk alert(s) to "
+        f"CSMs, {tally['tickets']} internal ticket(s) opened, {tally['plays']} expansion "
+        f"play(s) waiting for a CSM ({tally['to_decide']} to decide); "
+        "`CsopsHealth < 40` in the UI lists the accounts at risk"
+    )
+    expected += tally["to_decide"]  # the plays' requests are in the list below too
     # Give the worker a moment to route them, then show what waits.
     items: list = []
     silent: list[str] = []
@@ -228,13 +236,6 @@ async def _prepare(
         settled = len(items) >= expected or (len(seen) > 6 and len(set(seen[-6:])) == 1)
         if settled and not silent:
             break
-    tally = await _agents_tally(engine)
-    _say(
-        f"• the account watches after the health sweep: {tally['alerts']} risk alert(s) to "
-        f"CSMs, {tally['tickets']} internal ticket(s) opened, {tally['plays']} expansion "
-        f"play(s) waiting for a CSM ({tally['to_decide']} to decide); "
-        "`CsopsHealth < 40` in the UI lists the accounts at risk"
-    )
     ui = f"http://localhost:{ui_port}"
     _say()
     _say(f"Temporal Web UI: {ui}/namespaces/{settings.namespace}/workflows", bold=True)
