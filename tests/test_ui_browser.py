@@ -15,7 +15,10 @@ dev server serves (`ui_env`), doing what a CSM does:
    one sentence, no stack trace); then Jane's own edit payload from the current
    details with her text, which is what the customer receives;
 4. (second test) follow the renewal package's link in its current details to the
-   brief, served read-only the way `csops up` serves it, with its charts.
+   brief, served read-only the way `csops up` serves it, with its charts;
+5. (third test) after the health sweep, open a bookmarked query over the account
+   watches (`CsopsHealth < 40`) and read each account's score in the CsopsHealth
+   column.
 
 Every step leaves a screenshot in test-artifacts/ui/ (and `failure.png` when a
 step fails); with CSOPS_UPDATE_DOC_SCREENSHOTS=1 the four the README shows are
@@ -73,10 +76,14 @@ from support.temporal import (
 from temporalio.client import WorkflowExecutionStatus
 
 from context.db import session
-from context.tables import Account
+from context.tables import Account, HealthScore
+from contracts import search_attributes as sa
 from contracts.escalation import EscalationResult
+from contracts.health import HealthSweepInput
+from contracts.ids import watch_id
 from csops.artifact_server import serve_artifacts
 from csops.demo_book import generate_book
+from workflows.health import HealthSweepWorkflow
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "test-artifacts" / "ui"
@@ -539,3 +546,61 @@ async def test_the_renewal_package_link_in_the_details_opens_the_brief(
             await brief.screenshot(path=SHOTS / "07-renewal-brief.png", full_page=False)
     finally:
         server.close()
+
+
+async def test_the_list_shows_the_accounts_at_risk_with_their_health(ui_env, db, run_worker):
+    """What `make up` shows after its health sweep: the workflow list, opened from a
+    bookmarked query (`CsopsHealth < 40` over the account watches), lists exactly the
+    watches of the accounts stored at risk, each with its score in the CsopsHealth
+    column."""
+    env, ui_url = ui_env
+    today = datetime.now(UTC).date()
+    generate_book(db, accounts=15, seed=5, as_of=today)
+    async with run_worker(env) as tq, chromium_page() as (page, shots):
+        await env.client.execute_workflow(
+            HealthSweepWorkflow.run,
+            HealthSweepInput(as_of=today),
+            id=f"health-sweep-ui-{tq}",
+            task_queue=tq,
+        )
+        with session(db) as s:
+            scores = s.exec(select(HealthScore).where(HealthScore.as_of == today)).all()
+        at_risk = {watch_id(h.account_id): h.score for h in scores if h.band == "at_risk"}
+        assert len(scores) == 15 and at_risk, "the seeded book has accounts at risk"
+        query = f"TaskQueue = '{tq}' AND WorkflowType = 'AccountWatch' AND CsopsHealth < 40"
+
+        async def listed() -> dict[str, int | None]:
+            return {
+                w.id: w.typed_search_attributes.get(sa.HEALTH)
+                async for w in env.client.list_workflows(query)
+            }
+
+        assert await eventually(listed, holds=lambda got: got == at_risk) == at_risk
+
+        await page.goto(
+            f"{ui_url}/namespaces/default/workflows?query={quote(query)}", wait_until="load"
+        )
+        await page.get_by_role("button", name="Collapse Navigation").click()
+        await page.get_by_role("button", name="Configure Columns").click()
+        for column in COLUMNS_OUT:
+            await page.get_by_test_id(f"orderable-list-item-{column}-remove-button").click()
+        for column in ("CsopsAccountId", "CsopsHealth", "CsopsStage"):
+            await page.get_by_test_id(f"orderable-list-item-{column}-add-button").click()
+        await page.get_by_test_id("drawer-close-button").click()
+        rows = page.get_by_role("row")
+
+        async def the_watches_at_risk_listed():
+            await expect(rows).to_have_count(1 + len(at_risk), timeout=PAGE_WAIT_MS)
+
+        await reload_until(page, the_watches_at_risk_listed)
+        await shots.take("08-health-at-risk")
+        headers = [h.strip() for h in await page.get_by_role("columnheader").all_inner_texts()]
+        named = [h for h in headers if h and h != "Select all Workflows"]
+        assert named == ["Status", "Workflow ID", "CsopsAccountId", "CsopsHealth", "CsopsStage"]
+        shown = {}
+        for row in (await rows.all())[1:]:
+            cells = [c.strip() for c in await row.get_by_role("cell").all_inner_texts()]
+            wid, account, health, band = cells[-4:]
+            assert (wid, account, band) == (watch_id(account), account, "at_risk")
+            shown[wid] = int(health)
+        assert shown == at_risk
