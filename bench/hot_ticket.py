@@ -132,6 +132,16 @@ with nothing open (its workflows terminated, then the processes left to settle),
 as raw's do; a worker with thousands of cached workflows pausing for its
 collector is an open item (fewer objects per workflow, or a collector schedule).
 
+**The GIL's switch interval** (a later session, same day, the machine nearly
+alone): a thread that wants the GIL waits up to `sys.getswitchinterval()` (5 ms)
+while another runs, and a ticket passes between the event loop, the workflow
+threads and the activity threads many times, so a shorter interval might cut the
+queueing. Set in both workers alike (1 ms and 0.5 ms), one round each, the runs
+alternated: p99 at 20/s raw 113 / csops 215 ms (ratio 1.89) and 227 / 493 (2.17)
+at 5 ms, against 118 / 271 (2.29) and 112 / 367 (3.27) at 1 ms; three rounds at
+1 ms: 328 / 770 (2.34); 0.5 ms: 146 / 269 (1.85). No gain beyond the noise
+(single rounds of the same setting differ by 2x): not adopted.
+
 **First pass** (the same day, shared with three other benchmarking sessions):
 Measured on 2026-11-22 on this machine, shared with three other benchmarking
 sessions (load average 3-10 on 2 cores): py-spy (`--gil`) on the `csops worker`
