@@ -392,7 +392,12 @@ class HumanDecisions:
             req.action,
             "requested",
             decision=decision,
-            detail={"kind": req.kind, "approvers": req.eligible_approvers, **(more or {})},
+            detail={
+                "kind": req.kind,
+                "approvers": req.eligible_approvers,
+                "draft": req.draft,  # policy stats measure how far decisions changed it
+                **(more or {}),
+            },
         )
 
     async def follow_request(self, req: HumanRequest, decision: AutonomyDecision) -> HumanRequest:
@@ -431,6 +436,8 @@ class HumanDecisions:
             detail={
                 "note": req.note,
                 "edited": req.status == "edited",
+                "final_text": req.final_text,  # what was sent; policy stats compare the draft
+                "escalated": req.escalated,  # the ladder reached the manager
                 **(
                     {"identity": req.decided_identity, "identity_verified": req.identity_verified}
                     if req.decided_identity is not None
