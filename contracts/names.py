@@ -17,6 +17,7 @@ HEALTH_SWEEP_WORKFLOW = "HealthSweepWorkflow"
 HEALTH_DIGEST_WORKFLOW = "HealthDigestWorkflow"
 ACCOUNT_WATCH_WORKFLOW = "AccountWatch"
 INVESTIGATION_WORKFLOW = "InvestigationWorkflow"  # investigations and QBR narratives
+REVIEW_WORKFLOW = "ReviewWorkflow"  # `review/{sent message key}`: a sampled send, graded
 
 # The human-decision protocol, the same on every workflow that asks a human
 DECIDE = "decide"  # a signal (for the UI) and an update (for programs)
@@ -73,3 +74,5 @@ PATCH_ONBOARDING_READS_AT_ONCE = "onboarding-reads-at-once"
 PATCH_WATCH_REQUEST_DETAIL = "watch-request-detail"
 # A band getting worse opens an internal ticket too (before: NPS detractors only).
 PATCH_WATCH_BAND_TICKET = "watch-band-ticket"
+# A sampled supervised send opens a review (a child workflow, left running on its own).
+PATCH_REVIEW_REQUESTS = "review-requests"
