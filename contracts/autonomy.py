@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -62,6 +63,10 @@ class AutonomyDecision(BaseModel):
     # Who may decide when a human must (copilot) or act (off_limits), as the policy
     # names them for this account; empty only in decisions made before policies did.
     approvers: list[str] = []
+    # The facts the decision rests on (policies.evaluate.RuleFacts, as JSON-able data),
+    # kept in its audit rows so a candidate policy can re-evaluate it; empty in
+    # decisions made before they were recorded.
+    facts: dict[str, Any] = {}
 
     def summary_line(self) -> str:
         moved = f"; moved right: {'; '.join(self.adjustments)}" if self.adjustments else ""

@@ -7,7 +7,8 @@ action to the right (more human), never to the left.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from contracts.accounts import AccountFacts
 from contracts.autonomy import AutonomyDecision, AutonomyLevel
@@ -57,16 +58,53 @@ def _ticket_matches(when: Condition, t: TicketSignals | None) -> bool:
     return all(checks)
 
 
-def _matches(when: Condition, facts: AccountFacts, hot: bool, ticket: TicketSignals | None) -> bool:
+@dataclass(frozen=True)
+class RuleFacts:
+    """What an autonomy decision rests on: the account facts rules match on, the
+    people approvers are named from, and the ticket's signals (None for work that is
+    not a ticket). Recorded with every decision (`AutonomyDecision.facts`), so a
+    candidate policy can re-evaluate it (`csops policy simulate`)."""
+
+    arr: float
+    segment: str
+    stage: str
+    top_rank: int
+    hot: bool
+    owner_csm: str
+    manager: str
+    ticket: TicketSignals | None = None
+
+    @classmethod
+    def of(cls, facts: AccountFacts, hot: bool, ticket: TicketSignals | None) -> RuleFacts:
+        return cls(
+            arr=facts.arr,
+            segment=facts.segment,
+            stage=facts.stage,
+            top_rank=facts.top_rank,
+            hot=hot,
+            owner_csm=facts.owner_csm,
+            manager=facts.manager,
+            ticket=ticket,
+        )
+
+    def recorded(self) -> dict[str, Any]:
+        """As JSON-able data, for the decision and its audit rows."""
+        data = asdict(self)
+        if self.ticket is not None:
+            data["ticket"]["risks"] = list(self.ticket.risks)
+        return data
+
+
+def _matches(when: Condition, facts: RuleFacts) -> bool:
     checks = [
         when.arr_below is None or facts.arr < when.arr_below,
         when.arr_at_least is None or facts.arr >= when.arr_at_least,
         when.segment_in is None or facts.segment in when.segment_in,
         when.stage_in is None or facts.stage in when.stage_in,
         when.top_rank_at_most is None or facts.top_rank <= when.top_rank_at_most,
-        when.hot is None or when.hot == hot,
+        when.hot is None or when.hot == facts.hot,
     ]
-    return all(checks) and _ticket_matches(when, ticket)
+    return all(checks) and _ticket_matches(when, facts.ticket)
 
 
 def decide_autonomy(
@@ -81,6 +119,11 @@ def decide_autonomy(
 
     An action the policy does not know is off limits: the safe default.
     """
+    return decide_on_facts(policies, action, RuleFacts.of(facts, hot, ticket))
+
+
+def decide_on_facts(policies: PolicySet, action: str, facts: RuleFacts) -> AutonomyDecision:
+    """`decide_autonomy` on the facts a decision rests on (recorded or current)."""
     spec = policies.autonomy.actions.get(action)
     if spec is None:
         return AutonomyDecision(
@@ -89,10 +132,11 @@ def decide_autonomy(
             rule="unknown-action",
             policy_version=policies.version,
             approvers=[facts.owner_csm, facts.manager],
+            facts=facts.recorded(),
         )
     level, rule_name = spec.default, "default"
     for rule in spec.rules:
-        if _matches(rule.when, facts, hot, ticket):
+        if _matches(rule.when, facts):
             level, rule_name = rule.level, rule.name
             break
     return AutonomyDecision(
@@ -101,10 +145,11 @@ def decide_autonomy(
         rule=rule_name,
         policy_version=policies.version,
         approvers=approvers_for(policies, spec.approvers, facts),
+        facts=facts.recorded(),
     )
 
 
-def approvers_for(policies: PolicySet, roles: list[str], facts: AccountFacts) -> list[str]:
+def approvers_for(policies: PolicySet, roles: list[str], facts: RuleFacts) -> list[str]:
     """The people the roles name for this account, in the policy's order, once each."""
     people: list[str] = []
     for role in roles:

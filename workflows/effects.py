@@ -43,8 +43,18 @@ def audit_entry(
         policy_rule=decision.rule if decision else None,
         policy_version=decision.policy_version if decision else None,
         engine=how.get("engine"),
-        detail=how.get("detail") or {},
+        detail={**(how.get("detail") or {}), **_decision_detail(decision)},
     )
+
+
+def _decision_detail(decision: AutonomyDecision | None) -> dict[str, Any]:
+    """What a decision rested on, for `csops policy simulate` to re-evaluate it: its
+    facts, and why the level moved right of the rule's (the re-evaluation applies
+    those again)."""
+    if decision is None or not decision.facts:
+        return {}
+    moved = {"adjustments": decision.adjustments} if decision.adjustments else {}
+    return {"facts": decision.facts, **moved}
 
 
 async def audit(
