@@ -73,19 +73,33 @@ class ActionPolicy(_Strict):
     approvers: list[Phrase] = Field(["owner_csm", "manager"], min_length=1)
 
 
+class ReviewPolicy(_Strict):
+    """How a sampled supervised send is graded after the fact."""
+
+    window_hours: float = Field(72, gt=0)  # then the review expires quietly
+    reviewers: list[Phrase] = Field(["owner_csm", "manager"], min_length=1)  # by role
+
+    @property
+    def window(self) -> timedelta:
+        return timedelta(hours=self.window_hours)
+
+
 class AutonomyPolicy(_Strict):
     actions: dict[str, ActionPolicy]
     supervised_sample_rate: float = Field(0.2, ge=0, le=1)
     roles: dict[str, list[Email]] = {}  # named teams that may decide, e.g. deal_desk
+    review: ReviewPolicy = ReviewPolicy()
 
     @model_validator(mode="after")
     def _known_approvers(self) -> Self:
         known = {*ACCOUNT_ROLES, *self.roles}
-        for name, action in self.actions.items():
-            unknown = [a for a in action.approvers if a not in known]
+        by_field = {f"actions.{n}.approvers": a.approvers for n, a in self.actions.items()}
+        by_field["review.reviewers"] = self.review.reviewers
+        for field, roles in by_field.items():
+            unknown = [r for r in roles if r not in known]
             if unknown:
                 raise ValueError(
-                    f"actions.{name}.approvers: unknown role(s) {', '.join(unknown)}; "
+                    f"{field}: unknown role(s) {', '.join(unknown)}; "
                     f"use {', '.join(ACCOUNT_ROLES)} or a name under roles"
                 )
         empty = [r for r, people in self.roles.items() if not people]
