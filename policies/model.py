@@ -84,10 +84,23 @@ class ReviewPolicy(_Strict):
         return timedelta(hours=self.window_hours)
 
 
+class Tuning(_Strict):
+    """When `csops policy stats` states the evidence for moving an action × rule:
+    left after `min_decisions` human decisions of which at least
+    `move_left_unedited_share` were approved unedited; right after `min_decisions`
+    graded reviews of which at least `move_right_bad_share` were bad. Suggestions
+    only: nothing moves until a person edits the policy."""
+
+    min_decisions: int = Field(50, ge=1)
+    move_left_unedited_share: float = Field(0.95, gt=0, le=1)
+    move_right_bad_share: float = Field(0.1, gt=0, le=1)
+
+
 class AutonomyPolicy(_Strict):
     actions: dict[str, ActionPolicy]
     supervised_sample_rate: float = Field(0.2, ge=0, le=1)
     roles: dict[str, list[Email]] = {}  # named teams that may decide, e.g. deal_desk
+    tuning: Tuning = Tuning()  # added with policy stats: older snapshots have none
     review: ReviewPolicy = ReviewPolicy()
 
     @model_validator(mode="after")
