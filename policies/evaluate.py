@@ -149,7 +149,9 @@ def decide_on_facts(policies: PolicySet, action: str, facts: RuleFacts) -> Auton
     )
 
 
-def approvers_for(policies: PolicySet, roles: list[str], facts: RuleFacts) -> list[str]:
+def approvers_for(
+    policies: PolicySet, roles: list[str], facts: AccountFacts | RuleFacts
+) -> list[str]:
     """The people the roles name for this account, in the policy's order, once each."""
     people: list[str] = []
     for role in roles:
