@@ -174,6 +174,118 @@ def policy_check(
     emit(data, as_json, human)
 
 
+def _window(since: str | None) -> tuple[datetime, datetime]:
+    """--since (a day, UTC) to now; 30 days back without it."""
+    from datetime import timedelta
+
+    until = datetime.now(UTC)
+    first = _date_option("--since", since)
+    start = (
+        datetime.combine(first, datetime.min.time(), tzinfo=UTC)
+        if first
+        else until - timedelta(days=30)
+    )
+    if start >= until:
+        fail(f"--since {since} is not before now", code=2)
+    return start, until
+
+
+SinceOpt = Annotated[
+    str | None,
+    typer.Option("--since", help="First day of the window YYYY-MM-DD (default: 30 days ago)."),
+]
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+@policy_app.command("stats")
+def policy_stats(since: SinceOpt = None, as_json: JsonOpt = False) -> None:
+    """What the audit log says about each action × rule × level: acted, requests,
+    approval / edit / rejection rates, edit distance, reviews, escalations, expiries,
+    median time to decision; and suggestions to move a rule left or right by the
+    thresholds under `tuning:` in autonomy.yaml (stated as evidence, never applied)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from csops.policy_tools import policy_stats as stats
+
+    start, until = _window(since)
+    settings = _settings()
+    data = stats(_engine(settings), _policies(settings), start, until)
+
+    def human() -> None:
+        table = Table(
+            title=f"Policy {data['policy_version']}: {start:%Y-%m-%d} to {until:%Y-%m-%d %H:%M} UTC"
+        )
+        for column in ("action", "rule", "level", "acted", "asked", "approved", "edited",
+                       "rejected", "edit dist.", "reviews good/bad", "escalated", "expired",
+                       "median decision"):  # fmt: skip
+            table.add_column(column)
+        for f in data["figures"]:
+            bad = ", ".join(f"{r} {n}" for r, n in f["bad_reasons"].items())
+            seconds = f["decision_seconds_median"]
+            table.add_row(
+                f["action"], f["rule"], f["level"], str(f["acted"]), str(f["requested"]),
+                _rate(f["approval_rate"]), _rate(f["edit_rate"]), _rate(f["rejection_rate"]),
+                "-" if f["edit_distance_mean"] is None else f"{f['edit_distance_mean']:.2f}",
+                f"{f['reviews_good']}/{f['reviews_bad']}" + (f" ({bad})" if bad else ""),
+                str(f["escalations"]), str(f["expired"]),
+                "-" if seconds is None else f"{seconds / 60:.0f} min",
+            )  # fmt: skip
+        Console(width=200).print(table)
+        for s in data["suggestions"] or [{"evidence": "no suggestions at these thresholds"}]:
+            typer.echo(s["evidence"])
+
+    emit(data, as_json, human)
+
+
+@policy_app.command("simulate")
+def policy_simulate(
+    policy_dir: Annotated[
+        Path,
+        typer.Option(
+            "--policy-dir", help="The candidate policy folder, checked as the worker would."
+        ),
+    ],
+    since: SinceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-evaluate every decision recorded in the window under a candidate policy:
+    which actions would move left or right (by action and rule) and the human requests
+    that adds or removes per CSM and ISO week. Nothing runs."""
+    from csops.policy_tools import simulate
+    from policies.loader import PolicyError, load_policies
+
+    start, until = _window(since)
+    settings = _settings()
+    try:
+        candidate = load_policies(policy_dir)
+    except PolicyError as err:
+        fail(str(err), code=2)
+    data = simulate(_engine(settings), _policies(settings), candidate, start, until)
+
+    def human() -> None:
+        typer.echo(
+            f"Policy {data['current_version']} → {data['candidate_version']}, "
+            f"{start:%Y-%m-%d} to {until:%Y-%m-%d %H:%M} UTC: {data['decisions']} decision(s), "
+            f"{data['not_reevaluable']} without recorded facts (not re-evaluated)"
+        )
+        for m in data["moves"] or [{}]:
+            if not m:
+                typer.echo("  no decision would move")
+                break
+            typer.echo(
+                f"  {m['action']}: {m['decisions']} move {m['direction']}, {m['from_level']} "
+                f"(rule {m['from_rule']}) → {m['to_level']} (rule {m['to_rule']})"
+            )
+        for r in data["requests"]:
+            typer.echo(f"  {r['csm']} {r['week']}: +{r['added']} / -{r['removed']} request(s)")
+
+    emit(data, as_json, human)
+
+
 # ---------------------------------------------------------------- runtime
 
 
