@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     openai_base_url: str | None = Field(None, validation_alias="OPENAI_BASE_URL")
     llm_model: str = Field("gpt-4o-mini", validation_alias="CSOPS_LLM_MODEL")
     llm_timeout_s: float = Field(30.0, gt=0, validation_alias="CSOPS_LLM_TIMEOUT")
+    # What each model's tokens cost, for `csops report`; None: adapters/llm_prices.yaml
+    llm_prices: Path | None = Field(None, validation_alias="CSOPS_LLM_PRICES")
 
     # The SDK's default single workflow-task poller caps a 2-core dev server near
     # 50 completions/s while the CPU idles; a few more roughly double throughput.

@@ -1442,6 +1442,70 @@ def status(workflow_id: str, as_json: JsonOpt = False) -> None:
     emit(data, as_json, human)
 
 
+# ---------------------------------------------------------------- outcomes
+
+
+@app.command()
+def report(
+    since: str | None = typer.Option(
+        None, "--since", help="First day of the window YYYY-MM-DD (default: 30 days ago)."
+    ),
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Folder for report.html, its PNG charts and report.json "
+            "(default: .csops/reports/<time>).",
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The outcome report for the CS leader, from the audit log and the context
+    layer: units of work delivered (per account and segment), agent actions by
+    level and work type, human decisions and their turnaround, hot-ticket ack time,
+    LLM calls and cost (prices: CSOPS_LLM_PRICES), CSM load. Writes an HTML page
+    with charts and report.json; the window runs from --since to now."""
+    from adapters.llm_prices import PriceError
+    from csops.report import make_report
+
+    until = datetime.now(UTC)
+    first = _date_option("--since", since)
+    start = datetime.combine(first, datetime.min.time(), tzinfo=UTC) if first else None
+    if start is not None and start >= until:
+        fail(f"--since {since} is not before now", code=2)
+    settings = _settings()
+    policies = _policies(settings)
+    out_dir = out or DATA_DIR / "reports" / until.strftime("%Y%m%dT%H%M%SZ")
+    say = lambda line: typer.echo(f"report: {line}", err=True)  # noqa: E731
+    try:
+        data, html = make_report(
+            settings, _engine(settings), policies, start, until, out_dir, progress=say
+        )
+    except PriceError as err:
+        fail(str(err), code=2)
+    except OSError as err:
+        fail(f"cannot write the report to {out_dir} ({err.strerror})")
+
+    def human() -> None:
+        u, llm = data["units"], data["llm"]
+        typer.echo(
+            f"{data['since'][:10]} to {data['until'][:16]}: {data['units_total']} units of "
+            f"work ({u['tickets_agent_alone']} tickets by the agent alone, "
+            f"{u['tickets_agent_and_human']} with a human, {u['tickets_by_humans']} by "
+            f"humans; {u['onboardings_activated']} onboardings activated; "
+            f"{u['renewal_packages_before_call']} renewal packages before the call; "
+            f"{u['risks_caught_before_renewal']} risks caught before renewal)"
+        )
+        typer.echo(
+            f"{sum(a['n'] for a in data['actions'])} agent actions, {data['decisions']} human "
+            f"decisions, {llm['calls']} LLM calls ({llm['tokens']:,} tokens, "
+            f"${llm['cost_usd']:.4f}); engine {data['engine']}, policy {data['policy_version']}"
+        )
+        typer.echo(f"report: {html.resolve()} (and report.json)")
+
+    emit({**data, "html": str(html.resolve())}, as_json, human)
+
+
 # ---------------------------------------------------------------- everything
 
 

@@ -52,7 +52,7 @@ from csops.cli import app
 COMMANDS = [
     "seed", "ticket", "shadow", "inbox", "decide", "status", "outbox", "policy", "worker",
     "server", "up", "codec-server", "codec-key", "onboard", "renewal", "schedule", "import",
-    "health", "investigate", "qbr",
+    "health", "investigate", "qbr", "report",
 ]  # fmt: skip
 
 
