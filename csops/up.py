@@ -236,10 +236,12 @@ async def _prepare(
         settled = len(items) >= expected or (len(seen) > 6 and len(set(seen[-6:])) == 1)
         if settled and not silent:
             break
+    outcome_report = await asyncio.to_thread(_demo_report, data_dir, settings, engine, policies)
     ui = f"http://localhost:{ui_port}"
     _say()
     _say(f"Temporal Web UI: {ui}/namespaces/{settings.namespace}/workflows", bold=True)
     _say(packages, bold=True)
+    _say(outcome_report, bold=True)
     _say(f"Waiting for a human ({len(items)}):", bold=True)
     if silent:
         _say(f"  ({len(silent)} workflow(s) did not answer yet; `csops inbox` shows them later)")
@@ -258,6 +260,22 @@ async def _prepare(
             f"--decision {item.request.signal_payload['decision']} --approver {DEMO_CSM}"
         )
     _say("Ctrl-C stops the server and the worker.", dim=True)
+
+
+def _demo_report(data_dir: Path, settings: Settings, engine, policies) -> str:
+    """The outcome report of the demo run so far (the last 30 days), written under the
+    state folder once the demo's work has settled; a line saying where it is."""
+    from datetime import UTC, datetime
+
+    from adapters.llm_prices import PriceError
+    from csops.report import make_report
+
+    out_dir = data_dir / "report"
+    try:
+        _, html = make_report(settings, engine, policies, None, datetime.now(UTC), out_dir)
+    except (PriceError, OSError) as err:
+        return f"Outcome report not written: {err}"
+    return f"Outcome report of this run: {html.resolve()} (`csops report` makes a fresh one)"
 
 
 def _ticket_webhook(data_dir: Path, settings: Settings) -> dict[str, str]:
