@@ -200,6 +200,15 @@ def _rate(value: float | None) -> str:
     return "-" if value is None else f"{value:.0%}"
 
 
+def _duration(seconds: float | None) -> str:
+    """Seconds in the unit a person reads them in: 40 s, 12 min, 5.5 h."""
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
+
+
 @policy_app.command("stats")
 def policy_stats(since: SinceOpt = None, as_json: JsonOpt = False) -> None:
     """What the audit log says about each action × rule × level: acted, requests,
@@ -232,7 +241,7 @@ def policy_stats(since: SinceOpt = None, as_json: JsonOpt = False) -> None:
                 "-" if f["edit_distance_mean"] is None else f"{f['edit_distance_mean']:.2f}",
                 f"{f['reviews_good']}/{f['reviews_bad']}" + (f" ({bad})" if bad else ""),
                 str(f["escalations"]), str(f["expired"]),
-                "-" if seconds is None else f"{seconds / 60:.0f} min",
+                _duration(seconds),
             )  # fmt: skip
         Console(width=200).print(table)
         for s in data["suggestions"] or [{"evidence": "no suggestions at these thresholds"}]:
