@@ -38,15 +38,23 @@ def _reasons(bad: dict[str, int]) -> str:
     return ", ".join(f"{w} {n}" for w, (_, n) in zip(words, ranked, strict=True))
 
 
+def _suggestion(f: DecisionFigures, direction: str, evidence: str) -> Suggestion:
+    where = f"{f.action} at rule {f.rule} ({f.level})"
+    return Suggestion(
+        action=f.action, rule=f.rule, level=f.level, direction=direction,
+        evidence=f"{where}: {evidence}",
+    )  # fmt: skip
+
+
 def suggestions(figures: list[DecisionFigures], tuning: Tuning) -> list[Suggestion]:
     """Evidence for moving an action × rule, by the policy's tuning thresholds: left
     when nearly every decision approved the draft unedited, right when too many
     graded reviews were bad. Stated, never applied."""
-    found = []
+    found: list[Suggestion] = []
     for f in figures:
-        where = f"{f.action} at rule {f.rule} ({f.level})"
         level = AutonomyLevel(f.level)
-        approved = f.approval_rate
+        approved, bad = f.approval_rate, f.bad_review_rate
+        graded = f.reviews_good + f.reviews_bad
         if (
             level != AutonomyLevel.AUTONOMOUS
             and f.decided >= tuning.min_decisions
@@ -54,16 +62,13 @@ def suggestions(figures: list[DecisionFigures], tuning: Tuning) -> list[Suggesti
             and approved >= tuning.move_left_unedited_share
         ):
             found.append(
-                Suggestion(
-                    action=f.action,
-                    rule=f.rule,
-                    level=f.level,
-                    direction="left",
-                    evidence=f"{where}: {_percent(approved)} approved unedited over "
-                    f"{f.decided} decisions → candidate to move left",
+                _suggestion(
+                    f,
+                    "left",
+                    f"{_percent(approved)} approved unedited over {f.decided} "
+                    "decisions → candidate to move left",
                 )  # fmt: skip
             )
-        graded, bad = f.reviews_good + f.reviews_bad, f.bad_review_rate
         if (
             level != AutonomyLevel.OFF_LIMITS
             and graded >= tuning.min_decisions
@@ -71,13 +76,11 @@ def suggestions(figures: list[DecisionFigures], tuning: Tuning) -> list[Suggesti
             and bad >= tuning.move_right_bad_share
         ):
             found.append(
-                Suggestion(
-                    action=f.action,
-                    rule=f.rule,
-                    level=f.level,
-                    direction="right",
-                    evidence=f"{where}: {_percent(bad)} of reviews bad "
-                    f"({_reasons(f.bad_reasons)}) over {graded} reviews → move right",
+                _suggestion(
+                    f,
+                    "right",
+                    f"{_percent(bad)} of reviews bad ({_reasons(f.bad_reasons)}) "
+                    f"over {graded} reviews → move right",
                 )  # fmt: skip
             )
     return found
