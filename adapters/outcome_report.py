@@ -32,6 +32,17 @@ UNIT_LABELS = {
     "risks_caught_before_renewal": "risks caught before renewal",
 }
 
+# The per-account table's column heads, under a header naming the kinds of unit.
+SHORT_LABELS = {
+    "tickets_agent_alone": "agent alone",
+    "tickets_agent_and_human": "agent + human",
+    "tickets_by_humans": "humans",
+    "onboardings_activated": "activated",
+    "renewal_packages_before_call": "before the call",
+    "risks_caught_before_renewal": "before renewal",
+}
+ACCOUNTS_SHOWN = 50  # the page lists the accounts with most units; report.json has all
+
 
 @dataclass
 class Chart:
@@ -165,5 +176,15 @@ def write_report(figures: dict[str, Any], out_dir: Path) -> Path:
         (out_dir / file).write_bytes(_png(drawing(figures)))
         charts.append(Chart(file, title))
     html = out_dir / "report.html"
-    write_atomic(html, render(HTML_TEMPLATE, r=figures, charts=charts, labels=UNIT_LABELS))
+    write_atomic(
+        html,
+        render(
+            HTML_TEMPLATE,
+            r=figures,
+            charts=charts,
+            labels=UNIT_LABELS,
+            short=SHORT_LABELS,
+            accounts_shown=ACCOUNTS_SHOWN,
+        ),
+    )
     return html

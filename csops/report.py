@@ -17,6 +17,7 @@ from adapters.llm_prices import load_prices
 from adapters.outcome_report import write_report
 from adapters.settings import Settings
 from context.db import session
+from context.decisions import decision_figures
 from context.outcomes import default_since, outcome_figures
 from policies.model import PolicySet
 
@@ -52,13 +53,15 @@ def report_figures(
     work_types = {name: a.work_type.value for name, a in policies.autonomy.actions.items()}
     with session(engine) as s:
         figures = outcome_figures(s, since, until, work_types, prices, offline_engine.ENGINE)
+        # Approval, edit and rejection rates and review grades: policy stats' own figures.
+        decided = [d.model_dump() for d in decision_figures(s, figures.since, figures.until)]
     data = {
         "created_at": datetime.now(UTC),
         "engine": engine_label(settings),
         "policy_version": policies.version,
         **figures.model_dump(),
         "units_total": figures.units.total,
-        "decision_figures": None,
+        "decision_figures": decided,
     }
     return json.loads(json.dumps(data, default=_iso))
 

@@ -225,6 +225,21 @@ async def test_report_figures_equal_the_databases_own_counts(tmp_path, dev_env, 
     )
     assert {k["kind"]: k["opened"] for k in got["requests"]} == opened
 
+    # Approvals, edits and rejections per action kind (policy stats' figures).
+    closed = q(
+        db,
+        "SELECT action, outcome, COUNT(*) FROM auditevent WHERE outcome IN "
+        "('approved', 'edited', 'rejected') GROUP BY action, outcome",
+    )
+    decided: dict[tuple[str, str], int] = {}
+    for d in got["decision_figures"]:
+        for outcome in ("approved", "edited", "rejected"):
+            if d[outcome]:
+                key = (d["action"], outcome)
+                decided[key] = decided.get(key, 0) + d[outcome]
+    assert decided == {(a, o): n for a, o, n in closed}
+    assert decided[("customer_reply", "edited")] == 1
+
     # LLM calls, tokens and cost: the audit rows times the configured prices.
     models = q(
         db,
