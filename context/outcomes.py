@@ -120,8 +120,9 @@ class ActionCount(BaseModel):
 
 class RequestKindFigures(BaseModel):
     kind: str  # approval | task | ack | review
-    opened: int = 0
-    outcomes: dict[str, int] = {}  # how they closed: approved, edited, ..., expired
+    opened: int = 0  # in the window
+    carried_in: int = 0  # opened before the window, still open when it began
+    outcomes: dict[str, int] = {}  # how they closed in the window: approved, ..., expired
     still_open: int = 0
     turnaround: Timing = Timing()  # opening to a human's decision
 
@@ -351,11 +352,16 @@ def outcome_figures(
         by_level[a.level] += a.n
         by_work_type[a.work_type] += a.n
 
+    # Requests still open when the window began are decided, expire or wait in it too.
+    requests = {**_open_at(conn, since), **opened}
     kinds: dict[str, RequestKindFigures] = {}
     waits: defaultdict[str, list[float]] = defaultdict(list)
-    for key, (kind, at, _) in opened.items():
+    for key, (kind, at, _) in requests.items():
         figures = kinds.setdefault(kind, RequestKindFigures(kind=kind))
-        figures.opened += 1
+        if key in opened:
+            figures.opened += 1
+        else:
+            figures.carried_in += 1
         end = closed.get(key)
         if end is None:
             figures.still_open += 1
@@ -389,7 +395,7 @@ def outcome_figures(
         hot_unacknowledged=ack.outcomes.get("expired", 0),
         expiries={k.kind: k.outcomes["expired"] for k in kinds.values() if "expired" in k.outcomes},
         llm=_llm(rows, prices, offline_engine, units.total.total),
-        csm_load=_csm_load(accounts, opened, closed, since, until),
+        csm_load=_csm_load(accounts, requests, closed, since, until),
     )
 
 
@@ -413,6 +419,32 @@ class _Tally:
                 account_id=account_id, name=a.name if a else account_id, segment=segment
             )
         row.add(field)
+
+
+def _open_at(conn, since: datetime) -> dict[str, tuple[str, datetime, str]]:
+    """Requests opened before `since` and not closed before it: request -> (kind,
+    opened at, account). Reads only opening and closing rows."""
+    requested: dict[str, tuple[str, datetime, str]] = {}
+    ended: set[str] = set()
+    for r in conn.execute(
+        select(
+            AUDIT.c.idempotency_key,
+            AUDIT.c.at,
+            AUDIT.c.account_id,
+            AUDIT.c.outcome,
+            AUDIT.c.detail,
+        ).where(  # fmt: skip
+            AUDIT.c.at < since,
+            AUDIT.c.outcome.in_(("requested", *HUMAN_CLOSES, *QUIET_CLOSES)),
+        )
+    ):
+        key = _request_key(r.idempotency_key)
+        if r.outcome == "requested":
+            kind = str((r.detail or {}).get("kind", "approval"))
+            requested[key] = (kind, _utc(r.at), r.account_id)
+        else:
+            ended.add(key)
+    return {key: spec for key, spec in requested.items() if key not in ended}
 
 
 def _policy_versions(rows) -> list[PolicyVersion]:
@@ -470,17 +502,18 @@ def _llm(rows, prices: Mapping[str, float], offline_engine: str, units: int) -> 
 
 def _csm_load(
     accounts: dict,
-    opened: dict[str, tuple[str, datetime, str]],
+    requests: dict[str, tuple[str, datetime, str]],
     closed: dict[str, tuple[str, datetime, str]],
     since: datetime,
     until: datetime,
 ) -> list[CsmLoad]:
     """Per CSM (the owner of the request's account): requests opened per ISO week and
-    still open at each week's end, against the accounts they carry."""
+    still open at each week's end (those carried into the window too), against the
+    accounts they carry."""
     carried = Counter(a.owner_csm for a in accounts.values())
     low, high = CSM_ACCOUNTS
     theirs: defaultdict[str, list[tuple[datetime, datetime | None]]] = defaultdict(list)
-    for key, (_, at, account_id) in opened.items():
+    for key, (_, at, account_id) in requests.items():
         a = accounts.get(account_id)
         if a is not None:
             closing = closed.get(key)
@@ -492,7 +525,7 @@ def _csm_load(
         for week, end in _weeks(since, until):
             weeks.append(CsmWeek(
                 week=week,
-                opened=sum(_iso_week(at) == week for at, _ in spans),
+                opened=sum(at >= since and _iso_week(at) == week for at, _ in spans),
                 open_at_end=sum(at < end and (c is None or c >= end) for at, c in spans),
             ))  # fmt: skip
         n = carried.get(csm, 0)

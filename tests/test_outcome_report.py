@@ -36,6 +36,8 @@ from support.temporal import (
     wait_for_requests,
 )
 
+from context.db import session
+from context.outcomes import outcome_figures
 from contracts.health import HealthSweepInput
 from csops.demo_book import generate_book
 from workflows.health import HealthSweepWorkflow
@@ -221,6 +223,20 @@ async def test_report_figures_equal_the_databases_own_counts(tmp_path, dev_env, 
         )
     )
     assert {k["kind"]: k["opened"] for k in got["requests"]} == opened
+
+    # A window that begins after the hot ack was asked and before it was given: the
+    # request is carried in, and its ack is still a decision of the window.
+    [(asked,)] = q(
+        db,
+        "SELECT at FROM auditevent WHERE outcome = 'requested' "
+        "AND json_extract(detail, '$.kind') = 'ack'",
+    )
+    later = datetime.fromisoformat(asked).replace(tzinfo=UTC) + timedelta(microseconds=1)
+    with session(db) as s:
+        after_ask = outcome_figures(s, later, datetime.now(UTC), {}, {}, "offline")
+    carried = {k.kind: k for k in after_ask.requests}["ack"]
+    assert (carried.opened, carried.carried_in, carried.outcomes) == (0, 1, {"acked": 1})
+    assert after_ask.hot_ack.n == 1 and abs(after_ask.hot_ack.median_s - acks[0]) < 1e-2
 
     # Approvals, edits and rejections per action kind (policy stats' figures).
     closed = q(
