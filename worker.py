@@ -32,6 +32,7 @@ from activities.onboarding import OnboardingActivities
 from activities.records import RecordActivities
 from activities.renewal_sections import RenewalSectionActivities
 from activities.renewal_sweep import SweepActivities
+from activities.reviews import ReviewActivities
 from activities.watch import WatchActivities
 from adapters.knowledge import KnowledgeBase
 from adapters.launcher import signal_watch, start_renewal_package
@@ -51,6 +52,7 @@ from workflows.health_digest import HealthDigestWorkflow
 from workflows.investigation import InvestigationWorkflow
 from workflows.onboarding import OnboardingWorkflow
 from workflows.renewal import RenewalPackageWorkflow, RenewalSweepWorkflow
+from workflows.review import ReviewWorkflow
 from workflows.watch import AccountWatchWorkflow
 
 WORKFLOWS = [
@@ -63,6 +65,7 @@ WORKFLOWS = [
     InvestigationWorkflow,
     AccountWatchWorkflow,
     HealthDigestWorkflow,
+    ReviewWorkflow,
 ]
 # The Worker and every Replayer run the workflows with the same interceptors.
 INTERCEPTORS = [HandlerGuard()]
@@ -109,6 +112,7 @@ def build_worker(
     sweep = SweepActivities(engine, functools.partial(start_renewal_package, client))
     digest = DigestActivities(engine, client)
     deciders = DeciderActivities(client)
+    reviews = ReviewActivities(client)
     deliveries = DeliveryActivities(engine)
     health = HealthActivities(engine, functools.partial(signal_watch, client), settings.policy_dir)
     health_digest = HealthDigestActivities(engine, client, settings.ui_url)
@@ -149,6 +153,7 @@ def build_worker(
             sweep.start_renewal_batch,
             digest.send_csm_digests,
             deciders.check_decider,
+            reviews.open_review,
             deliveries.delivery_status,
             health.record_health_batch,
             health_digest.send_health_digests,

@@ -21,6 +21,7 @@ from contracts import search_attributes as sa
 from contracts.accounts import AccountFacts
 from contracts.escalation import EscalationInput, EscalationResult
 from contracts.health import WatchFindings
+from contracts.human import HumanRequest, ReviewInput, review_workflow_id
 from contracts.ids import escalation_id, onboarding_id, renewal_id, watch_id
 from contracts.investigation import InvestigationInput, InvestigationResult
 from contracts.onboarding import OnboardingInput, OnboardingReview
@@ -60,6 +61,8 @@ _INVESTIGATION = _Kind(
     InvestigationResult,
     WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
 )
+# One review per sent message, ever.
+_REVIEW = _Kind(names.REVIEW_WORKFLOW, HumanRequest, WorkflowIDReusePolicy.REJECT_DUPLICATE)
 
 
 async def _start(
@@ -190,4 +193,18 @@ async def start_investigation(
     )
     return await _start(
         client, _INVESTIGATION, inp, workflow_id, task_queue, account, summary, purpose
+    )
+
+
+async def start_review(client: Client, task_queue: str, inp: ReviewInput) -> Launch:
+    """Open the review of one sampled supervised send (once per message)."""
+    summary = f"Review · {inp.account.name} · {inp.decision.action}: {inp.subject}"
+    purpose = (
+        f"The agent sent `{inp.reviewed}` at {inp.decision.level.value} and the policy "
+        "sampled it: the reviewers grade it good or bad (with a reason), or it expires "
+        "quietly after the policy's window."
+    )
+    workflow_id = review_workflow_id(inp.reviewed)
+    return await _start(
+        client, _REVIEW, inp, workflow_id, task_queue, inp.account, summary, purpose
     )

@@ -3,16 +3,23 @@ result, refusals, and the inbox built from them."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+from datetime import datetime, timedelta
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from contracts.autonomy import AutonomyLevel
+from contracts.accounts import AccountFacts
+from contracts.autonomy import AutonomyDecision, AutonomyLevel
 from contracts.knowledge import SourceRef
 
-RequestKind = Literal["approval", "task", "ack"]
-DecisionValue = Literal["approve", "reject", "edit", "ack", "done"]
+# `review`: grading a supervised action after the fact (it never blocks the action).
+RequestKind = Literal["approval", "task", "ack", "review"]
+DecisionValue = Literal["approve", "reject", "edit", "ack", "done", "good", "bad"]
+# Why a review graded a sent message bad (required with `bad`).
+ReviewReason = Literal[
+    "wrong_facts", "wrong_tone", "should_not_have_been_sent", "wrong_language", "other"
+]
+REVIEW_REASONS: tuple[str, ...] = get_args(ReviewReason)
 RequestStatus = Literal[
     "open",
     "approved",
@@ -23,6 +30,8 @@ RequestStatus = Literal[
     "expired",
     "withdrawn",  # the agent took it back: no longer needed (e.g. the customer did it)
     "superseded",  # approved, but the policy in force when it ran no longer allowed it
+    "good",  # a review: right to send as it was sent
+    "bad",  # a review: it should not have gone out as it did (a reason says why)
 ]
 
 # Which decisions close which kind of request.
@@ -30,6 +39,7 @@ ALLOWED_DECISIONS: dict[str, tuple[str, ...]] = {
     "approval": ("approve", "reject", "edit"),
     "task": ("done",),
     "ack": ("ack",),
+    "review": ("good", "bad"),
 }
 
 
@@ -48,6 +58,7 @@ class DecideInput(BaseModel):
     # Bounded: every decision is kept in the workflow's state and its history.
     text: str | None = Field(None, max_length=MAX_DECISION_TEXT)  # the edited draft (edit)
     note: str | None = Field(None, max_length=MAX_DECISION_NOTE)
+    reason: ReviewReason | None = None  # a review graded bad: why (required with `bad`)
 
 
 class DecideResult(BaseModel):
@@ -110,6 +121,8 @@ class HumanRequest(BaseModel):
     rule: str | None = None
     adjustments: list[str] = []
     superseded: str | None = None  # why an approval no longer stood when it was to run
+    reason: ReviewReason | None = None  # a review graded bad: why
+    reviewed: str | None = None  # a review: the idempotency key of the message it grades
 
     def view(self) -> HumanRequestView:
         """What the `human_requests` query shows of it."""
@@ -139,6 +152,8 @@ class HumanRequest(BaseModel):
                 **more,
             }
 
+        if self.kind == "review":  # a bad grade is pasted with a reason, ready to change
+            return [payload("good"), payload("bad", reason="wrong_facts", note="<what was wrong>")]
         if self.not_sendable and self.kind == "approval":
             return [payload("edit", text="<your reply to the customer>"), payload("reject")]
         return [
@@ -163,6 +178,7 @@ class HumanRequestView(BaseModel):
     notes: list[str] = []
     sources: list[SourceRef] = []
     not_sendable: str | None = None
+    reviewed: str | None = None
     signal_payload: dict  # the first eligible approver's usual decision
     payloads: dict[str, list[dict]] = {}  # each eligible person's own, every decision
 
@@ -187,7 +203,30 @@ STATUS_FOR_DECISION: dict[str, RequestStatus] = {
     "edit": "edited",
     "ack": "acked",
     "done": "done",
+    "good": "good",
+    "bad": "bad",
 }
+
+
+def review_workflow_id(reviewed: str) -> str:
+    """The review of one sent message: keyed by the message, so it is opened once."""
+    return f"review/{reviewed}"
+
+
+class ReviewInput(BaseModel):
+    """A supervised message the policy sampled, to be graded after the fact."""
+
+    account: AccountFacts
+    decision: AutonomyDecision  # the policy decision it was sent under
+    reviewed: str  # the sent message's idempotency key
+    to: list[str]
+    subject: str
+    # What was sent: the body, or the template and values the outbox rendered it from.
+    body: str = ""
+    template: str | None = None
+    values: dict = {}
+    reviewers: list[str]
+    window: timedelta  # graded within it, or it expires quietly
 
 
 Urgency = Literal["hot", "overdue", "due"]

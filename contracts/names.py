@@ -74,5 +74,5 @@ PATCH_ONBOARDING_READS_AT_ONCE = "onboarding-reads-at-once"
 PATCH_WATCH_REQUEST_DETAIL = "watch-request-detail"
 # A band getting worse opens an internal ticket too (before: NPS detractors only).
 PATCH_WATCH_BAND_TICKET = "watch-band-ticket"
-# A sampled supervised send opens a review (a child workflow, left running on its own).
+# A sampled supervised send opens a review (a workflow of its own, opened by an activity).
 PATCH_REVIEW_REQUESTS = "review-requests"

@@ -374,22 +374,22 @@ class EscalationWorkflow(HumanDecisions):
         source = draft.sources[0].source_id if draft.sources else None
 
         if decision.level in (AutonomyLevel.AUTONOMOUS, AutonomyLevel.SUPERVISED):
-            sampled = decision.level == AutonomyLevel.SUPERVISED and evaluate.sampled_for_review(
-                policies.autonomy.supervised_sample_rate, workflow.info().workflow_id
-            )
-            await self._send_reply(ctx, draft.subject, draft.body, draft.engine, to, sampled)
-            self.sources = draft.sources
-            await self.audit(
-                "reply/sent",
-                action,
-                "sent",
-                decision=decision,
+            sampled = await self.agent_sends(
+                policies,
+                decision,
+                "reply",
+                f"send reply to {', '.join(to)}",
                 engine=draft.engine,
-                detail={
-                    "sampled_for_review": sampled,
-                    "sources": [r.citation() for r in draft.sources],
-                },
+                detail={"sources": [r.citation() for r in draft.sources]},
+                sample_key=workflow.info().workflow_id,  # one reply per ticket
+                audience="customer",
+                to=to,
+                subject=draft.subject,
+                body=draft.body,
+                confirm=self.confirm_delivery,
             )
+            self.customer_messages_sent += 1
+            self.sources = draft.sources
             await self._ticket_status("answered", draft.body, source)
             self.routed = True
             self.outcome = "sent_sampled" if sampled else "sent"
@@ -434,7 +434,6 @@ class EscalationWorkflow(HumanDecisions):
                 final,
                 draft.engine if req.status == "approved" else f"edited by {req.decided_by}",
                 to,
-                False,
             )
             if req.status == "approved":
                 self.sources = draft.sources
@@ -510,7 +509,7 @@ class EscalationWorkflow(HumanDecisions):
         )
 
     async def _send_reply(
-        self, ctx: TicketContext, subject: str, body: str, engine: str, to: list[str], sampled: bool
+        self, ctx: TicketContext, subject: str, body: str, engine: str, to: list[str]
     ) -> None:
         await self.send(
             "reply",
@@ -520,7 +519,6 @@ class EscalationWorkflow(HumanDecisions):
             subject=subject,
             body=body,
             engine=engine,
-            sampled_for_review=sampled,
             confirm=self.confirm_delivery,
         )
         self.customer_messages_sent += 1

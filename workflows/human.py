@@ -34,12 +34,14 @@ with workflow.unsafe.imports_passed_through():
 
     from activities.deciders import DeciderActivities
     from activities.deliveries import DeliveryActivities
+    from activities.reviews import ReviewActivities
     from contracts import errors, names
     from contracts import search_attributes as sa
     from contracts.accounts import AccountFacts
     from contracts.autonomy import AutonomyDecision, AutonomyLevel
     from contracts.human import (
         ALLOWED_DECISIONS,
+        REVIEW_REASONS,
         STATUS_FOR_DECISION,
         DecideInput,
         DeciderCheck,
@@ -49,9 +51,11 @@ with workflow.unsafe.imports_passed_through():
         HumanRequestView,
         Refusal,
         RequestKind,
+        ReviewInput,
     )
     from contracts.knowledge import SourceRef
     from contracts.records import AuditEntry, DeliveryNews, DeliveryStatus
+    from policies import evaluate
     from policies.model import Ladder, PolicySet
 
 from workflows import effects, reads
@@ -93,6 +97,7 @@ class RequestSpec(TypedDict):
     sources: NotRequired[list[SourceRef] | None]
     not_sendable: NotRequired[str | None]
     audit_detail: NotRequired[dict[str, Any] | None]  # more for the "requested" audit row
+    reviewed: NotRequired[str | None]  # a review: the sent message's idempotency key
 
 
 class HumanDecisions:
@@ -248,6 +253,10 @@ class HumanDecisions:
             )
         if inp.decision == "edit" and not (inp.text or "").strip():
             return "an edit needs the edited draft in `text`"
+        if inp.decision == "bad" and inp.reason is None:
+            return f"a bad grade needs a `reason`: one of {', '.join(REVIEW_REASONS)}"
+        if inp.reason is not None and inp.decision != "bad":
+            return "a `reason` goes only with decision=bad"
         if req.not_sendable and (
             inp.decision == "approve" or (inp.decision == "edit" and inp.text == req.draft)
         ):
@@ -315,6 +324,7 @@ class HumanDecisions:
             req.decided_identity, req.identity_verified = check.identity, check.verified
         req.decided_at = workflow.now()
         req.note = inp.note
+        req.reason = inp.reason
         req.final_text = inp.text if inp.decision == "edit" else req.draft
         self.publish()
         return req
@@ -377,6 +387,7 @@ class HumanDecisions:
             policy_version=decision.policy_version,
             rule=decision.rule,
             adjustments=decision.adjustments,
+            reviewed=spec.get("reviewed"),
         )
         self.requests[request_id] = req
         self.publish()
@@ -402,14 +413,12 @@ class HumanDecisions:
 
     async def follow_request(self, req: HumanRequest, decision: AutonomyDecision) -> HumanRequest:
         """Wait on an open request through its ladder until a human closes it or it
-        expires; audit how it ended."""
+        expires; audit how it ended. A review expires quietly: the action it grades
+        already happened, so nobody is reminded and nothing is escalated."""
         # Opened with every step's time (open_request); HumanRequest types them optional.
         assert req.remind_at is not None and req.escalate_at is not None
-        for step, at in (
-            ("reminder", req.remind_at),
-            ("escalation", req.escalate_at),
-            ("expiry", req.expire_at),
-        ):
+        steps = [("reminder", req.remind_at), ("escalation", req.escalate_at)]
+        for step, at in [*(steps if req.kind != "review" else []), ("expiry", req.expire_at)]:
             if await self._closed_by(req, at, step):
                 break
             if step == "reminder":
@@ -435,6 +444,11 @@ class HumanDecisions:
             decision=decision,
             detail={
                 "note": req.note,
+                **(
+                    {"kind": "review", "reviewed": req.reviewed, "reason": req.reason}
+                    if req.kind == "review"
+                    else {}
+                ),
                 "edited": req.status == "edited",
                 "final_text": req.final_text,  # what was sent; policy stats compare the draft
                 "escalated": req.escalated,  # the ladder reached the manager
@@ -573,6 +587,70 @@ class HumanDecisions:
     async def send(self, key: str, summary: str, **message: Any) -> None:
         """A message in the outbox for this workflow's account (see `effects.send`)."""
         await effects.send(self.account_id(), key, summary, **message)
+
+    async def agent_sends(
+        self,
+        policies: PolicySet,
+        decision: AutonomyDecision,
+        key: str,
+        summary: str,
+        *,
+        engine: str,
+        detail: dict[str, Any],
+        sample_key: str | None = None,
+        **message: Any,
+    ) -> bool:
+        """The agent sends on its own (autonomous or supervised) and audits `<key>/sent`.
+        A supervised send the policy samples is flagged on its outbox row and graded
+        after the fact: a `review` request in a workflow of its own (`review/{message
+        key}`, opened by an activity), so it never blocks this one. Returns whether it
+        was sampled.
+
+        Args:
+            sample_key: what the sample is drawn on (default: the message's own key).
+            message: the outbox fields besides the key (audience, to, subject, body or
+                template and values, ...).
+        """
+        sent = f"{workflow.info().workflow_id}/{key}"
+        sampled = decision.level == AutonomyLevel.SUPERVISED and evaluate.sampled_for_review(
+            policies.autonomy.supervised_sample_rate, sample_key or sent
+        )
+        await self.send(key, summary, engine=engine, sampled_for_review=sampled, **message)
+        await self.audit(
+            f"{key}/sent",
+            decision.action,
+            "sent",
+            decision=decision,
+            engine=engine,
+            detail={**detail, "sampled_for_review": sampled},
+        )
+        # Runs that sampled a send before reviews existed only flagged it.
+        if sampled and workflow.patched(names.PATCH_REVIEW_REQUESTS):
+            await self._open_review(policies, decision, sent, message)
+        return sampled
+
+    async def _open_review(
+        self, policies: PolicySet, decision: AutonomyDecision, sent: str, message: dict
+    ) -> None:
+        a, review = self._account, policies.autonomy.review
+        await workflow.execute_activity_method(
+            ReviewActivities.open_review,
+            ReviewInput(
+                account=a,
+                decision=decision,
+                reviewed=sent,
+                to=message["to"],
+                subject=message["subject"],
+                body=message.get("body", ""),
+                template=message.get("template"),
+                values=message.get("values", {}),
+                reviewers=evaluate.approvers_for(policies, review.reviewers, a),
+                window=review.window,
+            ),
+            summary=f"open the review of {sent}",
+            start_to_close_timeout=RECORD_TIMEOUT,
+            retry_policy=RECORD_RETRY,
+        )
 
     async def _notify(self, req: HumanRequest, stage: str, to: list[str]) -> None:
         # Each recipient's own payload: nobody pastes someone else's address.

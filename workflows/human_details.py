@@ -14,7 +14,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from contracts.autonomy import rule_in_words
-    from contracts.human import HumanRequest, Refusal
+    from contracts.human import REVIEW_REASONS, HumanRequest, Refusal
     from contracts.markdown import md, md_quote, quote_shortened
     from contracts.records import DeliveryStatus
 
@@ -25,6 +25,11 @@ WHAT_IS_DECIDED = {
     "reject it (nothing is sent)",
     "ack": "acknowledge: you take it over and the reminders to you and your manager stop",
     "task": "do it yourself, then mark it done",
+    "review": "grade what the agent already sent: good (right to send, as it was sent) or "
+    "bad (it should not have gone out as it did; say why in `reason`: "
+    + ", ".join(REVIEW_REASONS)
+    + "). Nothing is undone either way: the grades tell the policy whether the action "
+    "may stay where it is",
     # An approval whose draft cannot go out as it stands (see `payloads_for`).
     "rewrite": "write the reply yourself (edit: your text is what goes out) or reject it "
     "(nothing is sent)",
@@ -57,10 +62,14 @@ def _open_request(r: HumanRequest, shown_above: str | None) -> list[str]:
         f"- What you decide: {WHAT_IS_DECIDED['rewrite' if r.not_sendable else r.kind]}",
         f"- Why a person: {why_a_person(r)}",
         f"- Who may decide: {md(', '.join(r.eligible_approvers))}",
-        f"- Decide by **{fmt(r.due_at)}**; expires {fmt(r.expire_at)}, then nothing is done",
+        f"- Grade by **{fmt(r.expire_at)}**; then it expires quietly (no reminder)"
+        if r.kind == "review"
+        else f"- Decide by **{fmt(r.due_at)}**; expires {fmt(r.expire_at)}, then nothing is done",
         f"- Request `{r.request_id}` · {r.kind} · policy {r.policy_version or 'unknown'}",
     ]
-    if r.draft and r.kind == "approval":
+    if r.draft and r.kind == "review":
+        lines += ["- Sent (exactly this text):", "", *md_quote(r.draft), ""]
+    elif r.draft and r.kind == "approval":
         lines += [
             "- Draft to judge (the customer gets exactly this text):",
             "",
@@ -92,6 +101,8 @@ def _open_request(r: HumanRequest, shown_above: str | None) -> list[str]:
             label = {
                 "edit": "edit: change `text`, keep the rest",
                 "reject": "reject: nothing is sent",
+                "good": "good: right to send, as it was sent",
+                "bad": "bad: set `reason` and `note` to say what was wrong",
             }.get(payload["decision"], payload["decision"])
             # Indented under the person: one long line is cut off in the details pane.
             lines += ["", f"  **{md(person)}** · {label}", *_payload_block(payload)]

@@ -409,20 +409,13 @@ class OnboardingWorkflow(HumanDecisions):
             await self._unpaused()
             if st.status == "done" and key.endswith("nudge"):
                 return "not needed"
-            sampled = decision.level == AutonomyLevel.SUPERVISED and evaluate.sampled_for_review(
-                self._policies.autonomy.supervised_sample_rate,
-                f"{workflow.info().workflow_id}/{key}",
-            )
-            await self.send(
-                key, f"send {key} to the customer", sampled_for_review=sampled, **message
-            )
-            await self.audit(
-                f"{key}/sent",
-                decision.action,
-                "sent",
-                decision=decision,
-                engine="template",
-                detail={"milestone": m.id, "sampled_for_review": sampled},
+            await self.agent_sends(
+                self._policies,
+                decision,
+                key,
+                f"send {key} to the customer",
+                detail={"milestone": m.id},
+                **message,
             )
             return f"sent ({decision.level.value})"
         if decision.level == AutonomyLevel.OFF_LIMITS:

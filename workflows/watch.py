@@ -334,28 +334,18 @@ class AccountWatchWorkflow(HumanDecisions):
             request_id = f"{decision.action.split('_')[0]}-{night.as_of}"
             self._in_background(self._csm_task(decision, night, request_id, task, draft, detail))
             return
-        sampled = decision.level == AutonomyLevel.SUPERVISED and evaluate.sampled_for_review(
-            required(self.policies, "tonight's policies").autonomy.supervised_sample_rate,
-            f"{workflow.info().workflow_id}/{key}",
-        )
-        await self.send(
+        sampled = await self.agent_sends(
+            required(self.policies, "tonight's policies"),
+            decision,
             key,
             f"{decision.action} to {a.owner_csm}",
+            engine="template",
+            detail=detail,
             audience="internal",
             to=[a.owner_csm],
             subject=subject,
             template=template,
             values=values,
-            engine="template",
-            sampled_for_review=sampled,
-        )
-        await self.audit(
-            f"{key}/sent",
-            decision.action,
-            "sent",
-            decision=decision,
-            engine="template",
-            detail={**detail, "sampled_for_review": sampled},
         )
         night.actions.append(
             f"{decision.action} sent to {a.owner_csm} ({decision.level.value}"

@@ -1,0 +1,229 @@
+"""The review loop (issue 14, point 1): a supervised send the policy samples becomes a
+`review` request in a workflow of its own (`review/{message key}`), graded good or bad
+after the fact, or expired quietly after the policy's window. On the time-skipping
+server: the 72-hour window passes in seconds."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+from support.data import CSM, HOW_TO, MANAGER, add_account, add_ticket, audit, outbox
+from support.polling import eventually
+from support.temporal import (
+    current_details,
+    decide,
+    human_requests,
+    replay_and_maybe_record,
+    start_escalation,
+    start_onboarding,
+    wait_for_requests,
+)
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from context.db import session
+from context.tables import AuditEvent
+from contracts import search_attributes as sa
+from contracts.escalation import EscalationResult
+from contracts.human import REVIEW_REASONS, HumanRequest, review_workflow_id
+from policies import evaluate
+from policies.loader import PolicyError, load_policies
+
+ROOT = Path(__file__).parent.parent
+RATE = 0.5  # the test's own sample rate, so both sampled and unsampled sends occur
+
+
+@pytest.fixture
+def policy_dir(tmp_path) -> Path:
+    """A copy of the shipped policies sampling half the supervised sends."""
+    copy = tmp_path / "policies"
+    shutil.copytree(ROOT / "policies", copy, ignore=shutil.ignore_patterns("*.py", "__*"))
+    autonomy = copy / "autonomy.yaml"
+    text = autonomy.read_text()
+    assert "supervised_sample_rate: 0.2" in text
+    autonomy.write_text(
+        text.replace("supervised_sample_rate: 0.2", f"supervised_sample_rate: {RATE}")
+    )
+    assert load_policies(copy).autonomy.supervised_sample_rate == RATE
+    return copy
+
+
+def tickets(sampled: int, unsampled: int) -> list[str]:
+    """Fresh ticket ids whose escalations the policy samples (the first `sampled`) and
+    does not (the rest): the sample is drawn on the workflow id."""
+    chosen: dict[bool, list[str]] = {True: [], False: []}
+    while len(chosen[True]) < sampled or len(chosen[False]) < unsampled:
+        tid = f"T-{uuid.uuid4().hex[:8]}"
+        chosen[evaluate.sampled_for_review(RATE, f"escalation/{tid}")].append(tid)
+    return chosen[True][:sampled] + chosen[False][:unsampled]
+
+
+async def reply_to(db, env, tq, account: str, tid: str) -> WorkflowHandle:
+    add_ticket(db, tid, account, *HOW_TO)
+    handle = await start_escalation(db, env.client, tq, tid)
+    result: EscalationResult = await handle.result()
+    assert (result.autonomy.value, result.outcome[:4]) == ("supervised", "sent"), result
+    return handle
+
+
+async def reviewed_reply(db, env, tq, account: str, tid: str):
+    """A sampled supervised reply, sent: (its escalation, the outbox row, its review
+    once open). Nothing waits on a result, so the server's clock stands still."""
+    add_ticket(db, tid, account, *HOW_TO)
+    sender = await start_escalation(db, env.client, tq, tid)
+    [reply] = await eventually(
+        lambda: [m for m in outbox(db, sender.id) if m.audience == "customer"],
+        what=f"{tid}'s reply in the outbox",
+    )
+    review = env.client.get_workflow_handle(
+        review_workflow_id(reply.idempotency_key), result_type=HumanRequest
+    )
+    await wait_for_requests(review)
+    return sender, reply, review
+
+
+async def exists(env, workflow_id: str) -> bool:
+    try:
+        await env.client.get_workflow_handle(workflow_id).describe()
+    except RPCError as err:
+        assert err.status == RPCStatusCode.NOT_FOUND, err
+        return False
+    return True
+
+
+async def test_a_review_is_opened_for_exactly_the_sampled_supervised_sends(
+    ts_env, db, run_worker, policy_dir
+):
+    add_account(db, "acc-rv-small", arr=20_000, top_rank=180)  # replies: supervised
+    add_account(db, "acc-rv-mid", arr=80_000, segment="mid_market", stage="new")  # messages
+    async with run_worker(ts_env, settings={"policy_dir": policy_dir}) as tq:
+        senders = [
+            (await reply_to(db, ts_env, tq, "acc-rv-small", tid)).id for tid in tickets(2, 2)
+        ]
+        onboarding = await start_onboarding(db, ts_env.client, tq, "acc-rv-mid")
+        await onboarding.result()  # thirty days: every message of the plan is sent
+        senders.append(onboarding.id)
+
+        # Every supervised send the workflows audited, and the key each caller samples on.
+        sent = [
+            e
+            for wid in senders
+            for e in audit(db, wid)
+            if e.outcome == "sent" and e.autonomy == "supervised"
+        ]
+        assert {"customer_reply", "onboarding_message"} <= {e.action for e in sent}
+        reviewed: dict[str, bool] = {}
+        for e in sent:
+            message = e.idempotency_key.removesuffix("/sent")
+            key = e.workflow_id if e.action == "customer_reply" else message
+            reviewed[message] = evaluate.sampled_for_review(RATE, key)
+            assert e.detail["sampled_for_review"] == reviewed[message]
+        assert True in reviewed.values() and False in reviewed.values()
+        flags = {m.idempotency_key: m.sampled_for_review for w in senders for m in outbox(db, w)}
+        assert {k: flags[k] for k in reviewed} == reviewed
+
+        # A review workflow for exactly the sampled ones, each audited as opened.
+        for message, sampled in reviewed.items():
+            assert await exists(ts_env, review_workflow_id(message)) == sampled, message
+        # Every review the database knows of (this test's own database).
+        with session(db) as s:
+            rows = s.exec(select(AuditEvent).where(AuditEvent.outcome == "requested")).all()
+        opened = {e.detail["reviewed"]: e for e in rows if e.detail.get("kind") == "review"}
+        assert set(opened) == {m for m, s in reviewed.items() if s}
+        for message, row in opened.items():
+            assert row.detail["kind"] == "review" and row.actor == "agent"
+            assert row.detail["approvers"] == [CSM, MANAGER]
+            # The review shows the text the outbox holds, exactly.
+            [body] = [
+                m.body for w in senders for m in outbox(db, w) if m.idempotency_key == message
+            ]
+            assert row.detail["draft"] == body
+    await replay_and_maybe_record(onboarding, "onboarding_messages_reviewed")
+
+
+async def test_a_review_is_graded_or_expires_quietly(ts_env, db, run_worker, policy_dir):
+    add_account(db, "acc-rv-grade", arr=20_000, top_rank=180)
+    graded_ticket, quiet_ticket = tickets(2, 0)
+    async with run_worker(ts_env, settings={"policy_dir": policy_dir}) as tq:
+        sender, reply, graded = await reviewed_reply(db, ts_env, tq, "acc-rv-grade", graded_ticket)
+
+        # In everyone's inbox: the query shows the sent text and each person's payloads.
+        [request] = await human_requests(graded)
+        assert (request.kind, request.action, request.autonomy.value) == (
+            "review",
+            "customer_reply",
+            "supervised",
+        )
+        assert request.draft == reply.body and request.reviewed == reply.idempotency_key
+        assert request.eligible_approvers == [CSM, MANAGER]
+        assert [p["decision"] for p in request.payloads[MANAGER]] == ["good", "bad"]
+        attributes = (await graded.describe()).typed_search_attributes
+        assert attributes.get(sa.PENDING_APPROVALS) == 1
+        assert attributes.get(sa.APPROVERS) == [CSM, MANAGER]
+        assert attributes.get(sa.ACCOUNT_ID) == "acc-rv-grade"
+        details = await current_details(graded)
+        assert "good (right to send, as it was sent)" in details
+        assert "expires quietly" in details
+
+        # A bad grade without a reason is refused, in one sentence.
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await decide(graded, request_id="review-1", decision="bad", approver=CSM)
+        assert refused.value.cause.message == (
+            f"a bad grade needs a `reason`: one of {', '.join(REVIEW_REASONS)}"
+        )
+        result = await decide(
+            graded,
+            request_id="review-1",
+            decision="bad",
+            approver=CSM,
+            reason="wrong_tone",
+            note="too curt for this customer",
+        )
+        assert result.status == "bad"
+        closed = await graded.result()
+        assert (closed.status, closed.reason, closed.decided_by) == ("bad", "wrong_tone", CSM)
+        [row] = [e for e in audit(db, graded.id) if e.outcome == "bad"]
+        assert (row.action, row.actor, row.autonomy, row.policy_rule) == (
+            "customer_reply",
+            CSM,
+            "supervised",
+            "under-50k-supervised",
+        )
+        assert row.detail["kind"] == "review"
+        assert row.detail["reason"] == "wrong_tone"
+        assert row.detail["note"] == "too curt for this customer"
+        assert row.detail["reviewed"] == reply.idempotency_key
+        await sender.result()
+        await replay_and_maybe_record(graded, "review_graded_bad")
+        await replay_and_maybe_record(sender, "escalation_supervised_reviewed")
+
+        # Nobody grades the other one: after the window it expires, and nobody is chased.
+        sender, reply, quiet = await reviewed_reply(db, ts_env, tq, "acc-rv-grade", quiet_ticket)
+        window = load_policies(policy_dir).autonomy.review.window
+        await ts_env.sleep(window)  # the server's clock skips the window
+        expired = await quiet.result()
+        assert expired.status == "expired" and expired.decided_by is None
+        notices = [m.idempotency_key.removeprefix(quiet.id + "/") for m in outbox(db, quiet.id)]
+        assert notices == ["review-1/new"]
+        rows = {e.outcome: e for e in audit(db, quiet.id)}
+        assert set(rows) == {"requested", "expired"}
+        # The window counted from the opening (the server's clock: no reminder before).
+        assert abs(rows["expired"].at - rows["requested"].at - window) < timedelta(minutes=1)
+        assert rows["expired"].actor == "policy" and rows["expired"].detail["kind"] == "review"
+        assert rows["expired"].detail["reviewed"] == reply.idempotency_key
+        assert rows["expired"].detail["reason"] is None
+        await replay_and_maybe_record(quiet, "review_expired")
+
+
+def test_review_reviewers_are_validated_roles(policy_dir):
+    """A reviewer role the policy does not know stops the load, naming the field."""
+    autonomy = policy_dir / "autonomy.yaml"
+    text = autonomy.read_text()
+    autonomy.write_text(text.replace("reviewers: [owner_csm, manager]", "reviewers: [cfo]"))
+    with pytest.raises(PolicyError, match=r"review\.reviewers: unknown role\(s\) cfo"):
+        load_policies(policy_dir)
