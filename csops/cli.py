@@ -1308,7 +1308,9 @@ def decide(
         str | None, typer.Argument(help="The workflow, e.g. escalation/T-1.")
     ] = None,
     request_id: Annotated[str | None, typer.Argument(help="The request, e.g. approval-1.")] = None,
-    decision: str = typer.Option(..., "--decision", help="approve | reject | edit | ack | done"),
+    decision: str = typer.Option(
+        ..., "--decision", help="approve | reject | edit | ack | done | good | bad (a review)"
+    ),
     approver: str | None = typer.Option(None, "--approver", help="Your email."),
     all_for_approver: str | None = typer.Option(
         None,
@@ -1322,6 +1324,12 @@ def decide(
     yes: bool = typer.Option(False, "--yes", "-y", help="Skip the confirmation (bulk only)."),
     text: str | None = typer.Option(None, "--text", help="The edited draft (edit only)."),
     note: str | None = typer.Option(None, "--note"),
+    reason: str | None = typer.Option(
+        None,
+        "--reason",
+        help="Why a review is graded bad (bad only): wrong_facts | wrong_tone | "
+        "should_not_have_been_sent | wrong_language | other.",
+    ),
     identity: str | None = typer.Option(
         None,
         "--identity",
@@ -1350,8 +1358,9 @@ def decide(
         fail("--approver is required", code=2)
     try:
         DecideInput.model_validate(
-            {"request_id": request_id or "-", "decision": decision, "approver": who}
-        )
+            {"request_id": request_id or "-", "decision": decision, "approver": who,
+             "reason": reason}
+        )  # fmt: skip
     except ValidationError as err:
         fail("; ".join(e["msg"] for e in err.errors()), code=2)
     settings = _settings()
@@ -1372,7 +1381,7 @@ def decide(
             typer.confirm(
                 f"{decision} these {len(todo)} request(s) as {who}?", abort=True, err=True
             )
-        outcomes = await decide_each(client, todo, decision, who, text, note)
+        outcomes = await decide_each(client, todo, decision, who, text, note, reason)
         return todo, [o.as_dict() for o in outcomes]
 
     todo, results = asyncio.run(go())

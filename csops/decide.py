@@ -70,6 +70,7 @@ async def decide_each(
     approver: str,
     text: str | None = None,
     note: str | None = None,
+    reason: str | None = None,
 ) -> list[Outcome]:
     """Send the decision to each target in turn; a refusal does not stop the rest."""
     outcomes = []
@@ -85,6 +86,7 @@ async def decide_each(
                         "approver": approver,
                         "text": text,
                         "note": note,
+                        "reason": reason,
                     }
                 ),
             )

@@ -390,7 +390,7 @@ async def test_inbox_status_and_decide_as_a_csm_would(tmp_path, dev_env, db, run
             f"csops: refused: mallory@evil.test may not decide 'approval-1'; eligible: {CSM}, {MANAGER}"
         ]
         assert invalid.code == 2 and invalid.out == ""  # refused before any connection
-        assert "'approve', 'reject', 'edit', 'ack' or 'done'" in invalid.err
+        assert "'approve', 'reject', 'edit', 'ack', 'done', 'good' or 'bad'" in invalid.err
         assert [r.request_id for r in await human_requests(big_handle)] == ["approval-1"]
         assert customer_messages(db, wf_big) == []
 

@@ -43,7 +43,7 @@ HOW_TO_STRATEGIC = (
     HOW_TO_BODY.replace(" Thanks!", " We are restructuring our team around this. Thanks!"),
 )
 MALFORMED_JSON = RawValue(Payload(metadata={"encoding": b"json/plain"}, data=b"{not json"))
-DECISIONS = "'approve', 'reject', 'edit', 'ack' or 'done'"
+DECISIONS = "'approve', 'reject', 'edit', 'ack', 'done', 'good' or 'bad'"
 
 
 async def refusals(handle: WorkflowHandle) -> list[dict]:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from sqlmodel import select
+from support.cli import cli_env, csops, target
 from support.data import CSM, HOW_TO, MANAGER, add_account, add_ticket, audit, outbox
 from support.polling import eventually
 from support.temporal import (
@@ -146,7 +147,7 @@ async def test_a_review_is_opened_for_exactly_the_sampled_supervised_sends(
     await replay_and_maybe_record(onboarding, "onboarding_messages_reviewed")
 
 
-async def test_a_review_is_graded_or_expires_quietly(ts_env, db, run_worker, policy_dir):
+async def test_a_review_is_graded_or_expires_quietly(ts_env, db, run_worker, policy_dir, tmp_path):
     add_account(db, "acc-rv-grade", arr=20_000, top_rank=180)
     graded_ticket, quiet_ticket = tickets(2, 0)
     async with run_worker(ts_env, settings={"policy_dir": policy_dir}) as tq:
@@ -176,15 +177,15 @@ async def test_a_review_is_graded_or_expires_quietly(ts_env, db, run_worker, pol
         assert refused.value.cause.message == (
             f"a bad grade needs a `reason`: one of {', '.join(REVIEW_REASONS)}"
         )
-        result = await decide(
-            graded,
-            request_id="review-1",
-            decision="bad",
-            approver=CSM,
-            reason="wrong_tone",
-            note="too curt for this customer",
-        )
-        assert result.status == "bad"
+        # Graded as a CSM would: `csops decide` sends the decide update.
+        run = await csops(
+            cli_env(tmp_path, target(ts_env), tq),
+            "decide", graded.id, "review-1", "--decision", "bad", "--reason", "wrong_tone",
+            "--note", "too curt for this customer", "--approver", CSM, "--identity", CSM,
+            "--json",
+            cwd=tmp_path,
+        )  # fmt: skip
+        assert run.json()["status"] == "bad"
         closed = await graded.result()
         assert (closed.status, closed.reason, closed.decided_by) == ("bad", "wrong_tone", CSM)
         [row] = [e for e in audit(db, graded.id) if e.outcome == "bad"]
