@@ -16,14 +16,25 @@ import pytest
 from rapidfuzz.distance import Levenshtein
 from sqlalchemy import text
 from support.cli import cli_env, csops, target
-from support.data import CSM, HOT_TEXT, HOW_TO, MANAGER, add_account, add_ticket
+from support.data import (
+    CSM,
+    HOT_TEXT,
+    HOW_TO,
+    MANAGER,
+    add_account,
+    add_ticket,
+    customer_messages,
+)
 from support.temporal import decide, new_ticket_id, start_escalation, wait_for_requests
 
 from context.db import session
 from context.tables import AuditEvent
+from contracts.human import HumanRequest, review_workflow_id
 from policies.loader import DEFAULT_POLICY_DIR, load_policies
 
-SMALL = 4  # how-tos at accounts under $50K: supervised sends
+SMALL = 4  # how-tos at accounts under $50K: supervised sends, each reviewed
+# How the reviews of those sends are graded (decision, reason), one send each.
+GRADES = [("bad", "wrong_facts"), ("bad", "wrong_facts"), ("bad", "wrong_tone"), ("good", None)]
 # How the copilot replies (top-50 accounts) are decided, one ticket each.
 DECISIONS = [
     ("approve", None),
@@ -69,6 +80,13 @@ def expected_figures(db) -> dict[tuple, dict]:
         elif outcome in FOLLOW_UPS:
             f[outcome] += n
             f["escalations"] += n if escalated else 0
+    for action, rule, level, reason, n in rows(
+        db,
+        "SELECT action, policy_rule, autonomy, json_extract(detail, '$.reason'), count(*) "
+        "FROM auditevent WHERE outcome = 'bad' AND json_extract(detail, '$.kind') = 'review' "
+        "GROUP BY 1, 2, 3, 4",
+    ):
+        figures[(action, rule, level)].setdefault("bad_reasons", {})[reason] = n
     # A request's closing row beside its opening row (same key, another last part).
     pairs = rows(
         db,
@@ -107,6 +125,10 @@ def policy_copy(tmp_path: Path, name: str, changes: dict[str, str]) -> Path:
 async def test_policy_stats_and_simulate_read_the_recorded_decisions(
     tmp_path, dev_env, db, run_worker
 ):
+    # The worker samples every supervised send for review.
+    sampling = policy_copy(
+        tmp_path, "sampling", {"supervised_sample_rate: 0.2": "supervised_sample_rate: 1.0"}
+    )
     small, large = [], []
     for i in range(SMALL):
         add_account(db, f"acc-small-{i}", arr=20_000 + i, top_rank=180 + i)
@@ -138,7 +160,7 @@ async def test_policy_stats_and_simulate_read_the_recorded_decisions(
         )
         s.commit()
 
-    async with run_worker(dev_env) as tq:
+    async with run_worker(dev_env, settings={"policy_dir": sampling}) as tq:
         sent = [await start_escalation(db, dev_env.client, tq, t) for t in small]
         asked = [await start_escalation(db, dev_env.client, tq, t) for t in large]
         hot_handle = await start_escalation(db, dev_env.client, tq, hot)
@@ -154,6 +176,16 @@ async def test_policy_stats_and_simulate_read_the_recorded_decisions(
         [ack] = await wait_for_requests(hot_handle)
         await decide(hot_handle, request_id=ack.request_id, decision="ack", approver=CSM)
         await asyncio.gather(*(h.result() for h in [*sent, *asked, hot_handle]))
+        graded = []
+        for handle, (grade, reason) in zip(sent, GRADES, strict=True):
+            [reply] = customer_messages(db, handle.id)
+            review = dev_env.client.get_workflow_handle(
+                review_workflow_id(reply.idempotency_key), result_type=HumanRequest
+            )
+            await wait_for_requests(review)
+            await decide(review, request_id="review-1", decision=grade, approver=CSM, reason=reason)
+            graded.append(review)
+        await asyncio.gather(*(r.result() for r in graded))
 
     env = cli_env(tmp_path, target(dev_env))
     since = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
@@ -166,8 +198,9 @@ async def test_policy_stats_and_simulate_read_the_recorded_decisions(
     assert set(got) == set(expected)
     for key, want in expected.items():
         figure = got[key]
-        for name in {*COUNTS, *want}:
+        for name in {*COUNTS, *want} - {"bad_reasons"}:
             assert figure[name] == pytest.approx(want.get(name, 0), abs=1e-3), (key, name)
+        assert figure["bad_reasons"] == want.get("bad_reasons", {}), key
         decided = figure["approved"] + figure["edited"] + figure["rejected"]
         if decided:
             assert figure["approval_rate"] == figure["approved"] / decided
@@ -180,16 +213,20 @@ async def test_policy_stats_and_simulate_read_the_recorded_decisions(
         5, 2, 2, 1
     ]  # fmt: skip
     assert 0 < got[reply_asked]["edit_distance_mean"] < 1
+    assert [got[reply_sent][k] for k in ("reviews_requested", "reviews_good", "reviews_bad")] == [
+        SMALL, 1, 3
+    ]  # fmt: skip
     assert stats["policy_version"] == load_policies().version
     assert stats["suggestions"] == []  # 5 decisions are far from the shipped minimum
 
-    # ---- a policy with lower thresholds states the evidence for moving left
+    # ---- a policy with lower thresholds states the evidence for moving left and right
     tuned = policy_copy(
         tmp_path,
         "tuned",
         {
-            "min_decisions: 50": "min_decisions: 5",
+            "min_decisions: 50": f"min_decisions: {SMALL}",
             "left_unedited_share: 0.95": "left_unedited_share: 0.4",
+            "right_bad_share: 0.10": "right_bad_share: 0.5",
         },
     )
     run = await csops(
@@ -201,7 +238,12 @@ async def test_policy_stats_and_simulate_read_the_recorded_decisions(
         f"customer_reply at rule top-50-accounts-human-decides (copilot): {share:.0%} "
         "approved unedited over 5 decisions → candidate to move left"
     )
-    assert [s["evidence"] for s in run.json()["suggestions"]] == [left]
+    bad = got[reply_sent]["reviews_bad"] / SMALL
+    right = (
+        f"customer_reply at rule under-50k-supervised (supervised): {bad:.0%} of reviews bad "
+        "(wrong facts 2, wrong tone 1) over 4 reviews → move right"
+    )
+    assert [s["evidence"] for s in run.json()["suggestions"]] == [left, right]
 
     # ---- simulate: customer_reply under $50K moves to copilot
     rule = "      - name: under-50k-supervised\n        when: {arr_below: 50000}\n"
