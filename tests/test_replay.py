@@ -4,7 +4,7 @@ must stay compatible (or be versioned) before it ships.
 Record the current code's histories beside the older ones with:
 CSOPS_RECORD_HISTORIES=1 CSOPS_HISTORY_TAG=<newest patch id> .venv/bin/pytest
 tests/test_escalation.py tests/test_onboarding.py tests/test_renewal.py
-tests/test_investigation.py tests/test_health_digest.py
+tests/test_investigation.py tests/test_health_digest.py tests/test_review_loop.py
 """
 
 from __future__ import annotations
@@ -44,6 +44,10 @@ def test_histories_are_committed():
         "investigation",
         "qbr_narrative_edited",
         "health_digest",
+        "review_graded_bad.review-requests",
+        "review_expired.review-requests",
+        "escalation_supervised_reviewed.review-requests",
+        "onboarding_messages_reviewed.review-requests",
     } <= names, names
 
 

@@ -27,6 +27,7 @@ from support.temporal import (
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from adapters.inbox import collect_inbox
 from context.db import session
 from context.tables import AuditEvent
 from contracts import search_attributes as sa
@@ -228,3 +229,46 @@ def test_review_reviewers_are_validated_roles(policy_dir):
     autonomy.write_text(text.replace("reviewers: [owner_csm, manager]", "reviewers: [cfo]"))
     with pytest.raises(PolicyError, match=r"review\.reviewers: unknown role\(s\) cfo"):
         load_policies(policy_dir)
+
+
+async def test_a_review_waits_in_the_inbox_like_every_request(dev_env, db, run_worker, policy_dir):
+    add_account(db, "acc-rv-inbox", arr=20_000, top_rank=180)
+    [ticket] = tickets(1, 0)
+    async with run_worker(dev_env, settings={"policy_dir": policy_dir}) as tq:
+        _, reply, review = await reviewed_reply(db, dev_env, tq, "acc-rv-inbox", ticket)
+
+        def waiting(items) -> list:
+            return [i for i in items if i.workflow_id == review.id]
+
+        # Found by the UI's own filter (inbox_query): it counts in CsopsPendingApprovals.
+        items = await eventually(
+            lambda: collect_inbox(dev_env.client, MANAGER, "acc-rv-inbox"),
+            timeout_s=20,
+            holds=waiting,
+            what="the review in the manager's inbox",
+        )
+        [item] = waiting(items)
+        assert (item.workflow_type, item.request.kind, item.account_id) == (
+            "ReviewWorkflow",
+            "review",
+            "acc-rv-inbox",
+        )
+        assert item.request.draft == reply.body
+        assert item.request.payloads[MANAGER][0] == {
+            "request_id": "review-1",
+            "decision": "good",
+            "approver": MANAGER,
+        }
+
+        result = await decide(review, request_id="review-1", decision="good", approver=MANAGER)
+        assert result.status == "good"
+        assert (await review.result()).status == "good"
+        [row] = [e for e in audit(db, review.id) if e.outcome == "good"]
+        assert (row.action, row.actor) == ("customer_reply", MANAGER)
+        assert row.detail["kind"] == "review" and row.detail["reason"] is None
+        await eventually(
+            lambda: collect_inbox(dev_env.client, MANAGER, "acc-rv-inbox"),
+            timeout_s=20,
+            holds=lambda items: not waiting(items),
+            what="the graded review gone from the inbox",
+        )
