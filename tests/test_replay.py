@@ -48,6 +48,7 @@ def test_histories_are_committed():
         "review_expired.review-requests",
         "escalation_supervised_reviewed.review-requests",
         "onboarding_messages_reviewed.review-requests",
+        "account_watch_summary_reviewed.review-requests",
     } <= names, names
 
 

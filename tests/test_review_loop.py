@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -29,15 +29,19 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from adapters.inbox import collect_inbox
 from context.db import session
-from context.tables import AuditEvent
+from context.tables import AuditEvent, UsageDaily
 from contracts import search_attributes as sa
 from contracts.escalation import EscalationResult
+from contracts.health import HealthSweepInput
 from contracts.human import REVIEW_REASONS, HumanRequest, review_workflow_id
+from contracts.ids import watch_id
 from policies import evaluate
 from policies.loader import PolicyError, load_policies
+from workflows.health import HealthSweepWorkflow
 
 ROOT = Path(__file__).parent.parent
 RATE = 0.5  # the test's own sample rate, so both sampled and unsampled sends occur
+DAY = timedelta(days=1)
 
 
 @pytest.fixture
@@ -272,3 +276,70 @@ async def test_a_review_waits_in_the_inbox_like_every_request(dev_env, db, run_w
             holds=lambda items: not waiting(items),
             what="the graded review gone from the inbox",
         )
+
+
+async def test_the_watchs_sampled_summary_to_the_csm_is_reviewed(
+    dev_env, db, run_worker, policy_dir
+):
+    """The account watch's messages to the CSM go through the same sending helper: a
+    sampled health summary is reviewed, the autonomous alert beside it never."""
+    today = datetime.now(UTC).date()
+    account = next(  # an account whose summary tonight the policy samples
+        a
+        for a in (f"w-rv-{uuid.uuid4().hex[:8]}" for _ in range(1000))
+        if evaluate.sampled_for_review(RATE, f"{watch_id(a)}/{today}/health_summary")
+    )
+    add_account(db, account, arr=20_000, top_rank=150)  # under the CSM-task threshold
+    with session(db) as s:  # about 40 active users a day, then 4 over the last week
+        s.add_all(
+            UsageDaily(
+                account_id=account,
+                day=today + d * DAY,
+                feature="active_users",
+                value=4 if d >= -6 else 40 + d % 5 - 2,
+            )
+            for d in range(-70, 1)
+        )
+        s.commit()
+    async with run_worker(dev_env, settings={"policy_dir": policy_dir}) as tq:
+        await dev_env.client.execute_workflow(
+            HealthSweepWorkflow.run,
+            HealthSweepInput(as_of=today),
+            id=f"health-sweep-{uuid.uuid4().hex[:8]}",
+            task_queue=tq,
+        )
+        watch = dev_env.client.get_workflow_handle(watch_id(account))
+        try:
+            alert, summary = await eventually(
+                lambda: outbox(db, watch.id),
+                timeout_s=30,
+                holds=lambda sent: len(sent) >= 2,
+                what="the watch's alert and summary",
+            )
+            assert alert.subject.startswith("[csops] Risk alert") and not alert.sampled_for_review
+            assert summary.subject.startswith("[csops] Health summary")
+            assert summary.sampled_for_review
+            review = dev_env.client.get_workflow_handle(
+                review_workflow_id(summary.idempotency_key), result_type=HumanRequest
+            )
+            [request] = await wait_for_requests(review)
+            assert (request.kind, request.action, request.autonomy.value) == (
+                "review",
+                "health_summary",
+                "supervised",
+            )
+            assert request.draft == summary.body  # the template, rendered the same way
+            assert not await exists(dev_env, review_workflow_id(alert.idempotency_key))
+
+            await decide(
+                review,
+                request_id="review-1",
+                decision="bad",
+                approver=CSM,
+                reason="wrong_facts",
+                note="the drop is a holiday",
+            )
+            assert (await review.result()).reason == "wrong_facts"
+            await replay_and_maybe_record(watch, "account_watch_summary_reviewed")
+        finally:
+            await watch.terminate("test done")  # a watch runs for as long as its account
