@@ -15,7 +15,8 @@ Definitions (the README's "The outcome report" repeats them):
   date (the call is held before the date);
 - a risk is caught before renewal when the account watch alerted the CSM
   (`usage_anomaly_alert` sent) or opened an internal ticket (`internal_ticket`
-  opened) while the account's renewal date was still ahead;
+  opened) while the account's renewal date was still ahead: one per account and
+  night, however many of those it did that night;
 - an agent action is a policy decision acted on (`sent` by the agent) or handed to a
   human (`requested`, reviews excluded: a review grades an action already counted);
 - an LLM call is an audit row with a model (one per attempt, failed ones included).
@@ -318,14 +319,15 @@ def outcome_figures(
     for account_id, created_at, renewal_date in packages:
         if _utc(created_at).date() < renewal_date:
             units.add(account_id, "renewal_packages_before_call")
-    for r in rows:
-        account = accounts.get(r.account_id)
-        if (
-            (r.action, r.outcome) in RISK_ROWS
-            and account
-            and _utc(r.at).date() < account.renewal_date
-        ):
-            units.add(r.account_id, "risks_caught_before_renewal")
+    caught = {
+        (r.account_id, (r.detail or {}).get("as_of"))
+        for r in rows
+        if (r.action, r.outcome) in RISK_ROWS
+        and (account := accounts.get(r.account_id))
+        and _utc(r.at).date() < account.renewal_date
+    }
+    for account_id, _night in caught:  # a night's alert and ticket are one risk caught
+        units.add(account_id, "risks_caught_before_renewal")
 
     # ---- agent actions, human requests and decisions
     actions: Counter[tuple[str, str]] = Counter()

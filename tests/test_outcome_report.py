@@ -80,7 +80,8 @@ def expected_units(db, by: str) -> dict[str, dict[str, int]]:
             "ON a.id = p.account_id WHERE date(p.created_at) < p.renewal_date GROUP BY a.segment",
         ),
         "risks_caught_before_renewal": grouped(
-            "SELECT a.segment, COUNT(*) FROM auditevent e JOIN account a ON a.id = e.account_id "
+            "SELECT a.segment, COUNT(DISTINCT e.account_id || json_extract(e.detail, '$.as_of')) "
+            "FROM auditevent e JOIN account a ON a.id = e.account_id "
             "WHERE ((e.action = 'usage_anomaly_alert' AND e.outcome = 'sent') OR "
             "(e.action = 'internal_ticket' AND e.outcome = 'opened')) "
             "AND date(e.at) < a.renewal_date GROUP BY a.segment",
