@@ -291,7 +291,8 @@ async def test_report_figures_equal_the_databases_own_counts(tmp_path, dev_env, 
 
     # The page: the window, the policy versions, and charts that exist and decode.
     html = Path(got["html"]).read_text()
-    assert got["since"] in html and got["until"] in html
+    for bound in (got["since"], got["until"]):  # shown to the minute, in UTC
+        assert f"{bound[:16].replace('T', ' ')} UTC" in html
     versions = [v for (v,) in q(db, "SELECT DISTINCT policy_version FROM auditevent "
                                      "WHERE policy_version IS NOT NULL")]  # fmt: skip
     assert versions and all(v in html for v in versions)
