@@ -7,7 +7,7 @@ a bad value is reported with the variable's name instead of failing later.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
@@ -64,6 +64,14 @@ class Settings(BaseSettings):
     # rebuilt from its history when it next wakes: sleeping onboardings wake rarely,
     # so this bounds the worker's memory at little cost (bench/memory.py).
     workflow_cache: int = Field(1000, ge=0, validation_alias="CSOPS_WORKFLOW_CACHE")
+
+    # Operations: the worker's Prometheus scrape ports (csops' counters, the Temporal
+    # SDK's runtime metrics; None: not served) and its log lines ("text" or "json").
+    metrics_port: int | None = Field(None, gt=0, lt=65536, validation_alias="CSOPS_METRICS_PORT")
+    sdk_metrics_port: int | None = Field(
+        None, gt=0, lt=65536, validation_alias="CSOPS_SDK_METRICS_PORT"
+    )
+    log_format: Literal["text", "json"] = Field("text", validation_alias="CSOPS_LOG_FORMAT")
 
     # The optional payload codec (adapters/payload_codec.py): "kid1=BASE64,kid2=BASE64",
     # the first key encrypts, all decrypt. Empty tuple: payloads travel unencrypted.
