@@ -1,17 +1,23 @@
 """Engine and sessions for the context database (SQLite under .csops/ by default,
-any SQLAlchemy URL given, e.g. from CSOPS_DATABASE_URL)."""
+any SQLAlchemy URL given, e.g. from CSOPS_DATABASE_URL: PostgreSQL through psycopg).
+The schema is Alembic's migrations, applied whenever an engine is made."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import event, inspect, text
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event, make_url, text
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, create_engine
 
 from context import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 DEFAULT_DATA_DIR = Path(".csops")
+MIGRATIONS = Path(__file__).parent / "migrations"
+# Any fixed number, the same in every csops process: the key of the migration lock.
+MIGRATION_LOCK = 0x637306F5
 
 
 def default_database_url() -> str:
@@ -20,7 +26,7 @@ def default_database_url() -> str:
 
 
 def make_engine(url: str | None = None) -> Engine:
-    """Create the engine and the tables (idempotent)."""
+    """Create the engine and bring the schema to the newest migration (idempotent)."""
     url = url or default_database_url()
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
@@ -34,39 +40,32 @@ def make_engine(url: str | None = None) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
     else:
-        engine = create_engine(url, pool_pre_ping=True)
-    SQLModel.metadata.create_all(engine)
-    _add_missing_columns(engine)
-    _add_missing_indexes(engine)
+        engine = create_engine(_with_driver(url), pool_pre_ping=True)
+    upgrade(engine)
     return engine
 
 
-def _add_missing_columns(engine: Engine) -> None:
-    """Columns added to an existing table since the database was made (every one
-    is nullable or has a default), so an upgrade keeps the data it has. create_all
-    only makes missing tables; anything beyond adding columns needs a migration."""
-    existing = inspect(engine)
-    with engine.begin() as conn:
-        for table in SQLModel.metadata.sorted_tables:
-            if not existing.has_table(table.name):
-                continue
-            have = {c["name"] for c in existing.get_columns(table.name)}
-            for column in table.columns:
-                if column.name not in have:
-                    kind = column.type.compile(dialect=engine.dialect)
-                    conn.execute(
-                        text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}')
-                    )
+def _with_driver(url: str) -> str:
+    """`postgresql://` names no driver, and SQLAlchemy's default for it differs between
+    versions (psycopg2 before 2.1): csops ships psycopg 3, so that is the one to use."""
+    parsed = make_url(url)
+    if parsed.drivername == "postgresql":
+        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    return url
 
 
-def _add_missing_indexes(engine: Engine) -> None:
-    """Indexes added to an existing table since the database was made: create_all
-    makes a table's indexes only with the table. Building one over millions of
-    rows takes seconds, once."""
+def upgrade(engine: Engine) -> None:
+    """Apply the migrations the database lacks (Alembic, context/migrations/). A database
+    made before csops migrated has tables but no version: the baseline migration
+    brings it to its schema in place (see 0001_baseline), so its rows stay."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
-        for table in SQLModel.metadata.sorted_tables:
-            for index in table.indexes:
-                index.create(conn, checkfirst=True)
+        if conn.dialect.name == "postgresql":
+            # Workers starting together: one migrates, the others wait and find it done.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
 
 
 def session(engine: Engine) -> Session:

@@ -19,6 +19,7 @@ import pytest_asyncio
 from aiosmtpd.controller import Controller
 from support.data import ON_CALL
 from support.net import free_port, wait_for_port
+from support.postgres import PostgresServer
 from support.processes import Processes
 from support.smtp import Collector
 from temporalio.api.enums.v1 import IndexedValueType
@@ -76,6 +77,17 @@ async def ts_env():
             )
         )
         yield env
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server of this run (tests/support/postgres.py)."""
+    server = PostgresServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,0 +1,1 @@
+"""Alembic migrations of the context database; `context.db.make_engine` applies them."""
