@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -36,6 +37,8 @@ from activities.reviews import ReviewActivities
 from activities.watch import WatchActivities
 from adapters.knowledge import KnowledgeBase
 from adapters.launcher import signal_watch, start_renewal_package
+from adapters.logs import AccountInLogs, configure_logging
+from adapters.metrics import CsopsMetrics
 from adapters.openai_provider import OpenAIProvider
 from adapters.reading import language
 from adapters.settings import Settings, load_settings
@@ -159,7 +162,7 @@ def build_worker(
             health_digest.send_health_digests,
             watch.open_internal_ticket,
         ],
-        interceptors=[*INTERCEPTORS, *options.pop("interceptors", [])],
+        interceptors=[*INTERCEPTORS, AccountInLogs(), *options.pop("interceptors", [])],
         workflow_runner=workflow_runner,
         # Sync activities (DB) run here, never on the event loop.
         activity_executor=executor,
@@ -169,12 +172,29 @@ def build_worker(
     )
 
 
+def serve_metrics(settings: Settings, engine: Engine) -> None:
+    """Prometheus endpoints, when configured: csops' counters on CSOPS_METRICS_PORT
+    and the SDK's runtime telemetry (task latencies, pollers, cache) on
+    CSOPS_SDK_METRICS_PORT. Call before the first client: the SDK's runtime is
+    process-wide and set once."""
+    if settings.sdk_metrics_port:
+        telemetry = TelemetryConfig(
+            metrics=PrometheusConfig(bind_address=f"0.0.0.0:{settings.sdk_metrics_port}")
+        )
+        Runtime.set_default(Runtime(telemetry=telemetry))
+    if settings.metrics_port:
+        metrics = CsopsMetrics()
+        metrics.instrument(engine)
+        metrics.serve(settings.metrics_port)
+
+
 async def run_worker(settings: Settings | None = None) -> None:
     """Validate policies, connect, and run until cancelled (Ctrl-C)."""
     settings = settings or load_settings()
     # A broken policy file stops start-up here, with file/field/reason.
     policies = load_policies(settings.policy_dir)
     engine = make_engine(settings.database_url)
+    serve_metrics(settings, engine)
     provider = OpenAIProvider.from_settings(settings)
     # Load the language models while connecting, before the first ticket needs them.
     warming = asyncio.create_task(asyncio.to_thread(language.warm_up))
@@ -194,7 +214,7 @@ async def run_worker(settings: Settings | None = None) -> None:
         loop.add_signal_handler(sig, stop.set)
     with ThreadPoolExecutor(max_workers=16) as executor:
         dispatcher = asyncio.create_task(
-            run_outbox(engine, client, settings.outbox_delivery, policies.routing.on_call)
+            run_outbox(engine, client, settings.delivery(), policies.routing.on_call)
         )
         try:
             async with build_worker(
@@ -207,5 +227,5 @@ async def run_worker(settings: Settings | None = None) -> None:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    configure_logging(load_settings().log_format)
     asyncio.run(run_worker())

@@ -39,6 +39,26 @@ DATA_DIR = Path(".csops")
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from importlib.metadata import version
+
+        typer.echo(f"csops {version('csops')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """`csops` itself; its commands follow."""
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     typer.secho(f"csops: {message}", err=True, fg=typer.colors.RED)
     raise typer.Exit(code)
@@ -394,12 +414,15 @@ def codec_key(
 
 @app.command()
 def worker() -> None:
-    """Run the worker: every workflow and activity, plus outbox delivery."""
+    """Run the worker: every workflow and activity, plus outbox delivery. Prometheus
+    metrics on CSOPS_METRICS_PORT (csops) and CSOPS_SDK_METRICS_PORT (Temporal SDK);
+    JSON log lines with CSOPS_LOG_FORMAT=json."""
+    from adapters.logs import configure_logging
     from worker import run_worker
 
     settings = _settings()
     _policies(settings)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    configure_logging(settings.log_format)
     asyncio.run(run_worker(settings))  # SIGINT/SIGTERM stop it gracefully
 
 
@@ -435,11 +458,30 @@ def seed(
 # ---------------------------------------------------------------- import
 
 import_app = typer.Typer(
-    help="Knowledge the agent answers from: help-centre articles and past solved tickets. "
-    "Importing the same file twice changes nothing.",
+    help="Customers' data into the context layer: CRM accounts and contacts, product usage, "
+    "call transcripts, NPS, CRM notes, and the knowledge the agent answers from (help-centre "
+    "articles, past tickets). Bad rows are reported with their line and reason while good "
+    "rows are kept; importing the same file twice changes nothing.",
     no_args_is_help=True,
 )
 app.add_typer(import_app, name="import")
+
+MapOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--map",
+        help="field=Column for a CSV whose column names differ (repeatable); "
+        "the command's help lists its fields.",
+    ),
+]
+CrmFormatOpt = Annotated[
+    str,
+    typer.Option(
+        "--format",
+        help="auto (HubSpot or Salesforce column names, detected from the header), "
+        "hubspot, salesforce, or csv (csops' own field names).",
+    ),
+]
 
 
 def _print_import(report, as_json: bool) -> None:
@@ -451,6 +493,8 @@ def _print_import(report, as_json: bool) -> None:
             f"{data['unchanged']} unchanged, {len(data['refused'])} refused"
             + (f"; index rebuilt for {', '.join(data['reindexed'])}" if data["reindexed"] else "")
         )
+        for name, value in data["details"].items():
+            typer.echo(f"  {name.replace('_', ' ')}: {value}")
         for r in data["refused"]:
             typer.echo(f"  refused {r['where']}:{r['line']}: {r['reason']}", err=True)
 
@@ -476,6 +520,29 @@ def _progress_bar(as_json: bool, what: str) -> Iterator[Callable[..., None] | No
         yield update
 
 
+def _import(what: str, as_json: bool, run: Callable[[Engine, Settings, Any], Any]) -> None:
+    """Run one import with a progress bar; a file that cannot be read is one line."""
+    from adapters.importers import ImportFileError
+
+    settings = _settings()
+    engine = _engine(settings)
+    with _progress_bar(as_json, f"reading {what}") as progress:
+        try:
+            report = run(engine, settings, progress)
+        except (ImportFileError, OSError, UnicodeDecodeError) as err:
+            fail(str(err), code=2)
+    _print_import(report, as_json)
+
+
+def _field_map(pairs: list[str] | None, fields: tuple[str, ...]) -> dict[str, str]:
+    from adapters.importers import ImportFileError, parse_field_map
+
+    try:
+        return parse_field_map(pairs or [], fields)
+    except ImportFileError as err:
+        fail(str(err), code=2)
+
+
 @import_app.command("articles")
 def import_articles_command(
     path: Annotated[
@@ -487,57 +554,167 @@ def import_articles_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Help-centre articles. Markdown front matter: id, title, locale, url, tags."""
-    from adapters.importers import ImportFileError
     from adapters.knowledge import KnowledgeBase
     from csops.importing import import_articles
 
-    settings = _settings()
-    engine = _engine(settings)
-    with _progress_bar(as_json, "reading articles") as progress:
-        try:
-            report = import_articles(
-                engine, KnowledgeBase(engine, settings.knowledge_dir), path, progress
-            )
-        except (ImportFileError, OSError) as err:
-            fail(str(err), code=2)
-    _print_import(report, as_json)
+    _import(
+        "articles",
+        as_json,
+        lambda engine, settings, progress: import_articles(
+            engine, KnowledgeBase(engine, settings.knowledge_dir), path, progress
+        ),
+    )
 
 
 @import_app.command("tickets")
 def import_tickets_command(
     file: Annotated[Path, typer.Argument(help="The ticket export.")],
     fmt: str = typer.Option("csv", "--format", help="csv or zendesk-json."),
-    field_map: Annotated[
+    field_map: MapOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Past tickets; the solved ones with the answer that solved them become knowledge.
+    CSV fields: id, subject, body, answer, status, priority, tags, language, created_at,
+    account."""
+    from adapters.importers import TICKET_FIELDS
+    from adapters.knowledge import KnowledgeBase
+    from csops.importing import import_tickets
+
+    mapping = _field_map(field_map, TICKET_FIELDS)
+    _import(
+        "tickets",
+        as_json,
+        lambda engine, settings, progress: import_tickets(
+            engine, KnowledgeBase(engine, settings.knowledge_dir), file, fmt, mapping, progress
+        ),
+    )
+
+
+@import_app.command("accounts")
+def import_accounts_command(
+    file: Annotated[Path, typer.Argument(help="A CRM export (CSV).")],
+    fmt: CrmFormatOpt = "auto",
+    field_map: MapOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """CRM accounts (HubSpot companies, Salesforce accounts). Fields: id, name, arr, seats,
+    renewal_date, owner_csm (required); segment (else from ARR), plan, stage (else
+    adopting), signed_date (else a year before renewal), manager (else the owner).
+    Every account's top-N rank is then its place by ARR."""
+    from adapters.importers import ACCOUNT_FIELDS
+    from csops.importing import import_accounts
+
+    mapping = _field_map(field_map, ACCOUNT_FIELDS)
+    _import(
+        "accounts",
+        as_json,
+        lambda engine, _settings, progress: import_accounts(engine, file, fmt, mapping, progress),
+    )
+
+
+@import_app.command("contacts")
+def import_contacts_command(
+    file: Annotated[Path, typer.Argument(help="A CRM export (CSV).")],
+    fmt: CrmFormatOpt = "auto",
+    field_map: MapOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """CRM contacts of imported accounts, one per account and email. Fields: account,
+    email (required), name or first_name + last_name, role, decision_maker, primary
+    (true/yes/1), influence (low, medium, high)."""
+    from adapters.importers import CONTACT_FIELDS
+    from csops.importing import import_contacts
+
+    mapping = _field_map(field_map, CONTACT_FIELDS)
+    _import(
+        "contacts",
+        as_json,
+        lambda engine, _settings, progress: import_contacts(engine, file, fmt, mapping, progress),
+    )
+
+
+@import_app.command("usage")
+def import_usage_command(
+    file: Annotated[Path, typer.Argument(help="Segment track events, one JSON object a line.")],
+    event_map: Annotated[
         list[str] | None,
         typer.Option(
             "--map",
-            help="field=Column for a CSV whose column names differ; fields: id, subject, body, "
-            "answer, status, priority, tags, language, created_at, account.",
+            help='"Event Name=feature" beside the built-in event names (repeatable); '
+            "features: agent_resolutions, api_calls, integrations, reports.",
         ),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Past tickets; the solved ones with the answer that solved them become knowledge.
-    Bad rows are reported with their line and reason; good rows are kept."""
-    from adapters.importers import ImportFileError, parse_field_map
-    from adapters.knowledge import KnowledgeBase
-    from csops.importing import import_tickets
+    """Product usage from Segment track events (account: context.groupId or
+    properties.account_id), aggregated per account and UTC day: active_users counts
+    distinct users, each mapped feature its events. A day in the file replaces that
+    day's stored values."""
+    from adapters.importers import ImportFileError, parse_event_map
+    from csops.importing import import_usage
 
-    settings = _settings()
-    engine = _engine(settings)
-    with _progress_bar(as_json, "reading tickets") as progress:
-        try:
-            report = import_tickets(
-                engine,
-                KnowledgeBase(engine, settings.knowledge_dir),
-                file,
-                fmt,
-                parse_field_map(field_map or []),
-                progress,
-            )
-        except (ImportFileError, OSError, UnicodeDecodeError) as err:
-            fail(str(err), code=2)
-    _print_import(report, as_json)
+    try:
+        events = parse_event_map(event_map or [])
+    except ImportFileError as err:
+        fail(str(err), code=2)
+    _import(
+        "events",
+        as_json,
+        lambda engine, _settings, progress: import_usage(engine, file, events, progress),
+    )
+
+
+@import_app.command("transcripts")
+def import_transcripts_command(
+    path: Annotated[Path, typer.Argument(help="A .txt or .vtt file, or a folder of them.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Call transcripts, one call a file. `Account:` and `Date:` (and optionally `Title:`,
+    `Participants:`) lines head a text file and sit in a WebVTT file's NOTE block;
+    speakers are `Name: ...` lines or WebVTT voices."""
+    from csops.importing import import_transcripts
+
+    _import(
+        "transcripts",
+        as_json,
+        lambda engine, _settings, progress: import_transcripts(engine, path, progress),
+    )
+
+
+@import_app.command("nps")
+def import_nps_command(
+    file: Annotated[Path, typer.Argument(help="NPS responses (CSV).")],
+    field_map: MapOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """NPS responses. Fields: account, at, email, score (0-10), comment."""
+    from adapters.importers import NPS_FIELDS
+    from csops.importing import import_nps
+
+    mapping = _field_map(field_map, NPS_FIELDS)
+    _import(
+        "responses",
+        as_json,
+        lambda engine, _settings, progress: import_nps(engine, file, mapping, progress),
+    )
+
+
+@import_app.command("notes")
+def import_notes_command(
+    file: Annotated[Path, typer.Argument(help="CRM notes (CSV).")],
+    field_map: MapOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """CRM notes. Fields: account, at, author, text."""
+    from adapters.importers import NOTE_FIELDS
+    from csops.importing import import_notes
+
+    mapping = _field_map(field_map, NOTE_FIELDS)
+    _import(
+        "notes",
+        as_json,
+        lambda engine, _settings, progress: import_notes(engine, file, mapping, progress),
+    )
 
 
 # ---------------------------------------------------------------- tickets

@@ -1,0 +1,156 @@
+"""Operations (issue 15): the worker's Prometheus metrics and JSON logs, `csops
+--version`, and the production compose file checked against the code's settings."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections import Counter
+
+from prometheus_client.parser import text_string_to_metric_families
+from sqlmodel import col, select
+from support.cli import csops, target
+from support.data import HOT_TEXT, HOW_TO_BODY, add_account
+from support.net import free_port
+from support.polling import eventually
+from support.processes import start_worker, worker_env
+from support.temporal import wait_for_requests
+
+from context.db import session
+from context.outcomes import HUMAN_CLOSES, QUIET_CLOSES
+from context.tables import AuditEvent, SupportTicket
+from contracts import names
+
+
+def scrape(port: int) -> dict[str, list]:
+    """Every sample on http://127.0.0.1:PORT/metrics by metric family name."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    return {f.name: f.samples for f in text_string_to_metric_families(text)}
+
+
+def csops_figures(port: int) -> dict:
+    families = scrape(port)
+    actions = {
+        (s.labels["level"], s.labels["action"], s.labels["outcome"]): int(s.value)
+        for s in families["csops_actions"]
+        if s.name == "csops_actions_total"
+    }
+    [pending] = [int(s.value) for s in families["csops_human_requests_pending"]]
+    [escalations] = [
+        int(s.value) for s in families["csops_escalations"] if s.name.endswith("_total")
+    ]
+    [failed] = [
+        int(s.value) for s in families["csops_deliveries_failed"] if s.name.endswith("_total")
+    ]
+    return {"actions": actions, "pending": pending, "escalations": escalations, "failed": failed}
+
+
+def audit_figures(db, accounts: list[str]) -> dict:
+    """The same figures counted from the audit table with the test's own SQL."""
+    with session(db) as s:
+        rows = s.exec(
+            select(AuditEvent.actor, AuditEvent.autonomy, AuditEvent.action, AuditEvent.outcome)
+        ).all()
+        escalated = s.exec(
+            select(SupportTicket.id).where(
+                col(SupportTicket.account_id).in_(accounts), SupportTicket.status == "escalated"
+            )
+        ).all()
+    actions = Counter(
+        (str(level), action, outcome)
+        for actor, level, action, outcome in rows
+        if actor == "agent" and level
+    )
+    closes = (*HUMAN_CLOSES, *QUIET_CLOSES)
+    return {
+        "actions": dict(actions),
+        "pending": sum(o == "requested" for *_, o in rows) - sum(o in closes for *_, o in rows),
+        "failed": sum(a == "delivery" and o == "failed" for _, _, a, o in rows),
+        "escalated_tickets": len(escalated),
+    }
+
+
+async def test_a_worker_run_shows_csops_counters_sdk_metrics_and_json_logs(
+    tmp_path, dev_env, db, knowledge, processes
+):
+    """A real `csops worker` with both metrics ports and JSON logs routes three
+    tickets: an answer at a small account, an approval at a big one, a hot one. Its
+    csops counters equal the audit table counted here; the SDK's metrics count the
+    completed workflow on this queue; a refused signal's log line names its workflow,
+    run and account."""
+    small, big, angry = "acc-ops-small", "acc-ops-big", "acc-ops-angry"
+    add_account(db, small, arr=20_000, top_rank=180)
+    add_account(db, big, arr=400_000, segment="enterprise", top_rank=12)
+    add_account(db, angry, arr=30_000)
+    metrics_port, sdk_port = free_port(), free_port()
+    env = worker_env(
+        tmp_path, target(dev_env), knowledge_dir=knowledge.index.folder,
+        delivery=f"maildir:{tmp_path / 'maildir'}",
+    )  # fmt: skip
+    env.update(
+        CSOPS_METRICS_PORT=str(metrics_port),
+        CSOPS_SDK_METRICS_PORT=str(sdk_port),
+        CSOPS_LOG_FORMAT="json",
+    )
+    worker = start_worker(processes, "worker", env, tmp_path)
+    tickets = {}
+    for account, body in ((small, HOW_TO_BODY), (big, HOW_TO_BODY), (angry, HOT_TEXT)):
+        run = await csops(env, "ticket", "--account", account, "--subject", "Help",
+                          "--body", body, "--json", cwd=tmp_path)  # fmt: skip
+        tickets[account] = run.json()["ticket_id"]
+    handles = {a: dev_env.client.get_workflow_handle(f"escalation/{t}") for a, t in tickets.items()}
+    await handles[small].result()
+    await wait_for_requests(handles[big])
+    await wait_for_requests(handles[angry])
+    # Someone who may not decide: refused, logged by the workflow.
+    [request] = await wait_for_requests(handles[big])
+    await handles[big].signal(
+        names.DECIDE,
+        {"request_id": request.request_id, "decision": "approve", "approver": "x@nowhere.test"},
+    )
+
+    accounts = [small, big, angry]
+    figures = await eventually(
+        lambda: (csops_figures(metrics_port), audit_figures(db, accounts)),
+        30,
+        holds=lambda f: f[0]["actions"] == f[1]["actions"] and f[0]["pending"] == f[1]["pending"],
+        ignoring=(OSError,),
+        what=f"csops counters equal to the audit table\n{processes.logs()}",
+    )
+    scraped, counted = figures
+    assert scraped["actions"] and counted["pending"] >= 2  # the approval and the hot ack
+    assert scraped["failed"] == counted["failed"] == 0
+    assert scraped["escalations"] == counted["escalated_tickets"] == 1  # the hot one
+
+    sdk = scrape(sdk_port)
+    completed = [
+        s
+        for s in sdk["temporal_workflow_completed"]
+        if s.labels.get("task_queue") == env["CSOPS_TASK_QUEUE"]
+    ]
+    assert sum(s.value for s in completed) >= 1, sdk.get("temporal_workflow_completed")
+
+    def refusal_lines() -> list[dict]:
+        lines = [json.loads(x) for x in worker.log.read_text().splitlines() if x.startswith("{")]
+        return [x for x in lines if "refused signal" in x["message"]]
+
+    [line] = await eventually(refusal_lines, 15, what=f"the refusal's log line\n{worker.tail()}")
+    desc = await handles[big].describe()
+    assert (line["workflow_id"], line["run_id"], line["account_id"]) == (
+        handles[big].id,
+        desc.run_id,
+        big,
+    )
+    assert line["level"] == "WARNING" and line["time"]
+    for handle in (handles[big], handles[angry]):
+        await handle.terminate("test done")
+
+
+async def test_version_prints_the_package_version(tmp_path):
+    from importlib.metadata import version
+
+    from support.cli import cli_env
+
+    run = await csops(cli_env(tmp_path), "--version", cwd=tmp_path)
+    assert run.exited(0) and run.out.strip() == f"csops {version('csops')}"
