@@ -22,7 +22,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.records import queue_message, write_audit
-from adapters.delivery import run_dispatcher
+from adapters.delivery import Delivery, run_dispatcher
 from context.db import session
 from context.queries import NotFound, account_facts
 from context.tables import OutboxMessage
@@ -161,10 +161,15 @@ async def report_outcomes(engine: Engine, client: Client, on_call: str) -> int:
 
 
 async def run_outbox(
-    engine: Engine, client: Client, spec: str, on_call: str, interval_s: float = 0.5
+    engine: Engine,
+    client: Client,
+    delivery: Delivery | str,
+    on_call: str,
+    interval_s: float = 0.5,
 ) -> None:
-    """The outbox as `csops worker` runs it: deliver through `spec`'s channel, then
-    tell the sending workflows what became of their messages; until cancelled."""
+    """The outbox as `csops worker` runs it: deliver each audience's messages through
+    its channel (a spec alone: every audience through one), then tell the sending
+    workflows what became of their messages; until cancelled."""
     await run_dispatcher(
-        engine, spec, interval_s, after_pass=lambda: report_outcomes(engine, client, on_call)
+        engine, delivery, interval_s, after_pass=lambda: report_outcomes(engine, client, on_call)
     )

@@ -15,7 +15,9 @@ import logging
 import mailbox
 import re
 import smtplib
-from collections.abc import Awaitable, Callable, Collection
+import ssl
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -25,16 +27,15 @@ from urllib.parse import quote, urlparse
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select, update
 
+from adapters.channels import SlackChannel, UndeliverableError, WebhookChannel
 from context.db import session
 from context.tables import OutboxMessage, table
 from policies.addresses import email_address
 
 log = logging.getLogger("csops.outbox")
 SENDER = "csops@csops.test"
-
-
-class UndeliverableError(ValueError):
-    """The message can never be delivered as it stands (a bad address): no retry."""
+AUDIENCES = ("customer", "internal")  # contracts.records.OutboundMessage.audience
+__all__ = ["UndeliverableError"]  # raised by every channel (adapters/channels.py)
 
 
 def checked_address(address: str) -> str:
@@ -68,14 +69,14 @@ def message_id(idempotency_key: str) -> str:
     return f"<{local}@csops.test>"
 
 
-def to_email(row: OutboxMessage) -> EmailMessage:
-    """The row as an email.
+def to_email(row: OutboxMessage, sender: str = SENDER) -> EmailMessage:
+    """The row as an email from `sender`.
 
     Raises:
         UndeliverableError: a recipient is not a valid address.
     """
     msg = EmailMessage()
-    msg["From"] = SENDER
+    msg["From"] = sender
     msg["To"] = ", ".join(checked_address(a) for a in row.to.split(",") if a.strip())
     msg["Subject"] = header_text(row.subject)
     msg["Message-ID"] = message_id(row.idempotency_key)
@@ -88,27 +89,46 @@ def to_email(row: OutboxMessage) -> EmailMessage:
 
 
 class MaildirChannel:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, sender: str = SENDER) -> None:
+        self._sender = sender
         # Maildir(create=True) makes tmp/new/cur only for a folder it creates itself.
         for sub in ("tmp", "new", "cur"):
             (Path(path) / sub).mkdir(parents=True, exist_ok=True)
         self._box = mailbox.Maildir(path, create=False)
 
     def deliver(self, row: OutboxMessage) -> str | None:
-        self._box.add(to_email(row))
+        self._box.add(to_email(row, self._sender))
         return None
 
 
 class SmtpChannel:
-    def __init__(self, host: str, port: int) -> None:
-        self._host, self._port = host, port
+    """One SMTP server; with `starttls` the session is encrypted (the server's
+    certificate checked against the system's CAs, or `ca_file`) before anything
+    else, the login included."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        sender: str = SENDER,
+        starttls: bool = False,
+        login: tuple[str, str] | None = None,
+        ca_file: str | None = None,
+    ) -> None:
+        self._host, self._port, self._sender = host, port, sender
+        self._tls = ssl.create_default_context(cafile=ca_file) if starttls else None
+        self._login = login
 
     def deliver(self, row: OutboxMessage) -> str | None:
         """Raises UndeliverableError when the server refuses every recipient for
         good (5xx); returns what it refused when it took the message for others."""
         try:
             with smtplib.SMTP(self._host, self._port, timeout=10) as smtp:
-                refused = smtp.send_message(to_email(row))
+                if self._tls is not None:
+                    smtp.starttls(context=self._tls)
+                if self._login is not None:
+                    smtp.login(*self._login)
+                refused = smtp.send_message(to_email(row, self._sender))
         except smtplib.SMTPRecipientsRefused as err:
             if all(code >= 500 for code, _ in err.recipients.values()):
                 raise UndeliverableError(
@@ -124,16 +144,89 @@ def _refusals(refused: dict[str, tuple[int, bytes]]) -> str:
     )
 
 
-def make_channel(spec: str):
-    """`maildir:PATH`, `smtp://HOST:PORT`, or `none` (messages stay queued)."""
+@dataclass(frozen=True)
+class ChannelOptions:
+    """What channels need beyond their spec (adapters/settings.py reads them)."""
+
+    sender: str = SENDER
+    smtp_starttls: bool = False
+    smtp_login: tuple[str, str] | None = field(default=None, repr=False)
+    smtp_ca_file: str | None = None
+    webhook_secret: str | None = field(default=None, repr=False)
+    ui_url: str = "http://localhost:8233"
+    namespace: str = "default"
+
+
+SPECS = "maildir:PATH, smtp://HOST:PORT, slack:WEBHOOK_URL, webhook:URL or none"
+
+
+def spec_problem(spec: str, options: ChannelOptions = ChannelOptions()) -> str | None:
+    """Why `spec` names no usable channel, in words; None when it does."""
+    kind, _, rest = spec.partition(":")
+    if spec == "none" or (kind == "maildir" and rest) or spec.startswith("smtp://"):
+        return None
+    if kind in ("slack", "webhook") and urlparse(rest).scheme in ("http", "https"):
+        if kind == "webhook" and not options.webhook_secret:
+            return "a webhook channel signs every POST: set CSOPS_WEBHOOK_SECRET"
+        return None
+    return f"{spec!r} is no channel: use {SPECS}"
+
+
+def make_channel(spec: str, options: ChannelOptions = ChannelOptions()):
+    """The channel `spec` names (see SPECS); None for `none` (messages stay queued).
+
+    Raises:
+        ValueError: the spec names no usable channel (said in one sentence).
+    """
+    problem = spec_problem(spec, options)
+    if problem:
+        raise ValueError(problem)
+    kind, _, rest = spec.partition(":")
     if spec == "none":
         return None
-    if spec.startswith("maildir:"):
-        return MaildirChannel(spec.removeprefix("maildir:"))
-    if spec.startswith("smtp://"):
-        url = urlparse(spec)
-        return SmtpChannel(url.hostname or "localhost", url.port or 25)
-    raise ValueError(f"CSOPS_OUTBOX_DELIVERY={spec!r}: use maildir:PATH, smtp://HOST:PORT or none")
+    if kind == "maildir":
+        return MaildirChannel(rest, options.sender)
+    if kind == "slack":
+        return SlackChannel(rest, options.ui_url, options.namespace)
+    if kind == "webhook":
+        assert options.webhook_secret  # spec_problem said so otherwise
+        return WebhookChannel(rest, options.webhook_secret, options.ui_url, options.namespace)
+    url = urlparse(spec)
+    return SmtpChannel(
+        url.hostname or "localhost",
+        url.port or 25,
+        sender=options.sender,
+        starttls=options.smtp_starttls,
+        login=options.smtp_login,
+        ca_file=options.smtp_ca_file,
+    )
+
+
+Route = tuple[Any, tuple[str, ...] | None]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Which channel each audience's messages go through: `by_audience`, else
+    `default`. An audience routed to `none` stays queued."""
+
+    default: str
+    by_audience: Mapping[str, str] = field(default_factory=dict)
+    options: ChannelOptions = ChannelOptions()
+
+    def routes(self) -> list[Route]:
+        """(channel, the audiences it delivers; None: every audience), one per
+        distinct spec, the audiences routed to `none` left out."""
+        specs = {a: self.by_audience.get(a, self.default) for a in AUDIENCES}
+        if len(set(specs.values())) == 1:
+            only = make_channel(specs[AUDIENCES[0]], self.options)
+            return [] if only is None else [(only, None)]
+        routes: list[Route] = []
+        for spec in dict.fromkeys(specs.values()):
+            channel = make_channel(spec, self.options)
+            if channel is not None:
+                routes.append((channel, tuple(a for a, s in specs.items() if s == spec)))
+        return routes
 
 
 # A claim older than this is a dispatcher that died mid-delivery: the row goes back
@@ -152,15 +245,22 @@ def claim(engine: Engine, now: datetime, limit: int = 100, skip: Collection[int]
 
 
 def _claim_rows(
-    engine: Engine, now: datetime, limit: int, skip: Collection[int]
+    engine: Engine,
+    now: datetime,
+    limit: int,
+    skip: Collection[int],
+    audiences: Collection[str] | None = None,
 ) -> list[OutboxMessage]:
-    """`claim`, returning the claimed rows as they are after the claim."""
+    """`claim` (of the rows for `audiences` only, when given), returning the claimed
+    rows as they are after the claim."""
     pending = (
         select(OutboxMessage.id)
         .where(OutboxMessage.status == "pending", col(OutboxMessage.id).not_in(skip))
         .order_by(col(OutboxMessage.id))
         .limit(limit)
     )
+    if audiences is not None:
+        pending = pending.where(col(OutboxMessage.audience).in_(audiences))
     with engine.begin() as conn:
         taken = conn.execute(
             update(OutboxMessage)
@@ -187,9 +287,12 @@ def release_stale_claims(engine: Engine, now: datetime) -> int:
     return released.rowcount
 
 
-def deliver_pending(engine: Engine, channel, limit: int = 100) -> int:
-    """Deliver up to `limit` pending messages, claiming each one just before it is
-    handed to the channel; returns how many were delivered.
+def deliver_pending(
+    engine: Engine, channel, limit: int = 100, audiences: Collection[str] | None = None
+) -> int:
+    """Deliver up to `limit` pending messages (for `audiences` only, when given),
+    claiming each one just before it is handed to the channel; returns how many
+    were delivered.
 
     One claim per message, not per batch: a dispatcher killed mid-pass holds back
     only the message in its hands until the lease runs out, never the rest of a
@@ -201,7 +304,7 @@ def deliver_pending(engine: Engine, channel, limit: int = 100) -> int:
     # ones sent are no longer pending, so the claim's statement stays the same.
     failed: list[int] = []
     for _ in range(limit):
-        taken = _claim_rows(engine, datetime.now(UTC), limit=1, skip=failed)
+        taken = _claim_rows(engine, datetime.now(UTC), limit=1, skip=failed, audiences=audiences)
         if not taken:
             break
         row = taken[0]
@@ -264,19 +367,26 @@ def retry_message(engine: Engine, row_id: int) -> OutboxMessage:
         return row
 
 
+def deliver_routes(engine: Engine, routes: list[Route]) -> int:
+    """One pass: each audience's pending messages through its channel
+    (`Delivery.routes`); returns how many were delivered."""
+    return sum(deliver_pending(engine, channel, audiences=only) for channel, only in routes)
+
+
 async def run_dispatcher(
     engine: Engine,
-    spec: str,
+    delivery: Delivery | str,
     interval_s: float = 0.5,
     after_pass: Callable[[], Awaitable[Any]] | None = None,
 ) -> None:
-    """Deliver pending messages until cancelled; `after_pass` runs after each pass
-    (the worker tells sending workflows what became of their messages)."""
-    channel = make_channel(spec)
-    if channel is None:
+    """Deliver pending messages until cancelled (a spec alone is every audience
+    through one channel); `after_pass` runs after each pass (the worker tells
+    sending workflows what became of their messages)."""
+    routes = (delivery if isinstance(delivery, Delivery) else Delivery(delivery)).routes()
+    if not routes:
         return
     while True:
-        await asyncio.to_thread(deliver_pending, engine, channel)
+        await asyncio.to_thread(deliver_routes, engine, routes)
         if after_pass:
             await after_pass()
         await asyncio.sleep(interval_s)

@@ -6,14 +6,17 @@ a bad value is reported with the variable's name instead of failing later.
 
 from __future__ import annotations
 
+from email.utils import formataddr, parseaddr
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from adapters.codec_keys import CodecKey, CodecKeyError, parse_codec_keys
+from adapters.delivery import SENDER, ChannelOptions, Delivery, spec_problem
+from policies.addresses import email_address
 
 
 class SettingsError(Exception):
@@ -42,8 +45,21 @@ class Settings(BaseSettings):
     artifact_url: str = Field("http://127.0.0.1:8234", validation_alias="CSOPS_ARTIFACT_URL")
     # The retrieval index over articles and solved tickets (rebuilt from the database)
     knowledge_dir: Path = Field(Path(".csops/knowledge"), validation_alias="CSOPS_KNOWLEDGE_DIR")
-    # Where queued outbox messages go: "maildir:PATH", "smtp://HOST:PORT" or "none"
+    # Where queued outbox messages go (adapters/delivery.SPECS): "maildir:PATH",
+    # "smtp://HOST:PORT", "slack:WEBHOOK_URL", "webhook:URL" or "none"; each audience
+    # can have its own channel, else this one
     outbox_delivery: str = Field("maildir:.csops/maildir", validation_alias="CSOPS_OUTBOX_DELIVERY")
+    internal_delivery: str | None = Field(None, validation_alias="CSOPS_INTERNAL_DELIVERY")
+    customer_delivery: str | None = Field(None, validation_alias="CSOPS_CUSTOMER_DELIVERY")
+    # The From of every email; "Name <address>" or an address
+    mail_from: str = Field(SENDER, validation_alias="CSOPS_MAIL_FROM")
+    smtp_starttls: bool = Field(False, validation_alias="CSOPS_SMTP_STARTTLS")
+    smtp_user: str | None = Field(None, validation_alias="CSOPS_SMTP_USER")
+    smtp_password: str | None = Field(None, validation_alias="CSOPS_SMTP_PASSWORD", repr=False)
+    # A CA bundle the SMTP server's certificate is checked against (else the system's)
+    smtp_ca_file: Path | None = Field(None, validation_alias="CSOPS_SMTP_CA_FILE")
+    # The shared secret webhook: channels sign every POST's body with (HMAC-SHA256)
+    webhook_secret: str | None = Field(None, validation_alias="CSOPS_WEBHOOK_SECRET", repr=False)
     # Where the Risk agent opens internal tickets for NPS dips: a Linear/Jira-shaped
     # JSON POST (adapters/ticket_webhook.py); None: no tickets are opened
     ticket_webhook_url: str | None = Field(None, validation_alias="CSOPS_TICKET_WEBHOOK_URL")
@@ -79,6 +95,57 @@ class Settings(BaseSettings):
         (), validation_alias="CSOPS_CODEC_KEYS", repr=False
     )
 
+    @field_validator("mail_from")
+    @classmethod
+    def _check_mail_from(cls, value: str) -> str:
+        name, address = parseaddr(value)
+        try:
+            email_address(address or value)
+        except ValueError as err:
+            raise PydanticCustomError("mail_from", "{problem}", {"problem": str(err)}) from None
+        return formataddr((name, address)) if name else address
+
+    @model_validator(mode="after")
+    def _check_delivery(self) -> Settings:
+        options = self.channel_options()
+        for name, spec in (
+            ("CSOPS_OUTBOX_DELIVERY", self.outbox_delivery),
+            ("CSOPS_INTERNAL_DELIVERY", self.internal_delivery),
+            ("CSOPS_CUSTOMER_DELIVERY", self.customer_delivery),
+        ):
+            problem = spec and spec_problem(spec, options)
+            if problem:
+                raise PydanticCustomError(
+                    "delivery", "{name}: {problem}", {"name": name, "problem": problem}
+                )
+        if (self.smtp_user is None) != (self.smtp_password is None):
+            raise PydanticCustomError(
+                "smtp_login", "set both CSOPS_SMTP_USER and CSOPS_SMTP_PASSWORD, or neither"
+            )
+        return self
+
+    def channel_options(self) -> ChannelOptions:
+        """What the outbox's channels need from these settings."""
+        login = (self.smtp_user, self.smtp_password or "") if self.smtp_user else None
+        return ChannelOptions(
+            sender=self.mail_from,
+            smtp_starttls=self.smtp_starttls,
+            smtp_login=login,
+            smtp_ca_file=str(self.smtp_ca_file) if self.smtp_ca_file else None,
+            webhook_secret=self.webhook_secret,
+            ui_url=self.ui_url,
+            namespace=self.namespace,
+        )
+
+    def delivery(self) -> Delivery:
+        """Which channel each audience's outbox messages go through."""
+        routed = {"internal": self.internal_delivery, "customer": self.customer_delivery}
+        return Delivery(
+            self.outbox_delivery,
+            {a: spec for a, spec in routed.items() if spec},
+            self.channel_options(),
+        )
+
     @field_validator("codec_keys", mode="before")
     @classmethod
     def _parse_codec_keys(cls, value: Any) -> Any:
@@ -100,5 +167,9 @@ def load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as err:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+        problems = "; ".join(
+            # A check across variables (a model validator) names them in its message.
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" if e["loc"] else e["msg"]
+            for e in err.errors()
+        )
         raise SettingsError(f"bad environment: {problems}") from None

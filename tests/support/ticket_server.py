@@ -31,7 +31,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         status, body = self.server.tracker._answer(
-            {"path": self.path, "headers": dict(self.headers), "body": json.loads(raw or b"null")}
+            {
+                "path": self.path,
+                "headers": dict(self.headers),
+                "body": json.loads(raw or b"null"),
+                "raw": raw,  # what a signature is computed over
+            }
         )
         payload = json.dumps(body).encode()
         self.send_response(status)
