@@ -1202,23 +1202,37 @@ app.add_typer(schedule_app, name="schedule")
 
 @schedule_app.command("install")
 def schedule_install(
-    cron: str | None = typer.Option(None, help="Cron expression (default from renewal.yaml)."),
-    timezone: str | None = typer.Option(None, help="IANA time zone (default from renewal.yaml)."),
-    digest_cron: str = typer.Option("0 7 * * 1-5", help="When the CSM digest goes out."),
+    cron: str | None = typer.Option(
+        None,
+        help="Renewal sweep cron (default from renewal.yaml; given, it replaces the installed one).",
+    ),
+    timezone: str | None = typer.Option(
+        None, help="IANA time zone of the sweep and the digest (default from renewal.yaml)."
+    ),
+    digest_cron: str | None = typer.Option(
+        None, help="When the CSM digest goes out (default 0 7 * * 1-5)."
+    ),
+    reset: bool = typer.Option(
+        False,
+        "--reset",
+        help="Put every Schedule back to the times of the options and policies, "
+        "replacing the cron, time zone and pause set on the installed ones.",
+    ),
     as_json: JsonOpt = False,
 ) -> None:
     """Create or update the four Schedules: the renewal sweep, the CSM digest, the
     health sweep and the weekly health digest (their times in policies/health.yaml);
-    overlap: skip, missed runs caught up within a window."""
+    overlap: skip, missed runs caught up within a window. A Schedule already installed
+    keeps its cron, time zone and pause (someone may have set them) unless an option
+    here sets them or --reset is given; what it starts is always refreshed."""
     from csops.schedules import (
-        DIGEST_SCHEDULE_ID,
-        HEALTH_DIGEST_SCHEDULE_ID,
-        HEALTH_SCHEDULE_ID,
-        SCHEDULE_ID,
+        ALL_SCHEDULE_IDS,
+        DIGEST_CRON,
         install,
         install_digest,
         install_health,
         install_health_digest,
+        installed_times,
     )
     from policies.model import known_timezone
 
@@ -1232,33 +1246,25 @@ def schedule_install(
         known_timezone(tz)
     except ValueError as err:
         fail(f"--timezone {err}", code=2)
+    keep_sweep = not reset and cron is None and timezone is None
+    keep_digest = not reset and digest_cron is None and timezone is None
+    queue = settings.task_queue
 
     async def go():
         client = await _client(settings)
-        return (
-            await install(client, settings.task_queue, cron or d.cron, tz, d.catchup_window_hours),
-            await install_digest(client, settings.task_queue, digest_cron, tz),
-            await install_health(client, settings.task_queue, health_policy.sweep),
-            await install_health_digest(client, settings.task_queue, health_policy.digest),
+        results = (
+            await install(client, queue, cron or d.cron, tz, d.catchup_window_hours, keep_sweep),
+            await install_digest(client, queue, digest_cron or DIGEST_CRON, tz, keep_digest),
+            await install_health(client, queue, health_policy.sweep, not reset),
+            await install_health_digest(client, queue, health_policy.digest, not reset),
         )
+        times = [await installed_times(client, sid) for sid in ALL_SCHEDULE_IDS]
+        return results, times
 
-    sweep, digest, health, health_digest = asyncio.run(go())
-    h, hd = health_policy.sweep, health_policy.digest
+    results, times = asyncio.run(go())
     data = [
-        {"schedule_id": SCHEDULE_ID, "result": sweep, "cron": cron or d.cron, "timezone": tz},
-        {"schedule_id": DIGEST_SCHEDULE_ID, "result": digest, "cron": digest_cron, "timezone": tz},
-        {
-            "schedule_id": HEALTH_SCHEDULE_ID,
-            "result": health,
-            "cron": h.cron,
-            "timezone": h.timezone,
-        },
-        {
-            "schedule_id": HEALTH_DIGEST_SCHEDULE_ID,
-            "result": health_digest,
-            "cron": hd.cron,
-            "timezone": hd.timezone,
-        },
+        {"schedule_id": sid, "result": result, "cron": when, "timezone": zone}
+        for sid, result, (when, zone) in zip(ALL_SCHEDULE_IDS, results, times, strict=True)
     ]
 
     def human() -> None:

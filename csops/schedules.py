@@ -6,6 +6,7 @@ health sweep (`health-sweep-nightly`) and the weekly health digest per CSM
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from contextlib import suppress
 from datetime import datetime, timedelta
 from typing import Any
@@ -142,47 +143,87 @@ def health_digest_schedule(task_queue: str, digest: HealthDigest) -> Schedule:
     )
 
 
-async def put_schedule(client: Client, schedule_id: str, schedule: Schedule) -> str:
-    """Create the Schedule, or update it in place; returns "created" or "updated"."""
+# What `put_schedule` did to a Schedule already there whose times were kept.
+TIMES_KEPT = "updated, times kept"
+
+
+async def put_schedule(
+    client: Client, schedule_id: str, schedule: Schedule, keep_times: bool = False
+) -> str:
+    """Create the Schedule, or update it in place; returns "created", "updated" or,
+    with `keep_times`, TIMES_KEPT: the installed one keeps its cron, time zone and
+    paused state (a user may have changed them in the UI or with the CLI), only what
+    it starts is refreshed."""
     try:
         await client.create_schedule(schedule_id, schedule)
         return "created"
     except ScheduleAlreadyRunningError:
 
-        async def replace(_: ScheduleUpdateInput) -> ScheduleUpdate:
-            return ScheduleUpdate(schedule=schedule)
+        async def replace(current: ScheduleUpdateInput) -> ScheduleUpdate:
+            if not keep_times:
+                return ScheduleUpdate(schedule=schedule)
+            installed = current.description.schedule
+            return ScheduleUpdate(
+                schedule=dataclasses.replace(schedule, spec=installed.spec, state=installed.state)
+            )
 
         await client.get_schedule_handle(schedule_id).update(replace)
-        return "updated"
+        return TIMES_KEPT if keep_times else "updated"
 
 
 async def install(
-    client: Client, task_queue: str, cron: str, timezone: str, catchup_hours: int
+    client: Client,
+    task_queue: str,
+    cron: str,
+    timezone: str,
+    catchup_hours: int,
+    keep_times: bool = False,
 ) -> str:
-    """The renewal sweep Schedule; returns "created" or "updated"."""
+    """The renewal sweep Schedule; returns what `put_schedule` did."""
     return await put_schedule(
-        client, SCHEDULE_ID, sweep_schedule(task_queue, cron, timezone, catchup_hours)
+        client, SCHEDULE_ID, sweep_schedule(task_queue, cron, timezone, catchup_hours), keep_times
     )
 
 
-async def install_health(client: Client, task_queue: str, sweep: HealthSweep) -> str:
+async def install_health(
+    client: Client, task_queue: str, sweep: HealthSweep, keep_times: bool = False
+) -> str:
     """The health sweep Schedule (`policies/health.yaml`'s `sweep`)."""
-    return await put_schedule(client, HEALTH_SCHEDULE_ID, health_schedule(task_queue, sweep))
+    return await put_schedule(
+        client, HEALTH_SCHEDULE_ID, health_schedule(task_queue, sweep), keep_times
+    )
 
 
-async def install_health_digest(client: Client, task_queue: str, digest: HealthDigest) -> str:
+async def install_health_digest(
+    client: Client, task_queue: str, digest: HealthDigest, keep_times: bool = False
+) -> str:
     """The weekly health digest Schedule (`policies/health.yaml`'s `digest`)."""
     return await put_schedule(
-        client, HEALTH_DIGEST_SCHEDULE_ID, health_digest_schedule(task_queue, digest)
+        client, HEALTH_DIGEST_SCHEDULE_ID, health_digest_schedule(task_queue, digest), keep_times
     )
 
 
 async def install_digest(
-    client: Client, task_queue: str, cron: str = DIGEST_CRON, timezone: str = "UTC"
+    client: Client,
+    task_queue: str,
+    cron: str = DIGEST_CRON,
+    timezone: str = "UTC",
+    keep_times: bool = False,
 ) -> str:
     return await put_schedule(
-        client, DIGEST_SCHEDULE_ID, digest_schedule(task_queue, cron, timezone)
+        client, DIGEST_SCHEDULE_ID, digest_schedule(task_queue, cron, timezone), keep_times
     )
+
+
+def spec_crons(spec: ScheduleSpec) -> list[str]:
+    """A Schedule's cron expressions (the server keeps a cron as structured calendars)."""
+    return list(spec.cron_expressions) or [calendar_as_cron(c) for c in spec.calendars]
+
+
+async def installed_times(client: Client, schedule_id: str) -> tuple[str, str]:
+    """When an installed Schedule runs: its cron expression(s) and time zone."""
+    spec = (await client.get_schedule_handle(schedule_id).describe()).schedule.spec
+    return "; ".join(spec_crons(spec)), spec.time_zone_name or "UTC"
 
 
 def cron_in_words(cron: str) -> str:
@@ -282,8 +323,7 @@ async def show(client: Client, schedule_id: str = SCHEDULE_ID) -> dict:
     runs, paused or not, and the recent runs with their status and outcome."""
     desc = await client.get_schedule_handle(schedule_id).describe()
     info, spec = desc.info, desc.schedule.spec
-    # The server keeps a cron as structured calendars: show them as cron again.
-    crons = list(spec.cron_expressions) or [calendar_as_cron(c) for c in spec.calendars]
+    crons = spec_crons(spec)
     action = desc.schedule.action
     workflow_type = action.workflow if isinstance(action, ScheduleActionStartWorkflow) else ""
     recent = [(a, wid) for a in info.recent_actions[-5:] if (wid := _started(a))]

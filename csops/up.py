@@ -150,6 +150,7 @@ async def _prepare(
     )
 
     from csops.schedules import (
+        ALL_SCHEDULE_IDS,
         DIGEST_CRON,
         DIGEST_SCHEDULE_ID,
         HEALTH_DIGEST_SCHEDULE_ID,
@@ -160,20 +161,29 @@ async def _prepare(
         install_digest,
         install_health,
         install_health_digest,
+        installed_times,
     )
     from policies.loader import load_policies
 
     policies = load_policies(settings.policy_dir)
     renewal_policy, health_policy = policies.renewal, policies.health
     assert renewal_policy is not None and health_policy is not None  # the loader fills them
-    nightly = renewal_policy.schedule
+    nightly, queue = renewal_policy.schedule, settings.task_queue
+    # A restart keeps the times (and pause) a user gave the installed Schedules;
+    # `csops schedule install --reset` puts them back to the policies'.
     what = await install(
-        client, settings.task_queue, nightly.cron, nightly.timezone, nightly.catchup_window_hours
+        client, queue, nightly.cron, nightly.timezone, nightly.catchup_window_hours, True
     )
-    digest_what = await install_digest(client, settings.task_queue, timezone=nightly.timezone)
-    health_what = await install_health(client, settings.task_queue, health_policy.sweep)
-    weekly = health_policy.digest
-    weekly_what = await install_health_digest(client, settings.task_queue, weekly)
+    digest_what = await install_digest(client, queue, DIGEST_CRON, nightly.timezone, True)
+    health_what = await install_health(client, queue, health_policy.sweep, True)
+    weekly_what = await install_health_digest(client, queue, health_policy.digest, True)
+    times = dict(
+        zip(
+            ALL_SCHEDULE_IDS,
+            await asyncio.gather(*(installed_times(client, i) for i in ALL_SCHEDULE_IDS)),
+            strict=True,
+        )
+    )
     health_schedule = client.get_schedule_handle(HEALTH_SCHEDULE_ID)
     if not (await health_schedule.describe()).info.recent_actions:
         await health_schedule.trigger()  # the first run: every account's score now
@@ -188,21 +198,23 @@ async def _prepare(
         first_run_report(client, DIGEST_SCHEDULE_ID, 0),
         first_run_report(client, HEALTH_SCHEDULE_ID, FIRST_RUN_WAIT_S),
     )
+
+    def when(schedule_id: str) -> str:
+        return " ".join(times[schedule_id])
+
     _say(
-        f"• Schedule {SCHEDULE_ID} {what} ({nightly.cron} {nightly.timezone}) → {sweep_run}; "
+        f"• Schedule {SCHEDULE_ID} {what} ({when(SCHEDULE_ID)}) → {sweep_run}; "
         f"packages land in {settings.artifact_dir.resolve()}"
     )
     _say(
-        f"• Schedule {DIGEST_SCHEDULE_ID} {digest_what} ({DIGEST_CRON} {nightly.timezone}) "
-        f"→ {digest_run}"
-    )
-    h = health_policy.sweep
-    _say(
-        f"• Schedule {HEALTH_SCHEDULE_ID} {health_what} ({h.cron} {h.timezone}) → {health_run}; "
-        "scores: `csops health --all`"
+        f"• Schedule {DIGEST_SCHEDULE_ID} {digest_what} ({when(DIGEST_SCHEDULE_ID)}) → {digest_run}"
     )
     _say(
-        f"• Schedule {HEALTH_DIGEST_SCHEDULE_ID} {weekly_what} ({weekly.cron} {weekly.timezone}); "
+        f"• Schedule {HEALTH_SCHEDULE_ID} {health_what} ({when(HEALTH_SCHEDULE_ID)}) "
+        f"→ {health_run}; scores: `csops health --all`"
+    )
+    _say(
+        f"• Schedule {HEALTH_DIGEST_SCHEDULE_ID} {weekly_what} ({when(HEALTH_DIGEST_SCHEDULE_ID)}); "
         "send it now: `csops schedule trigger --health-digest`"
     )
     from csops.artifact_server import serve_artifacts

@@ -5,21 +5,25 @@ from __future__ import annotations
 
 import json
 import urllib.request
+import uuid
 from collections import Counter
 
 from prometheus_client.parser import text_string_to_metric_families
 from sqlmodel import col, select
-from support.cli import csops, target
+from support.cli import cli_env, csops, target
 from support.data import HOT_TEXT, HOW_TO_BODY, add_account
 from support.net import free_port
 from support.polling import eventually
 from support.processes import start_worker, worker_env
 from support.temporal import wait_for_requests
+from temporalio.client import ScheduleSpec, ScheduleUpdate, ScheduleUpdateInput
 
 from context.db import session
 from context.outcomes import HUMAN_CLOSES, QUIET_CLOSES
 from context.tables import AuditEvent, SupportTicket
 from contracts import names
+from csops.schedules import HEALTH_SCHEDULE_ID, SCHEDULE_ID, TIMES_KEPT
+from policies.loader import load_policies
 
 
 def scrape(port: int) -> dict[str, list]:
@@ -150,7 +154,72 @@ async def test_a_worker_run_shows_csops_counters_sdk_metrics_and_json_logs(
 async def test_version_prints_the_package_version(tmp_path):
     from importlib.metadata import version
 
-    from support.cli import cli_env
-
     run = await csops(cli_env(tmp_path), "--version", cwd=tmp_path)
     assert run.exited(0) and run.out.strip() == f"csops {version('csops')}"
+
+
+async def test_schedule_install_keeps_a_users_times_and_pause_unless_reset(tmp_path, dev_env):
+    """Installed once, the sweep given another cron and zone from the CLI and the
+    health sweep changed and paused by hand: installing again keeps both (what they
+    start is refreshed); --reset puts every Schedule back to the policies' times."""
+    env = cli_env(tmp_path, target(dev_env), f"tq-{uuid.uuid4()}")
+    policies = load_policies(None)
+    assert policies.renewal is not None and policies.health is not None
+    sweep, health = policies.renewal.schedule, policies.health.sweep
+
+    async def install(*options: str) -> dict[str, dict]:
+        run = await csops(env, "schedule", "install", *options, "--json", cwd=tmp_path)
+        return {s["schedule_id"]: s for s in run.json()}
+
+    await csops(env, "schedule", "remove", cwd=tmp_path)  # another test's may be there
+    try:
+        first = await install()
+        assert {s["result"] for s in first.values()} == {"created"}
+        assert (first[SCHEDULE_ID]["cron"], first[SCHEDULE_ID]["timezone"]) == (
+            sweep.cron,
+            sweep.timezone,
+        )
+        mine = await install("--cron", "15 3 * * *", "--timezone", "Europe/Paris")
+        assert (mine[SCHEDULE_ID]["result"], mine[SCHEDULE_ID]["cron"]) == ("updated", "15 3 * * *")
+        assert mine[SCHEDULE_ID]["timezone"] == "Europe/Paris"
+
+        handle = dev_env.client.get_schedule_handle(HEALTH_SCHEDULE_ID)
+
+        async def by_hand(current: ScheduleUpdateInput) -> ScheduleUpdate:
+            schedule = current.description.schedule
+            schedule.spec = ScheduleSpec(
+                cron_expressions=["45 4 * * *"], time_zone_name="Asia/Tokyo"
+            )
+            return ScheduleUpdate(schedule=schedule)
+
+        await handle.update(by_hand)
+        await handle.pause(note="quiet week")
+
+        again = await install()
+        assert again[SCHEDULE_ID]["result"] == again[HEALTH_SCHEDULE_ID]["result"] == TIMES_KEPT
+        assert (again[SCHEDULE_ID]["cron"], again[SCHEDULE_ID]["timezone"]) == (
+            "15 3 * * *",
+            "Europe/Paris",
+        )
+        assert (again[HEALTH_SCHEDULE_ID]["cron"], again[HEALTH_SCHEDULE_ID]["timezone"]) == (
+            "45 4 * * *",
+            "Asia/Tokyo",
+        )
+        assert (await handle.describe()).schedule.state.paused
+
+        reset = await install("--reset")
+        assert {s["result"] for s in reset.values()} == {"updated"}
+        assert (reset[SCHEDULE_ID]["cron"], reset[SCHEDULE_ID]["timezone"]) == (
+            sweep.cron,
+            sweep.timezone,
+        )
+        assert (reset[HEALTH_SCHEDULE_ID]["cron"], reset[HEALTH_SCHEDULE_ID]["timezone"]) == (
+            health.cron,
+            health.timezone,
+        )
+        assert not (await handle.describe()).schedule.state.paused
+
+        bad = await csops(env, "schedule", "install", "--timezone", "Mars/Base", cwd=tmp_path)
+        assert bad.exited(2) and bad.err.count("\n") == 1 and "Mars/Base" in bad.err
+    finally:
+        await csops(env, "schedule", "remove", cwd=tmp_path)
