@@ -1,8 +1,11 @@
-"""Parsers for what customers export from their help desk: help-centre articles
+"""Parsers for what customers export from their systems: help-centre articles
 (a folder of Markdown with front matter, read by `python-frontmatter`, or the
 Zendesk Help Center articles JSON, whose HTML bodies `beautifulsoup4` turns into
-text) and tickets (any CSV, with a column map, or the Zendesk ticket export with
-its comments).
+text), tickets (any CSV, with a column map, or the Zendesk ticket export with
+its comments), CRM accounts and contacts (HubSpot or Salesforce CSV exports, or
+any CSV with a map), product-analytics events (Segment `track` JSON lines), call
+transcripts (plain text or WebVTT, read by `webvtt-py`), NPS responses and CRM
+notes (CSV).
 
 Each parser yields one `Parsed` per row: the record, or the line and the reason
 it was refused. Good rows are never dropped because of a bad one.
@@ -12,9 +15,9 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -160,16 +163,16 @@ def _zendesk_articles(path: Path) -> Iterator[Parsed[ArticleRecord]]:
 # ------------------------------------------------------------------ tickets
 
 
-def parse_field_map(pairs: list[str]) -> dict[str, str]:
+def parse_field_map(pairs: list[str], fields: tuple[str, ...] = TICKET_FIELDS) -> dict[str, str]:
     """`["subject=Subject", "body=Description"]` -> {"subject": "Subject", ...}."""
     mapping = {}
     for pair in pairs:
         name, sep, column = pair.partition("=")
         if not sep or not column:
             raise ImportFileError(f"--map {pair!r} is not field=Column")
-        if name not in TICKET_FIELDS:
+        if name not in fields:
             raise ImportFileError(
-                f"--map names unknown field {name!r}; fields: {', '.join(TICKET_FIELDS)}"
+                f"--map names unknown field {name!r}; fields: {', '.join(fields)}"
             )
         mapping[name] = column
     return mapping
@@ -178,11 +181,13 @@ def parse_field_map(pairs: list[str]) -> dict[str, str]:
 def parse_tickets(
     path: Path, fmt: str, mapping: dict[str, str] | None = None
 ) -> Iterator[Parsed[TicketRecord]]:
-    if not path.is_file():
-        raise ImportFileError(f"{path} is not a file")
     if fmt == "csv":
-        yield from _csv_tickets(path, mapping or {})
+        yield from _csv_records(
+            path, TICKET_FIELDS, mapping or {}, _ticket, (("id",), ("subject", "body"))
+        )
     elif fmt == "zendesk-json":
+        if not path.is_file():
+            raise ImportFileError(f"{path} is not a file")
         yield from _zendesk_tickets(path)
     else:
         raise ImportFileError(f"unknown format {fmt!r}; use {' or '.join(TICKET_FORMATS)}")
@@ -207,30 +212,70 @@ def _ticket(values: dict[str, Any]) -> TicketRecord:
     )  # fmt: skip
 
 
-def _csv_tickets(path: Path, mapping: dict[str, str]) -> Iterator[Parsed[TicketRecord]]:
-    where = str(path)
+def _csv_records(
+    path: Path,
+    fields: tuple[str, ...],
+    mapping: dict[str, str],
+    build: Callable[[dict[str, str | None]], T],
+    required: tuple[tuple[str, ...], ...],
+    presets: dict[str, dict[str, tuple[str, ...]]] | None = None,
+    fmt: str = "csv",
+) -> Iterator[Parsed[T]]:
+    """Rows of a CSV as records. A field is read from the column `--map` names, else
+    from the first of the preset's column names the header has (the preset `fmt`
+    names, or for "auto" the one matching most columns), else from the column
+    named as the field; names match in any case. `required` lists groups of fields, each needing a column
+    for at least one of them; `build` raises ValueError for a bad row."""
+    if not path.is_file():
+        raise ImportFileError(f"{path} is not a file")
     with path.open(newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
         header = reader.fieldnames or []
-        columns = {name: mapping.get(name, name) for name in TICKET_FIELDS}
-        absent = [c for name, c in columns.items() if name in mapping and c not in header]
+        absent = [c for c in mapping.values() if c not in header]
         if absent:
             raise ImportFileError(
                 f"{path} has no column {', '.join(map(repr, absent))} (columns: {', '.join(header)})"
             )
-        if columns["id"] not in header or not {columns["subject"], columns["body"]} & set(header):
-            raise ImportFileError(
-                f"{path} needs an id and a subject or body column; map yours with "
-                "--map id=Column --map subject=Column --map body=Column"
-            )
+        preset = _preset(presets or {}, fmt, list(header))
+        named = {c.strip().lower(): c for c in header}  # "Segment" is the segment field
+        columns = {}
+        for name in fields:
+            candidates = [mapping[name]] if name in mapping else [*preset.get(name, ()), name]
+            column = next((named[c.lower()] for c in candidates if c.lower() in named), None)
+            if column:
+                columns[name] = column
+        for group in required:
+            if not set(group) & set(columns):
+                raise ImportFileError(
+                    f"{path} has no column for {' or '.join(group)} (columns: {', '.join(header)}); "
+                    f"name yours with --map {group[0]}=Column"
+                )
         for row in reader:
             line = reader.line_num
             try:
-                record = _ticket({name: row.get(column) for name, column in columns.items()})
+                record = build({name: row.get(column) for name, column in columns.items()})
             except ValueError as err:
-                yield Parsed(line, where, problem=str(err))
+                yield Parsed(line, str(path), problem=str(err))
                 continue
-            yield Parsed(line, where, record)
+            yield Parsed(line, str(path), record)
+
+
+def _preset(
+    presets: dict[str, dict[str, tuple[str, ...]]], fmt: str, header: list[str]
+) -> dict[str, tuple[str, ...]]:
+    if fmt == "auto":
+        named = {c.strip().lower() for c in header}
+        hits = {
+            name: sum(any(c.lower() in named for c in cs) for cs in p.values())
+            for name, p in presets.items()
+        }
+        best = max(hits, key=lambda name: hits[name], default=None)
+        return presets[best] if best and hits[best] else {}
+    if fmt in presets:
+        return presets[fmt]
+    if fmt == "csv":
+        return {}
+    raise ImportFileError(f"unknown format {fmt!r}; use {' or '.join(['auto', *presets, 'csv'])}")
 
 
 def _zendesk_tickets(path: Path) -> Iterator[Parsed[TicketRecord]]:
@@ -286,3 +331,374 @@ def _json_items(path: Path, key: str) -> Iterator[tuple[int, dict]]:
         raise ImportFileError(f"{path} holds no list of {key}")
     for n, obj in enumerate(items, 1):
         yield n, obj if isinstance(obj, dict) else {}
+
+
+# ------------------------------------------------------------------ CRM, NPS, notes
+
+ACCOUNT_FIELDS = (
+    "id", "name", "arr", "seats", "renewal_date", "owner_csm", "segment", "plan", "stage",
+    "signed_date", "manager",
+)  # fmt: skip
+CONTACT_FIELDS = (
+    "account", "email", "name", "first_name", "last_name", "role", "decision_maker", "primary",
+    "influence",
+)  # fmt: skip
+NOTE_FIELDS = ("account", "at", "author", "text")
+NPS_FIELDS = ("account", "at", "email", "score", "comment")
+CRM_FORMATS = ("auto", "hubspot", "salesforce", "csv")
+# Column names of the CRMs' standard exports; ARR, seats and renewal date are custom
+# properties in both, so the usual names are listed and anything else is --map'ped.
+CRM_COLUMNS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
+    "accounts": {
+        "hubspot": {
+            "id": ("Record ID",), "name": ("Company name", "Name"),
+            "arr": ("ARR", "Annual recurring revenue", "Annual Revenue"),
+            "seats": ("Seats", "Licenses", "Number of seats"),
+            "renewal_date": ("Renewal date", "Contract end date"),
+            "owner_csm": ("Company owner email", "CSM email", "Company owner"),
+            "signed_date": ("Close date", "Create Date"), "plan": ("Plan",),
+            "manager": ("CSM manager email",),
+        },
+        "salesforce": {
+            "id": ("Account ID",), "name": ("Account Name",),
+            "arr": ("ARR__c", "ARR", "Annual Revenue"),
+            "seats": ("Seats__c", "Licenses__c", "Seats"),
+            "renewal_date": ("Renewal_Date__c", "Contract End Date", "Renewal Date"),
+            "owner_csm": ("Account Owner Email", "Owner Email", "Account Owner"),
+            "signed_date": ("Customer_Since__c", "Customer Since", "Created Date"),
+            "plan": ("Plan__c",), "manager": ("Owner Manager Email",),
+        },
+    },
+    "contacts": {
+        "hubspot": {
+            "account": ("Associated Company IDs (Primary)", "Associated Company ID",
+                        "Company ID"),
+            "email": ("Email",), "first_name": ("First Name",), "last_name": ("Last Name",),
+            "role": ("Job Title",), "decision_maker": ("Decision maker",),
+        },
+        "salesforce": {
+            "account": ("Account ID",), "email": ("Email",), "first_name": ("First Name",),
+            "last_name": ("Last Name",), "role": ("Title",),
+            "decision_maker": ("Decision_Maker__c",), "primary": ("Primary_Contact__c",),
+        },
+    },
+}  # fmt: skip
+# ARR bands of the segments (the demo book's, and the policies' $50K line).
+SEGMENT_FLOORS = ((200_000.0, "enterprise"), (50_000.0, "mid_market"), (0.0, "smb"))
+PLAN_OF_SEGMENT = {"smb": "team", "mid_market": "business", "enterprise": "enterprise"}
+STAGES = ("new", "onboarding", "adopting", "renewing", "at_risk")
+
+
+@dataclass
+class AccountRecord:
+    id: str
+    name: str
+    arr: float
+    segment: str
+    plan: str
+    seats: int
+    stage: str
+    signed_date: date
+    renewal_date: date
+    owner_csm: str
+    manager: str
+
+
+@dataclass
+class ContactRecord:
+    account: str
+    name: str
+    email: str
+    role: str
+    is_decision_maker: bool
+    is_primary: bool
+    influence: str
+
+
+@dataclass
+class NoteRecord:
+    account: str
+    at: datetime
+    author: str
+    text: str
+
+
+@dataclass
+class NpsRecord:
+    account: str
+    at: datetime
+    contact_email: str
+    score: int
+    comment: str
+
+
+def _text(values: dict[str, Any], name: str) -> str:
+    return str(values.get(name) or "").strip()
+
+
+def _needed(values: dict[str, Any], *names: str) -> None:
+    missing = [n for n in names if not _text(values, n)]
+    if missing:
+        raise ValueError(f"no {', '.join(missing)}")
+
+
+def _moment(value: Any) -> datetime:
+    """A date or time as CRMs write them (ISO, `1/31/2026 10:00`, `Jan 31, 2026`); UTC
+    when no zone is given, month first as US exports write it."""
+    from dateutil import parser
+
+    try:
+        parsed = parser.parse(str(value))
+    except (ValueError, OverflowError):
+        raise ValueError(f"{value!r} is not a date") from None
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _number(value: Any, what: str) -> float:
+    try:
+        return float(str(value).replace("$", "").replace(",", "").strip())
+    except ValueError:
+        raise ValueError(f"{what} {value!r} is not a number") from None
+
+
+def _email(value: str, what: str) -> str:
+    if "@" not in value:
+        raise ValueError(f"{what} {value!r} is not an email address")
+    return value.lower()
+
+
+def _flag(value: Any) -> bool:
+    return str(value or "").strip().lower() in {"true", "yes", "y", "1", "x"}
+
+
+def _account(values: dict[str, Any]) -> AccountRecord:
+    _needed(values, "id", "name", "arr", "seats", "renewal_date", "owner_csm")
+    arr = _number(values["arr"], "ARR")
+    seats = _number(values["seats"], "seats")
+    if arr < 0 or seats < 0 or seats != int(seats):
+        raise ValueError("ARR and seats must be positive (seats whole)")
+    segment = _text(values, "segment").lower().replace("-", "_").replace(" ", "_")
+    segment = segment or next(name for floor, name in SEGMENT_FLOORS if arr >= floor)
+    if segment not in PLAN_OF_SEGMENT:
+        raise ValueError(f"segment {segment!r} is not one of {', '.join(PLAN_OF_SEGMENT)}")
+    stage = _text(values, "stage").lower() or "adopting"
+    if stage not in STAGES:
+        raise ValueError(f"stage {stage!r} is not one of {', '.join(STAGES)}")
+    renewal = _moment(values["renewal_date"]).date()
+    signed = values.get("signed_date")
+    owner = _email(_text(values, "owner_csm"), "owner")
+    return AccountRecord(
+        id=_text(values, "id"), name=_text(values, "name"), arr=arr, segment=segment,
+        plan=_text(values, "plan").lower() or PLAN_OF_SEGMENT[segment], seats=int(seats),
+        stage=stage, renewal_date=renewal,
+        signed_date=_moment(signed).date() if signed else renewal.replace(year=renewal.year - 1),
+        owner_csm=owner,
+        manager=_email(_text(values, "manager"), "manager") if values.get("manager") else owner,
+    )  # fmt: skip
+
+
+def _contact(values: dict[str, Any]) -> ContactRecord:
+    _needed(values, "account", "email")
+    name = _text(values, "name") or f"{_text(values, 'first_name')} {_text(values, 'last_name')}"
+    influence = _text(values, "influence").lower() or "medium"
+    if influence not in ("low", "medium", "high"):
+        raise ValueError(f"influence {influence!r} is not one of low, medium, high")
+    # HubSpot lists every associated company id separated by ";": the first is primary.
+    return ContactRecord(
+        account=_text(values, "account").split(";")[0].strip(),
+        name=name.strip() or _text(values, "email"), email=_email(_text(values, "email"), "email"),
+        role=_text(values, "role"), is_decision_maker=_flag(values.get("decision_maker")),
+        is_primary=_flag(values.get("primary")), influence=influence,
+    )  # fmt: skip
+
+
+def _note(values: dict[str, Any]) -> NoteRecord:
+    _needed(values, "account", "at", "author", "text")
+    return NoteRecord(_text(values, "account"), _moment(values["at"]), _text(values, "author"),
+                      _text(values, "text"))  # fmt: skip
+
+
+def _nps(values: dict[str, Any]) -> NpsRecord:
+    _needed(values, "account", "at", "email", "score")
+    score = _number(values["score"], "score")
+    if score not in range(11):
+        raise ValueError(f"score {values['score']!r} is not a whole number from 0 to 10")
+    return NpsRecord(
+        _text(values, "account"), _moment(values["at"]), _email(_text(values, "email"), "email"),
+        int(score), _text(values, "comment"),
+    )  # fmt: skip
+
+
+def parse_accounts(
+    path: Path, fmt: str, mapping: dict[str, str]
+) -> Iterator[Parsed[AccountRecord]]:
+    """A CRM's companies (HubSpot) or accounts (Salesforce) export, or any CSV."""
+    required = tuple((f,) for f in ACCOUNT_FIELDS[:6])
+    return _csv_records(
+        path, ACCOUNT_FIELDS, mapping, _account, required, CRM_COLUMNS["accounts"], fmt
+    )
+
+
+def parse_contacts(
+    path: Path, fmt: str, mapping: dict[str, str]
+) -> Iterator[Parsed[ContactRecord]]:
+    required = (("account",), ("email",))
+    return _csv_records(
+        path, CONTACT_FIELDS, mapping, _contact, required, CRM_COLUMNS["contacts"], fmt
+    )
+
+
+def parse_notes(path: Path, mapping: dict[str, str]) -> Iterator[Parsed[NoteRecord]]:
+    return _csv_records(path, NOTE_FIELDS, mapping, _note, tuple((f,) for f in NOTE_FIELDS))
+
+
+def parse_nps(path: Path, mapping: dict[str, str]) -> Iterator[Parsed[NpsRecord]]:
+    return _csv_records(path, NPS_FIELDS, mapping, _nps, tuple((f,) for f in NPS_FIELDS[:4]))
+
+
+# ------------------------------------------------------------------ product usage
+
+USAGE_FEATURES = ("active_users", "agent_resolutions", "api_calls", "integrations", "reports")
+# Segment event names -> csops usage features; `--map "Event Name=feature"` adds or
+# overrides. Every event's user counts towards the day's active users.
+DEFAULT_EVENT_FEATURES = {
+    "Agent Resolution": "agent_resolutions",
+    "Ticket Resolved By Agent": "agent_resolutions",
+    "API Call": "api_calls",
+    "API Request": "api_calls",
+    "Integration Connected": "integrations",
+    "Integration Synced": "integrations",
+    "Report Created": "reports",
+    "Report Viewed": "reports",
+}
+
+
+@dataclass
+class UsageEvent:
+    account: str
+    day: date
+    user: str
+    event: str
+
+
+def parse_event_map(pairs: list[str]) -> dict[str, str]:
+    """`["Dashboard Built=reports"]` -> the default event map with it added."""
+    events = dict(DEFAULT_EVENT_FEATURES)
+    for pair in pairs:
+        event, sep, feature = pair.rpartition("=")
+        if not sep or not event:
+            raise ImportFileError(f"--map {pair!r} is not Event Name=feature")
+        if feature not in USAGE_FEATURES[1:]:
+            raise ImportFileError(
+                f"--map {pair!r} names unknown feature {feature!r}; features: "
+                f"{', '.join(USAGE_FEATURES[1:])}"
+            )
+        events[event] = feature
+    return events
+
+
+def parse_segment_events(path: Path) -> Iterator[Parsed[UsageEvent]]:
+    """Segment `track` calls as JSON lines; the account is `context.groupId` (Segment's
+    B2B convention) or `properties.account_id`."""
+    if not path.is_file():
+        raise ImportFileError(f"{path} is not a file")
+    where = str(path)
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                yield Parsed(n, where, _segment_event(json.loads(line)))
+            except json.JSONDecodeError as err:
+                yield Parsed(n, where, problem=f"not JSON ({err.msg})")
+            except (ValueError, TypeError, AttributeError) as err:
+                yield Parsed(n, where, problem=str(err))
+
+
+def _segment_event(event: Any) -> UsageEvent:
+    if not isinstance(event, dict) or event.get("type") != "track":
+        raise ValueError("not a Segment track event")
+    context, properties = event.get("context") or {}, event.get("properties") or {}
+    account = context.get("groupId") or properties.get("account_id")
+    user = event.get("userId") or event.get("anonymousId")
+    missing = [
+        name
+        for name, value in (("event", event.get("event")), ("timestamp", event.get("timestamp")),
+                            ("userId", user), ("context.groupId", account))
+        if not value
+    ]  # fmt: skip
+    if missing:
+        raise ValueError(f"no {', '.join(missing)}")
+    return UsageEvent(str(account), _moment(event["timestamp"]).date(), str(user), event["event"])
+
+
+# ------------------------------------------------------------------ call transcripts
+
+
+@dataclass
+class TranscriptRecord:
+    account: str
+    at: datetime
+    title: str
+    participants: str
+    text: str
+
+
+def parse_transcripts(path: Path) -> Iterator[Parsed[TranscriptRecord]]:
+    """One call per file (.txt or .vtt), a file or a folder of them. The account, date,
+    title and participants come from `Key: value` lines: a plain-text file's first
+    lines up to a blank one, a WebVTT file's NOTE block. The speakers (`Name: ...`
+    lines, WebVTT `<v Name>` voices) are the participants when none are listed."""
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in (".txt", ".vtt"))
+        if not files:
+            raise ImportFileError(f"{path} holds no .txt or .vtt files")
+    elif path.is_file():
+        files = [path]
+    else:
+        raise ImportFileError(f"{path} is neither a file nor a folder")
+    for file in files:
+        try:
+            yield Parsed(1, str(file), _transcript(file))
+        except ValueError as err:
+            yield Parsed(1, str(file), problem=str(err))
+
+
+def _transcript(file: Path) -> TranscriptRecord:
+    content = file.read_text(encoding="utf-8-sig")
+    if file.suffix.lower() == ".vtt":
+        import webvtt
+        from webvtt.errors import MalformedFileError
+
+        try:
+            vtt = webvtt.from_string(content)
+        except MalformedFileError as err:
+            raise ValueError(f"not WebVTT ({err})") from None
+        meta = _key_values("\n".join(vtt.header_comments).splitlines())
+        lines = [(c.voice or "", " ".join(c.text.split())) for c in vtt.captions]
+    else:
+        head, _, body = content.partition("\n\n")
+        meta = _key_values(head.splitlines())
+        lines = [_speaker(line) for line in body.splitlines() if line.strip()]
+    _needed(meta, "account", "date")
+    speakers = list(dict.fromkeys(who for who, _ in lines if who))
+    text = "\n".join(f"{who}: {said}" if who else said for who, said in lines)
+    if not text:
+        raise ValueError("the transcript is empty")
+    return TranscriptRecord(
+        account=meta["account"], at=_moment(meta["date"]), title=meta.get("title") or file.stem,
+        participants=meta.get("participants") or ", ".join(speakers), text=text,
+    )  # fmt: skip
+
+
+def _key_values(lines: list[str]) -> dict[str, str]:
+    pairs = (line.partition(":") for line in lines)
+    return {k.strip().lower(): v.strip() for k, sep, v in pairs if sep and k.strip()}
+
+
+def _speaker(line: str) -> tuple[str, str]:
+    who, sep, said = line.partition(":")
+    # "Name: text" names a speaker; a colon later in a sentence does not.
+    if sep and 0 < len(who.split()) <= 4 and said.strip():
+        return who.strip(), said.strip()
+    return "", line.strip()
