@@ -4,10 +4,16 @@
 from __future__ import annotations
 
 import json
+import re
+import tomllib
 import urllib.request
 import uuid
 from collections import Counter
+from pathlib import Path
+from urllib.parse import urlsplit
 
+import typer
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from sqlmodel import col, select
 from support.cli import cli_env, csops, target
@@ -18,10 +24,14 @@ from support.processes import start_worker, worker_env
 from support.temporal import wait_for_requests
 from temporalio.client import ScheduleSpec, ScheduleUpdate, ScheduleUpdateInput
 
+from adapters.settings import Settings
 from context.db import session
 from context.outcomes import HUMAN_CLOSES, QUIET_CLOSES
 from context.tables import AuditEvent, SupportTicket
 from contracts import names
+from contracts import search_attributes as sa
+from csops.cli import app as cli_app
+from csops.codec_server import DEFAULT_PORT as CODEC_PORT
 from csops.schedules import HEALTH_SCHEDULE_ID, SCHEDULE_ID, TIMES_KEPT
 from policies.loader import load_policies
 
@@ -223,3 +233,154 @@ async def test_schedule_install_keeps_a_users_times_and_pause_unless_reset(tmp_p
         assert bad.exited(2) and bad.err.count("\n") == 1 and "Mars/Base" in bad.err
     finally:
         await csops(env, "schedule", "remove", cwd=tmp_path)
+
+
+# ------------------------------------------------------------ the production compose file
+
+ROOT = Path(__file__).resolve().parent.parent
+VARIABLE = re.compile(r"\$\{(\w+)(:-([^}]*))?\}")
+# What a compose file run needs beside the csops services, by role.
+INFRASTRUCTURE = {
+    "temporal-db",
+    "temporal",
+    "temporal-setup",
+    "temporal-ui",
+    "context-db",
+    "prometheus",
+}
+
+
+def with_defaults(value: str) -> str:
+    """A compose value as it runs with none of the ${VAR:-default} variables set."""
+    return VARIABLE.sub(lambda m: m.group(3) or "", value)
+
+
+def version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
+
+
+def published(service: dict) -> set[int]:
+    return {int(p.split(":")[-1]) for p in service.get("ports", [])}
+
+
+def test_the_compose_file_matches_the_code():
+    """docker-compose.yml and the Dockerfile, checked against csops' own settings,
+    commands, search attributes and metrics ports (containers cannot run here)."""
+    text = (ROOT / "docker-compose.yml").read_text()
+    compose = yaml.safe_load(text)
+    services = compose["services"]
+    csops_services = {n for n, s in services.items() if s.get("build") == "."}
+    assert csops_services == {"worker", "schedules", "codec-server"}
+    assert set(services) == INFRASTRUCTURE | csops_services
+
+    # Every image pinned to a version; every variable has a default.
+    for name, service in services.items():
+        image = service["image"]
+        assert ":" in image and not image.endswith(":latest"), (name, image)
+    assert VARIABLE.findall(text) and all(m[1] for m in VARIABLE.findall(text)), text
+
+    # Each csops service runs a real csops command with options it has.
+    cli = typer.main.get_command(cli_app)
+    for name in csops_services:
+        argv = services[name]["command"]
+        group_ctx = cli.make_context("csops", list(argv), resilient_parsing=True)
+        path, sub_args = [], list(argv)
+        command = cli
+        while hasattr(command, "get_command"):  # a group: the next word is a command
+            found = command.get_command(group_ctx, sub_args[0])
+            assert found is not None, (name, argv)
+            path.append(sub_args.pop(0))
+            command = found
+        command.make_context(" ".join(path), sub_args)  # raises on an unknown option
+
+    # Their environment: variables csops reads, valid as Settings, pointing at services.
+    aliases = {f.validation_alias for f in Settings.model_fields.values()}
+    worker = services["worker"]
+    for name in csops_services:
+        env = {k: with_defaults(str(v)) for k, v in services[name]["environment"].items()}
+        assert set(env) <= aliases, set(env) - aliases
+        settings = Settings(**{k: v for k, v in env.items() if v})
+        host, port = settings.temporal_address.split(":")
+        assert host == "temporal" and int(port) in published(services["temporal"])
+        db = urlsplit(settings.database_url or "")
+        pg = services["context-db"]["environment"]
+        assert (db.hostname, db.port, db.path) == ("context-db", 5432, f"/{pg['POSTGRES_DB']}")
+        assert (db.username, db.password) == (
+            pg["POSTGRES_USER"],
+            with_defaults(pg["POSTGRES_PASSWORD"]),
+        )
+        ui = urlsplit(settings.ui_url)
+        assert ui.port in published(services["temporal-ui"])
+    worker_settings = Settings(
+        **{k: v for k, val in worker["environment"].items() if (v := with_defaults(str(val)))}
+    )
+    assert worker_settings.log_format == "json"
+    assert int(with_defaults(str(worker["deploy"]["replicas"]))) >= 2
+
+    # Temporal: the UI and the setup job talk to it; the setup registers csops' attributes.
+    setup = services["temporal-setup"]["environment"]
+    assert setup["TEMPORAL_ADDRESS"] == services["temporal-ui"]["environment"]["TEMPORAL_ADDRESS"]
+    assert setup["TEMPORAL_ADDRESS"] == worker_settings.temporal_address
+    pairs = dict(p.split("=") for p in setup["CSOPS_SEARCH_ATTRIBUTES"].split())
+    assert pairs == {key.name: kind for key, kind in sa.CLI_TYPES.items()}
+    ui_env = services["temporal-ui"]["environment"]
+    assert (
+        ui_env["TEMPORAL_CORS_ORIGINS"]
+        == f"{urlsplit(worker_settings.ui_url).scheme}://{urlsplit(worker_settings.ui_url).netloc}"
+    )
+
+    # The codec server: csops' default port, published, answering the UI's origin.
+    codec = services["codec-server"]["command"]
+    codec_port = int(codec[codec.index("--port") + 1])
+    assert codec_port == CODEC_PORT and published(services["codec-server"]) == {codec_port}
+    assert codec[codec.index("--ui-origin") + 1] == ui_env["TEMPORAL_CORS_ORIGINS"]
+    assert services["codec-server"]["profiles"] == ["encryption"]
+
+    # Start order: who waits for whom, and on what.
+    def waits(name: str) -> dict[str, str]:
+        return {k: v["condition"] for k, v in services[name].get("depends_on", {}).items()}
+
+    assert waits("temporal") == {"temporal-db": "service_healthy"}
+    assert waits("worker") == {
+        "temporal-setup": "service_completed_successfully",
+        "context-db": "service_healthy",
+    }
+    assert waits("schedules")["temporal-setup"] == "service_completed_successfully"
+    assert "worker" in waits("prometheus") and "temporal" in waits("temporal-ui")
+    for name in services:
+        for other, condition in waits(name).items():
+            assert other in services
+            if condition == "service_healthy":
+                assert "healthcheck" in services[other], other
+
+    # Prometheus scrapes every worker replica on both metrics ports.
+    mount = next(v for v in services["prometheus"]["volumes"] if "prometheus.yml" in v)
+    prometheus = yaml.safe_load((ROOT / mount.split(":")[0]).read_text())
+    scraped = {
+        (target, sd["port"])
+        for job in prometheus["scrape_configs"]
+        for sd in job["dns_sd_configs"]
+        for target in sd["names"]
+    }
+    ports = {worker_settings.metrics_port, worker_settings.sdk_metrics_port}
+    assert scraped == {("worker", p) for p in ports}
+
+    # The image: a Python the project supports, csops as entrypoint, the metrics
+    # ports exposed, and no package the install needs left out.
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    python = re.search(r"^FROM python:(\d+\.\d+)", dockerfile, re.M)
+    assert python, dockerfile
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    oldest = pyproject["project"]["requires-python"].removeprefix(">=")
+    assert version_tuple(python.group(1)) >= version_tuple(oldest), (python.group(1), oldest)
+    assert 'ENTRYPOINT ["csops"]' in dockerfile
+    exposed = re.search(r"^EXPOSE (.+)$", dockerfile, re.M)
+    assert exposed and {int(p) for p in exposed.group(1).split()} == ports
+    ignored = {
+        line.strip().strip("/")
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    needed = {p.split(".")[0] for p in pyproject["tool"]["setuptools"]["packages"]}
+    needed |= {*pyproject["tool"]["setuptools"]["py-modules"], "pyproject.toml"}
+    assert not needed & ignored, needed & ignored
