@@ -70,6 +70,8 @@ class Parsed(Generic[T]):
     where: str  # the file it came from
     record: T | None = None
     problem: str | None = None
+    # The fields its file has a column for (CSV): an update leaves the others alone.
+    given: frozenset[str] = frozenset()
 
 
 def html_to_text(markup: str) -> str:
@@ -224,8 +226,9 @@ def _csv_records(
     """Rows of a CSV as records. A field is read from the column `--map` names, else
     from the first of the preset's column names the header has (the preset `fmt`
     names, or for "auto" the one matching most columns), else from the column
-    named as the field; names match in any case. `required` lists groups of fields, each needing a column
-    for at least one of them; `build` raises ValueError for a bad row."""
+    named as the field; names match in any case. `required` lists groups of fields,
+    each needing a column for at least one of them; `build` raises ValueError for a
+    bad row."""
     if not path.is_file():
         raise ImportFileError(f"{path} is not a file")
     with path.open(newline="", encoding="utf-8-sig") as f:
@@ -250,14 +253,15 @@ def _csv_records(
                     f"{path} has no column for {' or '.join(group)} (columns: {', '.join(header)}); "
                     f"name yours with --map {group[0]}=Column"
                 )
+        given = frozenset(columns)
         for row in reader:
             line = reader.line_num
             try:
                 record = build({name: row.get(column) for name, column in columns.items()})
             except ValueError as err:
-                yield Parsed(line, str(path), problem=str(err))
+                yield Parsed(line, str(path), problem=str(err), given=given)
                 continue
-            yield Parsed(line, str(path), record)
+            yield Parsed(line, str(path), record, given=given)
 
 
 def _preset(

@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
+from itertools import chain
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -92,10 +93,11 @@ def _same(stored: Any, new: Any) -> bool:
 
 
 def _upsert(
-    s, model: type, values: dict[str, Any], key: tuple[str, ...], on_insert: dict[str, Any]
+    s, model: type, values: dict[str, Any], key: tuple[str, ...], insert_only: Collection[str]
 ) -> str:
-    """Insert (with `on_insert` too) or update the row whose `key` columns hold these
-    values: "imported", "updated" or "unchanged" (same content)."""
+    """Insert or update the row whose `key` columns hold these values: "imported",
+    "updated" or "unchanged" (same content). An update leaves `insert_only` alone:
+    defaults for what the file does not say, never over what is stored."""
     if hasattr(model, "content_hash"):
         values["content_hash"] = hashlib.sha256(
             json.dumps(values, sort_keys=True, default=str).encode()
@@ -105,8 +107,9 @@ def _upsert(
     else:
         row = s.exec(select(model).where(*(getattr(model, k) == values[k] for k in key))).first()
     if row is None:
-        s.add(model(**values, **on_insert))
+        s.add(model(**values))
         return "imported"
+    values = {name: value for name, value in values.items() if name not in insert_only}
     if all(_same(getattr(row, name), value) for name, value in values.items()):
         return "unchanged"
     for name, value in values.items():
@@ -121,14 +124,14 @@ def _save(
     model: type,
     rows: Iterable[dict],
     key: tuple[str, ...] = ("id",),
-    on_insert: dict[str, Any] | None = None,
+    insert_only: Collection[str] = (),
 ) -> list[dict]:
     """Upsert the rows in one transaction, counted in the report; returns those that
     were new or changed."""
     changed = []
     with session(engine) as s:
         for values in rows:
-            outcome = _upsert(s, model, values, key, on_insert or {})
+            outcome = _upsert(s, model, values, key, insert_only)
             setattr(report, outcome, getattr(report, outcome) + 1)
             if outcome != "unchanged":
                 changed.append(values)
@@ -188,6 +191,14 @@ def _ticket_values(t: TicketRecord) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _given(rows: Iterator[Parsed[T]]) -> tuple[Iterator[Parsed[T]], frozenset[str]]:
+    """The rows, and the fields their file has columns for (read from the first)."""
+    first = next(rows, None)
+    if first is None:
+        return rows, frozenset()
+    return chain([first], rows), first.given
+
+
 def _known_accounts(engine: Engine, rows: Iterable[Parsed[T]]) -> Iterator[Parsed[T]]:
     """Rows naming an account the context layer lacks are refused with their line."""
     with session(engine) as s:
@@ -211,8 +222,10 @@ def import_accounts(
 ) -> ImportReport:
     """CRM accounts; afterwards every account's top-N rank is its place by ARR."""
     report = ImportReport("accounts")
-    rows = (asdict(a) for a in _counted(parse_accounts(path, fmt, mapping or {}), report, progress))
-    _save(engine, report, Account, rows, on_insert={"top_rank": 0})
+    parsed, given = _given(parse_accounts(path, fmt, mapping or {}))
+    rows = ({**asdict(a), "top_rank": 0} for a in _counted(parsed, report, progress))
+    defaulted = {"segment", "plan", "stage", "signed_date", "manager"} - given
+    _save(engine, report, Account, rows, insert_only={"top_rank", *defaulted})
     with engine.begin() as conn:
         ranked = conn.execute(
             select(Account.id).order_by(col(Account.arr).desc(), Account.id)
@@ -235,14 +248,18 @@ def import_contacts(
 ) -> ImportReport:
     """CRM contacts of known accounts, keyed by account and email."""
     report = ImportReport("contacts")
-    parsed = _known_accounts(engine, parse_contacts(path, fmt, mapping or {}))
+    parsed, given = _given(parse_contacts(path, fmt, mapping or {}))
+    parsed = _known_accounts(engine, parsed)
     rows = (
         {"account_id": c.account, "email": c.email, "name": c.name, "role": c.role,
          "is_decision_maker": c.is_decision_maker, "is_primary": c.is_primary,
          "influence": c.influence}
         for c in _counted(parsed, report, progress)
     )  # fmt: skip
-    _save(engine, report, Contact, rows, ("account_id", "email"))
+    named = {"name", "first_name", "last_name"} & given
+    defaulted = {"role", "influence"} - given
+    defaulted |= {f"is_{flag}" for flag in ("decision_maker", "primary") if flag not in given}
+    _save(engine, report, Contact, rows, ("account_id", "email"), defaulted | {"name"} - named)
     return report
 
 

@@ -153,9 +153,21 @@ def test_broken_account_rows_are_refused_with_line_and_reason_and_a_change_updat
         ("A-7", "smb"),
     ]
 
+    # A stage csops set since (an onboarding's review) survives a file without one.
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE account SET stage = 'at_risk' WHERE id = 'A-1'"))
     write(export, export.read_text().replace('"$60,000"', '"$65,000"'))
     assert counts(import_accounts(engine, export))[:3] == (0, 1, 1)
-    assert rows(engine, "SELECT arr FROM account WHERE id = 'A-1'") == [(65_000.0,)]
+    assert rows(engine, "SELECT arr, stage FROM account WHERE id = 'A-1'") == [
+        (65_000.0, "at_risk")
+    ]
+    staged = write(
+        tmp_path / "staged.csv",
+        "id,name,arr,seats,renewal_date,owner_csm,stage\n"
+        "A-1,Good One,65000,40,2027-02-01,jane@csops.example,renewing\n",
+    )
+    assert counts(import_accounts(engine, staged, "csv")) == (0, 1, 0, [])
+    assert rows(engine, "SELECT stage FROM account WHERE id = 'A-1'") == [("renewing",)]
 
 
 def test_a_csv_without_the_needed_columns_is_one_clear_error(engine, tmp_path):
@@ -210,9 +222,13 @@ def test_contacts_of_both_crms_and_a_mapped_csv(book, tmp_path):
         "no email",
         "influence 'enormous' is not one of low, medium, high",
     ]
+    # What the file has no column for (role, decision maker) is left as it was.
+    [ana] = [r for r in hubspot if r["Email"] == "ana.ortiz@northwind.example"]
     assert rows(
-        book, "SELECT name, influence FROM contact WHERE email = 'ana.ortiz@northwind.example'"
-    ) == [("Ana Ortiz-Lee", "high")]
+        book,
+        "SELECT name, influence, role, is_decision_maker FROM contact "
+        "WHERE email = 'ana.ortiz@northwind.example'",
+    ) == [("Ana Ortiz-Lee", "high", ana["Job Title"], True)]
     assert import_contacts(book, own, "csv", mapping).unchanged == 1
 
 
