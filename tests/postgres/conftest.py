@@ -1,0 +1,76 @@
+"""The context-layer and workflow tests again, with every context database on the
+PostgreSQL server of this run (tests/support/postgres.py): each test_pg_<name>.py
+here imports the tests of test_<name>.py, and the fixtures below put their databases
+on PostgreSQL, so the same assertions hold there."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+
+import pytest
+import support.cli
+
+import context.db
+from adapters.knowledge import KnowledgeBase
+from csops.importing import import_demo_knowledge
+
+# Kept apart from the patched names: the fixtures here call the real ones.
+_make_engine = context.db.make_engine
+_cli_env = support.cli.cli_env
+
+
+@pytest.fixture(scope="module", autouse=True)
+def on_postgres(postgres):
+    """SQLite URL -> the PostgreSQL database standing in for it. A test or helper that
+    makes a SQLite context database gets a PostgreSQL one instead, and a `csops` run
+    given that SQLite URL (support.cli.cli_env) is given the same PostgreSQL one."""
+    databases: dict[str, str] = {}
+
+    def stand_in(url: str) -> str:
+        return (
+            databases.setdefault(url, postgres.new_database()) if url.startswith("sqlite") else url
+        )
+
+    def make_engine(url: str | None = None):
+        return _make_engine(stand_in(url or context.db.default_database_url()))
+
+    def cli_env(*args, **kwargs) -> dict:
+        env = _cli_env(*args, **kwargs)
+        env["CSOPS_DATABASE_URL"] = stand_in(env["CSOPS_DATABASE_URL"])
+        return env
+
+    with pytest.MonkeyPatch.context() as patch:
+        for module in list(sys.modules.values()):
+            for name, original, replacement in (
+                ("make_engine", _make_engine, make_engine),
+                ("cli_env", _cli_env, cli_env),
+            ):
+                if getattr(module, name, None) is original:
+                    patch.setattr(module, name, replacement)
+        yield databases
+
+
+@pytest.fixture(scope="module")
+def knowledge_template(postgres, tmp_path_factory):
+    """A PostgreSQL database holding the demo help centre (each test's database is a
+    copy of it) and its retrieval index."""
+    folder = tmp_path_factory.mktemp("pg-knowledge")
+    url = postgres.new_database()
+    engine = _make_engine(url)
+    import_demo_knowledge(engine, KnowledgeBase(engine, folder / "index"))
+    engine.dispose()
+    (folder / "database").write_text(url.rsplit("/", 1)[1])
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def db(postgres, knowledge_template, on_postgres, tmp_path):
+    """conftest's `db` on PostgreSQL: a copy of the knowledge template, standing in for
+    the SQLite file that fixture makes (tmp_path/context.db), which `csops` runs use."""
+    url = postgres.new_database((knowledge_template / "database").read_text())
+    on_postgres[f"sqlite:///{tmp_path / 'context.db'}"] = url
+    engine = _make_engine(url)
+    yield engine
+    engine.dispose()
