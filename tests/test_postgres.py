@@ -4,13 +4,11 @@ Migrations run against SQLite and against a real PostgreSQL server this run star
 (tests/support/postgres.py): a new database gets exactly the models' schema, a
 database made before csops migrated (by create_all, missing what was added since)
 upgrades in place keeping its rows, and workers starting together migrate once.
-The context-layer and workflow tests imported at the bottom run again here with
-every context database on PostgreSQL.
+The context-layer and workflow tests run again on PostgreSQL under tests/postgres/.
 """
 
 from __future__ import annotations
 
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
@@ -22,10 +20,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 from sqlmodel import SQLModel
 
-from adapters.knowledge import KnowledgeBase
 from context.db import MIGRATIONS, make_engine
 from context.tables import Account
-from csops.importing import import_demo_knowledge
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -124,29 +120,4 @@ def test_a_postgresql_url_without_a_driver_uses_psycopg(postgres):
     url = postgres.new_database().replace("postgresql+psycopg://", "postgresql://")
     engine = make_engine(url)
     assert engine.url.drivername == "postgresql+psycopg"
-    engine.dispose()
-
-
-# The context-layer and workflow tests again, every context database on PostgreSQL:
-# `knowledge_template` and `db` below replace conftest's SQLite ones for them.
-
-
-@pytest.fixture(scope="module")
-def knowledge_template(postgres, tmp_path_factory):
-    """A PostgreSQL database holding the demo help centre (each test's database is a
-    copy of it) and its retrieval index."""
-    folder = tmp_path_factory.mktemp("pg-knowledge")
-    url = postgres.new_database()
-    engine = make_engine(url)
-    import_demo_knowledge(engine, KnowledgeBase(engine, folder / "index"))
-    engine.dispose()
-    (folder / "database").write_text(url.rsplit("/", 1)[1])
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
-
-
-@pytest.fixture
-def db(postgres, knowledge_template):
-    engine = make_engine(postgres.new_database((knowledge_template / "database").read_text()))
-    yield engine
     engine.dispose()
