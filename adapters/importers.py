@@ -452,9 +452,13 @@ def _moment(value: Any) -> datetime:
     from dateutil import parser
 
     try:
-        parsed = parser.parse(str(value))
-    except (ValueError, OverflowError):
-        raise ValueError(f"{value!r} is not a date") from None
+        # ISO first: event files hold millions of ISO timestamps, dateutil is ~20x slower.
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        try:
+            parsed = parser.parse(str(value))
+        except (ValueError, OverflowError):
+            raise ValueError(f"{value!r} is not a date") from None
     return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
