@@ -10,6 +10,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, make_url, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlmodel import Session, create_engine
 
 from context import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
@@ -25,9 +26,37 @@ def default_database_url() -> str:
     return f"sqlite:///{(DEFAULT_DATA_DIR / 'csops.db').resolve()}"
 
 
+class DatabaseError(RuntimeError):
+    """The context database cannot be opened: a URL SQLAlchemy cannot read, a driver
+    that is not installed, or a server that does not answer. The message is one
+    sentence, without the URL's password."""
+
+
 def make_engine(url: str | None = None) -> Engine:
-    """Create the engine and bring the schema to the newest migration (idempotent)."""
+    """Create the engine and bring the schema to the newest migration (idempotent).
+
+    Raises:
+        DatabaseError: the database cannot be opened.
+    """
     url = url or default_database_url()
+    try:
+        shown = make_url(url).render_as_string(hide_password=True)
+    except ArgumentError as err:
+        raise DatabaseError(f"the context database URL cannot be read: {err}") from err
+    try:
+        engine = _create(url)
+        upgrade(engine)
+    except (NoSuchModuleError, ImportError) as err:
+        raise DatabaseError(
+            f"cannot open the context database {shown}: its driver is not installed ({err})"
+        ) from err
+    except OperationalError as err:
+        reason = str(err.orig).strip().splitlines()[0]
+        raise DatabaseError(f"cannot open the context database {shown}: {reason}") from err
+    return engine
+
+
+def _create(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
@@ -41,7 +70,6 @@ def make_engine(url: str | None = None) -> Engine:
             cur.close()
     else:
         engine = create_engine(_with_driver(url), pool_pre_ping=True)
-    upgrade(engine)
     return engine
 
 

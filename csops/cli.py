@@ -137,9 +137,12 @@ async def _client(settings: Settings, identity: str | None = None) -> Client:
 
 
 def _engine(settings: Settings) -> Engine:
-    from context.db import make_engine
+    from context.db import DatabaseError, make_engine
 
-    return make_engine(settings.database_url)
+    try:
+        return make_engine(settings.database_url)
+    except DatabaseError as err:
+        fail(str(err), code=2)
 
 
 def _policies(settings: Settings) -> PolicySet:

@@ -19,8 +19,10 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 from sqlmodel import SQLModel
+from support.cli import cli_env, csops
+from support.net import free_port
 
-from context.db import MIGRATIONS, make_engine
+from context.db import MIGRATIONS, DatabaseError, make_engine
 from context.tables import Account
 
 
@@ -121,3 +123,35 @@ def test_a_postgresql_url_without_a_driver_uses_psycopg(postgres):
     engine = make_engine(url)
     assert engine.url.drivername == "postgresql+psycopg"
     engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("mysql://csops:hunter2@127.0.0.1/csops", "its driver is not installed"),
+        ("not a url", "the context database URL cannot be read"),
+    ],
+)
+def test_a_database_csops_cannot_open_is_one_sentence_without_the_password(url, reason):
+    with pytest.raises(DatabaseError) as caught:
+        make_engine(url)
+    assert reason in str(caught.value)
+    assert "hunter2" not in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_postgresql_server_that_does_not_answer_is_named():
+    url = f"postgresql://csops:hunter2@127.0.0.1:{free_port()}/csops"
+    with pytest.raises(DatabaseError) as caught:
+        make_engine(url)
+    assert str(caught.value).startswith("cannot open the context database postgresql://csops:***@")
+    assert "hunter2" not in str(caught.value) and "\n" not in str(caught.value)
+
+
+async def test_the_cli_says_why_the_database_cannot_be_opened_and_exits_2(tmp_path):
+    env = cli_env(tmp_path)
+    env["CSOPS_DATABASE_URL"] = "mysql://csops:hunter2@127.0.0.1/csops"
+    run = await csops(env, "seed", "--accounts", "3", cwd=tmp_path)
+    assert run.exited(2)
+    assert run.err.startswith("csops: cannot open the context database mysql://csops:***@")
+    assert "its driver is not installed" in run.err and "Traceback" not in run.err
+    assert len(run.err.strip().splitlines()) == 1
