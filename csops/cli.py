@@ -1716,14 +1716,27 @@ def report(
 @app.command()
 def up(
     accounts: int = typer.Option(60, help="Demo book size (first run only)."),
-    port: int = typer.Option(7233),
-    ui_port: int = typer.Option(8233),
+    port: int | None = typer.Option(
+        None,
+        min=1,
+        max=65535,
+        help="Temporal's gRPC port on localhost (default: TEMPORAL_ADDRESS, localhost:7233). "
+        "A server answering there is used; else a dev server is started on it.",
+    ),
+    ui_port: int | None = typer.Option(
+        None,
+        min=1,
+        max=65535,
+        help="The Web UI's port when `up` starts the dev server (default 8233).",
+    ),
     codec_port: int = typer.Option(
         8081, help="With CSOPS_CODEC_KEYS: the port of the codec server the UI decodes with."
     ),
 ) -> None:
     """Server + UI + worker + demo data + demo tickets, in the foreground (with
-    CSOPS_CODEC_KEYS also the codec server for the UI). Ctrl-C stops all."""
+    CSOPS_CODEC_KEYS also the codec server for the UI). A server already running is
+    used once it has csops' search attributes (missing ones are registered). Ctrl-C
+    stops all."""
     from csops.up import run_up
 
     settings = _settings()

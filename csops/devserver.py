@@ -7,7 +7,23 @@ import subprocess
 import sys
 from pathlib import Path
 
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
+from temporalio.client import Client
+from temporalio.service import RPCError
+
 from contracts import search_attributes as sa
+
+# How the operator API spells the types `--search-attribute NAME=TYPE` takes.
+INDEXED_TYPES = {
+    "Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "Double": IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
+    "Int": IndexedValueType.INDEXED_VALUE_TYPE_INT,
+    "KeywordList": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
+}
 
 
 def find_binary(name: str) -> str:
@@ -99,3 +115,43 @@ def start_dev_server(
         stderr=subprocess.STDOUT if out else subprocess.DEVNULL,
         start_new_session=True,  # stopped by whoever started it, not by a stray Ctrl-C
     )
+
+
+class SearchAttributeError(Exception):
+    """A running server cannot hold csops' search attributes. Meant for a human."""
+
+
+async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:
+    """Register those of csops' search attributes the server lacks; returns their
+    names (none when all are there).
+
+    Raises:
+        SearchAttributeError: one of them exists with another type, or the server
+            refuses to add them (e.g. a Temporal Cloud namespace: add them there).
+    """
+    response = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=namespace)
+    )
+    have = {**response.system_attributes, **response.custom_attributes}
+    missing: dict[str, IndexedValueType.ValueType] = {}
+    for key, kind in sa.CLI_TYPES.items():
+        wanted = INDEXED_TYPES[kind]
+        if key.name not in have:
+            missing[key.name] = wanted
+        elif have[key.name] != wanted:
+            found = IndexedValueType.Name(have[key.name]).removeprefix("INDEXED_VALUE_TYPE_")
+            raise SearchAttributeError(
+                f"search attribute {key.name} is {found.lower()} on this server, csops needs "
+                f"{kind}; use another namespace (TEMPORAL_NAMESPACE) or server"
+            )
+    if missing:
+        try:
+            await client.operator_service.add_search_attributes(
+                AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+            )
+        except RPCError as err:
+            raise SearchAttributeError(
+                f"the server lacks csops' search attributes {', '.join(missing)} and refused "
+                f"to add them ({err.message}); add them as its admin"
+            ) from None
+    return list(missing)

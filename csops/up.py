@@ -20,6 +20,9 @@ import typer
 from adapters.settings import Settings
 
 DEMO_CSM = "jane@acme.test"
+# Hosts `up` may start a dev server on when TEMPORAL_ADDRESS does not answer.
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+DEFAULT_UI_PORT = 8233
 # How long `up` waits for the sweep's first run to report before saying it still runs.
 FIRST_RUN_WAIT_S = 30.0
 # The account watches' audit actions `up` counts (the Risk and Growth agents').
@@ -44,12 +47,16 @@ def _start_worker(data_dir: Path, address: str, env: dict[str, str]) -> subproce
     )
 
 
+class UpError(Exception):
+    """`up` cannot go on. Meant for a human, in one line."""
+
+
 async def _prepare(
     data_dir: Path,
     accounts: int,
     settings: Settings,
-    port: int,
-    ui_port: int,
+    port: int | None,
+    ui_port: int | None,
     codec_port: int,
     children: list[subprocess.Popen],
 ) -> None:
@@ -57,16 +64,32 @@ async def _prepare(
     from adapters.temporal_client import wait_until_reachable
     from context.db import make_engine
     from csops.demo_book import book_exists, generate_book
-    from csops.devserver import start_dev_server
+    from csops.devserver import ensure_search_attributes, start_dev_server
     from csops.tickets import DEMO_TICKETS, pick_account, submit_ticket
 
-    address = f"localhost:{port}"
+    # --port, else TEMPORAL_ADDRESS (localhost:7233 by default).
+    address = f"localhost:{port}" if port else settings.temporal_address
+    host, _, port_text = address.rpartition(":")
+    ui = f"http://localhost:{ui_port}" if ui_port else settings.ui_url
     try:
         client = await wait_until_reachable(
             address, settings.namespace, settings.codec_keys, timeout_s=1
         )
-        _say(f"• Temporal already running at {address}: using it")
+        # Used only with csops' search attributes: missing ones are added here, a
+        # conflicting one stops `up` (every workflow start would fail on it).
+        added = await ensure_search_attributes(client, settings.namespace)
+        _say(
+            f"• Temporal already running at {address}: using it"
+            + (f" (registered csops' search attributes {', '.join(added)})" if added else "")
+        )
     except TimeoutError:
+        if host not in LOCAL_HOSTS or not port_text.isdigit():
+            raise UpError(
+                f"Temporal at {address} (TEMPORAL_ADDRESS) does not answer, and `up` starts "
+                "a dev server only on this machine (localhost:PORT)"
+            ) from None
+        port, ui_port = int(port_text), ui_port or DEFAULT_UI_PORT
+        ui = f"http://localhost:{ui_port}"
         codec_endpoint = None
         if settings.codec_keys:  # the UI decodes through a codec server of this run
             from csops.codec_server import start_codec_server
@@ -120,7 +143,7 @@ async def _prepare(
 
     worker_env = _ticket_webhook(data_dir, settings)
     if "CSOPS_UI_URL" not in os.environ:  # the digests link to this run's UI
-        worker_env["CSOPS_UI_URL"] = f"http://localhost:{ui_port}"
+        worker_env["CSOPS_UI_URL"] = ui
     _say(f"• starting the worker (log: {data_dir}/worker.log)")
     children.append(await asyncio.to_thread(_start_worker, data_dir, address, worker_env))
 
@@ -249,7 +272,6 @@ async def _prepare(
         if settled and not silent:
             break
     outcome_report = await asyncio.to_thread(_demo_report, data_dir, settings, engine, policies)
-    ui = f"http://localhost:{ui_port}"
     _say()
     _say(f"Temporal Web UI: {ui}/namespaces/{settings.namespace}/workflows", bold=True)
     _say(packages, bold=True)
@@ -362,11 +384,14 @@ def _interrupt(signum: int, frame: object) -> None:
 def run_up(
     data_dir: Path,
     accounts: int,
-    port: int,
-    ui_port: int,
+    port: int | None,
+    ui_port: int | None,
     settings: Settings,
     codec_port: int = 8081,
 ) -> int:
+    """Everything, in the foreground; the exit code. `port` None: TEMPORAL_ADDRESS."""
+    from csops.devserver import SearchAttributeError
+
     data_dir.mkdir(exist_ok=True)
     children: list[subprocess.Popen] = []
     # `kill` (or a supervisor's stop) ends `up` like Ctrl-C: its server and worker stop
@@ -389,6 +414,9 @@ def run_up(
     except KeyboardInterrupt:
         _say("\nstopping…")
         return 0
+    except (UpError, SearchAttributeError) as err:
+        _say(f"csops: {err}", fg=typer.colors.RED, err=True)
+        return 2
     finally:
         # The worker first (it finishes its tasks against a live server), then the server.
         for child in reversed(children):

@@ -22,7 +22,6 @@ from support.net import free_port, wait_for_port
 from support.postgres import PostgresServer
 from support.processes import Processes
 from support.smtp import Collector
-from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
@@ -34,17 +33,11 @@ from adapters.settings import load_settings
 from context.db import make_engine
 from contracts import search_attributes as sa
 from contracts.converter import DATA_CONVERTER
-from csops.devserver import DEV_SERVER_TUNING, find_binary
+from csops.devserver import DEV_SERVER_TUNING, INDEXED_TYPES, find_binary
 from csops.importing import import_demo_knowledge
 from worker import STRICT_WORKFLOW_RUNNER, build_worker
 
 SHUTDOWN_LIMIT_S = 60
-INDEXED_TYPES = {
-    "Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-    "Double": IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
-    "Int": IndexedValueType.INDEXED_VALUE_TYPE_INT,
-    "KeywordList": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
-}
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

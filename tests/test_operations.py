@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import tomllib
 import urllib.request
 import uuid
@@ -12,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 import typer
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
@@ -22,9 +25,14 @@ from support.net import free_port
 from support.polling import eventually
 from support.processes import start_worker, worker_env
 from support.temporal import wait_for_requests
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
 from temporalio.client import ScheduleSpec, ScheduleUpdate, ScheduleUpdateInput
 
 from adapters.settings import Settings
+from adapters.temporal_client import wait_until_reachable
 from context.db import session
 from context.outcomes import HUMAN_CLOSES, QUIET_CLOSES
 from context.tables import AuditEvent, SupportTicket
@@ -32,7 +40,8 @@ from contracts import names
 from contracts import search_attributes as sa
 from csops.cli import app as cli_app
 from csops.codec_server import DEFAULT_PORT as CODEC_PORT
-from csops.schedules import HEALTH_SCHEDULE_ID, SCHEDULE_ID, TIMES_KEPT
+from csops.devserver import INDEXED_TYPES, find_binary
+from csops.schedules import HEALTH_SCHEDULE_ID, SCHEDULE_ID, TIMES_KEPT, spec_crons
 from policies.loader import load_policies
 
 
@@ -384,3 +393,90 @@ def test_the_compose_file_matches_the_code():
     needed = {p.split(".")[0] for p in pyproject["tool"]["setuptools"]["packages"]}
     needed |= {*pyproject["tool"]["setuptools"]["py-modules"], "pyproject.toml"}
     assert not needed & ignored, needed & ignored
+
+
+# ------------------------------------------------------------ csops up
+
+
+async def server_attributes(client, namespace: str = "default") -> dict[str, int]:
+    response = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=namespace)
+    )
+    return {k: v for k, v in response.custom_attributes.items() if k.startswith("Csops")}
+
+
+async def up_until_ready(processes, name: str, env: dict, cwd: Path, *options: str):
+    """`csops up OPTIONS` until it lists what waits for a human; its output so far."""
+    child = processes.spawn(
+        name, [find_binary("csops"), "up", "--accounts", "30", *options], env, cwd
+    )
+    await eventually(
+        lambda: "Ctrl-C stops the server and the worker." in child.log.read_text(),
+        240,
+        every_s=0.5,
+        holds=lambda done: done or not child.alive,
+        what=f"csops up ready\n{processes.logs(40)}",
+    )
+    assert child.alive, processes.logs(40)
+    return child
+
+
+@pytest.mark.timeout(600)
+async def test_up_on_other_ports_registers_missing_search_attributes_and_keeps_a_custom_schedule(
+    tmp_path, processes
+):
+    """A plain dev server on a non-default port, without csops' search attributes:
+    `csops up --port` registers them and runs there; the renewal sweep is then moved
+    to another cron and zone, and `up` started again through TEMPORAL_ADDRESS keeps
+    them. A namespace where an attribute has another type, or an address that does not
+    answer, stops `up` with one line."""
+    port = free_port()
+    plain = [find_binary("temporal"), "server", "start-dev", "--headless", "--port", str(port),
+             "--namespace", "other", "--log-level", "warn"]  # fmt: skip
+    processes.spawn("temporal", plain, os.environ, tmp_path)
+    address = f"127.0.0.1:{port}"
+    client = await wait_until_reachable(address, "default", (), timeout_s=60)
+    assert await server_attributes(client) == {}
+    env = cli_env(tmp_path, "localhost:1", "csops")  # --port wins over TEMPORAL_ADDRESS
+    env.pop("CSOPS_TASK_QUEUE")
+
+    first = await up_until_ready(processes, "up-1", env, tmp_path, "--port", str(port),
+                                 "--ui-port", str(free_port()))  # fmt: skip
+    text = first.log.read_text()
+    assert f"Temporal already running at localhost:{port}: using it (registered" in text
+    assert await server_attributes(client) == {
+        key.name: INDEXED_TYPES[kind] for key, kind in sa.CLI_TYPES.items()
+    }
+    sweep = client.get_schedule_handle(SCHEDULE_ID)
+
+    async def by_hand(current: ScheduleUpdateInput) -> ScheduleUpdate:
+        schedule = current.description.schedule
+        schedule.spec = ScheduleSpec(
+            cron_expressions=["20 4 * * *"], time_zone_name="Europe/Berlin"
+        )
+        return ScheduleUpdate(schedule=schedule)
+
+    await sweep.update(by_hand)
+    assert first.stop(signal.SIGINT) == 0
+
+    second = await up_until_ready(processes, "up-2", {**env, "TEMPORAL_ADDRESS": address}, tmp_path)
+    text = second.log.read_text().split("===== up-2 start")[-1]
+    assert f"Temporal already running at {address}: using it\n" in text
+    assert f"Schedule {SCHEDULE_ID} {TIMES_KEPT} (20 4 * * * Europe/Berlin)" in text
+    spec = (await sweep.describe()).schedule.spec
+    assert (spec_crons(spec), spec.time_zone_name) == (["20 4 * * *"], "Europe/Berlin")
+    assert second.stop(signal.SIGINT) == 0
+
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace="other", search_attributes={"CsopsHealth": INDEXED_TYPES["Keyword"]}
+        )
+    )
+    refused = await csops({**env, "TEMPORAL_ADDRESS": address, "TEMPORAL_NAMESPACE": "other"},
+                          "up", cwd=tmp_path, timeout_s=60)  # fmt: skip
+    assert refused.exited(2) and refused.err.count("\n") == 1, refused.err
+    assert "CsopsHealth is keyword on this server, csops needs Int" in refused.err
+    gone = await csops({**env, "TEMPORAL_ADDRESS": "temporal.invalid:7233"}, "up",
+                       cwd=tmp_path, timeout_s=60)  # fmt: skip
+    assert gone.exited(2) and gone.err.count("\n") == 1, gone.err
+    assert "temporal.invalid:7233 (TEMPORAL_ADDRESS) does not answer" in gone.err
