@@ -12,8 +12,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# `make up PORT=7300 UI_PORT=8300` moves off 7233/8233; without PORT, TEMPORAL_ADDRESS.
 up: $(STAMP)
-	$(BIN)/csops up
+	$(BIN)/csops up $(if $(PORT),--port $(PORT)) $(if $(UI_PORT),--ui-port $(UI_PORT))
 
 test: $(STAMP) chromium postgresql
 	$(BIN)/python -m pytest -q
@@ -43,5 +44,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+# Everything the targets above made: the venv, csops' state, caches, test artifacts.
 clean:
-	rm -rf $(VENV) .csops .pytest_cache
+	rm -rf $(VENV) .csops .pytest_cache .ruff_cache .mypy_cache csops.egg-info test-artifacts
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
