@@ -42,7 +42,7 @@ from adapters.metrics import CsopsMetrics
 from adapters.openai_provider import OpenAIProvider
 from adapters.reading import language
 from adapters.settings import Settings, load_settings
-from adapters.temporal_client import connect
+from adapters.temporal_client import Access, connect
 from adapters.ticket_webhook import TicketWebhook
 from adapters.workflow_runner import DirectContextSandboxRunner
 from context.db import make_engine
@@ -198,7 +198,12 @@ async def run_worker(settings: Settings | None = None) -> None:
     provider = OpenAIProvider.from_settings(settings)
     # Load the language models while connecting, before the first ticket needs them.
     warming = asyncio.create_task(asyncio.to_thread(language.warm_up))
-    client = await connect(settings.temporal_address, settings.namespace, settings.codec_keys)
+    client = await connect(
+        settings.temporal_address,
+        settings.namespace,
+        settings.codec_keys,
+        access=Access.from_settings(settings),
+    )
     await warming
     log = logging.getLogger("csops.worker")
     log.info(

@@ -10,7 +10,7 @@ from email.utils import formataddr, parseaddr
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, FilePath, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -31,6 +31,14 @@ class Settings(BaseSettings):
     namespace: str = Field("default", validation_alias="TEMPORAL_NAMESPACE")
     task_queue: str = Field("csops", validation_alias="CSOPS_TASK_QUEUE")
     ui_url: str = Field("http://localhost:8233", validation_alias="CSOPS_UI_URL")
+    # A cluster of your own or Temporal Cloud: mTLS (a client certificate and its key,
+    # both or neither) or an API key; either turns TLS on, as does TEMPORAL_TLS.
+    temporal_tls: bool = Field(False, validation_alias="TEMPORAL_TLS")
+    temporal_tls_cert: FilePath | None = Field(
+        None, validation_alias="TEMPORAL_TLS_CLIENT_CERT_PATH"
+    )
+    temporal_tls_key: FilePath | None = Field(None, validation_alias="TEMPORAL_TLS_CLIENT_KEY_PATH")
+    temporal_api_key: str | None = Field(None, validation_alias="TEMPORAL_API_KEY", repr=False)
     # Who you are to Temporal: the identity `csops decide` sends (its --identity wins)
     user: str | None = Field(None, validation_alias="CSOPS_USER")
 
@@ -118,6 +126,11 @@ class Settings(BaseSettings):
                 raise PydanticCustomError(
                     "delivery", "{name}: {problem}", {"name": name, "problem": problem}
                 )
+        if (self.temporal_tls_cert is None) != (self.temporal_tls_key is None):
+            raise PydanticCustomError(
+                "temporal_tls",
+                "set both TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH, or neither",
+            )
         if (self.smtp_user is None) != (self.smtp_password is None):
             raise PydanticCustomError(
                 "smtp_login", "set both CSOPS_SMTP_USER and CSOPS_SMTP_PASSWORD, or neither"

@@ -123,11 +123,15 @@ async def _client(settings: Settings, identity: str | None = None) -> Client:
     # without loading the Temporal client (about a third of a second).
     from temporalio.service import RPCError
 
-    from adapters.temporal_client import connect
+    from adapters.temporal_client import Access, connect
 
     try:
         return await connect(
-            settings.temporal_address, settings.namespace, settings.codec_keys, identity
+            settings.temporal_address,
+            settings.namespace,
+            settings.codec_keys,
+            identity,
+            Access.from_settings(settings),
         )
     except (RuntimeError, RPCError) as err:
         fail(

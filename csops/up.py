@@ -61,7 +61,7 @@ async def _prepare(
     children: list[subprocess.Popen],
 ) -> None:
     from adapters.inbox import collect_inbox, inbox_query
-    from adapters.temporal_client import wait_until_reachable
+    from adapters.temporal_client import Access, wait_until_reachable
     from context.db import make_engine
     from csops.demo_book import book_exists, generate_book
     from csops.devserver import ensure_search_attributes, start_dev_server
@@ -71,9 +71,10 @@ async def _prepare(
     address = f"localhost:{port}" if port else settings.temporal_address
     host, _, port_text = address.rpartition(":")
     ui = f"http://localhost:{ui_port}" if ui_port else settings.ui_url
+    access = Access.from_settings(settings)
     try:
         client = await wait_until_reachable(
-            address, settings.namespace, settings.codec_keys, timeout_s=1
+            address, settings.namespace, settings.codec_keys, timeout_s=1, access=access
         )
         # Used only with csops' search attributes: missing ones are added here, a
         # conflicting one stops `up` (every workflow start would fail on it).
@@ -119,7 +120,7 @@ async def _prepare(
             )
         )
         client = await wait_until_reachable(
-            address, settings.namespace, settings.codec_keys, timeout_s=90
+            address, settings.namespace, settings.codec_keys, timeout_s=90, access=access
         )
 
     engine = make_engine(settings.database_url)

@@ -30,9 +30,10 @@ from temporalio.api.operatorservice.v1 import (
     ListSearchAttributesRequest,
 )
 from temporalio.client import ScheduleSpec, ScheduleUpdate, ScheduleUpdateInput
+from temporalio.service import TLSConfig
 
 from adapters.settings import Settings
-from adapters.temporal_client import wait_until_reachable
+from adapters.temporal_client import PLAIN, Access, wait_until_reachable
 from context.db import session
 from context.outcomes import HUMAN_CLOSES, QUIET_CLOSES
 from context.tables import AuditEvent, SupportTicket
@@ -480,3 +481,34 @@ async def test_up_on_other_ports_registers_missing_search_attributes_and_keeps_a
                        cwd=tmp_path, timeout_s=60)  # fmt: skip
     assert gone.exited(2) and gone.err.count("\n") == 1, gone.err
     assert "temporal.invalid:7233 (TEMPORAL_ADDRESS) does not answer" in gone.err
+
+
+async def test_temporal_cloud_settings_give_the_client_mtls_or_an_api_key(tmp_path):
+    """TEMPORAL_TLS_CLIENT_CERT_PATH/KEY_PATH become the client's mTLS certificate,
+    TEMPORAL_API_KEY its API key over TLS (never shown); half a certificate or a
+    missing file is refused in one line before anything connects."""
+    cert, key = tmp_path / "client.pem", tmp_path / "client.key"
+    cert.write_text("-----BEGIN CERTIFICATE-----\ncert\n-----END CERTIFICATE-----\n")
+    key.write_text("-----BEGIN PRIVATE KEY-----\nkey\n-----END PRIVATE KEY-----\n")
+    mtls = Access.from_settings(
+        Settings(TEMPORAL_TLS_CLIENT_CERT_PATH=str(cert), TEMPORAL_TLS_CLIENT_KEY_PATH=str(key))
+    )
+    assert isinstance(mtls.tls, TLSConfig) and mtls.api_key is None
+    assert (mtls.tls.client_cert, mtls.tls.client_private_key) == (
+        cert.read_bytes(),
+        key.read_bytes(),
+    )
+    keyed = Settings(TEMPORAL_API_KEY="secret-key-1")
+    assert Access.from_settings(keyed) == Access(tls=True, api_key="secret-key-1")
+    assert "secret-key-1" not in repr(keyed)
+    assert Access.from_settings(Settings()) == PLAIN
+    assert Access.from_settings(Settings(TEMPORAL_TLS="true")).tls is True
+
+    env = cli_env(tmp_path)
+    half = await csops({**env, "TEMPORAL_TLS_CLIENT_CERT_PATH": str(cert)}, "inbox", cwd=tmp_path)
+    assert half.exited(2) and half.err.count("\n") == 1, half.err
+    assert "TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH" in half.err
+    gone = await csops({**env, "TEMPORAL_TLS_CLIENT_CERT_PATH": str(tmp_path / "none.pem"),
+                        "TEMPORAL_TLS_CLIENT_KEY_PATH": str(key)}, "inbox", cwd=tmp_path)  # fmt: skip
+    assert gone.exited(2) and gone.err.count("\n") == 1, gone.err
+    assert "TEMPORAL_TLS_CLIENT_CERT_PATH" in gone.err and "does not point to a file" in gone.err
