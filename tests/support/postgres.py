@@ -56,8 +56,13 @@ class PostgresServer:
             _binary("initdb"), "-D", str(self.data), "-U", SUPERUSER, "--auth=trust",
             "--no-sync", "--encoding=UTF8", "--no-locale",
         )  # fmt: skip
-        # fsync off: a test cluster that lives for one run needs no crash safety.
-        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        # fsync off: a test cluster that lives for one run needs no crash safety. More
+        # connections than the default 100: engines that tests' helpers make keep their
+        # pools open until the run ends.
+        options = (
+            f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+            " -c max_connections=400"
+        )
         self._run(
             _binary("pg_ctl"), "-D", str(self.data), "-o", options,
             "-l", str(self.folder / "server.log"), "-w", "start",
