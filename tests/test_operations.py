@@ -29,7 +29,7 @@ from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
     ListSearchAttributesRequest,
 )
-from temporalio.client import ScheduleSpec, ScheduleUpdate, ScheduleUpdateInput
+from temporalio.client import ScheduleHandle, ScheduleSpec, ScheduleUpdate, ScheduleUpdateInput
 from temporalio.service import TLSConfig
 
 from adapters.settings import Settings
@@ -178,6 +178,17 @@ async def test_version_prints_the_package_version(tmp_path):
     assert run.exited(0) and run.out.strip() == f"csops {version('csops')}"
 
 
+async def move_by_hand(handle: ScheduleHandle, cron: str, zone: str) -> None:
+    """What a user does in the UI: the Schedule runs at another time in another zone."""
+
+    async def moved(current: ScheduleUpdateInput) -> ScheduleUpdate:
+        schedule = current.description.schedule
+        schedule.spec = ScheduleSpec(cron_expressions=[cron], time_zone_name=zone)
+        return ScheduleUpdate(schedule=schedule)
+
+    await handle.update(moved)
+
+
 async def test_schedule_install_keeps_a_users_times_and_pause_unless_reset(tmp_path, dev_env):
     """Installed once, the sweep given another cron and zone from the CLI and the
     health sweep changed and paused by hand: installing again keeps both (what they
@@ -204,15 +215,7 @@ async def test_schedule_install_keeps_a_users_times_and_pause_unless_reset(tmp_p
         assert mine[SCHEDULE_ID]["timezone"] == "Europe/Paris"
 
         handle = dev_env.client.get_schedule_handle(HEALTH_SCHEDULE_ID)
-
-        async def by_hand(current: ScheduleUpdateInput) -> ScheduleUpdate:
-            schedule = current.description.schedule
-            schedule.spec = ScheduleSpec(
-                cron_expressions=["45 4 * * *"], time_zone_name="Asia/Tokyo"
-            )
-            return ScheduleUpdate(schedule=schedule)
-
-        await handle.update(by_hand)
+        await move_by_hand(handle, "45 4 * * *", "Asia/Tokyo")
         await handle.pause(note="quiet week")
 
         again = await install()
@@ -449,15 +452,7 @@ async def test_up_on_other_ports_registers_missing_search_attributes_and_keeps_a
         key.name: INDEXED_TYPES[kind] for key, kind in sa.CLI_TYPES.items()
     }
     sweep = client.get_schedule_handle(SCHEDULE_ID)
-
-    async def by_hand(current: ScheduleUpdateInput) -> ScheduleUpdate:
-        schedule = current.description.schedule
-        schedule.spec = ScheduleSpec(
-            cron_expressions=["20 4 * * *"], time_zone_name="Europe/Berlin"
-        )
-        return ScheduleUpdate(schedule=schedule)
-
-    await sweep.update(by_hand)
+    await move_by_hand(sweep, "20 4 * * *", "Europe/Berlin")
     assert first.stop(signal.SIGINT) == 0
 
     second = await up_until_ready(processes, "up-2", {**env, "TEMPORAL_ADDRESS": address}, tmp_path)
