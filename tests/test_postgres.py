@@ -155,3 +155,31 @@ async def test_the_cli_says_why_the_database_cannot_be_opened_and_exits_2(tmp_pa
     assert run.err.startswith("csops: cannot open the context database mysql://csops:***@")
     assert "its driver is not installed" in run.err and "Traceback" not in run.err
     assert len(run.err.strip().splitlines()) == 1
+
+
+async def test_csops_seeds_a_postgresql_database_named_by_a_plain_postgresql_url(
+    postgres, tmp_path
+):
+    """The CLI in its own process, as a user runs it: `postgresql://` without a driver,
+    the schema migrated by the command itself, the rows where the test's SQL finds them."""
+    url = postgres.new_database()
+    env = cli_env(tmp_path)
+    env["CSOPS_DATABASE_URL"] = url.replace("postgresql+psycopg://", "postgresql://")
+    summary = (await csops(env, "seed", "--accounts", "12", "--json", cwd=tmp_path)).json()
+
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        by_segment = dict(
+            conn.execute(text("SELECT segment, count(*) FROM account GROUP BY segment")).all()
+        )
+        usage_rows = conn.execute(text("SELECT count(*) FROM usagedaily")).scalar_one()
+        tickets = conn.execute(text("SELECT count(*) FROM supportticket")).scalar_one()
+    assert summary["accounts"] == sum(by_segment.values()) == 12
+    assert summary["by_segment"] == by_segment
+    assert summary["usage_rows"] == usage_rows > 0
+    assert summary["tickets"] == tickets
+    assert _version(engine) == _head()
+    engine.dispose()
+    # A second seed finds the book there (the database persisted between processes).
+    again = await csops(env, "seed", "--accounts", "12", cwd=tmp_path)
+    assert again.exited(2) and "Traceback" not in again.err
