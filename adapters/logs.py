@@ -22,7 +22,7 @@ from temporalio.worker import (
 from contracts import search_attributes as sa
 
 TEXT_FORMAT = "%(asctime)s %(name)s %(message)s"
-JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
+JSON_FIELDS = "%(levelname)s %(name)s %(message)s"
 # The account an activity works for, from its input (set by AccountInLogs).
 _activity_account: ContextVar[str | None] = ContextVar("csops_activity_account", default=None)
 
@@ -74,9 +74,9 @@ def configure_logging(log_format: str, level: int = logging.INFO) -> None:
         handler.setFormatter(
             JsonFormatter(
                 JSON_FIELDS,
-                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-                # ISO 8601 with the zone, like every timestamp csops prints.
-                datefmt="%Y-%m-%dT%H:%M:%S%z",
+                rename_fields={"levelname": "level", "name": "logger"},
+                # "time": ISO 8601 in UTC with its zone, like every timestamp csops prints.
+                timestamp="time",
             )
         )
     else:

@@ -11,6 +11,7 @@ import tomllib
 import urllib.request
 import uuid
 from collections import Counter
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -166,7 +167,9 @@ async def test_a_worker_run_shows_csops_counters_sdk_metrics_and_json_logs(
         desc.run_id,
         big,
     )
-    assert line["level"] == "WARNING" and line["time"]
+    assert line["level"] == "WARNING" and datetime.fromisoformat(
+        line["time"]
+    ).utcoffset() == timedelta(0)
     for handle in (handles[big], handles[angry]):
         await handle.terminate("test done")
 
