@@ -21,8 +21,8 @@ from support.data import ON_CALL
 from support.net import free_port, wait_for_port
 from support.postgres import PostgresServer
 from support.processes import Processes
+from support.servers import start_dev_server, start_time_skipping_server
 from support.smtp import Collector
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -33,7 +33,7 @@ from adapters.settings import load_settings
 from context.db import make_engine
 from contracts import search_attributes as sa
 from contracts.converter import DATA_CONVERTER
-from csops.devserver import DEV_SERVER_TUNING, INDEXED_TYPES, find_binary
+from csops.devserver import DEV_SERVER_TUNING, find_binary
 from csops.importing import import_demo_knowledge
 from worker import STRICT_WORKFLOW_RUNNER, build_worker
 
@@ -44,31 +44,14 @@ SHUTDOWN_LIMIT_S = 60
 async def dev_env():
     """The real `temporal` dev server (in-memory), search attributes registered,
     with the flags `csops server` uses."""
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=find_binary("temporal"),
-        dev_server_extra_args=DEV_SERVER_TUNING,
-        search_attributes=sa.ALL,
-        data_converter=DATA_CONVERTER,
-        ui=False,
-    )
-    async with env:
+    async with await start_dev_server() as env:
         yield env
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def ts_env():
     """The real time-skipping test server: thirty days pass in seconds."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=find_binary("temporal-test-server"),
-        data_converter=DATA_CONVERTER,
-    )
-    async with env:
-        await env.client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(
-                namespace=env.client.namespace,
-                search_attributes={k.name: INDEXED_TYPES[t] for k, t in sa.CLI_TYPES.items()},
-            )
-        )
+    async with await start_time_skipping_server() as env:
         yield env
 
 

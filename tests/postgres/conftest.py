@@ -9,7 +9,9 @@ import shutil
 import sys
 
 import pytest
+import pytest_asyncio
 import support.cli
+from support.servers import start_dev_server, start_time_skipping_server
 
 import context.db
 from adapters.knowledge import KnowledgeBase
@@ -20,6 +22,22 @@ _make_engine = context.db.make_engine
 _cli_env = support.cli.cli_env
 
 
+# Servers of their own: the tests here start workflows and Schedules under the same
+# business keys (accounts of the same seeded books) as their SQLite twins do.
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def dev_env():
+    async with await start_dev_server() as env:
+        yield env
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def ts_env():
+    async with await start_time_skipping_server() as env:
+        yield env
+
+
 @pytest.fixture(scope="module", autouse=True)
 def on_postgres(postgres):
     """SQLite URL -> the PostgreSQL database standing in for it. A test or helper that
@@ -28,9 +46,9 @@ def on_postgres(postgres):
     databases: dict[str, str] = {}
 
     def stand_in(url: str) -> str:
-        return (
-            databases.setdefault(url, postgres.new_database()) if url.startswith("sqlite") else url
-        )
+        if url.startswith("sqlite") and url not in databases:
+            databases[url] = postgres.new_database()
+        return databases.get(url, url)
 
     def make_engine(url: str | None = None):
         return _make_engine(stand_in(url or context.db.default_database_url()))
@@ -40,15 +58,22 @@ def on_postgres(postgres):
         env["CSOPS_DATABASE_URL"] = stand_in(env["CSOPS_DATABASE_URL"])
         return env
 
-    with pytest.MonkeyPatch.context() as patch:
-        for module in list(sys.modules.values()):
-            for name, original, replacement in (
-                ("make_engine", _make_engine, make_engine),
-                ("cli_env", _cli_env, cli_env),
-            ):
-                if getattr(module, name, None) is original:
-                    patch.setattr(module, name, replacement)
+    swaps = (("make_engine", _make_engine, make_engine), ("cli_env", _cli_env, cli_env))
+    _swap(swaps)
+    try:
         yield databases
+    finally:
+        # Also in modules first imported meanwhile, which took the stand-ins.
+        _swap((name, new, old) for name, old, new in swaps)
+
+
+def _swap(swaps) -> None:
+    """In every loaded module, the attribute `name` that is `old` becomes `new`."""
+    swaps = list(swaps)
+    for module in list(sys.modules.values()):
+        for name, old, new in swaps:
+            if getattr(module, name, None) is old:
+                setattr(module, name, new)
 
 
 @pytest.fixture(scope="module")
