@@ -60,7 +60,12 @@ def _root(
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    typer.secho(f"csops: {message}", err=True, fg=typer.colors.RED)
+    """Stop with one sentence on stderr: as a JSON object when the command was asked
+    for `--json` (scripts parse both streams), else as text."""
+    if "--json" in sys.argv[1:]:
+        typer.echo(json.dumps({"error": message, "exit_code": code}, ensure_ascii=False), err=True)
+    else:
+        typer.secho(f"csops: {message}", err=True, fg=typer.colors.RED)
     raise typer.Exit(code)
 
 

@@ -385,10 +385,11 @@ async def test_inbox_status_and_decide_as_a_csm_would(tmp_path, dev_env, db, run
         ]
 
         assert refused.exited(3) and refused.out == ""
-        # One sentence: no exception class, no trace.
-        assert refused.err.strip().splitlines() == [
-            f"csops: refused: mallory@evil.test may not decide 'approval-1'; eligible: {CSM}, {MANAGER}"
-        ]
+        # One sentence, no exception class, no trace; asked for --json, as JSON.
+        assert json.loads(refused.err) == {
+            "error": f"refused: mallory@evil.test may not decide 'approval-1'; eligible: {CSM}, {MANAGER}",
+            "exit_code": 3,
+        }
         assert invalid.code == 2 and invalid.out == ""  # refused before any connection
         assert "'approve', 'reject', 'edit', 'ack', 'done', 'good' or 'bad'" in invalid.err
         assert [r.request_id for r in await human_requests(big_handle)] == ["approval-1"]

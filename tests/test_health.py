@@ -324,4 +324,7 @@ async def test_csops_health_prints_the_stored_figures_and_refuses_an_unknown_acc
 
     unknown = await csops(env, "health", "acc-9999", "--json", cwd=tmp_path)
     assert unknown.exited(2)
-    assert unknown.err.strip() == "csops: no account acc-9999 in the context database"
+    assert json.loads(unknown.err) == {
+        "error": "no account acc-9999 in the context database",
+        "exit_code": 2,
+    }

@@ -5,6 +5,7 @@ zone, and tickets without a subject."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -52,12 +53,13 @@ async def test_onboard_refuses_an_account_past_new_and_force_starts_it_audited(
 
     one = await csops(env, "onboard", adopting, "--json", cwd=tmp_path)
     assert one.code == 2 and one.out == ""
-    assert one.err.strip().splitlines() == [
-        (
-            f"csops: {adopting} is in stage adopting, not new; onboarding starts only for new "
+    assert json.loads(one.err) == {  # asked for --json: the error too
+        "error": (
+            f"{adopting} is in stage adopting, not new; onboarding starts only for new "
             "accounts (use --force to start it anyway)"
-        )
-    ]
+        ),
+        "exit_code": 2,
+    }
     # Named with a new account: refused as a whole, so not even the new one starts.
     several = await csops(env, "onboard", fresh, adopting, live, cwd=tmp_path)
     assert several.code == 2 and several.out == ""
