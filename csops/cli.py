@@ -434,6 +434,7 @@ def worker() -> None:
 
     settings = _settings()
     _policies(settings)
+    _engine(settings).dispose()  # a database it cannot open: one sentence, not a trace
     configure_logging(settings.log_format)
     asyncio.run(run_worker(settings))  # SIGINT/SIGTERM stop it gracefully
 
@@ -1750,6 +1751,8 @@ def up(
 
     settings = _settings()
     _policies(settings)
+    DATA_DIR.mkdir(exist_ok=True)  # the default SQLite database lives in it
+    _engine(settings).dispose()  # a database it cannot open: one sentence, not a trace
     raise typer.Exit(run_up(DATA_DIR, accounts, port, ui_port, settings, codec_port))
 
 

@@ -150,11 +150,13 @@ def test_a_postgresql_server_that_does_not_answer_is_named():
 async def test_the_cli_says_why_the_database_cannot_be_opened_and_exits_2(tmp_path):
     env = cli_env(tmp_path)
     env["CSOPS_DATABASE_URL"] = "mysql://csops:hunter2@127.0.0.1/csops"
-    run = await csops(env, "seed", "--accounts", "3", cwd=tmp_path)
-    assert run.exited(2)
-    assert run.err.startswith("csops: cannot open the context database mysql://csops:***@")
-    assert "its driver is not installed" in run.err and "Traceback" not in run.err
-    assert len(run.err.strip().splitlines()) == 1
+    # `worker` and `up` too: they check it before starting anything.
+    for command in (["seed", "--accounts", "3"], ["worker"], ["up"]):
+        run = await csops(env, *command, cwd=tmp_path)
+        assert run.exited(2), (command, run.code, run.err)
+        assert run.err.startswith("csops: cannot open the context database mysql://csops:***@")
+        assert "its driver is not installed" in run.err and "Traceback" not in run.err
+        assert len(run.err.strip().splitlines()) == 1
 
 
 async def test_csops_seeds_a_postgresql_database_named_by_a_plain_postgresql_url(
