@@ -220,6 +220,11 @@ async def test_schedule_install_keeps_a_users_times_and_pause_unless_reset(tmp_p
         handle = dev_env.client.get_schedule_handle(HEALTH_SCHEDULE_ID)
         await move_by_hand(handle, "45 4 * * *", "Asia/Tokyo")
         await handle.pause(note="quiet week")
+        # The Schedule takes a pause a moment after the call returns: what the user
+        # sees in the UI before they would run install again.
+        await eventually(
+            handle.describe, holds=lambda d: d.schedule.state.paused, what="the pause applied"
+        )
 
         again = await install()
         assert again[SCHEDULE_ID]["result"] == again[HEALTH_SCHEDULE_ID]["result"] == TIMES_KEPT
