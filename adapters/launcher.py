@@ -65,6 +65,16 @@ _INVESTIGATION = _Kind(
 _REVIEW = _Kind(names.REVIEW_WORKFLOW, HumanRequest, WorkflowIDReusePolicy.REJECT_DUPLICATE)
 
 
+def _shown(account: AccountFacts, summary: str, purpose: str) -> dict[str, Any]:
+    """What a workflow about an account shows from its start: the account's search
+    attributes, and the UI's static summary and details."""
+    return {
+        "search_attributes": sa.at_start(account),
+        "static_summary": summary[:200],
+        "static_details": f"**Account** {account.summary_line()}\n\n{purpose}",
+    }
+
+
 async def _start(
     client: Client,
     kind: _Kind,
@@ -85,9 +95,7 @@ async def _start(
             result_type=kind.result_type,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             id_reuse_policy=kind.reuse,
-            search_attributes=sa.at_start(account),
-            static_summary=summary[:200],
-            static_details=f"**Account** {account.summary_line()}\n\n{purpose}",
+            **_shown(account, summary, purpose),
         )
         return Launch(handle, True)
     except WorkflowAlreadyStartedError:
@@ -156,13 +164,14 @@ async def signal_watch(
         start_signal_args=[findings],
         # A watch that was stopped (terminated, failed) is started again.
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-        search_attributes=sa.at_start(account.model_copy(update={"health": findings.health.score})),
-        static_summary=f"Account watch · {account.name}"[:200],
-        static_details=(
-            f"**Account** {account.summary_line()}\n\nWatches the account every night: "
-            "its health score (search attribute CsopsHealth), the Risk agent's alerts, "
-            "summaries, CSM tasks and internal tickets, and the Growth agent's expansion "
-            "plays, each at the autonomy policy's level."
+        # Tonight's score, also when the sweep backfills a day before the latest stored.
+        **_shown(
+            account.model_copy(update={"health": findings.health.score}),
+            f"Account watch · {account.name}",
+            "Watches the account every night: its health score (search attribute "
+            "CsopsHealth), the Risk agent's alerts, summaries, CSM tasks and internal "
+            "tickets, and the Growth agent's expansion plays, each at the autonomy "
+            "policy's level.",
         ),
     )
 
