@@ -26,6 +26,16 @@ def _safe(key: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", key)[:100]
 
 
+def answer_json(handler: BaseHTTPRequestHandler, status: int, body: dict) -> None:
+    """Answer the request with `body` as JSON, as a tracker's API does."""
+    payload = json.dumps(body).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(payload)))
+    handler.end_headers()
+    handler.wfile.write(payload)
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     sink: TicketSink
@@ -38,12 +48,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # `csops up` keeps the terminal for what waits for a human
 
     def _answer(self, status: HTTPStatus, body: dict) -> None:
-        payload = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        answer_json(self, status, body)
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)

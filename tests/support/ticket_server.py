@@ -16,6 +16,8 @@ from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
+from csops.ticket_sink import answer_json
+
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
@@ -38,12 +40,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "raw": raw,  # what a signature is computed over
             }
         )
-        payload = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        answer_json(self, status, body)
 
 
 class TrackerServer:
