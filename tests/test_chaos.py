@@ -369,12 +369,18 @@ class Chaos:
         except RPCError as err:  # a server starting up
             return str(err)
         waits = self.expected_open(flow)
-        want = COMPLETED if flow.completes and not waits else RUNNING
+        # A reply the workflow waits to hear was delivered, stranded `sending` by a
+        # killed worker until the claim lease runs out: the workflow rightly waits.
+        stranded = self.stranded(flow.workflow_id, confirm_only=True)
+        want = COMPLETED if flow.completes and not waits and not stranded else RUNNING
+        busy = _pending_work(desc.raw_description)
         if desc.status != want:
-            return f"{desc.status} not {want}"
+            # What it is busy with, or which of its messages are where, says why.
+            rows = {r.idempotency_key: r.status for r in outbox(self.db, flow.workflow_id)}
+            return f"{desc.status.name} not {want.name}: {busy or 'idle'}; outbox {rows}"
         if want == COMPLETED:
             return None
-        if busy := _pending_work(desc.raw_description):
+        if busy:
             return busy
         try:
             open_now = {r.request_id for r in await human_requests(handle, QUERY_TIMEOUT)}
@@ -401,17 +407,29 @@ class Chaos:
         await eventually(self.unsettled, SETTLE_S, holds=lambda p: not p, every_s=0.5, what=what)
         self.note(what)
 
-    def outbox_unsettled(self) -> list[str]:
-        """Every row delivered, except what a killed worker had claimed: a row still
-        `sending` was claimed before the last kill, and longer ago than a live
-        dispatcher can take to hand one message over (SMTP_TIMEOUT_S)."""
+    def _stranded(self, row) -> bool:
+        """A row still `sending` that a killed worker had claimed: claimed before the
+        last kill, and longer ago than a live dispatcher can take to hand one message
+        over (SMTP_TIMEOUT_S). It waits for the claim lease (adapters/delivery.py)."""
         last_kill = max(self.worker_kills, default=datetime.min.replace(tzinfo=UTC))
         recent = datetime.now(UTC) - timedelta(seconds=SMTP_TIMEOUT_S + 5)
+        return row.status == "sending" and _utc(row.claimed_at) <= min(last_kill, recent)
+
+    def stranded(self, workflow_id: str, confirm_only: bool = False) -> list[str]:
+        """The keys of the workflow's stranded rows (only those it waits to hear of)."""
+        return [
+            r.idempotency_key
+            for r in outbox(self.db, workflow_id)
+            if self._stranded(r) and (r.confirm or not confirm_only)
+        ]
+
+    def outbox_unsettled(self) -> list[str]:
+        """Every row delivered, except what a killed worker stranded `sending`."""
         problems = []
         for row in outbox(self.db):
             if row.status == "pending":
                 problems.append(f"{row.idempotency_key}: pending")
-            elif row.status == "sending" and _utc(row.claimed_at) > min(last_kill, recent):
+            elif row.status == "sending" and not self._stranded(row):
                 problems.append(f"{row.idempotency_key}: sending (a live worker may be on it)")
         return problems
 

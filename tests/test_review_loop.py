@@ -22,6 +22,7 @@ from support.temporal import (
     replay_and_maybe_record,
     start_escalation,
     start_onboarding,
+    ticket_ids,
     wait_for_requests,
 )
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
@@ -57,16 +58,6 @@ def policy_dir(tmp_path) -> Path:
     )
     assert load_policies(copy).autonomy.supervised_sample_rate == RATE
     return copy
-
-
-def tickets(sampled: int, unsampled: int) -> list[str]:
-    """Fresh ticket ids whose escalations the policy samples (the first `sampled`) and
-    does not (the rest): the sample is drawn on the workflow id."""
-    chosen: dict[bool, list[str]] = {True: [], False: []}
-    while len(chosen[True]) < sampled or len(chosen[False]) < unsampled:
-        tid = f"T-{uuid.uuid4().hex[:8]}"
-        chosen[evaluate.sampled_for_review(RATE, f"escalation/{tid}")].append(tid)
-    return chosen[True][:sampled] + chosen[False][:unsampled]
 
 
 async def reply_to(db, env, tq, account: str, tid: str) -> WorkflowHandle:
@@ -109,7 +100,8 @@ async def test_a_review_is_opened_for_exactly_the_sampled_supervised_sends(
     add_account(db, "acc-rv-mid", arr=80_000, segment="mid_market", stage="new")  # messages
     async with run_worker(ts_env, settings={"policy_dir": policy_dir}) as tq:
         senders = [
-            (await reply_to(db, ts_env, tq, "acc-rv-small", tid)).id for tid in tickets(2, 2)
+            (await reply_to(db, ts_env, tq, "acc-rv-small", tid)).id
+            for tid in ticket_ids(2, 2, RATE)
         ]
         onboarding = await start_onboarding(db, ts_env.client, tq, "acc-rv-mid")
         await onboarding.result()  # thirty days: every message of the plan is sent
@@ -154,7 +146,7 @@ async def test_a_review_is_opened_for_exactly_the_sampled_supervised_sends(
 
 async def test_a_review_is_graded_or_expires_quietly(ts_env, db, run_worker, policy_dir, tmp_path):
     add_account(db, "acc-rv-grade", arr=20_000, top_rank=180)
-    graded_ticket, quiet_ticket = tickets(2, 0)
+    graded_ticket, quiet_ticket = ticket_ids(2, 0, RATE)
     async with run_worker(ts_env, settings={"policy_dir": policy_dir}) as tq:
         sender, reply, graded = await reviewed_reply(db, ts_env, tq, "acc-rv-grade", graded_ticket)
 
@@ -237,7 +229,7 @@ def test_review_reviewers_are_validated_roles(policy_dir):
 
 async def test_a_review_waits_in_the_inbox_like_every_request(dev_env, db, run_worker, policy_dir):
     add_account(db, "acc-rv-inbox", arr=20_000, top_rank=180)
-    [ticket] = tickets(1, 0)
+    [ticket] = ticket_ids(1, 0, RATE)
     async with run_worker(dev_env, settings={"policy_dir": policy_dir}) as tq:
         _, reply, review = await reviewed_reply(db, dev_env, tq, "acc-rv-inbox", ticket)
 

@@ -17,6 +17,9 @@ from context.db import session
 from context.tables import SupportTicket
 from contracts.converter import DATA_CONVERTER
 from contracts.human import DecideInput, DecideResult, HumanRequestView
+from contracts.ids import escalation_id
+from policies import evaluate
+from policies.loader import load_policies
 from support.polling import eventually
 
 HISTORY_DIR = Path(__file__).parent.parent / "histories"
@@ -26,6 +29,19 @@ HISTORY_IDS = HISTORY_DIR / "workflow_ids.json"  # history file stem -> its work
 def new_ticket_id() -> str:
     """Ticket ids unique across the session's shared server (ids are business keys)."""
     return f"T-{uuid.uuid4().hex[:8]}"
+
+
+def ticket_ids(sampled: int, unsampled: int, rate: float | None = None) -> list[str]:
+    """Fresh ticket ids whose supervised replies the policy samples for review (the
+    first `sampled`) and does not (the rest), at `rate` (default: the shipped
+    policy's). The sample is drawn on the escalation's workflow id, so a test that
+    must not see a review (or must see one) chooses its tickets instead of hoping."""
+    rate = load_policies().autonomy.supervised_sample_rate if rate is None else rate
+    chosen: dict[bool, list[str]] = {True: [], False: []}
+    while len(chosen[True]) < sampled or len(chosen[False]) < unsampled:
+        tid = new_ticket_id()
+        chosen[evaluate.sampled_for_review(rate, escalation_id(tid))].append(tid)
+    return chosen[True][:sampled] + chosen[False][:unsampled]
 
 
 async def start_escalation(
