@@ -26,6 +26,7 @@ from support.net import free_port
 from support.polling import eventually
 from support.processes import start_worker, worker_env
 from support.temporal import wait_for_requests
+from support.tls import issue, self_signed, tls_front
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
     ListSearchAttributesRequest,
@@ -219,9 +220,16 @@ async def test_schedule_install_keeps_a_users_times_and_pause_unless_reset(tmp_p
 
         handle = dev_env.client.get_schedule_handle(HEALTH_SCHEDULE_ID)
         await move_by_hand(handle, "45 4 * * *", "Asia/Tokyo")
+        # The Schedule applies a change a moment after the call returns, and of a
+        # pause and an update both waiting it applies the pause first, then the
+        # update's state (not paused): each step waits for what the user would see in
+        # the UI before their next one.
+        await eventually(
+            handle.describe,
+            holds=lambda d: spec_crons(d.schedule.spec) == ["45 4 * * *"],
+            what="the move applied",
+        )
         await handle.pause(note="quiet week")
-        # The Schedule takes a pause a moment after the call returns: what the user
-        # sees in the UI before they would run install again.
         await eventually(
             handle.describe, holds=lambda d: d.schedule.state.paused, what="the pause applied"
         )
@@ -515,3 +523,43 @@ async def test_temporal_cloud_settings_give_the_client_mtls_or_an_api_key(tmp_pa
                         "TEMPORAL_TLS_CLIENT_KEY_PATH": str(key)}, "inbox", cwd=tmp_path)  # fmt: skip
     assert gone.exited(2) and gone.err.count("\n") == 1, gone.err
     assert "TEMPORAL_TLS_CLIENT_CERT_PATH" in gone.err and "does not point to a file" in gone.err
+
+
+async def test_csops_reaches_a_cluster_over_mtls_with_its_own_ca(tmp_path, dev_env):
+    """A cluster of one's own behind TLS that takes only clients its CA signed (a real
+    TLS endpoint in front of the dev server): with the client certificate, the
+    cluster's CA and the name its certificate was issued to, `csops` gets through
+    and presents its certificate; without the certificate, or without the CA, it
+    stops in one line."""
+    ca = self_signed(tmp_path, "cluster-ca")
+    server = issue(ca, tmp_path, "temporal-frontend", dns=["temporal.csops.test"])
+    client = issue(ca, tmp_path, "csops-client")
+    plain = cli_env(tmp_path)
+    async with tls_front(target(dev_env), server, client_ca=ca) as front:
+        env = {
+            **plain,
+            "TEMPORAL_ADDRESS": f"127.0.0.1:{front.port}",
+            "TEMPORAL_TLS_CLIENT_CERT_PATH": str(client.cert),
+            "TEMPORAL_TLS_CLIENT_KEY_PATH": str(client.key),
+            "TEMPORAL_TLS_SERVER_CA_CERT_PATH": str(ca.cert),
+            "TEMPORAL_TLS_SERVER_NAME": "temporal.csops.test",
+        }
+        through = await csops(env, "inbox", "--approver", "nobody@csops.test", "--json",
+                              cwd=tmp_path)  # fmt: skip
+        assert through.exited(0), through.err
+        assert json.loads(through.out) == []
+        assert "csops-client" in front.clients
+
+        no_cert = {k: v for k, v in env.items() if "CLIENT" not in k}
+        no_ca = {k: v for k, v in env.items() if "SERVER_CA" not in k}
+        wrong_name = {**env, "TEMPORAL_TLS_SERVER_NAME": "elsewhere.csops.test"}
+        for refused, mend in (
+            (no_cert, "TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH"),
+            (no_ca, "TEMPORAL_TLS_SERVER_CA_CERT_PATH"),
+            (wrong_name, "TEMPORAL_TLS_SERVER_NAME"),
+        ):
+            run = await csops(refused, "inbox", cwd=tmp_path)
+            assert run.exited(1) and run.err.count("\n") == 1, run.err
+            assert f"cannot reach Temporal at 127.0.0.1:{front.port}: " in run.err, run.err
+            assert mend in run.err and "tonic" not in run.err, run.err
+        assert set(front.clients) == {"csops-client"}  # nobody else got through
