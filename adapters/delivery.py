@@ -27,15 +27,17 @@ from urllib.parse import quote, urlparse
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select, update
 
+from adapters.channel_specs import DEFAULT_OPTIONS, SENDER, ChannelOptions, spec_problem
 from adapters.channels import SlackChannel, UndeliverableError, WebhookChannel
 from context.db import session
 from context.tables import OutboxMessage, table
 from policies.addresses import email_address
 
 log = logging.getLogger("csops.outbox")
-SENDER = "csops@csops.test"
 AUDIENCES = ("customer", "internal")  # contracts.records.OutboundMessage.audience
-__all__ = ["UndeliverableError"]  # raised by every channel (adapters/channels.py)
+# UndeliverableError is raised by every channel (adapters/channels.py); the specs
+# live in adapters/channel_specs.py (the settings import them without the channels).
+__all__ = ["SENDER", "ChannelOptions", "UndeliverableError", "spec_problem"]
 
 
 def checked_address(address: str) -> str:
@@ -144,35 +146,7 @@ def _refusals(refused: dict[str, tuple[int, bytes]]) -> str:
     )
 
 
-@dataclass(frozen=True)
-class ChannelOptions:
-    """What channels need beyond their spec (adapters/settings.py reads them)."""
-
-    sender: str = SENDER
-    smtp_starttls: bool = False
-    smtp_login: tuple[str, str] | None = field(default=None, repr=False)
-    smtp_ca_file: str | None = None
-    webhook_secret: str | None = field(default=None, repr=False)
-    ui_url: str = "http://localhost:8233"
-    namespace: str = "default"
-
-
-SPECS = "maildir:PATH, smtp://HOST:PORT, slack:WEBHOOK_URL, webhook:URL or none"
-
-
-def spec_problem(spec: str, options: ChannelOptions = ChannelOptions()) -> str | None:
-    """Why `spec` names no usable channel, in words; None when it does."""
-    kind, _, rest = spec.partition(":")
-    if spec == "none" or (kind == "maildir" and rest) or spec.startswith("smtp://"):
-        return None
-    if kind in ("slack", "webhook") and urlparse(rest).scheme in ("http", "https"):
-        if kind == "webhook" and not options.webhook_secret:
-            return "a webhook channel signs every POST: set CSOPS_WEBHOOK_SECRET"
-        return None
-    return f"{spec!r} is no channel: use {SPECS}"
-
-
-def make_channel(spec: str, options: ChannelOptions = ChannelOptions()):
+def make_channel(spec: str, options: ChannelOptions = DEFAULT_OPTIONS):
     """The channel `spec` names (see SPECS); None for `none` (messages stay queued).
 
     Raises:
@@ -212,7 +186,7 @@ class Delivery:
 
     default: str
     by_audience: Mapping[str, str] = field(default_factory=dict)
-    options: ChannelOptions = ChannelOptions()
+    options: ChannelOptions = DEFAULT_OPTIONS
 
     def routes(self) -> list[Route]:
         """(channel, the audiences it delivers; None: every audience), one per

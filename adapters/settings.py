@@ -8,15 +8,18 @@ from __future__ import annotations
 
 from email.utils import formataddr, parseaddr
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, FilePath, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from adapters.channel_specs import SENDER, ChannelOptions, spec_problem
 from adapters.codec_keys import CodecKey, CodecKeyError, parse_codec_keys
-from adapters.delivery import SENDER, ChannelOptions, Delivery, spec_problem
 from policies.addresses import email_address
+
+if TYPE_CHECKING:
+    from adapters.delivery import Delivery
 
 
 class SettingsError(Exception):
@@ -53,7 +56,7 @@ class Settings(BaseSettings):
     artifact_url: str = Field("http://127.0.0.1:8234", validation_alias="CSOPS_ARTIFACT_URL")
     # The retrieval index over articles and solved tickets (rebuilt from the database)
     knowledge_dir: Path = Field(Path(".csops/knowledge"), validation_alias="CSOPS_KNOWLEDGE_DIR")
-    # Where queued outbox messages go (adapters/delivery.SPECS): "maildir:PATH",
+    # Where queued outbox messages go (adapters/channel_specs.SPECS): "maildir:PATH",
     # "smtp://HOST:PORT", "slack:WEBHOOK_URL", "webhook:URL" or "none"; each audience
     # can have its own channel, else this one
     outbox_delivery: str = Field("maildir:.csops/maildir", validation_alias="CSOPS_OUTBOX_DELIVERY")
@@ -152,6 +155,10 @@ class Settings(BaseSettings):
 
     def delivery(self) -> Delivery:
         """Which channel each audience's outbox messages go through."""
+        # Imported here: the channels load the database stack, which most commands
+        # never need (adapters/channel_specs.py).
+        from adapters.delivery import Delivery
+
         routed = {"internal": self.internal_delivery, "customer": self.customer_delivery}
         return Delivery(
             self.outbox_delivery,
