@@ -35,12 +35,19 @@ class Settings(BaseSettings):
     task_queue: str = Field("csops", validation_alias="CSOPS_TASK_QUEUE")
     ui_url: str = Field("http://localhost:8233", validation_alias="CSOPS_UI_URL")
     # A cluster of your own or Temporal Cloud: mTLS (a client certificate and its key,
-    # both or neither) or an API key; either turns TLS on, as does TEMPORAL_TLS.
+    # both or neither) or an API key; either turns TLS on, as do TEMPORAL_TLS and the
+    # server CA below.
     temporal_tls: bool = Field(False, validation_alias="TEMPORAL_TLS")
     temporal_tls_cert: FilePath | None = Field(
         None, validation_alias="TEMPORAL_TLS_CLIENT_CERT_PATH"
     )
     temporal_tls_key: FilePath | None = Field(None, validation_alias="TEMPORAL_TLS_CLIENT_KEY_PATH")
+    # A cluster whose certificate your own CA signed, and the name it was issued to
+    # (the SDK's environment-configuration names).
+    temporal_tls_server_ca: FilePath | None = Field(
+        None, validation_alias="TEMPORAL_TLS_SERVER_CA_CERT_PATH"
+    )
+    temporal_tls_server_name: str | None = Field(None, validation_alias="TEMPORAL_TLS_SERVER_NAME")
     temporal_api_key: str | None = Field(None, validation_alias="TEMPORAL_API_KEY", repr=False)
     # Who you are to Temporal: the identity `csops decide` sends (its --identity wins)
     user: str | None = Field(None, validation_alias="CSOPS_USER")

@@ -26,15 +26,61 @@ class Access:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Access:
-        """TEMPORAL_TLS, TEMPORAL_TLS_CLIENT_CERT_PATH/KEY_PATH and TEMPORAL_API_KEY."""
+        """TEMPORAL_TLS, TEMPORAL_TLS_CLIENT_CERT_PATH/KEY_PATH, TEMPORAL_TLS_SERVER_CA_CERT_PATH,
+        TEMPORAL_TLS_SERVER_NAME and TEMPORAL_API_KEY."""
         cert, key = settings.temporal_tls_cert, settings.temporal_tls_key
+        ca, name = settings.temporal_tls_server_ca, settings.temporal_tls_server_name
         tls: TLSConfig | bool = settings.temporal_tls or bool(settings.temporal_api_key)
-        if cert and key:
-            tls = TLSConfig(client_cert=cert.read_bytes(), client_private_key=key.read_bytes())
+        if (cert and key) or ca or name:
+            tls = TLSConfig(
+                client_cert=cert.read_bytes() if cert else None,
+                client_private_key=key.read_bytes() if key else None,
+                server_root_ca_cert=ca.read_bytes() if ca else None,
+                domain=name or None,
+            )
         return cls(tls, settings.temporal_api_key or None)  # empty: none (compose's default)
 
 
 PLAIN = Access()
+
+# What the SDK's connection errors mean, in the words of the setting that mends them;
+# the first whose marker the error contains.
+_REACH_PROBLEMS = (
+    (
+        "NotValidForName",
+        "its certificate was issued to another name (set TEMPORAL_TLS_SERVER_NAME)",
+    ),
+    (
+        "InvalidCertificate",
+        (
+            "its certificate is not signed by a CA this machine trusts "
+            "(for a cluster's own CA set TEMPORAL_TLS_SERVER_CA_CERT_PATH)"
+        ),
+    ),
+    ("Connection refused", "nothing listens there; is `csops server` (or `make up`) running?"),
+)
+# A TLS server that wants a client certificate and gets none hangs up after the
+# handshake, in ways that vary with the TLS version and timing (reset, broken pipe,
+# no close_notify, ...): the SDK's "after connection" says the handshake was done.
+_HUNG_UP = ("call error after connection", "close_notify", "CertificateRequired")
+
+
+def reach_problem(address: str, err: Exception, access: Access = PLAIN) -> str:
+    """One sentence saying why Temporal at `address` could not be reached over
+    `access`, and what setting mends it when the error says."""
+    said = str(err)
+    no_client_cert = access.tls is True or (
+        isinstance(access.tls, TLSConfig) and access.tls.client_cert is None
+    )
+    why = next((why for marker, why in _REACH_PROBLEMS if marker in said), None)
+    if why is None and no_client_cert and any(m in said for m in _HUNG_UP):
+        why = (
+            "it hung up during the TLS handshake: it may want a client certificate "
+            "(TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH)"
+        )
+    return f"cannot reach Temporal at {address}: " + (
+        why or f"{said}; is `csops server` (or `make up`) running?"
+    )
 
 
 def data_converter(codec_keys: Sequence[CodecKey]) -> DataConverter:

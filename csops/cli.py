@@ -128,21 +128,15 @@ async def _client(settings: Settings, identity: str | None = None) -> Client:
     # without loading the Temporal client (about a third of a second).
     from temporalio.service import RPCError
 
-    from adapters.temporal_client import Access, connect
+    from adapters.temporal_client import Access, connect, reach_problem
 
+    access = Access.from_settings(settings)
     try:
         return await connect(
-            settings.temporal_address,
-            settings.namespace,
-            settings.codec_keys,
-            identity,
-            Access.from_settings(settings),
+            settings.temporal_address, settings.namespace, settings.codec_keys, identity, access
         )
     except (RuntimeError, RPCError) as err:
-        fail(
-            f"cannot reach Temporal at {settings.temporal_address} ({err}); "
-            "is `csops server` (or `make up`) running?"
-        )
+        fail(reach_problem(settings.temporal_address, err, access))
 
 
 def _engine(settings: Settings) -> Engine:
@@ -430,13 +424,16 @@ def worker() -> None:
     metrics on CSOPS_METRICS_PORT (csops) and CSOPS_SDK_METRICS_PORT (Temporal SDK);
     JSON log lines with CSOPS_LOG_FORMAT=json."""
     from adapters.logs import configure_logging
-    from worker import run_worker
+    from worker import Unreachable, run_worker
 
     settings = _settings()
     _policies(settings)
     _engine(settings).dispose()  # a database it cannot open: one sentence, not a trace
     configure_logging(settings.log_format)
-    asyncio.run(run_worker(settings))  # SIGINT/SIGTERM stop it gracefully
+    try:
+        asyncio.run(run_worker(settings))  # SIGINT/SIGTERM stop it gracefully
+    except Unreachable as err:
+        fail(str(err))
 
 
 @app.command()

@@ -18,21 +18,17 @@ import ssl
 import uuid
 from datetime import UTC, datetime, timedelta
 from email import policy
-from ipaddress import ip_address
 from urllib.parse import quote
 
 import pytest
 from aiosmtpd.controller import Controller
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from support.data import CSM, HOW_TO, outbox, top_account_ticket
 from support.net import free_port
 from support.polling import eventually
 from support.smtp import Collector
 from support.temporal import copilot_reply_request, decide, start_escalation
 from support.ticket_server import TrackerServer
+from support.tls import self_signed
 
 from activities.records import queue_message
 from adapters.delivery import ChannelOptions, Delivery, deliver_routes
@@ -192,37 +188,6 @@ def test_the_webhook_refuses_to_start_unsigned(monkeypatch):
 # ---------------------------------------------------------------- SMTP
 
 
-def self_signed(tmp_path, name: str) -> tuple[str, str]:
-    """A certificate for 127.0.0.1 and its key, as PEM files: (cert, key)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ip_address("127.0.0.1"))]), critical=False
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = tmp_path / f"{name}.crt", tmp_path / f"{name}.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return str(cert_file), str(key_file)
-
-
 class TlsCollector(Collector):
     """Keeps, beside each envelope, whether the session was encrypted and who logged in."""
 
@@ -239,7 +204,8 @@ class TlsCollector(Collector):
 def tls_smtp(tmp_path):
     """A real SMTP server that takes mail only after STARTTLS and AUTH (USER and
     PASSWORD): yields (collector, port, its certificate file)."""
-    cert, key = self_signed(tmp_path, "smtp-server")
+    server = self_signed(tmp_path, "smtp-server")
+    cert, key = str(server.cert), str(server.key)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     handler = TlsCollector()
@@ -305,7 +271,7 @@ def test_smtp_sends_nothing_without_tls_and_a_good_login(
     elif trouble == "no STARTTLS":
         smtp_env(monkeypatch, port, cert, tls=False)
     else:
-        other, _ = self_signed(tmp_path, "someone-else")
+        other = str(self_signed(tmp_path, "someone-else").cert)
         smtp_env(monkeypatch, port, other)
     row = queued(db, audience="customer")
 

@@ -529,8 +529,8 @@ async def test_csops_reaches_a_cluster_over_mtls_with_its_own_ca(tmp_path, dev_e
     """A cluster of one's own behind TLS that takes only clients its CA signed (a real
     TLS endpoint in front of the dev server): with the client certificate, the
     cluster's CA and the name its certificate was issued to, `csops` gets through
-    and presents its certificate; without the certificate, or without the CA, it
-    stops in one line."""
+    and presents its certificate; without the certificate, the CA or the right
+    name, the CLI and the worker stop in one sentence naming the setting."""
     ca = self_signed(tmp_path, "cluster-ca")
     server = issue(ca, tmp_path, "temporal-frontend", dns=["temporal.csops.test"])
     client = issue(ca, tmp_path, "csops-client")
@@ -562,4 +562,8 @@ async def test_csops_reaches_a_cluster_over_mtls_with_its_own_ca(tmp_path, dev_e
             assert run.exited(1) and run.err.count("\n") == 1, run.err
             assert f"cannot reach Temporal at 127.0.0.1:{front.port}: " in run.err, run.err
             assert mend in run.err and "tonic" not in run.err, run.err
+        # The worker says the same, in one sentence, and stops.
+        worker = await csops(no_ca, "worker", cwd=tmp_path, timeout_s=60)
+        assert worker.exited(1) and worker.err.count("\n") == 1, worker.err
+        assert "TEMPORAL_TLS_SERVER_CA_CERT_PATH" in worker.err, worker.err
         assert set(front.clients) == {"csops-client"}  # nobody else got through
