@@ -567,3 +567,27 @@ async def test_csops_reaches_a_cluster_over_mtls_with_its_own_ca(tmp_path, dev_e
         assert worker.exited(1) and worker.err.count("\n") == 1, worker.err
         assert "TEMPORAL_TLS_SERVER_CA_CERT_PATH" in worker.err, worker.err
         assert set(front.clients) == {"csops-client"}  # nobody else got through
+
+
+async def test_an_api_key_travels_as_a_bearer_token_over_tls_only(tmp_path, dev_env):
+    """TEMPORAL_API_KEY (Temporal Cloud's other way in) reaches the cluster as each
+    call's `authorization: Bearer` header, over TLS, as the TLS endpoint in front of
+    the dev server reads it; it is never printed."""
+    ca = self_signed(tmp_path, "cloud-ca")
+    server = issue(ca, tmp_path, "temporal-cloud", dns=["ns.acct.tmprl.test"])
+    key = f"key-{uuid.uuid4().hex}"
+    async with tls_front(target(dev_env), server) as front:
+        env = {
+            **cli_env(tmp_path),
+            "TEMPORAL_ADDRESS": f"127.0.0.1:{front.port}",
+            "TEMPORAL_API_KEY": key,
+            "TEMPORAL_TLS_SERVER_CA_CERT_PATH": str(ca.cert),
+            "TEMPORAL_TLS_SERVER_NAME": "ns.acct.tmprl.test",
+        }
+        run = await csops(env, "inbox", "--approver", "nobody@csops.test", "--json",
+                          cwd=tmp_path)  # fmt: skip
+        assert run.exited(0) and json.loads(run.out) == [], run.err
+        assert key not in run.out + run.err
+    paths = [c[":path"] for c in front.calls]
+    assert "/temporal.api.workflowservice.v1.WorkflowService/ListWorkflowExecutions" in paths
+    assert {c.get("authorization") for c in front.calls} == {f"Bearer {key}"}, paths

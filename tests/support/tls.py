@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from ipaddress import ip_address
 from pathlib import Path
 
+import hpack
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -95,31 +96,85 @@ def issue(ca: Pem, folder: Path, name: str, *, dns: list[str] | None = None) -> 
     return _write(folder, name, cert, key)
 
 
+class GrpcHeaders:
+    """The request headers of each gRPC call in a client's HTTP/2 byte stream: frames
+    read as they pass, header blocks decoded with hpack (HTTP/2's header codec)."""
+
+    PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+    HEADERS, CONTINUATION = 0x1, 0x9
+    END_HEADERS, PADDED, PRIORITY = 0x4, 0x8, 0x20
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, str]] = []
+        self._pending = b""
+        self._block = b""
+        self._after_preface = False
+        self._decoder = hpack.Decoder()
+
+    def feed(self, data: bytes) -> None:
+        self._pending += data
+        if not self._after_preface:
+            if len(self._pending) < len(self.PREFACE):
+                return
+            self._pending = self._pending[len(self.PREFACE) :]
+            self._after_preface = True
+        while len(self._pending) >= 9:
+            length = int.from_bytes(self._pending[:3], "big")
+            kind, flags = self._pending[3], self._pending[4]
+            if len(self._pending) < 9 + length:
+                return
+            payload, self._pending = self._pending[9 : 9 + length], self._pending[9 + length :]
+            if kind == self.HEADERS:
+                if flags & self.PADDED:
+                    payload = payload[1 : len(payload) - payload[0]]
+                if flags & self.PRIORITY:
+                    payload = payload[5:]
+                self._block = payload
+            elif kind == self.CONTINUATION:
+                self._block += payload
+            else:
+                continue
+            if flags & self.END_HEADERS:
+                self.calls.append(dict(self._decoder.decode(self._block)))
+                self._block = b""
+
+
 @dataclass
 class TlsFront:
-    """Where the endpoint listens, and the client certificates it let through (by
-    common name), one per connection."""
+    """Where the endpoint listens, the client certificates it let through (by common
+    name, one per connection), and the headers of the gRPC calls it passed on."""
 
     port: int
     clients: list[str] = field(default_factory=list)
+    calls: list[dict[str, str]] = field(default_factory=list)
 
 
 @contextlib.asynccontextmanager
-async def tls_front(upstream: str, server: Pem, client_ca: Pem) -> AsyncIterator[TlsFront]:
-    """A TLS endpoint (HTTP/2 by ALPN, as gRPC asks) on 127.0.0.1 that takes only
-    clients whose certificate `client_ca` signed, and passes each connection's bytes
-    to `upstream` (host:port) and back: a secured cluster in front of a dev server."""
+async def tls_front(
+    upstream: str, server: Pem, client_ca: Pem | None = None
+) -> AsyncIterator[TlsFront]:
+    """A TLS endpoint (HTTP/2 by ALPN, as gRPC asks) on 127.0.0.1 that passes each
+    connection's bytes to `upstream` (host:port) and back: a secured cluster in front
+    of a dev server. With `client_ca`, it takes only clients whose certificate that
+    CA signed."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(server.cert, server.key)
-    context.load_verify_locations(client_ca.cert)
-    context.verify_mode = ssl.CERT_REQUIRED
+    if client_ca is not None:
+        context.load_verify_locations(client_ca.cert)
+        context.verify_mode = ssl.CERT_REQUIRED
     context.set_alpn_protocols(["h2"])
     host, port = upstream.rsplit(":", 1)
     tasks: set[asyncio.Task] = set()
 
-    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def pipe(
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        headers: GrpcHeaders | None = None,
+    ) -> None:
         with contextlib.suppress(ConnectionError, ssl.SSLError):
             while data := await reader.read(65536):
+                if headers is not None:
+                    headers.feed(data)
                 writer.write(data)
                 await writer.drain()
         writer.close()
@@ -130,7 +185,9 @@ async def tls_front(upstream: str, server: Pem, client_ca: Pem) -> AsyncIterator
             next((v for rdn in peer.get("subject", ()) for k, v in rdn if k == "commonName"), "")
         )
         up_reader, up_writer = await asyncio.open_connection(host, int(port))
-        both = asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        headers = GrpcHeaders()
+        headers.calls = front.calls  # every connection's calls, in one list
+        both = asyncio.gather(pipe(reader, up_writer, headers), pipe(up_reader, writer))
         tasks.add(both)  # type: ignore[arg-type]
         await both
 
