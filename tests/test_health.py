@@ -3,7 +3,8 @@ against the test's own SQL, the score as the weighted sum of the YAML's weights,
 the band from its thresholds, history kept per day, a broken health.yaml refused,
 and `csops health` through the real CLI.
 
-Plain sync tests over a real SQLite database, like tests/test_renewal_brief.py.
+Plain sync tests over a real SQLite database, like tests/test_renewal_brief.py
+(and over PostgreSQL in tests/postgres/).
 """
 
 from __future__ import annotations
@@ -14,13 +15,15 @@ from datetime import date, timedelta
 
 import pytest
 import yaml
+from sqlalchemy import func, or_, select
 from support.cli import cli_env, csops
-from support.renewal import q, seeded_book
+from support.renewal import day_of, q, seeded_book
 
 from activities.renewal_sections import anger_judge
 from context.db import make_engine, session
 from context.health import compute_health, record_health
 from context.queries import account_facts, accounts_facts
+from context.tables import Contact, HealthScore, NpsResponse, SupportTicket
 from contracts import search_attributes as sa
 from csops.demo_book import generate_book
 from policies.loader import DEFAULT_POLICY_DIR, PolicyError, load_policies
@@ -44,8 +47,8 @@ def account_ids(engine) -> list[str]:
     return [r[0] for r in q(engine, "SELECT id FROM account ORDER BY id")]
 
 
-def day(n: int) -> str:
-    return str(AS_OF - timedelta(days=n))
+def day(n: int) -> date:
+    return AS_OF - timedelta(days=n)
 
 
 def active_users(engine, account_id: str) -> tuple[float, float]:
@@ -57,9 +60,9 @@ def active_users(engine, account_id: str) -> tuple[float, float]:
         "FROM usagedaily WHERE account_id = :a AND feature = 'active_users' "
         "AND day >= :d59 AND day <= :d0",
         a=account_id,
-        d0=day(0),
-        d29=day(29),
-        d59=day(59),
+        d0=str(day(0)),
+        d29=str(day(29)),
+        d59=str(day(59)),
     )
     return last, previous
 
@@ -89,30 +92,29 @@ def test_each_component_equals_the_tests_own_sql(engine):
             "SELECT COUNT(DISTINCT feature) FROM usagedaily WHERE account_id = :a "
             "AND day >= :d29 AND day <= :d0 AND value > 0",
             a=a,
-            d0=day(0),
-            d29=day(29),
+            d0=str(day(0)),
+            d29=str(day(29)),
         )
         assert figures(h, "usage_breadth")["features_used"] == used
 
+        created = day_of(SupportTicket.created_at)
         ((open_, recent),) = q(
             engine,
-            f"SELECT COALESCE(SUM(status IN {OPEN}), 0), COALESCE(SUM(date(created_at) >= :d29), 0) "
-            "FROM supportticket WHERE account_id = :a AND date(created_at) <= :d0",
-            a=a,
-            d0=day(0),
-            d29=day(29),
+            select(
+                func.count().filter(SupportTicket.status.in_(OPEN)),
+                func.count().filter(created >= day(29)),
+            ).where(SupportTicket.account_id == a, created <= day(0)),
         )
         assert (figures(h, "tickets")["open"], figures(h, "tickets")["recent"]) == (open_, recent)
 
+        answered = day_of(NpsResponse.at)
         scores = [
             r[0]
             for r in q(
                 engine,
-                "SELECT score FROM npsresponse WHERE account_id = :a "
-                "AND date(at) >= :d89 AND date(at) <= :d0",
-                a=a,
-                d0=day(0),
-                d89=day(89),
+                select(NpsResponse.score).where(
+                    NpsResponse.account_id == a, answered >= day(89), answered <= day(0)
+                ),
             )
         ]
         promoters = sum(x >= 9 for x in scores)
@@ -125,13 +127,12 @@ def test_each_component_equals_the_tests_own_sql(engine):
 
         key = q(
             engine,
-            "SELECT id, last_touch FROM contact WHERE account_id = :a "
-            "AND (is_decision_maker OR lower(role) LIKE '%champion%')",
-            a=a,
+            select(Contact.id, Contact.last_touch).where(
+                Contact.account_id == a,
+                or_(Contact.is_decision_maker, func.lower(Contact.role).like("%champion%")),
+            ),
         )
-        touches = {
-            f"contact:{cid}": (AS_OF - date.fromisoformat(t)).days if t else None for cid, t in key
-        }
+        touches = {f"contact:{cid}": (AS_OF - t).days if t else None for cid, t in key}
         rel = figures(h, "relationships")
         assert {k: rel[k] for k in touches} == touches, a
         assert rel.get("last_touch_days") == min(
@@ -203,19 +204,20 @@ def test_history_keeps_a_row_per_day_and_the_second_day_has_a_trend(tmp_path):
     second = record_health(engine, account, AS_OF, policies)
     again = record_health(engine, account, AS_OF, policies)  # the same day: replaced
 
+    h = HealthScore
     rows = q(
         engine,
-        "SELECT as_of, score, band, policy_version, components FROM healthscore "
-        "WHERE account_id = :a ORDER BY as_of",
-        a=account,
+        select(h.as_of, h.score, h.band, h.policy_version, h.components)
+        .where(h.account_id == account)
+        .order_by(h.as_of),
     )
     assert [(r[0], r[1], r[2], r[3]) for r in rows] == [
-        (str(week_before), first.score, first.band, policies.version),
-        (str(AS_OF), again.score, again.band, policies.version),
+        (week_before, first.score, first.band, policies.version),
+        (AS_OF, again.score, again.band, policies.version),
     ]
     assert second.trend == second.score - first.score
     assert again.trend == again.score - first.score and again.previous_score == first.score
-    assert json.loads(rows[1][4]) == [c.model_dump(mode="json") for c in again.components]
+    assert rows[1][4] == [c.model_dump(mode="json") for c in again.components]
 
     # Every workflow about the account carries the latest stored score (CsopsHealth):
     # it is one of the account's facts, set at start and kept by upserts.
@@ -291,13 +293,14 @@ async def test_csops_health_prints_the_stored_figures_and_refuses_an_unknown_acc
     (shown,) = (
         await csops(env, "health", account, "--as-of", str(AS_OF), "--json", cwd=tmp_path)
     ).json()
-    ((score, band, components, computed_at),) = q(
+    ((score, band, components),) = q(
         engine,
-        "SELECT score, band, components, computed_at FROM healthscore WHERE account_id = :a",
-        a=account,
+        select(HealthScore.score, HealthScore.band, HealthScore.components).where(
+            HealthScore.account_id == account
+        ),
     )
     assert (shown["account_id"], shown["score"], shown["band"]) == (account, score, band)
-    assert shown["components"] == json.loads(components)
+    assert shown["components"] == components
     assert shown["trend"] is None
     assert shown["computed_at"].endswith("+00:00")
     ((open_,),) = q(
@@ -314,8 +317,8 @@ async def test_csops_health_prints_the_stored_figures_and_refuses_an_unknown_acc
             f"SELECT id FROM supportticket WHERE account_id = :a AND date(created_at) <= :d0 "
             f"AND (status IN {OPEN} OR date(created_at) >= :d29)",
             a=account,
-            d0=day(0),
-            d29=day(29),
+            d0=str(day(0)),
+            d29=str(day(29)),
         )
     )
 

@@ -8,9 +8,9 @@ text, a rejection stores nothing."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime, timedelta
 
+from sqlalchemy import select
 from support.cli import cli_env, csops, target
 from support.openai_server import FakeOpenAI, json_answer, provider_for
 from support.renewal import q
@@ -18,6 +18,7 @@ from support.temporal import current_details, decide, replay_and_maybe_record
 
 from activities.renewal_sections import anger_judge
 from context.health import record_health
+from context.tables import Investigation
 from contracts.investigation import qbr_id, quarter_of
 from csops.demo_book import generate_book
 from policies.loader import load_policies
@@ -164,12 +165,11 @@ async def test_investigate_json_claims_cite_evidence_in_the_database(
     assert {f"ticket:{t}" for (t,) in open_tickets} <= cited_risks
 
     # Stored in the context layer, and the CSM told where.
+    i = Investigation
     ((claims, evidence_ids, engine),) = q(
-        db, "SELECT claims, evidence_ids, engine FROM investigation WHERE workflow_id = :w", w=wid
+        db, select(i.claims, i.evidence_ids, i.engine).where(i.workflow_id == wid)
     )
-    assert json.loads(claims) == data["claims"] and json.loads(evidence_ids) == [
-        e["id"] for e in data["evidence"]
-    ]
+    assert claims == data["claims"] and evidence_ids == [e["id"] for e in data["evidence"]]
     assert engine == "offline" and shown["claims"] == data["claims"]
     assert printed.exited(0) and "Where it is at risk, and why:" in printed.out
     for claim in data["claims"]:
@@ -244,9 +244,10 @@ async def test_a_model_citing_what_it_was_not_given_has_the_claim_dropped(
     assert f"contact:{other_contact}" in reasons["Their champion loves us"]
     assert reasons["Offer a discount"] == "it cites no evidence"
     ((dropped,),) = q(
-        db, "SELECT dropped FROM investigation WHERE workflow_id = :w", w=data["workflow_id"]
+        db,
+        select(Investigation.dropped).where(Investigation.workflow_id == data["workflow_id"]),
     )
-    assert len(json.loads(dropped)) == 3
+    assert len(dropped) == 3
     assert unusable["engine"].startswith("offline (model output unusable")
     assert unusable["dropped_count"] == 0 and unusable["claims"]
     for claim in unusable["claims"]:

@@ -462,9 +462,7 @@ def test_decision_maker_map_order_and_gaps(engine, acts):
         "HAVING COUNT(*) >= 4 ORDER BY account_id LIMIT 1",
     )[0][0]
     rows = q(
-        engine,
-        "SELECT name, is_decision_maker, influence, last_touch FROM contact WHERE account_id = :a",
-        a=account_id,
+        engine, select(Contact.name, Contact.last_touch).where(Contact.account_id == account_id)
     )
 
     dm = acts.decision_maker_map(inp(account_id))
@@ -474,7 +472,7 @@ def test_decision_maker_map_order_and_gaps(engine, acts):
     keys = [(not c.is_decision_maker, rank[c.influence]) for c in dm.contacts]
     assert keys == sorted(keys)
     assert dm.contacts[0].is_decision_maker
-    touched = {r[0]: date.fromisoformat(r[3]) for r in rows}
+    touched = dict(rows)
     assert all(c.days_since_touch == (AS_OF - touched[c.name]).days for c in dm.contacts)
     assert "no champion" not in dm.missing and "no executive sponsor" not in dm.missing
 
@@ -488,7 +486,7 @@ def test_decision_maker_map_order_and_gaps(engine, acts):
     with engine.begin() as conn:
         conn.execute(
             text(
-                "UPDATE contact SET is_decision_maker = 0 WHERE account_id = :a AND "
+                "UPDATE contact SET is_decision_maker = false WHERE account_id = :a AND "
                 "(role LIKE '%CEO%' OR role LIKE '%VP%' OR role LIKE '%Chief%' OR "
                 "role LIKE '%Head%' OR role LIKE '%Director%')"
             ),

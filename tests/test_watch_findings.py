@@ -5,7 +5,8 @@ crossing after the test makes the next day worse, the detractors of the window
 exactly as the test's own SQL selects them, and the expansion signal equal to the
 renewal package's recommendation (held back when the test puts the account at risk).
 
-Plain sync tests over a real SQLite database, like tests/test_health.py.
+Plain sync tests over a real SQLite database, like tests/test_health.py (and over
+PostgreSQL in tests/postgres/).
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 import yaml
+from sqlalchemy import func, select, update
 from support.renewal import q, seeded_book
 
 from activities.renewal_sections import RenewalSectionActivities, anger_judge
 from context.db import session
 from context.health import record_health
 from context.renewal_sections import WEEKS
-from context.tables import NpsResponse, SupportTicket
+from context.tables import Account, Contact, NpsResponse, SupportTicket, UsageDaily
 from context.watch import watch_findings
 from contracts.health import BandCrossing, WatchFindings
 from contracts.renewal import SectionInput
@@ -44,8 +46,8 @@ def engine(tmp_path):
     return seeded_book(tmp_path, accounts=30, seed=13, as_of=AS_OF)
 
 
-def day(n: int, as_of: date = AS_OF) -> str:
-    return str(as_of - timedelta(days=n))
+def day(n: int, as_of: date = AS_OF) -> date:
+    return as_of - timedelta(days=n)
 
 
 def account_ids(engine) -> list[str]:
@@ -66,22 +68,24 @@ def own_detector(engine, account_id: str, rules) -> dict | None:
     (0 for a day without a row, from the account's first usage day in the 13 weeks
     on), the baseline's median and MAD and the recent mean's modified z-score; None
     without a single baseline day."""
+    u = UsageDaily
     ((first,),) = q(
         engine,
-        "SELECT MIN(day) FROM usagedaily WHERE account_id = :a AND day >= :d90 AND day <= :d0",
-        a=account_id,
-        d90=day(90),
-        d0=day(0),
+        select(func.min(u.day)).where(
+            u.account_id == account_id, u.day >= day(90), u.day <= day(0)
+        ),
     )
     values = dict(
         q(
             engine,
-            "SELECT day, SUM(value) FROM usagedaily WHERE account_id = :a AND feature = :f "
-            "AND day > :lo AND day <= :d0 GROUP BY day",
-            a=account_id,
-            f=rules.feature,
-            lo=day(rules.recent_days + rules.baseline_days),
-            d0=day(0),
+            select(u.day, func.sum(u.value))
+            .where(
+                u.account_id == account_id,
+                u.feature == rules.feature,
+                u.day > day(rules.recent_days + rules.baseline_days),
+                u.day <= day(0),
+            )
+            .group_by(u.day),
         )
     )
     recent = [values.get(day(n), 0.0) for n in range(rules.recent_days)]
@@ -123,11 +127,16 @@ def test_a_dropped_week_is_flagged_with_the_tests_own_median_mad_and_z(engine, p
     calm = next(a for a in steady if a != dropped)
     assert findings(engine, dropped, policies).anomaly is None  # steady before the drop
 
+    u = UsageDaily
     with engine.begin() as conn:
-        conn.exec_driver_sql(
-            "UPDATE usagedaily SET value = ROUND(value / 5) WHERE account_id = ? "
-            "AND feature = ? AND day >= ?",
-            (dropped, rules.feature, day(rules.recent_days - 1)),
+        conn.execute(
+            update(u)
+            .where(
+                u.account_id == dropped,
+                u.feature == rules.feature,
+                u.day >= day(rules.recent_days - 1),
+            )
+            .values(value=func.round(u.value / 5))
         )
     own = own_detector(engine, dropped, rules)
     assert own and own["z"] <= rules.z_at_most  # the drop is an anomaly by the test's own numbers
@@ -158,12 +167,14 @@ def test_a_flat_baseline_uses_the_mean_absolute_deviation(engine, policies):
         key=lambda a: (own_detector(engine, a, rules) or {"median": 0})["median"],
     )
     # 24 of the 28 baseline days at 40, one a week at 30, the last week at 12.
+    u = UsageDaily
     with engine.begin() as conn:
         for n in range(rules.recent_days + rules.baseline_days):
             value = 12 if n < rules.recent_days else 30 if n % 7 == 0 else 40
-            conn.exec_driver_sql(
-                "UPDATE usagedaily SET value = ? WHERE account_id = ? AND feature = ? AND day = ?",
-                (value, a, rules.feature, day(n)),
+            conn.execute(
+                update(u)
+                .where(u.account_id == a, u.feature == rules.feature, u.day == day(n))
+                .values(value=value)
             )
     own = own_detector(engine, a, rules)
     assert own and own["mad"] == 0 and own["median"] == 40
@@ -199,10 +210,8 @@ def make_worse(engine, account_id: str, on: date) -> None:
             s.add(NpsResponse(account_id=account_id, at=at, contact_email=f"p{n}@x.test", score=0))
         s.commit()
     with engine.begin() as conn:
-        conn.exec_driver_sql(
-            "UPDATE contact SET sentiment = -1 WHERE account_id = ?", (account_id,)
-        )
-        conn.exec_driver_sql("UPDATE account SET stage = 'at_risk' WHERE id = ?", (account_id,))
+        conn.execute(update(Contact).where(Contact.account_id == account_id).values(sentiment=-1))
+        conn.execute(update(Account).where(Account.id == account_id).values(stage="at_risk"))
 
 
 def stored(engine, account_id: str, as_of: date) -> tuple[int, str]:

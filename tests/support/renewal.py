@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import text
+from sqlalchemy import ColumnElement, Date, Executable, func, text
 from sqlalchemy.engine import Engine
 
 from activities.renewal_sections import RenewalSectionActivities
@@ -25,9 +25,19 @@ def seeded_book(folder, accounts: int, seed: int, as_of: date) -> Engine:
     return engine
 
 
-def q(engine: Engine, sql: str, **params) -> list[tuple]:
+def q(engine: Engine, sql: str | Executable, **params) -> list[tuple]:
+    """The rows of `sql`: SQL text, or a SQLAlchemy statement where the text would be
+    one database's own (its values then come back typed the same on SQLite and
+    PostgreSQL)."""
+    statement = text(sql) if isinstance(sql, str) else sql
     with engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(text(sql), params)]
+        return [tuple(r) for r in conn.execute(statement, params)]
+
+
+def day_of(timestamp) -> ColumnElement[date]:
+    """A timestamp column's day, as a date on SQLite and PostgreSQL alike (SQL's
+    date(), which SQLite answers with text)."""
+    return func.date(timestamp, type_=Date)
 
 
 def usage_sum(engine: Engine, account_id: str, feature: str, first: date, last: date) -> float:
