@@ -171,7 +171,7 @@ def test_usage_shape(tmp_path):
     generate_book(engine, accounts=30, seed=3, as_of=AS_OF, days=45)
     with engine.connect() as conn:
         features = {r[0] for r in conn.execute(text("SELECT DISTINCT feature FROM usagedaily"))}
-        first, last = conn.execute(text("SELECT MIN(day), MAX(day) FROM usagedaily")).one()
+        first, last = conn.execute(select(func.min(UsageDaily.day), func.max(UsageDaily.day))).one()
         over_seats = [
             r[0]
             for r in conn.execute(
@@ -198,7 +198,7 @@ def test_usage_shape(tmp_path):
             )
         ).scalar_one()
     assert features == set(FEATURES)
-    assert (first, last) == ((AS_OF - timedelta(days=44)).isoformat(), AS_OF.isoformat())
+    assert (first, last) == (AS_OF - timedelta(days=44), AS_OF)
     # Only the outgrowing tenth uses more seats than it licenses, and it is growing.
     assert 1 <= len(over_seats) <= 30 // 5
     assert all(growth[account_id] > 0 for account_id in over_seats)
@@ -272,10 +272,14 @@ def test_contacts_and_summary_counts_match_the_database(tmp_path):
 
     with engine.connect() as conn:
         per_account = conn.execute(
-            text(
-                "SELECT a.id, COUNT(c.id), SUM(c.is_primary), SUM(c.is_decision_maker) "
-                "FROM account a LEFT JOIN contact c ON c.account_id = a.id GROUP BY a.id"
+            select(
+                Account.id,
+                func.count(Contact.id),
+                func.count(Contact.id).filter(Contact.is_primary),
+                func.count(Contact.id).filter(Contact.is_decision_maker),
             )
+            .outerjoin(Contact, Contact.account_id == Account.id)
+            .group_by(Account.id)
         ).all()
         domains_ok = conn.execute(
             text("SELECT COUNT(*) FROM contact c WHERE c.email NOT LIKE '%.example'")
@@ -337,18 +341,19 @@ def test_contract_terms_run_from_signing_to_the_renewal(tmp_path):
     engine = _engine(tmp_path)
     generate_book(engine, accounts=60, seed=7, as_of=AS_OF)
     with engine.connect() as conn:
+        a, t = Account, ContractTerm
         accounts = {
             r[0]: r
             for r in conn.execute(
-                text("SELECT id, signed_date, renewal_date, arr, seats, plan FROM account")
+                select(a.id, a.signed_date, a.renewal_date, a.arr, a.seats, a.plan)
             )
         }
         terms = conn.execute(
-            text(
-                "SELECT account_id, kind, start_date, end_date, term_months, plan, seats, "
-                "list_arr, arr, discount_pct FROM contractterm ORDER BY account_id, start_date"
-            )
-        ).all()
+            select(
+                t.account_id, t.kind, t.start_date, t.end_date, t.term_months, t.plan, t.seats,
+                t.list_arr, t.arr, t.discount_pct,
+            ).order_by(t.account_id, t.start_date)
+        ).all()  # fmt: skip
 
     by_account: dict[str, list] = {}
     for t in terms:
@@ -359,11 +364,10 @@ def test_contract_terms_run_from_signing_to_the_renewal(tmp_path):
         assert history[0][1] == "new" and history[0][2] == signed
         assert all(t[1] == "renewal" for t in history[1:])
         for before, after in zip(history, history[1:], strict=False):
-            day_after = date.fromisoformat(before[3]) + timedelta(days=1)
-            assert day_after == date.fromisoformat(after[2])  # contiguous
+            assert before[3] + timedelta(days=1) == after[2]  # contiguous
             assert before[8] <= after[8]  # grew into today's ARR
         current = history[-1]
-        assert date.fromisoformat(current[3]) + timedelta(days=1) == date.fromisoformat(renewal)
+        assert current[3] + timedelta(days=1) == renewal
         assert (current[5], current[6], current[8]) == (plan, seats, arr)
         for t in history:
             assert t[4] in (12, 24)

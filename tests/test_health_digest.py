@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote
 
 from pydantic import BaseModel
+from sqlalchemy import update
 from support.cli import cli_env, csops, target
 from support.data import CSM, HOW_TO, add_account, add_ticket, outbox
 from support.renewal import q
@@ -20,6 +21,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.records import RecordActivities, write_audit
 from context.health import record_health
+from context.tables import Account
 from contracts.health_digest import HealthDigestInput, HealthDigestResult, iso_week
 from contracts.ids import watch_id
 from contracts.records import AuditEntry
@@ -106,9 +108,7 @@ async def test_each_csm_gets_their_book_worst_first_with_the_weeks_risks_and_lin
         add_account(db, account, arr=400_000, segment="enterprise", top_rank=5, stage=stage,
                     name=f"{name} {tag}")  # fmt: skip
     with db.begin() as conn:
-        conn.exec_driver_sql(
-            "UPDATE account SET owner_csm = ? WHERE id IN (?, ?)", (OTHER_CSM, *omar)
-        )
+        conn.execute(update(Account).where(Account.id.in_(omar)).values(owner_csm=OTHER_CSM))
     # Tickets this week lower some scores against last week's.
     for account in (f"acc-{tag}-a", f"acc-{tag}-c", f"acc-{tag}-f"):
         store_ticket(db, f"T-{uuid.uuid4().hex[:8]}", account, "Sync is failing",

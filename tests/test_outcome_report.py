@@ -11,10 +11,13 @@ import asyncio
 import re
 import statistics
 import uuid
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from PIL import Image
+from sqlalchemy import and_, distinct, func, or_, select
+from support.audit import audit_rows, closed_requests
 from support.cli import cli_env, csops, target
 from support.data import (
     CSM,
@@ -27,7 +30,7 @@ from support.data import (
 )
 from support.openai_server import FakeOpenAI, json_answer, provider_for
 from support.polling import eventually
-from support.renewal import q
+from support.renewal import day_of, q
 from support.temporal import (
     decide,
     new_ticket_id,
@@ -38,6 +41,7 @@ from support.temporal import (
 
 from context.db import session
 from context.outcomes import outcome_figures
+from context.tables import Account, AuditEvent
 from contracts.health import HealthSweepInput
 from csops.demo_book import generate_book
 from workflows.health import HealthSweepWorkflow
@@ -79,31 +83,39 @@ def expected_units(db, by: str) -> dict[str, dict[str, int]]:
             "SELECT a.segment, COUNT(*) FROM renewalpackagerecord p JOIN account a "
             "ON a.id = p.account_id WHERE date(p.created_at) < p.renewal_date GROUP BY a.segment",
         ),
-        "risks_caught_before_renewal": grouped(
-            "SELECT a.segment, COUNT(DISTINCT e.account_id || json_extract(e.detail, '$.as_of')) "
-            "FROM auditevent e JOIN account a ON a.id = e.account_id "
-            "WHERE ((e.action = 'usage_anomaly_alert' AND e.outcome = 'sent') OR "
-            "(e.action = 'internal_ticket' AND e.outcome = 'opened')) "
-            "AND date(e.at) < a.renewal_date GROUP BY a.segment",
-        ),
+        "risks_caught_before_renewal": risks_caught(db, by),
     }
     segments = {seg for counts in units.values() for seg in counts}
     return {seg: {u: units[u].get(seg, 0) for u in SEGMENT_UNITS} for seg in segments}
 
 
-# A request's closing row: the opening row's key with `requested` replaced by its outcome.
-CLOSES = (
-    "FROM auditevent r JOIN auditevent c ON c.idempotency_key = "
-    "substr(r.idempotency_key, 1, length(r.idempotency_key) - 9) || c.outcome "
-    "WHERE r.outcome = 'requested' AND c.outcome IN "
-    "('approved', 'edited', 'rejected', 'acked', 'done', 'good', 'bad')"
-)
+def risks_caught(db, by: str) -> dict[str, int]:
+    """Accounts and days with a risk raised before the account's renewal, per `by`."""
+    e, group = AuditEvent, getattr(Account, by)
+    raised = or_(
+        and_(e.action == "usage_anomaly_alert", e.outcome == "sent"),
+        and_(e.action == "internal_ticket", e.outcome == "opened"),
+    )
+    return dict(
+        q(
+            db,
+            select(group, func.count(distinct(e.account_id.concat(e.detail["as_of"].as_string()))))
+            .join(Account, Account.id == e.account_id)
+            .where(raised, day_of(e.at) < Account.renewal_date)
+            .group_by(group),
+        )
+    )
+
+
+CLOSINGS = ("approved", "edited", "rejected", "acked", "done", "good", "bad")
 
 
 def waits(db, kind: str | None = None) -> list[float]:
-    where = "" if kind is None else f" AND json_extract(r.detail, '$.kind') = '{kind}'"
+    """Seconds from each request to the row that closed it (of one kind, or all)."""
     return [
-        s for (s,) in q(db, f"SELECT (julianday(c.at) - julianday(r.at)) * 86400 {CLOSES}{where}")
+        (closing.at - request.at).total_seconds()
+        for request, closing in closed_requests(audit_rows(db), CLOSINGS)
+        if kind is None or request.detail.get("kind") == kind
     ]
 
 
@@ -198,12 +210,17 @@ async def test_report_figures_equal_the_databases_own_counts(tmp_path, dev_env, 
     } == expected_units(db, "id")
 
     # Agent actions by autonomy level.
+    e = AuditEvent
     levels = dict(
         q(
             db,
-            "SELECT autonomy, COUNT(*) FROM auditevent WHERE autonomy IS NOT NULL AND "
-            "(outcome = 'requested' OR (outcome = 'sent' AND actor = 'agent')) AND "
-            "COALESCE(json_extract(detail, '$.kind'), '') != 'review' GROUP BY autonomy",
+            select(e.autonomy, func.count())
+            .where(
+                e.autonomy.is_not(None),
+                or_(e.outcome == "requested", and_(e.outcome == "sent", e.actor == "agent")),
+                func.coalesce(e.detail["kind"].as_string(), "") != "review",
+            )
+            .group_by(e.autonomy),
         )
     )
     assert got["actions_by_level"] == levels
@@ -216,23 +233,15 @@ async def test_report_figures_equal_the_databases_own_counts(tmp_path, dev_env, 
     acks = waits(db, "ack")
     assert got["hot_ack"]["n"] == len(acks) == 1
     assert abs(got["hot_ack"]["median_s"] - statistics.median(acks)) < 1e-2
-    opened = dict(
-        q(
-            db,
-            "SELECT json_extract(detail, '$.kind'), COUNT(*) FROM auditevent "
-            "WHERE outcome = 'requested' GROUP BY 1",
-        )
-    )
-    assert {k["kind"]: k["opened"] for k in got["requests"]} == opened
+    requests = [e.detail.get("kind") for e in audit_rows(db) if e.outcome == "requested"]
+    assert {k["kind"]: k["opened"] for k in got["requests"]} == Counter(requests)
 
     # A window that begins after the hot ack was asked and before it was given: the
     # request is carried in, and its ack is still a decision of the window.
-    [(asked,)] = q(
-        db,
-        "SELECT at FROM auditevent WHERE outcome = 'requested' "
-        "AND json_extract(detail, '$.kind') = 'ack'",
-    )
-    later = datetime.fromisoformat(asked).replace(tzinfo=UTC) + timedelta(microseconds=1)
+    [asked] = [
+        e.at for e in audit_rows(db) if e.outcome == "requested" and e.detail.get("kind") == "ack"
+    ]
+    later = asked.replace(tzinfo=UTC) + timedelta(microseconds=1)
     with session(db) as s:
         after_ask = outcome_figures(s, later, datetime.now(UTC), {}, {}, "offline")
     carried = {k.kind: k for k in after_ask.requests}["ack"]

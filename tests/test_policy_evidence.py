@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from rapidfuzz.distance import Levenshtein
-from sqlalchemy import text
+from support.audit import audit_rows, closed_requests
 from support.cli import cli_env, csops, target
 from support.data import (
     CSM,
@@ -51,57 +51,39 @@ COUNTS = (
 FOLLOW_UPS = ("approved", "edited", "rejected", "acked", "done", "expired", "withdrawn")
 
 
-def rows(db, sql: str, **params) -> list:
-    with db.connect() as conn:
-        return list(conn.execute(text(sql), params))
-
-
 def expected_figures(db) -> dict[tuple, dict]:
     """Per action × rule × level, the figures counted from the audit table directly."""
     figures: dict[tuple, dict] = defaultdict(lambda: defaultdict(int))
-    for action, rule, level, n in rows(
-        db,
-        "SELECT action, policy_rule, autonomy, count(*) FROM auditevent WHERE actor = 'agent' "
-        "AND autonomy IN ('autonomous', 'supervised') AND outcome = 'sent' GROUP BY 1, 2, 3",
-    ):
-        figures[(action, rule, level)]["acted"] = n
-    for action, rule, level, outcome, review, escalated, n in rows(
-        db,
-        "SELECT action, policy_rule, autonomy, outcome, "
-        "coalesce(json_extract(detail, '$.kind'), '') = 'review', "
-        "coalesce(json_extract(detail, '$.escalated'), 0), count(*) FROM auditevent "
-        "WHERE autonomy IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6",
-    ):
-        f = figures[(action, rule, level)]
-        if review:
-            f[f"reviews_{outcome}"] += n
-        elif outcome == "requested":
-            f["requested"] += n
-        elif outcome in FOLLOW_UPS:
-            f[outcome] += n
-            f["escalations"] += n if escalated else 0
-    for action, rule, level, reason, n in rows(
-        db,
-        "SELECT action, policy_rule, autonomy, json_extract(detail, '$.reason'), count(*) "
-        "FROM auditevent WHERE outcome = 'bad' AND json_extract(detail, '$.kind') = 'review' "
-        "GROUP BY 1, 2, 3, 4",
-    ):
-        figures[(action, rule, level)].setdefault("bad_reasons", {})[reason] = n
+    audit = audit_rows(db)
+    for e in audit:
+        key, kind = (e.action, e.policy_rule, e.autonomy), e.detail.get("kind")
+        if (
+            e.actor == "agent"
+            and e.autonomy in ("autonomous", "supervised")
+            and e.outcome == "sent"
+        ):
+            figures[key]["acted"] += 1
+        if e.autonomy is not None:
+            f = figures[key]
+            if kind == "review":
+                f[f"reviews_{e.outcome}"] += 1
+            elif e.outcome == "requested":
+                f["requested"] += 1
+            elif e.outcome in FOLLOW_UPS:
+                f[e.outcome] += 1
+                f["escalations"] += 1 if e.detail.get("escalated") else 0
+        if e.outcome == "bad" and kind == "review":
+            reasons = figures[key].setdefault("bad_reasons", {})
+            reasons[e.detail.get("reason")] = reasons.get(e.detail.get("reason"), 0) + 1
     # A request's closing row beside its opening row (same key, another last part).
-    pairs = rows(
-        db,
-        "SELECT c.action, c.policy_rule, c.autonomy, c.outcome, "
-        "(julianday(c.at) - julianday(r.at)) * 86400, json_extract(r.detail, '$.draft'), "
-        "json_extract(c.detail, '$.final_text') FROM auditevent c JOIN auditevent r "
-        "ON r.idempotency_key = substr(c.idempotency_key, 1, "
-        "length(c.idempotency_key) - length(c.outcome)) || 'requested' "
-        "WHERE c.outcome IN ('approved', 'edited', 'rejected', 'acked', 'done')",
-    )
     seconds, distances = defaultdict(list), defaultdict(list)
-    for action, rule, level, outcome, elapsed, draft, final in pairs:
-        seconds[(action, rule, level)].append(elapsed)
-        if outcome == "edited":
-            distances[(action, rule, level)].append(Levenshtein.normalized_distance(draft, final))
+    for r, c in closed_requests(audit, ("approved", "edited", "rejected", "acked", "done")):
+        key = (c.action, c.policy_rule, c.autonomy)
+        seconds[key].append((c.at - r.at).total_seconds())
+        if c.outcome == "edited":
+            distances[key].append(
+                Levenshtein.normalized_distance(r.detail.get("draft"), c.detail.get("final_text"))
+            )
     for key, values in seconds.items():
         figures[key]["decision_seconds_median"] = statistics.median(values)
     for key, values in distances.items():
@@ -257,12 +239,12 @@ async def test_policy_stats_and_simulate_read_the_recorded_decisions(
         cwd=tmp_path,
     )  # fmt: skip
     simulated = run.json()
-    supervised_sends = rows(
-        db,
-        "SELECT at, json_extract(detail, '$.facts.owner_csm') FROM auditevent "
-        "WHERE action = 'customer_reply' AND autonomy = 'supervised' AND outcome = 'sent' "
-        "AND json_extract(detail, '$.facts') IS NOT NULL",
-    )
+    supervised_sends = [
+        (e.at, e.detail["facts"].get("owner_csm"))
+        for e in audit_rows(db)
+        if (e.action, e.autonomy, e.outcome) == ("customer_reply", "supervised", "sent")
+        and e.detail.get("facts") is not None
+    ]
     assert len(supervised_sends) == SMALL
     assert simulated["not_reevaluable"] == 1  # the row recorded without facts
     assert simulated["moves"] == [
@@ -278,7 +260,7 @@ async def test_policy_stats_and_simulate_read_the_recorded_decisions(
     ]
     weeks: dict[tuple[str, str], int] = defaultdict(int)
     for at, csm in supervised_sends:
-        year, week, _ = datetime.fromisoformat(at).isocalendar()
+        year, week, _ = at.isocalendar()
         weeks[(csm, f"{year}-W{week:02d}")] += 1
     assert simulated["requests"] == [
         {"csm": csm, "week": week, "added": n, "removed": 0}

@@ -1,7 +1,10 @@
 """The context-layer and workflow tests again, with every context database on the
 PostgreSQL server of this run (tests/support/postgres.py): each test_pg_<name>.py
 here imports the tests of test_<name>.py, and the fixtures below put their databases
-on PostgreSQL, so the same assertions hold there."""
+on PostgreSQL, so the same assertions hold there. Tests read rows through SQLAlchemy
+expressions or the ORM where SQL text would be one database's own (JSON, booleans,
+dates read back). tests/test_data_import.py and tests/test_postgres.py need no rerun:
+they run on this server themselves."""
 
 from __future__ import annotations
 

@@ -1,0 +1,30 @@
+"""The audit table as tests read it: through the ORM, so details come back as JSON and
+times as datetimes on SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from context.db import session
+from context.tables import AuditEvent
+
+
+def audit_rows(engine: Engine) -> list[AuditEvent]:
+    with session(engine) as s:
+        return list(s.exec(select(AuditEvent)).all())
+
+
+def closed_requests(
+    audit: list[AuditEvent], outcomes: tuple[str, ...]
+) -> list[tuple[AuditEvent, AuditEvent]]:
+    """(opening row, closing row) of each request closed with one of `outcomes`: the
+    closing row's key is the opening row's with `requested` replaced by its outcome."""
+    opened = {e.idempotency_key: e for e in audit if e.outcome == "requested"}
+    pairs = []
+    for closing in audit:
+        if closing.outcome in outcomes:
+            key = closing.idempotency_key[: -len(closing.outcome)] + "requested"
+            if key in opened:
+                pairs.append((opened[key], closing))
+    return pairs
