@@ -102,7 +102,42 @@ cores: absolute times are inflated, compare with the baseline measured beside th
   same minutes `python -c "import temporalio.client, sqlmodel"` alone took
   0.74–0.97 s from the shell (`import sqlmodel` alone 0.39–0.44 s in-process: it
   imports SQLAlchemy whole), and the command itself 0.68–0.87 s. The floor row in
-  the table is this run's."""
+  the table is this run's.
+- Third pass (later the same day, 18:30–18:45 UTC, the machine shared with a test
+  run; A/B runs of `python -m csops.cli` from a checkout of the commit before and
+  the working tree, alternating, one dev server and `csops worker`). `csops
+  status` had become slower than before (0.78 s): since the outbox channels came
+  in, `adapters.settings` imported `adapters/delivery.py` to check channel specs,
+  and with it SQLAlchemy, the table models and Alembic (importtime:
+  `adapters.settings` 664 ms). The specs moved to `adapters/channel_specs.py`
+  (standard library only); `Settings.delivery()` imports the channels when
+  called. Six alternating runs: 0.784 s (0.71–0.90) before, 0.373 s (0.36–0.42)
+  after, `import temporalio.client` 0.254 s.
+- `csops ticket` had grown too: `make_engine` ran Alembic's upgrade on every open,
+  importing Alembic and, through it, Mako and Pygments (importtime: `alembic`
+  390 ms cumulative). A database whose `alembic_version` already holds the newest
+  revision (`context.db.HEAD_REVISION`, checked against Alembic's head by
+  tests/test_db_open.py) now opens without it. Eight alternating runs: 0.981 s
+  (0.80–1.32) before, 0.762 s (0.65–1.00) after, the floor 0.649 s. The full
+  benchmark right after (3 rounds): status 0.37 s (met), ticket 0.63 s against a
+  floor of 0.52 s and a baseline of 0.22 s.
+- Tried and not kept: `csops.tickets` checking the requester with
+  `policies.addresses` instead of importing `adapters/delivery.py` for it
+  (importtime said ~30 ms): twelve alternating runs, 0.691 s before and 0.698 s
+  after, no gain.
+- What `csops ticket` spends above its floor (0.11 s in that run; in-process
+  figures, machine shared): creating the table models (`context.tables`, 55–150
+  ms), typer and its pydantic
+  adapters (≈ 45 ms), `csops.cli` (≈ 45 ms), the settings (16–35 ms), opening the
+  database (10–20 ms) and storing the ticket (12–30 ms), then the start. Only a
+  command without the database stack gets under 0.5 s: e.g. the CLI starting the
+  escalation with the ticket in its input through update-with-start, the workflow
+  storing it in a local activity and the update answering with the one-sentence
+  refusal (unknown account, conflicting id). It needs a worker to answer the
+  update (a ticket submitted while none runs would wait, then be reported as
+  queued without those checks) and changes the escalation's contract (input,
+  update, patch), so it is not built; its imports are those of `csops status`
+  (0.37 s)."""
 
 
 def run(size: str, rounds: int) -> list[Outcome]:

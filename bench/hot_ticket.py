@@ -142,6 +142,37 @@ at 5 ms, against 118 / 271 (2.29) and 112 / 367 (3.27) at 1 ms; three rounds at
 1 ms: 328 / 770 (2.34); 0.5 ms: 146 / 269 (1.85). No gain beyond the noise
 (single rounds of the same setting differ by 2x): not adopted.
 
+**The outbox dispatcher's placement** (a later session, same day, 18:38–18:50
+UTC, the machine shared with a test run). One dev server, the raw worker and
+three `csops worker`s side by side, each on its own queue and context database,
+20 tickets/s for 30 s per case, four rounds (two runs of two, the order reversed
+every round): the dispatcher inside the worker (as shipped); the dispatcher in a
+process of its own (the worker with `CSOPS_OUTBOX_DELIVERY=none` beside a process
+running `run_outbox`, what `csops worker` starting a child would do); and no
+dispatcher at all (the bound on any placement). Median (min–max) of the rounds;
+in the last round a test run started, which gave the two outliers:
+
+| worker | p99 ms | p50 ms | worker CPU ms/ticket | dispatcher process | dev server |
+| --- | --- | --- | --- | --- | --- |
+| raw | 124 (95–160) | 39 | 21.6 (20.9–22.2) | – | 37.3 |
+| csops, dispatcher inside | 393 (237–5,894) | 72 | 27.3 (26.7–29.3) | – | 29.4 |
+| csops, dispatcher in its own process | 368 (279–1,768) | 51 | 24.2 (23.1–26.3) | 3.4 (3.2–3.8) | 28.1 |
+| csops, no dispatcher | 339 (221–425) | 44 | 25.3 (24.4–26.4) | – | 32.1 |
+
+Its own process takes about 3 ms a ticket off the worker's GIL, but csops's CPU
+per ticket stays the same (24.2 + 3.4 against 27.3), and p99 differs by less
+than the rounds of one placement differ among themselves; even no dispatcher at
+all is within that spread. Not adopted. py-spy `--gil` on the worker through one
+30-s case at 20/s (1,832 samples): workflow activations in the sandbox 20%, the
+dispatcher 13% (building the email 5.3%: headers 2.4, `set_content` 2.2;
+claiming 3.9; the maildir write 1.7), decoding payloads into pydantic models
+inside workflows (`TypeAdapter.validate_json`: the policy snapshot and the reads)
+8.4%, the ticket-context read 7.3%, the assessment 7.0%, `record_hot_ticket`
+6.6%. A cheaper message build would save at most about 1.4 ms a ticket, less
+than CPU per ticket varies between cases of the same worker: not attempted. The
+ratio at 20/s moves with the raw side as much as with csops (raw p99 68–160 ms
+in cases minutes apart).
+
 **First pass** (the same day, shared with three other benchmarking sessions):
 Measured on 2026-11-22 on this machine, shared with three other benchmarking
 sessions (load average 3-10 on 2 cores): py-spy (`--gil`) on the `csops worker`
