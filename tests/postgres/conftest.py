@@ -41,6 +41,15 @@ async def ts_env():
         yield env
 
 
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def own_dev_env():
+    """A dev server for one module, for the tests that read every waiting request
+    (the inbox, the digests): a workflow another module left open on a queue no worker
+    polls any more answers them only when the inbox's query timeout (5 s) ends."""
+    async with await start_dev_server() as env:
+        yield env
+
+
 @pytest.fixture(scope="module", autouse=True)
 def on_postgres(postgres):
     """SQLite URL -> the PostgreSQL database standing in for it. A test or helper that
