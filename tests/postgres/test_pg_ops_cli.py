@@ -1,0 +1,3 @@
+"""test_ops_cli.py with its context databases on PostgreSQL (see conftest.py here)."""
+
+from test_ops_cli import *  # noqa: F403
