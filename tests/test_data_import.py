@@ -445,3 +445,59 @@ def test_the_cli_prints_json_and_refuses_bad_input_in_one_line(tmp_path):
         bad = csops(tmp_path, *args)
         assert bad.returncode == 2 and message in bad.stderr, (args, bad.stderr)
         assert len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
+
+
+def _on_a_terminal(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess, str]:
+    """`csops import ARGS` with its stderr on a pseudo-terminal (as in a shell), and
+    what that terminal showed."""
+    import pty
+    import threading
+
+    main, side = pty.openpty()
+    shown: list[bytes] = []
+
+    def read() -> None:  # while it runs: a full terminal buffer would block it
+        while True:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # the other side is closed: all is read
+                return
+            if not chunk:
+                return
+            shown.append(chunk)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    env = dict(os.environ) | {"CSOPS_DATABASE_URL": f"sqlite:///{tmp_path / 'tty.db'}"}
+    env.pop("NO_COLOR", None)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "csops.cli", "import", *args],
+            env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=side, text=True,
+            timeout=120, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(side)
+    reader.join(timeout=10)
+    os.close(main)
+    return done, b"".join(shown).decode(errors="replace")
+
+
+def test_a_large_import_shows_its_progress_on_a_terminal_and_none_under_json(tmp_path):
+    """A CRM export of 3,000 accounts: on a terminal a progress bar (rich) says what
+    is being read while it runs; under --json nothing but the JSON is written."""
+    [header, first, *_] = HUBSPOT.read_text().splitlines()
+    rest = first.split(",", 2)[2]
+    big = write(
+        tmp_path / "big.csv",
+        "\n".join([header] + [f"{90000 + n},Company {n},{rest}" for n in range(3_000)]) + "\n",
+    )
+    done, terminal = _on_a_terminal(tmp_path, "accounts", str(big))
+    assert done.returncode == 0 and done.stdout.startswith("accounts: "), terminal
+    assert "reading accounts" in terminal, terminal[-500:]
+    assert rows(
+        make_engine(f"sqlite:///{tmp_path / 'tty.db'}"), "SELECT COUNT(*) FROM account"
+    ) == [(3_000,)]
+    scripted, terminal = _on_a_terminal(tmp_path, "accounts", str(big), "--json")
+    assert scripted.returncode == 0 and json.loads(scripted.stdout)["unchanged"] == 3_000
+    assert terminal == "", terminal[-500:]
