@@ -175,6 +175,24 @@ attempted. The
 ratio at 20/s moves with the raw side as much as with csops (raw p99 68–160 ms
 in cases minutes apart).
 
+**The tail is the collector** (19:45–19:55 UTC, one round each, the collector's
+passes logged from `gc.callbacks` in every process through a `sitecustomize`
+outside the repository). In the 30-s case at 20/s the `csops worker` ran three
+full (generation-2) collections of 176, 218 and 267 ms, over 247,000, 295,000
+and 350,000 tracked objects (165,000 when idle: modules, policies, language
+models, the knowledge index; the rest the 600 escalations left open for their
+ack). Each stops every Python thread, and the tickets that arrive in it wait:
+3 pauses x about 0.2 s x 20/s is about 12 tickets, 2% of the case, which is
+where p99 sits (csops p50 48 ms against raw 40 in the full run, p99 424 against
+91). The raw worker's largest pass in its case was 47 ms over 62,000 objects.
+Tried: `gc.freeze()` after start-up halves each pass (143 ms over 155,000
+objects) but makes them more frequent (five in the case; a full pass comes when
+the objects not yet in one grow by a quarter, and frozen ones no longer count),
+so not adopted. With a higher third threshold as well (`gc.set_threshold(700,
+10, 100)`) no full pass fell in the case, but the machine was too loaded in
+those minutes (raw p50 312 ms) for the latencies to mean anything. Next: that
+setting measured on a quiet machine, and fewer objects per open workflow.
+
 **First pass** (the same day, shared with three other benchmarking sessions):
 Measured on 2026-11-22 on this machine, shared with three other benchmarking
 sessions (load average 3-10 on 2 cores): py-spy (`--gil`) on the `csops worker`
