@@ -188,10 +188,14 @@ where p99 sits (csops p50 48 ms against raw 40 in the full run, p99 424 against
 Tried: `gc.freeze()` after start-up halves each pass (143 ms over 155,000
 objects) but makes them more frequent (five in the case; a full pass comes when
 the objects not yet in one grow by a quarter, and frozen ones no longer count),
-so not adopted. With a higher third threshold as well (`gc.set_threshold(700,
-10, 100)`) no full pass fell in the case, but the machine was too loaded in
-those minutes (raw p50 312 ms) for the latencies to mean anything. Next: that
-setting measured on a quiet machine, and fewer objects per open workflow.
+so not alone. With a higher third threshold as well (`gc.set_threshold(700,
+10, 100)`) no full pass fell in the case. Measured at 20:11–20:18 UTC, the
+machine nearly alone, one round each, alternating: csops p99 at 20/s 537 and 424
+ms as shipped against 191 and 155 ms with both (raw in the same runs: 156, 258,
+192, 143), worker CPU per ticket 40.6 and 39.1 against 36.5 and 32.7 ms.
+Adopted: `csops worker` freezes what start-up built and runs full passes ten
+times less often (worker.py `calm_the_collector`); young objects are collected
+as before.
 
 **First pass** (the same day, shared with three other benchmarking sessions):
 Measured on 2026-11-22 on this machine, shared with three other benchmarking
