@@ -270,7 +270,12 @@ async def test_risk_agent_alerts_summarises_asks_and_opens_one_ticket_per_dip(
             shown = await current_details(big)
             assert f"usage\\_anomaly\\_alert sent to {CSM} (autonomous)" in shown
             assert f"CSM task risk-{TODAY} asked" in shown
-            [asked] = [r for r in audit(db, big.id) if r.action == "csm_task"]
+            # The request shows in the query before the activity auditing it is done.
+            [asked] = await eventually(
+                lambda: [r for r in audit(db, big.id) if r.action == "csm_task"],
+                holds=lambda rows: len(rows) == 1,
+                what="the CSM task audited",
+            )
             assert asked.outcome == "requested"
             assert (asked.detail["as_of"], asked.detail["score"], asked.detail["band"]) == (
                 TODAY.isoformat(),
