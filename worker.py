@@ -19,7 +19,6 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
-from temporalio.service import RPCError
 from temporalio.worker import Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -44,7 +43,7 @@ from adapters.metrics import CsopsMetrics
 from adapters.openai_provider import OpenAIProvider
 from adapters.reading import language
 from adapters.settings import Settings, load_settings
-from adapters.temporal_client import Access, connect, reach_problem
+from adapters.temporal_client import Access, connect
 from adapters.ticket_webhook import TicketWebhook
 from adapters.workflow_runner import DirectContextSandboxRunner
 from context.db import make_engine
@@ -209,10 +208,6 @@ def calm_the_collector() -> None:
     gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)
 
 
-class Unreachable(Exception):
-    """Temporal could not be reached; the message says why in one sentence."""
-
-
 async def run_worker(settings: Settings | None = None) -> None:
     """Validate policies, connect, and run until cancelled (Ctrl-C)."""
     settings = settings or load_settings()
@@ -223,13 +218,12 @@ async def run_worker(settings: Settings | None = None) -> None:
     provider = OpenAIProvider.from_settings(settings)
     # Load the language models while connecting, before the first ticket needs them.
     warming = asyncio.create_task(asyncio.to_thread(language.warm_up))
-    access = Access.from_settings(settings)
-    try:
-        client = await connect(
-            settings.temporal_address, settings.namespace, settings.codec_keys, access=access
-        )
-    except (RuntimeError, RPCError) as err:
-        raise Unreachable(reach_problem(settings.temporal_address, err, access)) from err
+    client = await connect(
+        settings.temporal_address,
+        settings.namespace,
+        settings.codec_keys,
+        access=Access.from_settings(settings),
+    )
     await warming
     calm_the_collector()
     log = logging.getLogger("csops.worker")

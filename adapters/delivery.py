@@ -35,9 +35,7 @@ from policies.addresses import email_address
 
 log = logging.getLogger("csops.outbox")
 AUDIENCES = ("customer", "internal")  # contracts.records.OutboundMessage.audience
-# UndeliverableError is raised by every channel (adapters/channels.py); the specs
-# live in adapters/channel_specs.py (the settings import them without the channels).
-__all__ = ["SENDER", "ChannelOptions", "UndeliverableError", "spec_problem"]
+__all__ = ["UndeliverableError"]  # raised by every channel (adapters/channels.py)
 
 
 def checked_address(address: str) -> str:

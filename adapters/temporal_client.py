@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from temporalio.client import Client
 from temporalio.converter import DataConverter
-from temporalio.service import TLSConfig
+from temporalio.service import RPCError, TLSConfig
 
 from adapters.codec_keys import CodecKey
 from adapters.settings import Settings
@@ -65,6 +65,10 @@ _REACH_PROBLEMS = (
 _HUNG_UP = ("call error after connection", "close_notify", "CertificateRequired")
 
 
+class Unreachable(Exception):
+    """Temporal could not be reached; the message says why in one sentence."""
+
+
 def reach_problem(address: str, err: Exception, access: Access = PLAIN) -> str:
     """One sentence saying why Temporal at `address` could not be reached over
     `access`, and what setting mends it when the error says."""
@@ -103,15 +107,22 @@ async def connect(
     access: Access = PLAIN,
 ) -> Client:
     """A client; `identity` is what Temporal records as the sender of its signals and
-    updates (the SDK's `pid@host` when None)."""
-    return await Client.connect(
-        address,
-        namespace=namespace,
-        data_converter=data_converter(codec_keys),
-        identity=identity or None,
-        tls=access.tls,
-        api_key=access.api_key,
-    )
+    updates (the SDK's `pid@host` when None).
+
+    Raises:
+        Unreachable: with the reason in one sentence (`reach_problem`).
+    """
+    try:
+        return await Client.connect(
+            address,
+            namespace=namespace,
+            data_converter=data_converter(codec_keys),
+            identity=identity or None,
+            tls=access.tls,
+            api_key=access.api_key,
+        )
+    except (RuntimeError, RPCError) as err:
+        raise Unreachable(reach_problem(address, err, access)) from err
 
 
 async def wait_until_reachable(

@@ -126,17 +126,18 @@ def _settings() -> Settings:
 async def _client(settings: Settings, identity: str | None = None) -> Client:
     # Imported here: `csops --help` and commands that never reach Temporal start
     # without loading the Temporal client (about a third of a second).
-    from temporalio.service import RPCError
+    from adapters.temporal_client import Access, Unreachable, connect
 
-    from adapters.temporal_client import Access, connect, reach_problem
-
-    access = Access.from_settings(settings)
     try:
         return await connect(
-            settings.temporal_address, settings.namespace, settings.codec_keys, identity, access
+            settings.temporal_address,
+            settings.namespace,
+            settings.codec_keys,
+            identity,
+            Access.from_settings(settings),
         )
-    except (RuntimeError, RPCError) as err:
-        fail(reach_problem(settings.temporal_address, err, access))
+    except Unreachable as err:
+        fail(str(err))
 
 
 def _engine(settings: Settings) -> Engine:
@@ -424,7 +425,8 @@ def worker() -> None:
     metrics on CSOPS_METRICS_PORT (csops) and CSOPS_SDK_METRICS_PORT (Temporal SDK);
     JSON log lines with CSOPS_LOG_FORMAT=json."""
     from adapters.logs import configure_logging
-    from worker import Unreachable, run_worker
+    from adapters.temporal_client import Unreachable
+    from worker import run_worker
 
     settings = _settings()
     _policies(settings)

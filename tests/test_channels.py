@@ -31,7 +31,8 @@ from support.ticket_server import TrackerServer
 from support.tls import self_signed
 
 from activities.records import queue_message
-from adapters.delivery import ChannelOptions, Delivery, deliver_routes
+from adapters.channel_specs import ChannelOptions
+from adapters.delivery import Delivery, deliver_routes
 from adapters.settings import SettingsError, load_settings
 from context.db import session
 from context.tables import OutboxMessage
