@@ -17,7 +17,7 @@ from pathlib import Path
 
 from PIL import Image
 from sqlalchemy import and_, distinct, func, or_, select
-from support.audit import audit_rows, closed_requests
+from support.audit import closed_requests
 from support.cli import cli_env, csops, target
 from support.data import (
     CSM,
@@ -27,6 +27,7 @@ from support.data import (
     HOW_TO_DRAFT,
     add_account,
     add_ticket,
+    audit,
 )
 from support.openai_server import FakeOpenAI, json_answer, provider_for
 from support.polling import eventually
@@ -114,7 +115,7 @@ def waits(db, kind: str | None = None) -> list[float]:
     """Seconds from each request to the row that closed it (of one kind, or all)."""
     return [
         (closing.at - request.at).total_seconds()
-        for request, closing in closed_requests(audit_rows(db), CLOSINGS)
+        for request, closing in closed_requests(audit(db), CLOSINGS)
         if kind is None or request.detail.get("kind") == kind
     ]
 
@@ -233,13 +234,13 @@ async def test_report_figures_equal_the_databases_own_counts(tmp_path, dev_env, 
     acks = waits(db, "ack")
     assert got["hot_ack"]["n"] == len(acks) == 1
     assert abs(got["hot_ack"]["median_s"] - statistics.median(acks)) < 1e-2
-    requests = [e.detail.get("kind") for e in audit_rows(db) if e.outcome == "requested"]
+    requests = [e.detail.get("kind") for e in audit(db) if e.outcome == "requested"]
     assert {k["kind"]: k["opened"] for k in got["requests"]} == Counter(requests)
 
     # A window that begins after the hot ack was asked and before it was given: the
     # request is carried in, and its ack is still a decision of the window.
     [asked] = [
-        e.at for e in audit_rows(db) if e.outcome == "requested" and e.detail.get("kind") == "ack"
+        e.at for e in audit(db) if e.outcome == "requested" and e.detail.get("kind") == "ack"
     ]
     later = asked.replace(tzinfo=UTC) + timedelta(microseconds=1)
     with session(db) as s:

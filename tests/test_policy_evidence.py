@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from rapidfuzz.distance import Levenshtein
-from support.audit import audit_rows, closed_requests
+from support.audit import closed_requests
 from support.cli import cli_env, csops, target
 from support.data import (
     CSM,
@@ -23,6 +23,7 @@ from support.data import (
     MANAGER,
     add_account,
     add_ticket,
+    audit,
     customer_messages,
 )
 from support.temporal import decide, new_ticket_id, start_escalation, wait_for_requests
@@ -54,8 +55,8 @@ FOLLOW_UPS = ("approved", "edited", "rejected", "acked", "done", "expired", "wit
 def expected_figures(db) -> dict[tuple, dict]:
     """Per action × rule × level, the figures counted from the audit table directly."""
     figures: dict[tuple, dict] = defaultdict(lambda: defaultdict(int))
-    audit = audit_rows(db)
-    for e in audit:
+    rows = audit(db)
+    for e in rows:
         key, kind = (e.action, e.policy_rule, e.autonomy), e.detail.get("kind")
         if (
             e.actor == "agent"
@@ -77,7 +78,7 @@ def expected_figures(db) -> dict[tuple, dict]:
             reasons[e.detail.get("reason")] = reasons.get(e.detail.get("reason"), 0) + 1
     # A request's closing row beside its opening row (same key, another last part).
     seconds, distances = defaultdict(list), defaultdict(list)
-    for r, c in closed_requests(audit, ("approved", "edited", "rejected", "acked", "done")):
+    for r, c in closed_requests(rows, ("approved", "edited", "rejected", "acked", "done")):
         key = (c.action, c.policy_rule, c.autonomy)
         seconds[key].append((c.at - r.at).total_seconds())
         if c.outcome == "edited":
@@ -241,7 +242,7 @@ async def test_policy_stats_and_simulate_read_the_recorded_decisions(
     simulated = run.json()
     supervised_sends = [
         (e.at, e.detail["facts"].get("owner_csm"))
-        for e in audit_rows(db)
+        for e in audit(db)
         if (e.action, e.autonomy, e.outcome) == ("customer_reply", "supervised", "sent")
         and e.detail.get("facts") is not None
     ]

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
-from support.audit import audit_rows
+from support.data import audit
 
 from activities.records import write_audit
 from context.db import make_engine
@@ -39,7 +39,7 @@ def test_timestamps_read_back_as_written_and_a_reimport_changes_nothing(postgres
         actor="agent", action="customer_reply", outcome="sent",
     )  # fmt: skip
     assert write_audit(engine, entry)
-    [row] = audit_rows(engine)
+    [row] = audit(engine)
     assert row.at.replace(tzinfo=row.at.tzinfo or UTC) == at
 
     import_accounts(engine, EXAMPLES / "hubspot_companies.csv")

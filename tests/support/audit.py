@@ -1,18 +1,8 @@
-"""The audit table as tests read it: through the ORM, so details come back as JSON and
-times as datetimes on SQLite and PostgreSQL alike."""
+"""Requests as the audit table records them (rows read with support.data.audit)."""
 
 from __future__ import annotations
 
-from sqlalchemy.engine import Engine
-from sqlmodel import select
-
-from context.db import session
 from context.tables import AuditEvent
-
-
-def audit_rows(engine: Engine) -> list[AuditEvent]:
-    with session(engine) as s:
-        return list(s.exec(select(AuditEvent)).all())
 
 
 def closed_requests(

@@ -107,15 +107,15 @@ def customer_messages(engine, workflow_id: str) -> list[OutboxMessage]:
     return [m for m in outbox(engine, workflow_id) if m.audience == "customer"]
 
 
-def audit(engine, workflow_id: str) -> list[AuditEvent]:
+def audit(engine, workflow_id: str | None = None) -> list[AuditEvent]:
+    """Audit rows, oldest first; only one workflow's if `workflow_id` is given. Read
+    through the ORM: details come back as JSON and times as datetimes on SQLite and
+    PostgreSQL alike."""
     with session(engine) as s:
-        return list(
-            s.exec(
-                select(AuditEvent)
-                .where(AuditEvent.workflow_id == workflow_id)
-                .order_by(AuditEvent.id)
-            ).all()
-        )
+        q = select(AuditEvent).order_by(AuditEvent.id)
+        if workflow_id:
+            q = q.where(AuditEvent.workflow_id == workflow_id)
+        return list(s.exec(q).all())
 
 
 def help_article(engine, article_id: str) -> KnowledgeArticle:
