@@ -104,8 +104,8 @@ class GrpcHeaders:
     HEADERS, CONTINUATION = 0x1, 0x9
     END_HEADERS, PADDED, PRIORITY = 0x4, 0x8, 0x20
 
-    def __init__(self) -> None:
-        self.calls: list[dict[str, str]] = []
+    def __init__(self, calls: list[dict[str, str]]) -> None:
+        self.calls = calls  # each call's headers are appended here
         self._pending = b""
         self._block = b""
         self._after_preface = False
@@ -185,8 +185,7 @@ async def tls_front(
             next((v for rdn in peer.get("subject", ()) for k, v in rdn if k == "commonName"), "")
         )
         up_reader, up_writer = await asyncio.open_connection(host, int(port))
-        headers = GrpcHeaders()
-        headers.calls = front.calls  # every connection's calls, in one list
+        headers = GrpcHeaders(front.calls)  # every connection's calls, in one list
         both = asyncio.gather(pipe(reader, up_writer, headers), pipe(up_reader, writer))
         tasks.add(both)  # type: ignore[arg-type]
         await both
