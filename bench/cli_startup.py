@@ -19,7 +19,6 @@ Target: every command ≤ 0.5 s.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import statistics
 import subprocess
@@ -35,7 +34,14 @@ from temporalio.client import Client
 
 from bench.measure import Progress, Spread
 from bench.outcome import Outcome
-from bench.temporal import ROOT, csops_env, dev_server, start_csops_worker, wait_until_polling
+from bench.temporal import (
+    ROOT,
+    csops_env,
+    dev_server,
+    process_env,
+    start_csops_worker,
+    wait_until_polling,
+)
 from context.db import make_engine, session
 from context.tables import Account
 from contracts.ids import onboarding_id
@@ -184,7 +190,7 @@ async def _measure(
 
             every = (BASELINE, TICKET_FLOOR, *COMMANDS)
             per_round: dict[str, list[float]] = {c: [] for c in every}
-            for command in per_round:  # untimed: writes the bytecode cache (see _env)
+            for command in per_round:  # untimed: writes the bytecode cache (process_env)
                 await asyncio.to_thread(_wall_s, *argv(command))
             for r in range(rounds):
                 order = every if r % 2 == 0 else every[::-1]
@@ -212,7 +218,7 @@ async def _onboarding(client: Client, env: Mapping[str, str], account_id: str) -
     await asyncio.to_thread(
         subprocess.run,
         [find_binary("csops"), "onboard", account_id, "--json"],
-        cwd=ROOT, env=_env(env), capture_output=True, check=True,
+        cwd=ROOT, env=process_env(env), capture_output=True, check=True,
     )  # fmt: skip
     handle = client.get_workflow_handle(onboarding_id(account_id))
     for _ in range(600):
@@ -223,20 +229,10 @@ async def _onboarding(client: Client, env: Mapping[str, str], account_id: str) -
     raise TimeoutError(f"{handle.id} did not settle in 60 s")
 
 
-def _env(extra: Mapping[str, str]) -> dict[str, str]:
-    """The commands run as on a user's machine: with Python's bytecode cache. This
-    machine sets PYTHONDONTWRITEBYTECODE=1, under which every command compiles
-    csops's own modules from source again (site-packages were compiled by pip);
-    an untimed first run of each command writes the cache."""
-    env = {**os.environ, **extra}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    return env
-
-
 def _wall_s(argv: list[str], env: Mapping[str, str]) -> float:
     """Seconds from starting the command to its exit (which must be 0)."""
     start = time.perf_counter()
-    subprocess.run(argv, cwd=ROOT, env=_env(env), capture_output=True, check=True)
+    subprocess.run(argv, cwd=ROOT, env=process_env(env), capture_output=True, check=True)
     return time.perf_counter() - start
 
 
@@ -249,7 +245,7 @@ def _imports(argv: list[str], env: Mapping[str, str]) -> dict[str, Any]:
     script = argv if argv[0] == sys.executable else [sys.executable, *argv]
     done = subprocess.run(
         [script[0], "-X", "importtime", *script[1:]],
-        cwd=ROOT, env=_env(env), capture_output=True, text=True, check=True,
+        cwd=ROOT, env=process_env(env), capture_output=True, text=True, check=True,
     )  # fmt: skip
     top: dict[str, float] = {}
     for line in done.stderr.splitlines():

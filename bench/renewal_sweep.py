@@ -147,7 +147,18 @@ for the worker's threads under a lock: one per thread still spent 17% drawing th
 same backgrounds). Charts went from 130-170 ms to 16 ms of CPU per package, most of
 that the PNG encoding. After, same size, alone: 420 packages/min against raw 678
 (ratio 0.62; 10,000 in 23.8 min extrapolated), 147 ms of worker CPU per package.
-The 10,000-package night below was measured before the rebuilt brief."""
+The 10,000-package night below was measured before the rebuilt brief.
+
+A later full run missed (0.45: 163 ms of worker CPU per package against 58 raw).
+py-spy on the worker during one full round, machine alone: the charts were still
+22% of its samples, most of it the seats chart redrawing its legend's text over
+each package's lines (`Legend.draw`, 58% of `usage_charts` under cProfile) and
+PNG encoding at zlib's default level (27%). The seats legend now sits beside the
+axes, as the features legend did: no line reaches it, so the kept background's
+copy of it stands and nothing but the lines and spines is drawn per package; the
+PNGs are encoded at zlib level 1 (6% more bytes). `usage_charts` 29 -> 11.5 ms
+per package (60 packages, five passes, in-process); one full round right after:
+csops 607 packages/min against raw 987 (0.61), 95 ms of worker CPU per package."""
 
 # The 10,000-package night, measured by `python -m bench --only renewal_sweep
 # --size night` (too long for `make bench`).

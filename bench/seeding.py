@@ -17,7 +17,6 @@ and the 5,000-account book's peak RSS at most 1.5x the small book's.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from pathlib import Path
 
 from bench.measure import Progress, Spread
 from bench.outcome import Outcome
+from bench.temporal import process_env
 from csops.devserver import find_binary
 
 NAME = "seeding"
@@ -106,7 +106,7 @@ sys.exit(os.waitstatus_to_exitcode(status))
 def seed_book(folder: Path, accounts: int, tag: str) -> Seeded:
     """`csops seed` into a fresh database file under `folder` (the real CLI)."""
     path = folder / f"{tag}.db"
-    env = {**os.environ, "CSOPS_DATABASE_URL": f"sqlite:///{path}", "PYTHONUNBUFFERED": "1"}
+    env = process_env({"CSOPS_DATABASE_URL": f"sqlite:///{path}"})
     argv = [find_binary("csops"), "seed", "--accounts", str(accounts), "--as-of", AS_OF.isoformat()]
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", _PEAK_RSS, *argv], cwd=folder, env=env,

@@ -78,13 +78,25 @@ class Process:
                 self.popen.wait()
 
 
+def process_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of every process a benchmark starts, on both sides: as on a
+    user's machine, with Python's bytecode cache. This machine sets
+    PYTHONDONTWRITEBYTECODE=1, under which each `csops` process (the CLI, the
+    worker, and each workflow sandbox re-importing workflow code) would compile
+    csops's own modules from source again, where a user's Python reads them from
+    `__pycache__` (pip compiled site-packages at install, on both sides)."""
+    env = {**os.environ, **(extra or {}), "PYTHONUNBUFFERED": "1"}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
 def spawn(name: str, argv: list[str], log: Path, env: Mapping[str, str] | None = None) -> Process:
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
         popen = subprocess.Popen(
             argv,
             cwd=ROOT,
-            env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"},
+            env=process_env(env),
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -923,11 +923,10 @@ def onboard(
         )
 
     def progress(done: int, total: int, r) -> None:
-        # Progress goes to stderr so --json output stays clean.
-        typer.echo(
-            f"[{done}/{total}] {r.workflow_id}: {r.outcome}" + (f" ({r.error})" if r.error else ""),
-            err=True,
-        )
+        # Progress goes to stderr so --json output stays clean; print, not typer.echo,
+        # which asks whether stderr is a terminal for every one of thousands of lines.
+        line = f"[{done}/{total}] {r.workflow_id}: {r.outcome}"
+        print(line + (f" ({r.error})" if r.error else ""), file=sys.stderr)
 
     async def go():
         try:
