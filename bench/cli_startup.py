@@ -311,11 +311,16 @@ def _bottleneck(
     )
     if command == "ticket":
         floor = spreads[TICKET_FLOOR].median
+        side = "above" if floor > TARGET_S else "below"
         said += (
-            f" It stores the ticket and starts the workflow, so it needs the Temporal "
-            f'client and the database stack: `python -c "{TICKET_FLOOR}"` alone takes '
-            f"{floor:.2f} s, which leaves {wall - floor:.2f} s to csops (its table models, "
-            "settings, CLI, the database write and the start)."
+            " It reads the account (an unknown account or a ticket id taken by another "
+            "ticket is refused in one sentence before anything starts, and the workflow's "
+            "search attributes come from the account's row), stores the ticket and starts "
+            "the workflow, so it needs the Temporal client and the database stack DESIGN.md "
+            f'puts the context layer on (SQLModel over SQLAlchemy): `python -c "{TICKET_FLOOR}"` '
+            f"alone takes {floor:.2f} s, {side} the {TARGET_S:g} s target, which leaves "
+            f"{wall - floor:.2f} s to csops (its table models, settings, CLI, the database "
+            "write and the start)."
         )
     return said
 
