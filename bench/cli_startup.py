@@ -305,9 +305,10 @@ def _bottleneck(
     mine = imports[command]
     largest = ", ".join(f"{name} {ms:.0f} ms" for name, ms in list(mine["largest"].items())[:3])
     said = (
-        f"`csops {command}` takes {wall:.2f} s, of which {mine['import ms'] / 1000:.2f} s "
-        f"imports ({largest}); importing temporalio.client alone takes {baseline:.2f} s "
-        "from the shell on this machine."
+        f"`csops {command}` takes {wall:.2f} s; one run under `python -X importtime` (which "
+        f"slows imports) spent {mine['import ms'] / 1000:.2f} s importing ({largest}); "
+        f"importing temporalio.client alone takes {baseline:.2f} s from the shell on this "
+        "machine."
     )
     if command == "ticket":
         floor = spreads[TICKET_FLOOR].median
