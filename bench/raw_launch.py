@@ -31,18 +31,20 @@ DETAILS = (
 )
 
 
+KEYS: tuple[SearchAttributeKey[Any], ...] = (
+    SearchAttributeKey.for_keyword("CsopsAccountId"),
+    SearchAttributeKey.for_keyword("CsopsSegment"),
+    SearchAttributeKey.for_float("CsopsArr"),
+    SearchAttributeKey.for_keyword("CsopsStage"),
+    SearchAttributeKey.for_int("CsopsPendingApprovals"),
+)
+
+
 def shown(i: int) -> dict[str, Any]:
+    values = (f"acc-{i:05d}", "mid-market", 48_000.0, "starting", 0)
     return {
         "search_attributes": TypedSearchAttributes(
-            [
-                SearchAttributePair(
-                    SearchAttributeKey.for_keyword("CsopsAccountId"), f"acc-{i:05d}"
-                ),
-                SearchAttributePair(SearchAttributeKey.for_keyword("CsopsSegment"), "mid-market"),
-                SearchAttributePair(SearchAttributeKey.for_float("CsopsArr"), 48_000.0),
-                SearchAttributePair(SearchAttributeKey.for_keyword("CsopsStage"), "starting"),
-                SearchAttributePair(SearchAttributeKey.for_int("CsopsPendingApprovals"), 0),
-            ]
+            [SearchAttributePair(key, value) for key, value in zip(KEYS, values, strict=True)]
         ),
         "static_summary": f"Onboarding · Account {i} (mid-market)",
         "static_details": DETAILS.format(i=i),
